@@ -1,0 +1,94 @@
+"""unstructured-jobs: an async-first client for the jobs endpoints of the Unstructured Platform API.
+
+>>> from unstructured_jobs import AsyncJobsClient, JobsClient
+>>> async with AsyncJobsClient() as client:                       # doctest: +SKIP
+...     job = await client.create_job(template_id="...", input_files=["a.pdf"])
+...     job = await client.wait_for_job(job.id)
+
+`JobsClient` is the same client for synchronous code. `unstructured_jobs.testing.Emulator` is a
+local server that behaves like the API, for tests and demos without an account.
+"""
+
+from ._client import AsyncJobsClient, PollCallback
+from ._exceptions import (
+    AmbiguousRequestError,
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    InputFileError,
+    InsecureTransportError,
+    InternalServerError,
+    InvalidIdError,
+    InvalidInputError,
+    JobMayExistError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseValidationError,
+    SyncInAsyncContextError,
+    UnprocessableEntityError,
+    UnstructuredJobsError,
+    WaitTimeoutError,
+)
+from ._models import (
+    CancelJobResult,
+    FailedFile,
+    JobDetails,
+    JobFailedFiles,
+    JobInformation,
+    JobNodeDetails,
+    JobProcessingStatus,
+    JobStatus,
+    NodeFileMetadata,
+    ValidationErrorDetail,
+    WorkflowJobType,
+)
+from ._options import RetryConfig, Timeout
+from ._uploads import InputFile, InputFileLike, ProgressCallback
+from ._version import __version__
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AmbiguousRequestError",
+    "AsyncJobsClient",
+    "AuthenticationError",
+    "BadRequestError",
+    "CancelJobResult",
+    "ConflictError",
+    "FailedFile",
+    "InputFile",
+    "InputFileError",
+    "InputFileLike",
+    "InsecureTransportError",
+    "InternalServerError",
+    "InvalidIdError",
+    "InvalidInputError",
+    "JobDetails",
+    "JobFailedFiles",
+    "JobInformation",
+    "JobMayExistError",
+    "JobNodeDetails",
+    "JobProcessingStatus",
+    "JobStatus",
+    "NodeFileMetadata",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PollCallback",
+    "ProgressCallback",
+    "RateLimitError",
+    "ResponseValidationError",
+    "RetryConfig",
+    "SyncInAsyncContextError",
+    "Timeout",
+    "UnprocessableEntityError",
+    "UnstructuredJobsError",
+    "ValidationErrorDetail",
+    "WaitTimeoutError",
+    "WorkflowJobType",
+    "__version__",
+]

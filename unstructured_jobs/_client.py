@@ -1,0 +1,426 @@
+"""`AsyncJobsClient`: every jobs endpoint, in one file.
+
+Each method validates its arguments (before any byte is sent), builds a `Request`, and hands it
+to the transport with a consumer that turns the answer into records. Wire details live in
+`_transport`; retry and error policy in `_core`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import aiohttp
+import anyio
+import anyio.to_thread
+
+from . import _core
+from ._constants import (
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_POLL_INTERVAL,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_RETRY_BUDGET,
+    DEFAULT_SERVER_URL,
+    DEFAULT_WAIT_TIMEOUT,
+    ENV_API_KEY,
+    ENV_SERVER_URL,
+    POLL_BACKOFF,
+)
+from ._converter import ShapeError, structure
+from ._core import Request, Safety, api_path, validate_id
+from ._exceptions import InvalidInputError, WaitTimeoutError
+from ._models import (
+    CancelJobResult,
+    JobDetails,
+    JobFailedFiles,
+    JobInformation,
+    JobStatus,
+)
+from ._options import RetryConfig, Timeout
+from ._transport import Transport
+from ._uploads import (
+    InputFile,
+    InputFileLike,
+    MultipartBody,
+    PreparedFile,
+    ProgressCallback,
+    prepare_files,
+    request_data_json,
+)
+
+T = TypeVar("T")
+PollCallback = Callable[[JobInformation], Any]
+"""Called with each job state read while waiting (on the event loop's thread: keep it quick)."""
+
+_DOWNLOAD_CHUNK = 256 * 1024
+
+
+class AsyncJobsClient:
+    """Async client for the jobs endpoints of the Unstructured Platform API.
+
+    Use it as ``async with AsyncJobsClient() as client: ...`` (or call `aclose`). Arguments:
+
+    - `api_key`: defaults to ``$UNSTRUCTURED_API_KEY``; sent as the ``unstructured-api-key``
+      header and never shown in reprs, logs or errors.
+    - `server_url`: defaults to ``$UNSTRUCTURED_API_URL``, then the public service. Plain
+      ``http://`` is refused for hosts other than loopback unless `allow_insecure_http`.
+    - `timeout`: a `Timeout` (connect, read-inactivity, upload-stall) or seconds for all three.
+    - `max_retries`, `retry_budget`: retries per request and seconds of waiting they may use.
+    - `max_connections`: concurrent connections to the API (requests beyond it queue, with no
+      timeout running while they wait).
+    - `session`: an aiohttp session to use instead of the client's own (not closed by us).
+
+    Every request method also takes `timeout` and `max_retries` to override them for one call.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        server_url: str | None = None,
+        *,
+        timeout: Timeout | float = Timeout(),  # noqa: B008 - immutable value object
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        retry_budget: float = DEFAULT_RETRY_BUDGET,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        session: aiohttp.ClientSession | None = None,
+        allow_insecure_http: bool = False,
+        trust_env: bool = False,
+    ) -> None:
+        key = api_key if api_key is not None else os.environ.get(ENV_API_KEY)
+        if not key:
+            raise InvalidInputError(f"no API key: pass api_key= or set {ENV_API_KEY}")
+        if any(c in key for c in "\r\n\x00"):
+            raise InvalidInputError("the API key contains control characters")
+        url = server_url or os.environ.get(ENV_SERVER_URL) or DEFAULT_SERVER_URL
+        if max_connections < 1:
+            raise InvalidInputError("max_connections must be >= 1")
+        self.server_url = _core.check_server_url(url, allow_insecure_http=allow_insecure_http)
+        self._transport = Transport(
+            base_url=self.server_url,
+            api_key=key,
+            timeout=Timeout.coerce(timeout) or Timeout(),
+            retries=RetryConfig(max_retries, retry_budget),
+            max_connections=max_connections,
+            session=session,
+            trust_env=trust_env,
+        )
+        self._clock: Callable[[], float] = time.monotonic
+
+    def __repr__(self) -> str:
+        return f"AsyncJobsClient(server_url={self.server_url!r}, api_key='***')"
+
+    async def __aenter__(self) -> AsyncJobsClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the client's connections (not a session you passed in)."""
+        await self._transport.aclose()
+
+    # ------------------------------------------------------------------ jobs
+
+    async def create_job(
+        self,
+        *,
+        template_id: str | None = None,
+        job_nodes: Sequence[dict[str, Any]] | None = None,
+        request_data: dict[str, Any] | str | None = None,
+        input_files: Iterable[InputFileLike] = (),
+        on_upload_progress: ProgressCallback | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+    ) -> JobInformation:
+        """Create an on-demand job from a template or custom nodes, uploading `input_files`.
+
+        Pass exactly one of `template_id`, `job_nodes` or `request_data` (a dict or its JSON).
+        Every local file is checked before anything is sent; files are streamed from disk one at
+        a time. The request is retried only where the server cannot have created the job; after
+        an ambiguous failure `JobMayExistError` is raised instead.
+        """
+        try:
+            data = request_data_json(
+                template_id=template_id, job_nodes=job_nodes, request_data=request_data
+            )
+        except ValueError as exc:
+            raise InvalidInputError(str(exc)) from None
+        files = await _prepare(input_files)
+        body = MultipartBody(files, fields=[("request_data", data)], on_progress=on_upload_progress)
+        request = Request("POST", api_path("jobs", ""), Safety.UNSAFE, body=body)
+        return await self._send(request, JobInformation, timeout, max_retries)
+
+    async def run_workflow(
+        self,
+        workflow_id: str,
+        *,
+        input_files: Iterable[InputFileLike] = (),
+        on_upload_progress: ProgressCallback | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+    ) -> JobInformation:
+        """Run a long-lived workflow (a new job, answered with 202), optionally with files."""
+        path = api_path("workflows", validate_id(workflow_id, "workflow_id"), "run")
+        files = await _prepare(input_files)
+        body = MultipartBody(files, on_progress=on_upload_progress) if files else None
+        request = Request("POST", path, Safety.UNSAFE, body=body, ok=frozenset({200, 201, 202}))
+        return await self._send(request, JobInformation, timeout, max_retries)
+
+    async def list_jobs(
+        self,
+        *,
+        workflow_id: str | None = None,
+        status: JobStatus | str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+    ) -> list[JobInformation]:
+        """List jobs, optionally only those of one workflow and/or in one status."""
+        params: list[tuple[str, str]] = []
+        if workflow_id is not None:
+            params.append(("workflow_id", validate_id(workflow_id, "workflow_id")))
+        if status is not None:
+            params.append(("status", str(JobStatus(status).value)))
+        request = Request("GET", api_path("jobs", ""), Safety.IDEMPOTENT, params=tuple(params))
+        return await self._send(request, list[JobInformation], timeout, max_retries)
+
+    async def get_job(
+        self,
+        job_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+    ) -> JobInformation:
+        """Get one job."""
+        request = Request("GET", api_path("jobs", validate_id(job_id, "job_id")), Safety.IDEMPOTENT)
+        return await self._send(request, JobInformation, timeout, max_retries)
+
+    async def get_job_details(
+        self,
+        job_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+    ) -> JobDetails:
+        """Get a job's processing status and per-node file counters."""
+        path = api_path("jobs", validate_id(job_id, "job_id"), "details")
+        return await self._send(
+            Request("GET", path, Safety.IDEMPOTENT), JobDetails, timeout, max_retries
+        )
+
+    async def get_job_failed_files(
+        self,
+        job_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+    ) -> JobFailedFiles:
+        """Get the input files of a job that failed, with their errors."""
+        path = api_path("jobs", validate_id(job_id, "job_id"), "failed-files")
+        request = Request("GET", path, Safety.IDEMPOTENT)
+        return await self._send(request, JobFailedFiles, timeout, max_retries)
+
+    async def cancel_job(
+        self,
+        job_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+    ) -> CancelJobResult:
+        """Cancel a job. Not retried after an ambiguous failure (`AmbiguousRequestError`)."""
+        path = api_path("jobs", validate_id(job_id, "job_id"), "cancel")
+        return await self._send(
+            Request("POST", path, Safety.UNSAFE), CancelJobResult, timeout, max_retries
+        )
+
+    async def download_job_output(
+        self,
+        job_id: str,
+        *,
+        file_id: str,
+        node_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+    ) -> Any:
+        """Download one output of a completed job, parsed from JSON (usually a list of elements).
+
+        `file_id` comes from the job's `input_file_ids`, or from `output_node_files` together
+        with its `node_id`. For large outputs, `download_job_output_to` streams to disk instead.
+        """
+        request = self._download_request(job_id, file_id, node_id)
+        data: Any = await self._send(request, object, timeout, max_retries)
+        return data
+
+    async def download_job_output_to(
+        self,
+        job_id: str,
+        destination: str | os.PathLike[str],
+        *,
+        file_id: str,
+        node_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+    ) -> Path:
+        """Stream one output to the file `destination`, in constant memory; return its path.
+
+        The bytes go to a temporary file in the same folder, renamed into place only once
+        complete, so a failed download never leaves a truncated file behind.
+        """
+        target = Path(destination)
+        request = self._download_request(job_id, file_id, node_id)
+
+        async def consume(response: aiohttp.ClientResponse) -> Path:
+            return await _stream_to_file(response, target)
+
+        return await self._transport.send(
+            request, consume, timeout=Timeout.coerce(timeout), max_retries=max_retries
+        )
+
+    # ------------------------------------------------------------------ waiting
+
+    async def watch_job(
+        self,
+        job_id: str,
+        *,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+    ) -> AsyncIterator[JobInformation]:
+        """Yield the job each time its status changes, until it reaches a terminal status.
+
+        Polls `get_job` with an interval that grows by 1.5x from `poll_interval` up to
+        `max_poll_interval`. The first state is always yielded.
+        """
+        job_id = validate_id(job_id, "job_id")
+        interval = poll_interval
+        last: JobStatus | None = None
+        while True:
+            job = await self.get_job(job_id)
+            if job.status != last:
+                last = job.status
+                yield job
+            if job.status.is_terminal:
+                return
+            await self._transport._sleep(interval)
+            interval = min(interval * POLL_BACKOFF, max_poll_interval)
+
+    async def wait_for_job(
+        self,
+        job_id: str,
+        *,
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        on_poll: PollCallback | None = None,
+    ) -> JobInformation:
+        """Poll until the job is COMPLETED, FAILED or STOPPED and return it.
+
+        `timeout` is the whole wait in seconds (None waits for ever); past it,
+        `WaitTimeoutError` is raised carrying the last job seen. `on_poll` is called with every
+        state read. A FAILED or STOPPED job is returned, not raised: check `job.status`.
+        """
+        job_id = validate_id(job_id, "job_id")
+        deadline = None if timeout is None else self._clock() + timeout
+        interval = poll_interval
+        last: JobInformation | None = None
+        while True:
+            last = await self.get_job(job_id)
+            if on_poll is not None:
+                on_poll(last)
+            if last.status.is_terminal:
+                return last
+            now = self._clock()
+            if deadline is not None and now + interval > deadline:
+                remaining = deadline - now
+                if remaining <= 0:
+                    raise WaitTimeoutError(
+                        f"job {job_id} is still {last.status} after {timeout:g}s",
+                        job_id=job_id,
+                        last_job=last,
+                    )
+                interval = remaining  # one last look exactly at the deadline
+            await self._transport._sleep(interval)
+            interval = min(interval * POLL_BACKOFF, max_poll_interval)
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _download_request(self, job_id: str, file_id: str, node_id: str | None) -> Request:
+        if not isinstance(file_id, str) or not file_id:
+            raise InvalidInputError("file_id must be a non-empty string")
+        params = [("file_id", file_id)]
+        if node_id is not None:
+            if not isinstance(node_id, str) or not node_id:
+                raise InvalidInputError("node_id must be a non-empty string or None")
+            params.append(("node_id", node_id))
+        path = api_path("jobs", validate_id(job_id, "job_id"), "download")
+        return Request("GET", path, Safety.IDEMPOTENT, params=tuple(params))
+
+    async def _send(
+        self,
+        request: Request,
+        cls: type[T],
+        timeout: Timeout | float | None,
+        max_retries: int | None,
+    ) -> T:
+        async def consume(response: aiohttp.ClientResponse) -> T:
+            body = await response.read()
+            url, headers, status = str(response.url), dict(response.headers), response.status
+            data = _core.parse_json_answer(
+                method=request.method, url=url, status=status, headers=headers, body=body
+            )
+            if cls is object:
+                return data  # type: ignore[no-any-return]
+            try:
+                return structure(data, cls)
+            except ShapeError as exc:
+                raise _core.shape_error(
+                    exc, method=request.method, url=url, status=status, headers=headers, body=body
+                ) from None
+
+        return await self._transport.send(
+            request, consume, timeout=Timeout.coerce(timeout), max_retries=max_retries
+        )
+
+
+def _needs_disk(items: Sequence[object]) -> bool:
+    return any(
+        isinstance(x, (str, os.PathLike))
+        or (isinstance(x, InputFile) and isinstance(x.content, (str, os.PathLike)))
+        for x in items
+    )
+
+
+async def _prepare(input_files: Iterable[InputFileLike]) -> list[PreparedFile]:
+    if isinstance(input_files, (str, bytes, os.PathLike)):
+        raise InvalidInputError("input_files must be a list of files, not a single path")
+    items = list(input_files)
+    if _needs_disk(items):  # stat() blocks: keep it off the event loop
+        return await anyio.to_thread.run_sync(prepare_files, items)
+    return prepare_files(items)
+
+
+async def _stream_to_file(response: aiohttp.ClientResponse, target: Path) -> Path:
+    folder = target.parent
+    fd, tmp_name = await anyio.to_thread.run_sync(
+        lambda: tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
+    )
+    handle = os.fdopen(fd, "wb")
+    try:
+        async for chunk in response.content.iter_chunked(_DOWNLOAD_CHUNK):
+            await anyio.to_thread.run_sync(handle.write, chunk)
+        await anyio.to_thread.run_sync(handle.close)
+        await anyio.to_thread.run_sync(os.replace, tmp_name, target)
+    except BaseException:
+        handle.close()
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return target

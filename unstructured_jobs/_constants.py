@@ -1,0 +1,49 @@
+"""Every default of the package, on one screen.
+
+Service limits published in the API's docs (10 files per job, 10 MB per file, about one job launch
+per second, 5 jobs running at once) change over time; the client never enforces them. Only the
+batch engine uses them, as overridable defaults.
+"""
+
+from __future__ import annotations
+
+DEFAULT_SERVER_URL = "https://platform.unstructuredapp.io"
+API_PREFIX = "/api/v1"
+API_KEY_HEADER = "unstructured-api-key"
+ENV_API_KEY = "UNSTRUCTURED_API_KEY"
+ENV_SERVER_URL = "UNSTRUCTURED_API_URL"
+LOGGER_NAME = "unstructured_jobs"
+
+# Timeouts (seconds). There is deliberately no total timeout: it would count time spent queued
+# for a connection and kill long uploads (see README "Timeouts").
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 120.0
+DEFAULT_WRITE_TIMEOUT = 120.0
+
+# Connections to the one API host.
+DEFAULT_MAX_CONNECTIONS = 64
+
+# Retries.
+DEFAULT_MAX_RETRIES = 4
+DEFAULT_RETRY_BUDGET = 120.0  # seconds spent sleeping between attempts, at most
+INITIAL_RETRY_DELAY = 0.5
+MAX_RETRY_DELAY = 8.0
+MAX_RETRY_AFTER = 60.0  # a server's Retry-After is honoured up to this many seconds
+
+# Uploads.
+UPLOAD_CHUNK_SIZE = 256 * 1024
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+
+# wait_for_job polling.
+DEFAULT_POLL_INTERVAL = 1.0
+DEFAULT_MAX_POLL_INTERVAL = 15.0
+POLL_BACKOFF = 1.5
+DEFAULT_WAIT_TIMEOUT = 600.0
+
+# Published service limits (used as batch defaults only).
+SERVICE_MAX_FILES_PER_JOB = 10
+SERVICE_MAX_FILE_BYTES = 10 * 1000 * 1000
+SERVICE_MAX_RUNNING_JOBS = 5
+SERVICE_LAUNCHES_PER_SECOND = 1.0
+
+ERROR_SNIPPET_CHARS = 200

@@ -1,0 +1,347 @@
+"""Pure policy, no I/O: which URL to call, whether to retry, how long to wait, which error to raise.
+
+Everything here takes and returns plain values, so it is unit-tested without a socket; the
+aiohttp shell in `_transport` only carries out what these functions decide.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import json
+import random
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import attrs
+
+from ._constants import (
+    API_PREFIX,
+    ERROR_SNIPPET_CHARS,
+    INITIAL_RETRY_DELAY,
+    MAX_RETRY_AFTER,
+    MAX_RETRY_DELAY,
+)
+from ._converter import ShapeError, structure
+from ._exceptions import (
+    APIStatusError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    InsecureTransportError,
+    InternalServerError,
+    InvalidIdError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseValidationError,
+    UnprocessableEntityError,
+)
+from ._models import ValidationErrorDetail
+from ._version import __version__
+
+USER_AGENT = f"unstructured-jobs/{__version__}"
+
+# --------------------------------------------------------------------------- ids and URLs
+
+
+def validate_id(value: object, what: str) -> str:
+    """Return the canonical form of a UUID id, or raise `InvalidIdError` before sending.
+
+    The contract types job and workflow ids as UUIDs and the server answers 422 otherwise, so
+    a bad id (empty, ``../x``, ``a?b``) is rejected here, without a request.
+    """
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidIdError(f"{what} must be a non-empty UUID string, got {value!r:.60}")
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError:
+        raise InvalidIdError(f"{what} is not a UUID: {value!r:.60}") from None
+
+
+def api_path(*segments: str) -> str:
+    """Join path segments under ``/api/v1``, percent-encoding each (``/`` included)."""
+    return API_PREFIX + "".join("/" + quote(s, safe="") for s in segments)
+
+
+def check_server_url(url: str, *, allow_insecure_http: bool) -> str:
+    """Validate the base URL. Plain http is only for loopback unless explicitly allowed."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInputError(f"server_url must be an http(s) URL, got {url!r:.80}")
+    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
+        raise InsecureTransportError(
+            f"refusing to send the API key over plain http to {parts.hostname}; use https, "
+            "or pass allow_insecure_http=True if this network is trusted"
+        )
+    return url.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# --------------------------------------------------------------------------- retry policy
+
+
+class Safety(enum.Enum):
+    """Whether repeating a request is harmless."""
+
+    IDEMPOTENT = "idempotent"  # reads: GET
+    UNSAFE = "unsafe"  # create_job, run_workflow, cancel_job
+
+
+class FailureKind(enum.Enum):
+    """What went wrong with one attempt, as far as the client can tell."""
+
+    STATUS = "status"  # an HTTP error status arrived
+    NOT_SENT = "not_sent"  # the request cannot have been processed (no connection, partial body)
+    CONNECT_TIMEOUT = "connect_timeout"
+    LOST = "lost"  # sent in full, then the connection broke before a full answer
+    READ_TIMEOUT = "read_timeout"
+    WRITE_TIMEOUT = "write_timeout"  # the upload stalled; the body was not sent in full
+
+
+class Verdict(enum.Enum):
+    """What to do after a failed attempt."""
+
+    RETRY = "retry"
+    RAISE = "raise"  # raise the error as it is
+    AMBIGUOUS = "ambiguous"  # raise AmbiguousRequestError: the server may have acted
+
+
+RETRYABLE_READ_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+RETRYABLE_UNSAFE_STATUSES = frozenset({429, 503})
+AMBIGUOUS_UNSAFE_STATUSES = frozenset({500, 502, 504})
+
+
+@attrs.frozen
+class Failure:
+    """One failed attempt."""
+
+    kind: FailureKind
+    status: int | None = None
+    retry_after: float | None = None
+
+
+def decide(safety: Safety, failure: Failure) -> Verdict:
+    """Decide whether a failed attempt may be retried.
+
+    Reads retry on any transport failure and on 408/429/500/502/503/504. Job-creating requests
+    retry only where the server cannot have acted (nothing or only part of the body sent, a
+    connect timeout, 429, 503); a full send followed by a lost answer or a 500/502/504 is
+    ambiguous and is never retried.
+    """
+    kind = failure.kind
+    if safety is Safety.IDEMPOTENT:
+        if kind is FailureKind.STATUS:
+            return Verdict.RETRY if failure.status in RETRYABLE_READ_STATUSES else Verdict.RAISE
+        return Verdict.RETRY
+    if kind in (FailureKind.NOT_SENT, FailureKind.CONNECT_TIMEOUT):
+        return Verdict.RETRY
+    if kind is FailureKind.WRITE_TIMEOUT:
+        return Verdict.RAISE  # body incomplete: no job; but a stalled server is not worth retrying
+    if kind is FailureKind.STATUS:
+        if failure.status in RETRYABLE_UNSAFE_STATUSES:
+            return Verdict.RETRY
+        if failure.status in AMBIGUOUS_UNSAFE_STATUSES:
+            return Verdict.AMBIGUOUS
+        return Verdict.RAISE
+    return Verdict.AMBIGUOUS  # LOST, READ_TIMEOUT
+
+
+def backoff_delay(retry_index: int, rng: random.Random) -> float:
+    """Exponential backoff with jitter: about 0.5, 1, 2, 4, 8, 8 ... seconds, minus up to 25 %."""
+    base = min(INITIAL_RETRY_DELAY * (2.0**retry_index), MAX_RETRY_DELAY)
+    return base * (1.0 - 0.25 * rng.random())
+
+
+def retry_delay(retry_index: int, failure: Failure, rng: random.Random) -> float:
+    """The wait before the next attempt: the server's Retry-After (capped) when it gave one."""
+    if failure.retry_after is not None:
+        return min(max(failure.retry_after, 0.0), MAX_RETRY_AFTER)
+    return backoff_delay(retry_index, rng)
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Parse a Retry-After header: delta-seconds or an HTTP date. None if absent or garbage."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return seconds if seconds >= 0 and seconds == seconds else None  # rejects NaN
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    now = now or datetime.now(timezone.utc)
+    return max((when - now).total_seconds(), 0.0)
+
+
+# --------------------------------------------------------------------------- answers
+
+
+def request_id_of(headers: Mapping[str, str]) -> str | None:
+    """The server's request id, if it sent one."""
+    for name in ("x-request-id", "x-amzn-requestid", "request-id", "x-trace-id"):
+        for key, val in headers.items():
+            if key.lower() == name:
+                return val
+    return None
+
+
+def snippet(body: bytes) -> str:
+    """A short, printable start of a body for error messages."""
+    text = body[:ERROR_SNIPPET_CHARS].decode("utf-8", "replace")
+    return text + ("..." if len(body) > ERROR_SNIPPET_CHARS else "")
+
+
+_STATUS_ERRORS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def error_for_status(
+    *, method: str, url: str, status: int, headers: Mapping[str, str], body: bytes
+) -> APIStatusError:
+    """Build the typed error for an error answer (any status >= 400)."""
+    parsed: Any
+    try:
+        parsed = json.loads(body) if body else None
+    except ValueError:
+        parsed = snippet(body)
+    cls = _STATUS_ERRORS.get(status) or (InternalServerError if status >= 500 else APIStatusError)
+    detail = parsed.get("detail") if isinstance(parsed, dict) else None
+    reason = detail if isinstance(detail, str) else (snippet(body) if body else "no body")
+    if isinstance(detail, list):
+        reason = "; ".join(_describe_validation_item(item) for item in detail[:5])
+    error = cls(
+        f"{method} {url} -> {status}: {reason}",
+        method=method,
+        url=url,
+        status=status,
+        body=parsed,
+        headers=headers,
+        request_id=request_id_of(headers),
+    )
+    if isinstance(error, UnprocessableEntityError):
+        error.errors = _parse_validation_items(detail)
+    if isinstance(error, RateLimitError):
+        error.retry_after = parse_retry_after(_header(headers, "retry-after"))
+    return error
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for key, val in headers.items():
+        if key.lower() == name:
+            return val
+    return None
+
+
+def failure_for_status(status: int, headers: Mapping[str, str]) -> Failure:
+    """The retry-policy view of an error answer."""
+    return Failure(FailureKind.STATUS, status, parse_retry_after(_header(headers, "retry-after")))
+
+
+def _describe_validation_item(item: object) -> str:
+    if isinstance(item, dict):
+        loc = ".".join(str(p) for p in item.get("loc", []) or [])
+        return f"{loc}: {item.get('msg', '')}" if loc else str(item.get("msg", ""))
+    return str(item)
+
+
+def _parse_validation_items(detail: object) -> list[ValidationErrorDetail]:
+    if not isinstance(detail, list):
+        return []
+    items = []
+    for raw in detail:
+        try:
+            items.append(structure(raw, ValidationErrorDetail))
+        except ShapeError:
+            continue  # keep what parses; the raw body stays on the error
+    return items
+
+
+def parse_json_answer(
+    *, method: str, url: str, status: int, headers: Mapping[str, str], body: bytes
+) -> Any:
+    """Decode a success body as JSON, or raise `ResponseValidationError` with a snippet."""
+    content_type = (_header(headers, "content-type") or "").split(";")[0].strip().lower()
+    problem = None
+    if not body:
+        problem = "empty body"
+    elif content_type and not (
+        content_type == "application/json" or content_type.endswith("+json")
+    ):
+        problem = f"expected JSON, got content type {content_type!r}"
+    if problem is None:
+        try:
+            return json.loads(body)
+        except ValueError as exc:
+            problem = f"malformed JSON ({exc})"
+    raise ResponseValidationError(
+        f"{method} {url} -> {status}: {problem}: {snippet(body)!r}",
+        method=method,
+        url=url,
+        status=status,
+        snippet=snippet(body),
+        request_id=request_id_of(headers),
+    )
+
+
+def shape_error(
+    exc: ShapeError, *, method: str, url: str, status: int, headers: Mapping[str, str], body: bytes
+) -> ResponseValidationError:
+    """Wrap a structuring failure in the public error, naming each bad field."""
+    return ResponseValidationError(
+        f"{method} {url} -> {status}: answer does not match the contract: {exc}",
+        method=method,
+        url=url,
+        status=status,
+        snippet=snippet(body),
+        messages=exc.messages,
+        request_id=request_id_of(headers),
+    )
+
+
+# --------------------------------------------------------------------------- what to send
+
+
+@attrs.frozen
+class Request:
+    """Everything the transport needs to send one logical request (all attempts of it).
+
+    `body` is a `MultipartBody` factory (rebuilt per attempt) or None; `ok` lists the success
+    statuses; `safety` decides the retry policy.
+    """
+
+    method: str
+    path: str
+    safety: Safety
+    params: tuple[tuple[str, str], ...] = ()
+    body: Any = None
+    ok: frozenset[int] = frozenset({200})

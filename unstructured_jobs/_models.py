@@ -1,0 +1,165 @@
+"""The records the API returns, as frozen attrs classes, and its open enums.
+
+Field names and types follow the wire contract. Lists are tuples so that records are immutable
+and hashable. Unknown fields in an answer are ignored and unknown enum values are kept (see
+`OpenEnum`), so a server that grows keeps working with this client.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+
+
+class OpenEnum(str, enum.Enum):
+    """A string enum that accepts values it does not know.
+
+    ``JobStatus("PAUSED")`` returns a pseudo-member whose `value` is ``"PAUSED"`` and whose
+    `is_known` is False, instead of raising: a status added by the server must not break a
+    client released before it. Pseudo-members compare equal to their string value.
+    """
+
+    @classmethod
+    def _missing_(cls, value: object) -> Any:
+        if not isinstance(value, str):
+            return None
+        member = str.__new__(cls, value)
+        member._name_ = value
+        member._value_ = value
+        # Cache it so that the same unknown value always gives the same object.
+        cls._value2member_map_[value] = member
+        return member
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    @property
+    def is_known(self) -> bool:
+        """True for the values this release of the client was written for."""
+        return self._name_ in type(self).__members__
+
+
+class JobStatus(OpenEnum):
+    """A job's status. COMPLETED, STOPPED and FAILED are terminal."""
+
+    SCHEDULED = "SCHEDULED"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+    STOPPED = "STOPPED"
+    FAILED = "FAILED"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True when the job will not change any more."""
+        return self.value in _TERMINAL_STATUSES
+
+
+_TERMINAL_STATUSES = frozenset({"COMPLETED", "STOPPED", "FAILED"})
+
+
+class JobProcessingStatus(OpenEnum):
+    """The processing status reported by the job details endpoint."""
+
+    SCHEDULED = "SCHEDULED"
+    IN_PROGRESS = "IN_PROGRESS"
+    SUCCESS = "SUCCESS"
+    COMPLETED_WITH_ERRORS = "COMPLETED_WITH_ERRORS"
+    STOPPED = "STOPPED"
+    FAILED = "FAILED"
+
+
+class WorkflowJobType(OpenEnum):
+    """The kind of workflow behind a job."""
+
+    EPHEMERAL = "ephemeral"
+    PERSISTENT = "persistent"
+    SCHEDULED = "scheduled"
+    TEMPLATE = "template"
+
+
+@attrs.frozen
+class NodeFileMetadata:
+    """An output file of a job: pass `file_id` and `node_id` to `download_job_output`."""
+
+    node_id: str
+    file_id: str
+    node_type: str
+    node_subtype: str
+
+
+@attrs.frozen
+class JobInformation:
+    """A job, as returned by create_job, run_workflow, list_jobs and get_job."""
+
+    id: str
+    workflow_id: str
+    workflow_name: str
+    status: JobStatus
+    created_at: datetime
+    """Always timezone-aware (UTC when the server says ``Z``)."""
+    runtime: timedelta | None = None
+    input_file_ids: tuple[str, ...] | None = None
+    output_node_files: tuple[NodeFileMetadata, ...] | None = None
+    job_type: WorkflowJobType = WorkflowJobType.EPHEMERAL
+
+
+@attrs.frozen
+class JobNodeDetails:
+    """Per-node file counters of a job."""
+
+    ready: int
+    in_progress: int
+    success: int
+    failure: int
+    node_name: str | None = None
+    node_type: str | None = None
+    node_subtype: str | None = None
+
+
+@attrs.frozen
+class JobDetails:
+    """Processing details of a job (get_job_details)."""
+
+    id: str
+    processing_status: JobProcessingStatus
+    node_stats: tuple[JobNodeDetails, ...]
+    message: str | None = None
+
+
+@attrs.frozen
+class FailedFile:
+    """One input file that failed, with the server's error text."""
+
+    document: str
+    error: str
+
+
+@attrs.frozen
+class JobFailedFiles:
+    """The files of a job that failed (get_job_failed_files)."""
+
+    failed_files: tuple[FailedFile, ...]
+
+
+@attrs.frozen
+class CancelJobResult:
+    """The answer to cancel_job. The spec leaves it untyped; every field is optional and
+    `raw` keeps the whole JSON object as received."""
+
+    id: str | None = None
+    status: JobStatus | None = None
+    message: str | None = None
+    raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False)
+
+
+@attrs.frozen
+class ValidationErrorDetail:
+    """One item of a 422 answer's ``detail`` list (FastAPI's shape)."""
+
+    loc: tuple[str | int, ...]
+    msg: str
+    type: str

@@ -1,0 +1,70 @@
+"""Configuration value objects shared by the async client, the sync facade and the batch engine."""
+
+from __future__ import annotations
+
+import attrs
+
+from ._constants import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_READ_TIMEOUT,
+    DEFAULT_RETRY_BUDGET,
+    DEFAULT_WRITE_TIMEOUT,
+)
+
+
+@attrs.frozen
+class Timeout:
+    """Timeouts in seconds; None disables one. There is no total timeout, on purpose.
+
+    - `connect`: establishing the TCP/TLS connection (not time queued for a free connection).
+    - `read`: the longest silence while waiting for or reading an answer.
+    - `write`: the longest an upload may make no progress (a server that stopped reading).
+
+    ``Timeout(30)`` sets all three; ``Timeout(connect=5, read=300)`` keeps `write`'s default.
+
+    >>> Timeout(5)
+    Timeout(connect=5.0, read=5.0, write=5.0)
+    """
+
+    connect: float | None = attrs.field(default=DEFAULT_CONNECT_TIMEOUT)
+    read: float | None = DEFAULT_READ_TIMEOUT
+    write: float | None = DEFAULT_WRITE_TIMEOUT
+
+    def __init__(
+        self,
+        all: float | None = None,
+        *,
+        connect: float | None = DEFAULT_CONNECT_TIMEOUT,
+        read: float | None = DEFAULT_READ_TIMEOUT,
+        write: float | None = DEFAULT_WRITE_TIMEOUT,
+    ) -> None:
+        if all is not None:
+            connect = read = write = all
+        for value in (connect, read, write):
+            if value is not None and value <= 0:
+                raise ValueError("timeouts must be positive seconds or None")
+        self.__attrs_init__(  # type: ignore[attr-defined]
+            None if connect is None else float(connect),
+            None if read is None else float(read),
+            None if write is None else float(write),
+        )
+
+    @classmethod
+    def coerce(cls, value: Timeout | float | None) -> Timeout | None:
+        """Accept a `Timeout`, a number (all three), or None (use the client's)."""
+        if value is None or isinstance(value, Timeout):
+            return value
+        return cls(float(value))
+
+
+@attrs.frozen
+class RetryConfig:
+    """How many times to retry and how long to spend sleeping between attempts (seconds)."""
+
+    max_retries: int = DEFAULT_MAX_RETRIES
+    budget: float = DEFAULT_RETRY_BUDGET
+
+    def __attrs_post_init__(self) -> None:
+        if self.max_retries < 0 or self.budget < 0:
+            raise ValueError("max_retries and budget must be >= 0")

@@ -1,0 +1,111 @@
+"""A local emulator of the Unstructured Platform jobs API, for tests, demos and benchmarks.
+
+It serves the eight jobs endpoints of the wire contract over loopback (aiohttp.web), builds
+its JSON straight from the contract (never from the client's models), streams uploads to a
+SHA-256 without keeping them, and injects faults on demand::
+
+    async with Emulator(schedule=Schedule.manual()) as emu:
+        emu.inject(Fault.status(503, retry_after="1"), method="POST", path="/api/v1/jobs/")
+        ...  # a client pointed at emu.url with the header emu.headers
+
+    with Emulator().running_in_thread() as emu:  # sync code, other threads
+        ...
+
+    $ python -m unstructured_jobs.testing --port 8765 --run-for 2
+
+Pytest users get the ``unstructured_emulator`` and ``unstructured_emulator_factory`` fixtures.
+
+Choices made where the contract is silent (the real service may differ):
+
+- **Auth** is checked on matched routes only, before validation: no/empty
+  ``unstructured-api-key`` is 401 ``{"detail": "API key is missing"}``; with
+  ``Emulator(api_key=...)`` another key is 401 ``{"detail": "Invalid API key"}``. Unknown paths
+  are 404 ``{"detail": "Not Found"}`` and wrong methods 405 ``{"detail": "Method Not Allowed"}``
+  without auth, like FastAPI. A path that only lacks (or has an extra) trailing slash gets
+  FastAPI's 307 redirect to the other form.
+- **Validation** errors are 422 in the pydantic v2 shape ``{"detail": [{"type", "loc", "msg",
+  "input"}]}``. ``request_data`` must be a JSON object with exactly one of ``template_id`` (a
+  non-empty string) and ``job_nodes`` (a non-empty list of objects). A non-multipart body is an
+  empty form (so create-job answers 422 for ``request_data``; run-workflow accepts it);
+  urlencoded forms are read like FastAPI does. An ``input_files`` part without a filename is
+  422; a malformed multipart body is 400 ``{"detail": "There was an error parsing the body"}``.
+  Ids in paths are accepted in any form ``uuid.UUID`` parses and served in canonical form.
+- **Jobs**: ``workflow_id`` is the ``template_id`` when it is a UUID, else a new UUID;
+  ``workflow_name`` is ``"template <id>"``, ``"custom job"`` or ``"workflow <8 hex>"``;
+  ``job_type`` is always ``ephemeral``; ``created_at`` is UTC with milliseconds and ``Z``.
+  ``input_file_ids`` are the filenames in upload order (duplicates kept), or null when no file
+  was sent. Run-workflow accepts any UUID and always starts a new job (no "already active"
+  check). Each job has the nodes of ``job_nodes`` (a template or workflow gets one
+  ``Partitioner``) plus a final ``Destination`` (``destination``/``local``) node; when the job
+  is COMPLETED ``output_node_files`` has one entry per succeeded file, ``file_id`` being
+  ``"<filename>.json"`` and ``node_id`` the final node's id.
+- **Lifecycle**: statuses are computed lazily on each read from the injected clock; at most
+  ``max_running`` (default 5, the published limit) jobs are IN_PROGRESS, the rest wait in
+  creation order. A job whose files all fail ``fail_files`` ends FAILED, one with some
+  failures COMPLETED (details ``COMPLETED_WITH_ERRORS``); a job without files completes.
+  ``advance``/``set_status`` take a job off the automatic schedule.
+- **Cancel** of a SCHEDULED/IN_PROGRESS job answers 200 ``{"id", "status": "STOPPED",
+  "message"}``; of a finished job 200 with its unchanged status and a message saying so.
+- **Download** needs a COMPLETED job, else 409 (``"Job output is not ready"`` while it runs,
+  ``"Job has no output: it ended <STATUS>"`` after STOPPED/FAILED). ``file_id`` may be an input
+  filename (``node_id``, if given, any node of the job) or an output ``file_id`` (``node_id``,
+  if given, the final node); anything else, including failed files, is 404
+  ``{"detail": "File not found"}``. The body is a JSON list of two elements (Title,
+  NarrativeText) whose metadata carries the upload's ``filename``, ``size`` and ``sha256``.
+- **Limits** (off by default): ``max_files_per_job`` and ``max_file_size`` answer 400 after
+  reading the body (the real status is not documented); ``launch_rate`` (job creations per
+  second, on the injected clock) answers 429 ``{"detail": "Rate limit exceeded"}`` with an
+  integer ``Retry-After``; a refused launch creates nothing and is not counted.
+- **Faults** apply before auth and routing, to any request they match. ``Fault.status``,
+  ``Fault.raw`` and ``Fault.drop_before`` read the whole request first and never create a job;
+  ``Fault.drop_after`` creates it; ``Fault.stall`` reads one chunk, waits, then drops. Error
+  answers are always sent after the request body has been read to its end.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._cli import main
+    from ._faults import Fault, FaultRates
+    from ._records import EmulatedJob, ReceivedFile, RecordedRequest, Schedule
+    from ._server import Emulator
+
+__all__ = [
+    "EmulatedJob",
+    "Emulator",
+    "Fault",
+    "FaultRates",
+    "ReceivedFile",
+    "RecordedRequest",
+    "Schedule",
+    "main",
+]
+
+_HOMES = {
+    "Emulator": "._server",
+    "Fault": "._faults",
+    "FaultRates": "._faults",
+    "Schedule": "._records",
+    "EmulatedJob": "._records",
+    "ReceivedFile": "._records",
+    "RecordedRequest": "._records",
+    "main": "._cli",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the public names lazily, so the pytest plugin stays cheap to load."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(home, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,366 @@
+"""The aiohttp application of the emulator: routes, auth, validation, faults, recording."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import threading
+import uuid
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import web
+
+from ._faults import Fault, FaultPlan
+from ._records import JOB_STATUSES, RecordedRequest
+from ._state import JobStore
+from ._upload import Form, UploadError, drain, read_form
+
+__all__ = ["ApiApp"]
+
+log = logging.getLogger("unstructured_jobs.testing")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+API_KEY_HEADER = "unstructured-api-key"
+DEFAULT_API_KEY = "emulator-key"
+
+
+class _Dropped(Exception):
+    """Raised inside the middleware to close the connection without an answer."""
+
+
+def _error(status: int, detail: Any, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"detail": detail}, status=status, headers=headers)
+
+
+def _invalid(loc: list[str | int], msg: str, type_: str, value: Any = None) -> web.Response:
+    """A 422 in FastAPI/pydantic v2 shape."""
+    return _error(422, [{"type": type_, "loc": loc, "msg": msg, "input": value}])
+
+
+def _uuid(value: str) -> str | None:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
+def _bad_uuid(loc: list[str | int], value: str) -> web.Response:
+    return _invalid(loc, "Input should be a valid UUID", "uuid_parsing", value)
+
+
+class ApiApp:
+    """Builds the ``web.Application`` and keeps the request log."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        faults: FaultPlan,
+        *,
+        api_key: str | None,
+        max_files_per_job: int | None,
+        max_file_size: int | None,
+        launch_rate: float | None,
+    ) -> None:
+        self.store = store
+        self.faults = faults
+        self.api_key = api_key
+        self.max_files_per_job = max_files_per_job
+        self.max_file_size = max_file_size
+        self.launch_rate = launch_rate
+        self._next_launch = -math.inf
+        self._log_lock = threading.Lock()
+        self.requests: list[RecordedRequest] = []
+
+    def recorded(self) -> list[RecordedRequest]:
+        """A copy of the request log."""
+        with self._log_lock:
+            return list(self.requests)
+
+    def clear_log(self) -> None:
+        """Forget the recorded requests."""
+        with self._log_lock:
+            self.requests.clear()
+
+    def build(self) -> web.Application:
+        """A fresh application serving the contract's jobs endpoints."""
+        app = web.Application(middlewares=[self._middleware], client_max_size=16 * 1024 * 1024)
+        app.router.add_post("/api/v1/jobs/", self.create_job)
+        app.router.add_get("/api/v1/jobs/", self.list_jobs, allow_head=False)
+        app.router.add_get("/api/v1/jobs/{job_id}", self.get_job, allow_head=False)
+        app.router.add_get("/api/v1/jobs/{job_id}/details", self.job_details, allow_head=False)
+        app.router.add_get(
+            "/api/v1/jobs/{job_id}/failed-files", self.failed_files, allow_head=False
+        )
+        app.router.add_post("/api/v1/jobs/{job_id}/cancel", self.cancel_job)
+        app.router.add_get("/api/v1/jobs/{job_id}/download", self.download, allow_head=False)
+        app.router.add_post("/api/v1/workflows/{workflow_id}/run", self.run_workflow)
+        return app
+
+    # -- middleware --------------------------------------------------------------------------
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        fault = self.faults.pick(request.method, request.path)
+        status: int | None = None
+        try:
+            response = await self._with_fault(request, handler, fault)
+            status = response.status
+            return response
+        except _Dropped:
+            transport = request.transport
+            if transport is not None:
+                transport.close()
+            # Never sent: writing to the closed transport fails quietly inside aiohttp.
+            return web.Response(status=500)
+        finally:
+            with self._log_lock:
+                self.requests.append(
+                    RecordedRequest(
+                        method=request.method,
+                        path=request.path,
+                        query=dict(request.query),
+                        status=status,
+                        fault=None if fault is None else fault.kind,
+                        raw_path=request.rel_url.raw_path,
+                    )
+                )
+
+    async def _with_fault(
+        self, request: web.Request, handler: Handler, fault: Fault | None
+    ) -> web.StreamResponse:
+        if fault is not None:
+            if fault.kind == "stall":
+                await request.content.readany()
+                await asyncio.sleep(fault.seconds)
+                raise _Dropped
+            if fault.kind == "delay":
+                await asyncio.sleep(fault.seconds)
+            elif fault.kind != "drop_after":
+                await drain(request)
+                if fault.kind == "drop_before":
+                    raise _Dropped
+                if fault.kind == "raw":
+                    headers = dict(fault.headers)
+                    if fault.content_type is not None:
+                        headers["Content-Type"] = fault.content_type
+                    return web.Response(status=fault.code or 200, body=fault.body, headers=headers)
+                code = fault.code or 500
+                extra = {} if fault.retry_after is None else {"Retry-After": fault.retry_after}
+                return _error(code, fault.detail or HTTPStatus(code).phrase, extra)
+        response = await self._handle(request, handler)
+        await drain(request)
+        if fault is not None and fault.kind == "drop_after":
+            raise _Dropped
+        return response
+
+    async def _handle(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.match_info.http_exception is None:
+            denied = self._check_key(request)
+            if denied is not None:
+                return denied
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status == 404:
+                return await self._not_found(request)
+            if exc.status == 405:
+                allow = exc.headers.get("Allow", "")
+                return _error(405, "Method Not Allowed", {"Allow": allow} if allow else None)
+            return _error(exc.status, exc.reason)
+        except UploadError:
+            return _error(400, "There was an error parsing the body")
+        except Exception:
+            log.exception("emulator handler failed")
+            return _error(500, "Internal Server Error")
+
+    async def _not_found(self, request: web.Request) -> web.StreamResponse:
+        """404, or FastAPI's 307 to the same path with/without its trailing slash."""
+        path = request.path
+        alt = path[:-1] if path.endswith("/") else path + "/"
+        if alt != "/" and alt:
+            match = await request.app.router.resolve(request.clone(rel_url=alt))
+            exc = match.http_exception
+            if exc is None or exc.status == 405:
+                location = request.url.with_path(alt).with_query(request.query)
+                return web.Response(status=307, headers={"Location": str(location)})
+        return _error(404, "Not Found")
+
+    def _check_key(self, request: web.Request) -> web.Response | None:
+        key = request.headers.get(API_KEY_HEADER, "")
+        if not key:
+            return _error(401, "API key is missing")
+        if self.api_key is not None and key != self.api_key:
+            return _error(401, "Invalid API key")
+        return None
+
+    def _launch_retry_after(self) -> int | None:
+        """Consume a launch slot, or return the seconds to wait (``launch_rate`` limit)."""
+        if self.launch_rate is None:
+            return None
+        with self.store.lock:
+            now = self.store.clock()
+            if now + 1e-9 < self._next_launch:
+                return max(1, math.ceil(self._next_launch - now))
+            self._next_launch = max(self._next_launch, now) + 1.0 / self.launch_rate
+            return None
+
+    async def _read_upload(self, request: web.Request) -> Form | web.Response:
+        form = await read_form(request, self.max_file_size)
+        if form.nameless_file_at is not None:
+            return _invalid(
+                ["body", "input_files", form.nameless_file_at],
+                "Value error, Expected UploadFile, received: <class 'str'>",
+                "value_error",
+            )
+        if form.oversized:
+            big = form.oversized[0]
+            limit_size = self.max_file_size
+            return _error(
+                400, f"File too large: {big.filename} ({big.size} bytes; limit {limit_size})"
+            )
+        limit = self.max_files_per_job
+        if limit is not None and len(form.files) > limit:
+            return _error(400, f"Too many files: {len(form.files)} (limit {limit} per job)")
+        return form
+
+    def _launch(self, **job: Any) -> web.Response | dict[str, Any]:
+        wait = self._launch_retry_after()
+        if wait is not None:
+            return _error(429, "Rate limit exceeded", {"Retry-After": str(wait)})
+        return self.store.create(**job)
+
+    # -- endpoints ---------------------------------------------------------------------------
+
+    async def create_job(self, request: web.Request) -> web.Response:
+        """``POST /api/v1/jobs/``: multipart ``request_data`` + ``input_files``."""
+        form = await self._read_upload(request)
+        if isinstance(form, web.Response):
+            return form
+        loc: list[str | int] = ["body", "request_data"]
+        if "request_data" in form.file_fields and "request_data" not in form.fields:
+            return _invalid(loc, "Input should be a valid string", "string_type")
+        raw = form.fields.get("request_data")
+        if raw is None:
+            return _invalid(loc, "Field required", "missing")
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            return _invalid(loc, f"Value error, request_data is not valid JSON: {exc}",
+                            "value_error", raw)  # fmt: skip
+        problem = _check_request_data(data)
+        if problem is not None:
+            return _invalid(loc, f"Value error, {problem}", "value_error", raw)
+        template = data.get("template_id")
+        if template is not None:
+            workflow_id = _uuid(template) or str(uuid.uuid4())
+            name = f"template {template}"
+        else:
+            workflow_id, name = str(uuid.uuid4()), "custom job"
+        created = self._launch(
+            endpoint="create_job",
+            workflow_id=workflow_id,
+            workflow_name=name,
+            request_data=data,
+            files=form.files,
+        )
+        return created if isinstance(created, web.Response) else web.json_response(created)
+
+    async def run_workflow(self, request: web.Request) -> web.Response:
+        """``POST /api/v1/workflows/{workflow_id}/run``: optional ``input_files``; 202."""
+        raw_id = request.match_info["workflow_id"]
+        workflow_id = _uuid(raw_id)
+        if workflow_id is None:
+            return _bad_uuid(["path", "workflow_id"], raw_id)
+        form = await self._read_upload(request)
+        if isinstance(form, web.Response):
+            return form
+        created = self._launch(
+            endpoint="run_workflow",
+            workflow_id=workflow_id,
+            workflow_name=f"workflow {workflow_id[:8]}",
+            request_data=None,
+            files=form.files,
+        )
+        if isinstance(created, web.Response):
+            return created
+        return web.json_response(created, status=202)
+
+    async def list_jobs(self, request: web.Request) -> web.Response:
+        """``GET /api/v1/jobs/?workflow_id=&status=``."""
+        status = request.query.get("status")
+        if status is not None and status not in JOB_STATUSES:
+            expected = ", ".join(f"'{s}'" for s in JOB_STATUSES[:-1])
+            return _invalid(["query", "status"], f"Input should be {expected} or 'FAILED'",
+                            "enum", status)  # fmt: skip
+        workflow_id = request.query.get("workflow_id")
+        if workflow_id is not None:
+            workflow_id = _uuid(workflow_id) or workflow_id
+        return web.json_response(self.store.list(workflow_id, status))
+
+    def _job_id(self, request: web.Request) -> tuple[str | None, web.Response | None]:
+        raw = request.match_info["job_id"]
+        job_id = _uuid(raw)
+        return job_id, (_bad_uuid(["path", "job_id"], raw) if job_id is None else None)
+
+    async def _job_view(
+        self, request: web.Request, view: Callable[[str], dict[str, Any] | None]
+    ) -> web.Response:
+        job_id, error = self._job_id(request)
+        if error is not None or job_id is None:
+            return error or _error(500, "Internal Server Error")
+        body = view(job_id)
+        return _error(404, "Job not found") if body is None else web.json_response(body)
+
+    async def get_job(self, request: web.Request) -> web.Response:
+        """``GET /api/v1/jobs/{job_id}``: JobInformation."""
+        return await self._job_view(request, self.store.info)
+
+    async def job_details(self, request: web.Request) -> web.Response:
+        """``GET /api/v1/jobs/{job_id}/details``: JobDetails."""
+        return await self._job_view(request, self.store.details)
+
+    async def failed_files(self, request: web.Request) -> web.Response:
+        """``GET /api/v1/jobs/{job_id}/failed-files``: JobFailedFiles."""
+        return await self._job_view(request, self.store.failed_files)
+
+    async def cancel_job(self, request: web.Request) -> web.Response:
+        """``POST /api/v1/jobs/{job_id}/cancel``: ``{"id", "status", "message"}``."""
+        return await self._job_view(request, self.store.cancel)
+
+    async def download(self, request: web.Request) -> web.Response:
+        """``GET /api/v1/jobs/{job_id}/download?file_id=&node_id=``: the output JSON."""
+        job_id, error = self._job_id(request)
+        if error is not None or job_id is None:
+            return error or _error(500, "Internal Server Error")
+        file_id = request.query.get("file_id")
+        if file_id is None:
+            return _invalid(["query", "file_id"], "Field required", "missing")
+        node_id = request.query.get("node_id")
+        if node_id is not None:
+            parsed = _uuid(node_id)
+            if parsed is None:
+                return _bad_uuid(["query", "node_id"], node_id)
+            node_id = parsed
+        status, body = self.store.download(job_id, file_id, node_id)
+        return web.Response(status=status, body=body, content_type="application/json")
+
+
+def _check_request_data(data: Any) -> str | None:
+    """Why a parsed ``request_data`` is unacceptable, or None."""
+    if not isinstance(data, dict):
+        return "request_data must be a JSON object"
+    has_template, has_nodes = "template_id" in data, "job_nodes" in data
+    if has_template == has_nodes:
+        return "request_data needs exactly one of template_id and job_nodes"
+    if has_template:
+        template = data["template_id"]
+        if not isinstance(template, str) or not template:
+            return "template_id must be a non-empty string"
+        return None
+    nodes = data["job_nodes"]
+    if not isinstance(nodes, list) or not nodes or not all(isinstance(n, dict) for n in nodes):
+        return "job_nodes must be a non-empty list of objects"
+    return None

@@ -1,0 +1,247 @@
+"""``Emulator``: run the emulated jobs API in-process, in a background thread, or from a shell."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from types import TracebackType
+
+from aiohttp import web
+
+from ._app import API_KEY_HEADER, DEFAULT_API_KEY, ApiApp
+from ._faults import Fault, FaultPlan, FaultRates
+from ._records import EmulatedJob, ReceivedFile, RecordedRequest, Schedule
+from ._state import JobStore
+
+__all__ = ["Emulator"]
+
+
+class Emulator:
+    """A local emulator of the Unstructured Platform jobs API, served over loopback.
+
+    Use it as ``async with Emulator() as emu:`` inside a running loop, or as
+    ``with Emulator().running_in_thread() as emu:`` from synchronous code. Clients talk to
+    ``emu.url`` with the header ``unstructured-api-key: emu.api_key``. Every method below is
+    safe to call from any thread while the server runs.
+
+    Args:
+        api_key: the only key accepted; None accepts any non-empty key.
+        host, port: where to listen (port 0 picks a free port).
+        schedule: how jobs move between statuses (default ``Schedule()``: done at once).
+        clock: monotonic seconds used by the schedule, runtimes and ``launch_rate``.
+        max_running: jobs ``IN_PROGRESS`` at once (the published limit is 5; None: no limit).
+        fail_files: predicate on an input filename; matching files fail processing.
+        max_files_per_job, max_file_size, launch_rate: optional service limits (off by default).
+        fault_rates: random faults from the start (see ``FaultRates``).
+        output_for: builds the download body (bytes) of one received file.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        schedule: Schedule | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        max_running: int | None = 5,
+        fail_files: Callable[[str], bool] | None = None,
+        max_files_per_job: int | None = None,
+        max_file_size: int | None = None,
+        launch_rate: float | None = None,
+        fault_rates: FaultRates | None = None,
+        output_for: Callable[[ReceivedFile], bytes] | None = None,
+    ) -> None:
+        if max_running is not None and max_running < 1:
+            raise ValueError("max_running must be >= 1 or None")
+        if launch_rate is not None and not launch_rate > 0:
+            raise ValueError("launch_rate must be > 0 or None")
+        self.host = host
+        self._port = port
+        self._key = api_key
+        self._store = JobStore(
+            schedule=schedule or Schedule(),
+            clock=clock,
+            max_running=max_running,
+            fail_files=fail_files,
+            output_for=output_for,
+        )
+        self._faults = FaultPlan(fault_rates)
+        self._api = ApiApp(
+            self._store,
+            self._faults,
+            api_key=api_key,
+            max_files_per_job=max_files_per_job,
+            max_file_size=max_file_size,
+            launch_rate=launch_rate,
+        )
+        self._runner: web.AppRunner | None = None
+        self._bound_port: int | None = None
+
+    # -- addresses -----------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (only known once started)."""
+        if self._bound_port is None:
+            raise RuntimeError("the emulator is not running")
+        return self._bound_port
+
+    @property
+    def url(self) -> str:
+        """Base URL to give a client, e.g. ``http://127.0.0.1:41234``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def api_key(self) -> str:
+        """A key the emulator accepts (``"emulator-key"`` when any key is accepted)."""
+        return self._key if self._key is not None else DEFAULT_API_KEY
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The auth header to send: ``{"unstructured-api-key": api_key}``."""
+        return {API_KEY_HEADER: self.api_key}
+
+    # -- running -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind and serve on the running event loop."""
+        if self._runner is not None:
+            raise RuntimeError("the emulator is already running")
+        runner = web.AppRunner(
+            self._api.build(), access_log=None, handle_signals=False, shutdown_timeout=0.5
+        )
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.host, self._port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        address = runner.addresses[0]
+        self._bound_port = int(address[1])
+
+    async def stop(self) -> None:
+        """Stop serving and close every connection (idempotent)."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+        self._bound_port = None
+
+    async def __aenter__(self) -> Emulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @contextlib.contextmanager
+    def running_in_thread(self) -> Iterator[Emulator]:
+        """Serve from a daemon thread with its own event loop for the ``with`` block."""
+        loop = asyncio.new_event_loop()
+        started = threading.Event()
+        failure: list[BaseException] = []
+
+        def serve() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self.start())
+            except BaseException as exc:
+                failure.append(exc)
+                started.set()
+                loop.close()
+                return
+            started.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.run_until_complete(self.stop())
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+
+        thread = threading.Thread(target=serve, name="unstructured-jobs-emulator", daemon=True)
+        thread.start()
+        started.wait()
+        if failure:
+            thread.join()
+            raise failure[0]
+        try:
+            yield self
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
+
+    # -- test controls -------------------------------------------------------------------------
+
+    def inject(
+        self,
+        fault: Fault,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        times: int | None = 1,
+    ) -> None:
+        """Give ``fault`` to the next ``times`` requests matching ``method`` and ``path``.
+
+        ``path`` is an exact (decoded) path, a prefix when it ends with ``*``, or None for any;
+        ``times=None`` keeps the fault forever (until ``clear_faults()``/``reset()``).
+        """
+        self._faults.inject(fault, method, path, times)
+
+    def clear_faults(self) -> None:
+        """Forget the scripted faults not yet used (``fault_rates`` stay)."""
+        self._faults.clear()
+
+    @property
+    def pending_faults(self) -> int:
+        """How many scripted injections are still waiting for a request."""
+        return self._faults.pending()
+
+    @property
+    def fault_rates(self) -> FaultRates | None:
+        """Random faults in force; assign a ``FaultRates`` (or None) at any time."""
+        return self._faults.rates
+
+    @fault_rates.setter
+    def fault_rates(self, rates: FaultRates | None) -> None:
+        self._faults.rates = rates
+
+    def advance(self, job_id: str | None = None, steps: int = 1) -> None:
+        """Move a job (None: every unfinished job) ``steps`` steps: SCHEDULED -> IN_PROGRESS ->
+        COMPLETED (or FAILED when every file fails). The job leaves the automatic schedule.
+        """
+        self._store.advance(job_id, steps)
+
+    def set_status(self, job_id: str, status: str) -> None:
+        """Force a job's status (one of the five JobStatus values)."""
+        self._store.set_status(job_id, status)
+
+    @property
+    def jobs(self) -> dict[str, EmulatedJob]:
+        """A snapshot of every job, oldest first, keyed by id."""
+        return self._store.snapshot()
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received so far, in arrival order (faulted ones included)."""
+        return self._api.recorded()
+
+    def received_files(self) -> list[ReceivedFile]:
+        """Every file received by a created job, in order."""
+        return [f for job in self._store.snapshot().values() for f in job.files]
+
+    def reset(self) -> None:
+        """Forget jobs, recorded requests and scripted faults (options and rates stay)."""
+        self._store.clear()
+        self._faults.clear()
+        self._api.clear_log()

@@ -47,6 +47,7 @@ from ._models import (
     WorkflowJobType,
 )
 from ._options import RetryConfig, Timeout
+from ._sync import JobsClient
 from ._uploads import InputFile, InputFileLike, ProgressCallback
 from ._version import __version__
 
@@ -75,6 +76,7 @@ __all__ = [
     "JobNodeDetails",
     "JobProcessingStatus",
     "JobStatus",
+    "JobsClient",
     "NodeFileMetadata",
     "NotFoundError",
     "PermissionDeniedError",

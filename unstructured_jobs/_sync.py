@@ -19,7 +19,6 @@ How it runs:
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import functools
 import inspect
@@ -59,6 +58,7 @@ class _Runner:
         self.closed = False
         self._lock = threading.Lock()
         try:
+            self.loop: asyncio.AbstractEventLoop = self.portal.call(asyncio.get_running_loop)
             self.client: AsyncJobsClient = self.portal.call(_construct, factory)
         except BaseException:
             self._cm.__exit__(None, None, None)
@@ -68,15 +68,21 @@ class _Runner:
         _check_not_in_event_loop()
         if self.closed:
             raise UnstructuredJobsError("this JobsClient is closed")
-        future = self.portal.start_task_soon(functools.partial(fn, *args, **kwargs))
+        started, finished = threading.Event(), threading.Event()
+        # One hop to the loop (portal.start_task_soon costs a second blocking round trip). The
+        # task runs in a copy of the caller's context, so ContextVars cross over as with anyio.
+        future = asyncio.run_coroutine_threadsafe(
+            _tracked(fn, args, kwargs, started, finished), self.loop
+        )
         try:
             return future.result()
         except BaseException:
             # KeyboardInterrupt (or another interruption) reached this thread: cancel the task
-            # in the portal so that it does not go on uploading in the background.
+            # in the portal and wait for it to unwind, so that nothing goes on in the background.
             if not future.done():
                 future.cancel()
-                concurrent.futures.wait([future], timeout=_CANCEL_GRACE)
+            if started.is_set():  # a task cancelled before it started has nothing to unwind
+                finished.wait(_CANCEL_GRACE)
             raise
 
     def close(self) -> None:
@@ -88,6 +94,20 @@ class _Runner:
             self.portal.call(self.client.aclose)
         finally:
             self._cm.__exit__(None, None, None)
+
+
+async def _tracked(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    started: threading.Event,
+    finished: threading.Event,
+) -> Any:
+    started.set()
+    try:
+        return await fn(*args, **kwargs)
+    finally:
+        finished.set()
 
 
 async def _construct(factory: Callable[[], AsyncJobsClient]) -> AsyncJobsClient:

@@ -1,0 +1,186 @@
+"""The blocking facade: parity with the async client, one portal, threads, Ctrl-C, loops."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import anyio
+import pytest
+
+from unstructured_jobs import (
+    AsyncJobsClient,
+    JobsClient,
+    JobStatus,
+    NotFoundError,
+    SyncInAsyncContextError,
+    UnstructuredJobsError,
+)
+from unstructured_jobs._sync import public_async_methods
+from unstructured_jobs.testing import Emulator, Schedule
+
+MISSING = "00000000-0000-4000-8000-000000000000"
+
+
+def test_every_async_method_has_an_identical_blocking_twin() -> None:
+    methods = public_async_methods()
+    assert {"create_job", "wait_for_job", "watch_job", "download_job_output_to"} <= set(methods)
+    for name, async_fn in methods.items():
+        twin = getattr(JobsClient, name, None)
+        assert twin is not None, f"JobsClient lacks {name}"
+        assert twin.__doc__ == async_fn.__doc__, name
+        a, s = inspect.signature(async_fn), inspect.signature(twin)
+        assert list(a.parameters.values()) == list(s.parameters.values()), name
+        expected = a.return_annotation
+        if inspect.isasyncgenfunction(async_fn):
+            expected = expected.replace("AsyncIterator[", "Iterator[", 1)
+        assert s.return_annotation == expected, name
+        assert not inspect.iscoroutinefunction(twin), name
+
+
+def test_the_static_view_lists_every_method() -> None:
+    """`if TYPE_CHECKING:` lines give type checkers the same methods `_mirror` adds."""
+    source = Path(inspect.getfile(JobsClient)).read_text()
+    static = source.split("if TYPE_CHECKING:  # the static view", 1)[1]
+    for name in public_async_methods():
+        assert f"{name} = _typed(AsyncJobsClient.{name})" in static, name
+
+
+def test_sync_client_drives_a_whole_job(unstructured_emulator: Emulator, tmp_path: Path) -> None:
+    doc = tmp_path / "a.pdf"
+    doc.write_bytes(b"%PDF sync")
+    progress: list[int] = []
+    with JobsClient(api_key="k", server_url=unstructured_emulator.url) as client:
+        job = client.create_job(
+            template_id="t", input_files=[doc], on_upload_progress=progress.append
+        )
+        done = client.wait_for_job(job.id, poll_interval=0.01)
+        assert done.status is JobStatus.COMPLETED
+        out = done.output_node_files[0]  # type: ignore[index]
+        path = client.download_job_output_to(
+            job.id, tmp_path / "out.json", file_id=out.file_id, node_id=out.node_id
+        )
+        assert path.exists()
+        assert [j.id for j in client.list_jobs()] == [job.id]
+        with pytest.raises(NotFoundError):  # the same exception types as the async client
+            client.get_job(MISSING)
+    assert sum(progress) == len(b"%PDF sync")
+    assert "***" in repr(client) and "JobsClient(" in repr(client)
+
+
+def test_one_portal_thread_for_the_client_life(unstructured_emulator: Emulator) -> None:
+    before = threading.active_count()
+    client = JobsClient(api_key="k", server_url=unstructured_emulator.url)
+    loop_ids = set()
+    for _ in range(5):
+        client.list_jobs()
+        loop_ids.add(id(client._runner.portal))
+    assert threading.active_count() == before + 1 and len(loop_ids) == 1
+    session = client._runner.client._transport._session
+    assert session is not None and not session.closed
+    client.close()
+    client.close()  # idempotent
+    assert session.closed
+    assert threading.active_count() == before
+    with pytest.raises(UnstructuredJobsError, match="closed"):
+        client.list_jobs()
+
+
+def test_thread_safe_under_a_thread_pool(unstructured_emulator: Emulator) -> None:
+    with JobsClient(api_key="k", server_url=unstructured_emulator.url) as client:
+        job = client.create_job(template_id="t")
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            results = list(pool.map(lambda _: client.get_job(job.id).id, range(64)))
+    assert results == [job.id] * 64
+
+
+def test_watch_job_iterates_and_can_stop_early(
+    unstructured_emulator_factory: object,
+) -> None:
+    emu = unstructured_emulator_factory(schedule=Schedule.manual())  # type: ignore[operator]
+    with JobsClient(api_key="k", server_url=emu.url) as client:
+        job = client.create_job(template_id="t")
+        stream = client.watch_job(job.id, poll_interval=0.01)
+        first = next(stream)
+        assert first.status is JobStatus.SCHEDULED
+        stream.close()  # the async generator is finalised inside the portal
+        assert next(stream, None) is None
+        emu.set_status(job.id, "COMPLETED")
+        assert [j.status for j in client.watch_job(job.id)] == [JobStatus.COMPLETED]
+
+
+async def test_called_from_a_running_loop_fails_fast(unstructured_emulator: Emulator) -> None:
+    client = await anyio.to_thread.run_sync(
+        lambda: JobsClient(api_key="k", server_url=unstructured_emulator.url)
+    )
+    try:
+        with pytest.raises(SyncInAsyncContextError, match="AsyncJobsClient"):
+            client.list_jobs()
+    finally:
+        await anyio.to_thread.run_sync(client.close)
+
+
+def test_ctrl_c_cancels_the_call_inside_the_portal(unstructured_emulator: Emulator) -> None:
+    client = JobsClient(api_key="k", server_url=unstructured_emulator.url)
+    outcome: list[str] = []
+    main_thread = threading.get_ident()
+
+    async def long_call() -> None:
+        try:
+            # Ctrl-C arrives while the caller is blocked waiting for this call.
+            signal.pthread_kill(main_thread, signal.SIGINT)
+            await anyio.sleep_forever()
+        except BaseException as exc:  # anyio delivers cancellation as CancelledError
+            outcome.append(type(exc).__name__)
+            raise
+
+    with pytest.raises(KeyboardInterrupt):
+        client._runner.call(long_call)
+    assert outcome == ["CancelledError"]
+    assert client.list_jobs() == []  # the client still works afterwards
+    client.close()
+
+
+def test_callbacks_run_on_the_portal_thread(unstructured_emulator: Emulator) -> None:
+    threads: list[str] = []
+    with JobsClient(api_key="k", server_url=unstructured_emulator.url) as client:
+        job = client.create_job(template_id="t")
+        client.wait_for_job(
+            job.id, on_poll=lambda _: threads.append(threading.current_thread().name)
+        )
+    assert threads and threading.current_thread().name not in threads
+
+
+def test_unclosed_client_does_not_hang_exit(unstructured_emulator: Emulator) -> None:
+    script = textwrap.dedent(
+        f"""
+        from unstructured_jobs import JobsClient
+        client = JobsClient(api_key="k", server_url={unstructured_emulator.url!r})
+        print(len(client.list_jobs()))
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-W", "error::ResourceWarning", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "0", proc.stderr
+    assert "Unclosed" not in proc.stderr
+
+
+def test_async_and_sync_clients_share_records(unstructured_emulator: Emulator) -> None:
+    async def via_async() -> str:
+        async with AsyncJobsClient(api_key="k", server_url=unstructured_emulator.url) as c:
+            return (await c.create_job(template_id="t")).id
+
+    job_id = asyncio.run(via_async())
+    with JobsClient(api_key="k", server_url=unstructured_emulator.url) as client:
+        assert type(client.get_job(job_id)).__name__ == "JobInformation"

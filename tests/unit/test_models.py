@@ -1,0 +1,233 @@
+"""Records and the converter: round trips, open enums, strictness, named errors."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from unstructured_jobs import (
+    CancelJobResult,
+    FailedFile,
+    JobDetails,
+    JobFailedFiles,
+    JobInformation,
+    JobNodeDetails,
+    JobProcessingStatus,
+    JobStatus,
+    NodeFileMetadata,
+    WorkflowJobType,
+)
+from unstructured_jobs._converter import (
+    ShapeError,
+    format_duration,
+    parse_datetime,
+    parse_duration,
+    structure,
+    unstructure,
+)
+
+DOC_JOB = {
+    "id": "b2c3d4e5-6f7a-8b9c-0d1e-2f3a4b5c6d7e",
+    "workflow_id": "f0a1b2c3-4d5e-6f7a-8b9c-0d1e2f3a4b5c",
+    "workflow_name": "My ETL Workflow",
+    "status": "COMPLETED",
+    "created_at": "2026-01-01T00:00:00Z",
+    "runtime": "PT2M30S",
+    "input_file_ids": None,
+    "output_node_files": [
+        {
+            "node_id": "n1a2b3c4-5d6e-7f8a-9b0c-1d2e3f4a5b6c",
+            "file_id": "output-001.json",
+            "node_type": "destination",
+            "node_subtype": "s3",
+        }
+    ],
+    "job_type": "ephemeral",
+}
+
+
+def test_documented_example_parses() -> None:
+    job = structure(DOC_JOB, JobInformation)
+    assert job.status is JobStatus.COMPLETED and job.status.is_terminal
+    assert job.created_at == datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert job.runtime == timedelta(minutes=2, seconds=30)
+    assert job.output_node_files == (
+        NodeFileMetadata(
+            "n1a2b3c4-5d6e-7f8a-9b0c-1d2e3f4a5b6c", "output-001.json", "destination", "s3"
+        ),
+    )
+    assert job.job_type is WorkflowJobType.EPHEMERAL
+
+
+def test_optional_fields_default() -> None:
+    minimal = {
+        k: DOC_JOB[k] for k in ("id", "workflow_id", "workflow_name", "status", "created_at")
+    }
+    job = structure(minimal, JobInformation)
+    assert (job.runtime, job.input_file_ids, job.output_node_files) == (None, None, None)
+    assert job.job_type is WorkflowJobType.EPHEMERAL
+
+
+def test_unknown_enum_values_and_extra_fields_are_tolerated() -> None:
+    job = structure(
+        {**DOC_JOB, "status": "PAUSED", "job_type": "streaming", "new_field": {"x": 1}},
+        JobInformation,
+    )
+    assert job.status == "PAUSED" and not job.status.is_known and not job.status.is_terminal
+    assert JobStatus("PAUSED") is job.status
+    assert job.job_type.value == "streaming"
+    assert unstructure(job)["status"] == "PAUSED"
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"created_at": None}, "$.created_at"),
+        ({"id": 5}, "$.id"),
+        ({"status": 3}, "$.status"),
+        ({"runtime": "two minutes"}, "$.runtime"),
+        ({"output_node_files": [{"node_id": "n"}]}, "$.output_node_files[0].file_id"),
+    ],
+)
+def test_ill_typed_fields_are_named(patch: dict[str, Any], message: str) -> None:
+    with pytest.raises(ShapeError) as info:
+        structure({**DOC_JOB, **patch}, JobInformation)
+    assert any(message in m for m in info.value.messages), info.value.messages
+
+
+def test_missing_required_field_is_named() -> None:
+    data = dict(DOC_JOB)
+    del data["workflow_name"]
+    with pytest.raises(ShapeError) as info:
+        structure(data, JobInformation)
+    assert "required field missing @ $.workflow_name" in info.value.messages
+
+
+def test_primitives_are_not_coerced() -> None:
+    node = {"ready": 1, "in_progress": 0, "success": "3", "failure": 0}
+    with pytest.raises(ShapeError):
+        structure({"id": "j", "processing_status": "SUCCESS", "node_stats": [node]}, JobDetails)
+    with pytest.raises(ShapeError):
+        structure({**node, "success": True}, JobNodeDetails)
+
+
+def test_non_object_answer_is_a_shape_error() -> None:
+    with pytest.raises(ShapeError, match="expected a JSON object"):
+        structure([DOC_JOB], JobInformation)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-01-01T00:00:00Z", datetime(2026, 1, 1, tzinfo=timezone.utc)),
+        ("2026-01-01T00:00:00.123Z", datetime(2026, 1, 1, 0, 0, 0, 123000, tzinfo=timezone.utc)),
+        (
+            "2026-01-01T00:00:00.1234567Z",
+            datetime(2026, 1, 1, 0, 0, 0, 123456, tzinfo=timezone.utc),
+        ),
+        ("2026-01-01T02:00:00+02:00", datetime(2026, 1, 1, tzinfo=timezone.utc)),
+        ("2026-01-01T00:00:00", datetime(2026, 1, 1, tzinfo=timezone.utc)),
+    ],
+)
+def test_timestamps_are_timezone_aware(text: str, expected: datetime) -> None:
+    parsed = parse_datetime(text)
+    assert parsed == expected and parsed.tzinfo is not None
+
+
+def test_tolerant_timestamp_parser_without_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The regex path is what Python 3.10 uses."""
+    monkeypatch.setattr("unstructured_jobs._converter._FAST_ISO", False)
+    assert parse_datetime("2026-01-01T00:00:00.1234567Z").microsecond == 123456
+    assert parse_datetime("2026-01-01T00:00Z") == datetime(2026, 1, 1, tzinfo=timezone.utc)
+    with pytest.raises(ValueError):
+        parse_datetime("yesterday")
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("PT2M30S", 150), ("PT0.2S", 0.2), ("P1DT2H", 93600), ("P1W", 604800), ("PT0S", 0)],
+)
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == timedelta(seconds=seconds)
+    assert parse_duration(format_duration(timedelta(seconds=seconds))) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("bad", ["P", "PT", "P1Y", "2 minutes", "P1DT"])
+def test_bad_durations(bad: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(bad)
+
+
+def test_cancel_result_keeps_the_raw_object() -> None:
+    result = structure(
+        {"id": "j", "status": "STOPPED", "message": "ok", "extra": 1}, CancelJobResult
+    )
+    assert (result.id, result.status, result.message) == ("j", JobStatus.STOPPED, "ok")
+    assert result.raw["extra"] == 1
+    assert structure({}, CancelJobResult).status is None
+
+
+# ---------------------------------------------------------------- property tests
+
+texts = st.text(min_size=1, max_size=20)
+statuses = st.sampled_from(list(JobStatus)) | st.from_regex(r"[A-Z_]{3,12}", fullmatch=True).map(
+    JobStatus
+)
+aware = st.datetimes(
+    min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1), timezones=st.just(timezone.utc)
+)
+durations = st.integers(0, 10**7).map(lambda ms: timedelta(milliseconds=ms))
+nodes = st.builds(NodeFileMetadata, texts, texts, texts, texts)
+jobs = st.builds(
+    JobInformation,
+    id=texts,
+    workflow_id=texts,
+    workflow_name=st.text(max_size=20),
+    status=statuses,
+    created_at=aware,
+    runtime=st.none() | durations,
+    input_file_ids=st.none() | st.lists(texts, max_size=3).map(tuple),
+    output_node_files=st.none() | st.lists(nodes, max_size=3).map(tuple),
+    job_type=st.sampled_from(list(WorkflowJobType)),
+)
+details = st.builds(
+    JobDetails,
+    id=texts,
+    processing_status=st.sampled_from(list(JobProcessingStatus)),
+    node_stats=st.lists(
+        st.builds(
+            JobNodeDetails,
+            st.integers(0, 99),
+            st.integers(0, 99),
+            st.integers(0, 99),
+            st.integers(0, 99),
+            st.none() | texts,
+            st.none() | texts,
+            st.none() | texts,
+        ),
+        max_size=3,
+    ).map(tuple),
+    message=st.none() | texts,
+)
+failed = st.builds(
+    JobFailedFiles, st.lists(st.builds(FailedFile, texts, texts), max_size=3).map(tuple)
+)
+
+
+@given(jobs)
+def test_job_information_round_trips(job: JobInformation) -> None:
+    assert structure(unstructure(job), JobInformation) == job
+
+
+@given(details)
+def test_job_details_round_trip(value: JobDetails) -> None:
+    assert structure(unstructure(value), JobDetails) == value
+
+
+@given(failed)
+def test_failed_files_round_trip(value: JobFailedFiles) -> None:
+    assert structure(unstructure(value), JobFailedFiles) == value

@@ -1,0 +1,428 @@
+"""The moving parts of a batch run (see `unstructured_jobs.batch` for the public API)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+import attrs
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ._constants import LOGGER_NAME
+from ._exceptions import (
+    AmbiguousRequestError,
+    APIConnectionError,
+    AuthenticationError,
+    InputFileError,
+    InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseValidationError,
+    UnstructuredJobsError,
+    WaitTimeoutError,
+)
+from ._grouping import GroupLimits, group_files, match_job
+from ._manifest import FileRow, GroupRow, Manifest, unique_name
+from ._models import JobInformation
+from ._paths import UnsafePathError, output_path_inside, safe_output_name
+from ._uploads import InputFile
+
+log = logging.getLogger(LOGGER_NAME)
+T = TypeVar("T")
+_FATAL = (AuthenticationError, PermissionDeniedError)
+_NOT_CREATED = (RateLimitError, InternalServerError, APIConnectionError)
+_MAX_DOWNLOADS = 8
+
+
+class BatchObserver:
+    """Progress hooks of a batch; override the ones you need (they do nothing here).
+
+    They are called on the event loop's thread (a `JobsClient`'s portal thread for `run_batch`
+    with a client): keep them quick.
+    """
+
+    def on_start(self, *, jobs: int, files: int, upload_bytes: int) -> None:
+        """The work of this run is known: `jobs` to send or wait for, `upload_bytes` to send."""
+
+    def on_upload(self, delta: int) -> None:
+        """Bytes sent (negative when an attempt is retried or a group is sent again)."""
+
+    def on_job_submitted(self, job_id: str, files: int) -> None:
+        """A job was created (or found after a lost answer) for `files` files."""
+
+    def on_job_finished(self, job_id: str, status: str) -> None:
+        """A job reached a terminal status."""
+
+    def on_file(self, path: str, state: str) -> None:
+        """A file reached its state for this run (``done``, ``failed`` or ``submitted``)."""
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+class BatchRun:
+    """One run of a batch over an open manifest."""
+
+    def __init__(
+        self,
+        client: Any,
+        manifest: Manifest,
+        *,
+        request_data: str,
+        limits: GroupLimits,
+        output_dir: str | None,
+        launch_interval: float,
+        max_concurrent_uploads: int,
+        wait: bool,
+        wait_options: dict[str, Any],
+        clock_skew: timedelta,
+        reconcile_grace: float,
+        max_submit_attempts: int,
+        observer: BatchObserver,
+    ) -> None:
+        self.client = client
+        self.m = manifest
+        self.request_data = request_data
+        self.limits = limits
+        self.out = output_dir
+        self.interval = launch_interval
+        self.uploads = anyio.Semaphore(max_concurrent_uploads)
+        self.downloads = anyio.Semaphore(_MAX_DOWNLOADS)
+        self.wait = wait
+        self.wait_options = wait_options
+        self.skew = clock_skew
+        self.grace = reconcile_grace
+        self.max_attempts = max_submit_attempts
+        self.observer = observer
+        self.attempts: dict[int, int] = {}
+        self.used_names: set[str] = set()
+        self.next_launch = 0.0
+        self.outstanding = 0
+        self.send: MemoryObjectSendStream[GroupRow] | None = None
+        self.tg: TaskGroup | None = None
+
+    async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking manifest call in a worker thread."""
+        return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
+
+    # -- preparation ---------------------------------------------------------------------------
+
+    async def run(self, *, retry_failed: bool) -> None:
+        """Reconcile, group, send, wait and download until this run's work is done."""
+        m = self.m
+        await self.db(m.retry, failed_jobs=retry_failed)
+        if self.limits.file_bytes is not None:
+            limit = self.limits.file_bytes
+            where = "state = 'pending' AND group_id IS NULL AND size > ?"
+            for f in await self.db(m.files, where, (limit,)):
+                reason = f"file is {f.size} bytes, over the limit of {limit} bytes per file"
+                await self.db(m.reject, f.path, reason)
+        self.used_names = {os.path.basename(p) for p in await self.db(m.used_outputs)}
+        await self._reconcile_leftovers()
+        ungrouped = await self.db(m.files, "state = 'pending' AND group_id IS NULL")
+        for chunk in group_files(sorted(ungrouped, key=lambda f: f.path), self.limits):
+            await self.db(m.new_group, [f.id for f in chunk])
+        queue = await self.db(m.groups, "new")
+        waiting = await self.db(m.groups, "submitted") if self.wait else []
+        self.observer.on_start(
+            jobs=len(queue) + len(waiting),
+            files=sum(len(g.files) for g in queue + waiting),
+            upload_bytes=sum(f.size for g in queue for f in g.files),
+        )
+        send, receive = anyio.create_memory_object_stream[GroupRow](math.inf)
+        self.send, self.outstanding = send, len(queue)
+        for group in queue:
+            send.send_nowait(group)
+        if not queue:
+            send.close()
+        try:
+            async with anyio.create_task_group() as tg:
+                self.tg = tg
+                for group in waiting:
+                    tg.start_soon(self._wait_group, group)
+                await self._launch(receive)
+        except Exception as exc:
+            raise _unwrap(exc) from None
+
+    async def _reconcile_leftovers(self) -> None:
+        """Groups left ``submitting`` by a run that died: adopt their job or send them again."""
+        leftovers = await self.db(self.m.groups, "submitting")
+        if not leftovers:
+            return
+        try:
+            jobs = await self.client.list_jobs()
+        except _FATAL:
+            raise
+        except UnstructuredJobsError as exc:
+            for group in leftovers:
+                why = f"cannot check whether its job exists ({_short(exc)}); run again"
+                await self.db(self.m.set_group_error, group.id, why)
+            return
+        for group in leftovers:
+            await self._adopt_or_release(group, jobs, requeue=False)
+
+    async def _adopt_or_release(
+        self, group: GroupRow, jobs: Sequence[JobInformation], *, requeue: bool
+    ) -> bool:
+        claimed = await self.db(self.m.claimed_job_ids)
+        sent_at = datetime.fromisoformat(group.sent_at or _now().isoformat())
+        job = match_job(group.names, sent_at, jobs, claimed, self.skew)
+        if job is None:
+            if not requeue:
+                await self.db(self.m.mark_unsent, group.id, None)
+            return False
+        log.info("group %d: found job %s created before the answer was lost", group.id, job.id)
+        await self.db(self.m.mark_submitted, group.id, job.id, str(job.status))
+        return True
+
+    # -- sending -------------------------------------------------------------------------------
+
+    async def _launch(self, receive: MemoryObjectReceiveStream[GroupRow]) -> None:
+        assert self.tg is not None
+        async with receive:
+            async for group in receive:
+                now = anyio.current_time()
+                start = max(now, self.next_launch)
+                self.next_launch = start + self.interval
+                if start > now:
+                    await anyio.sleep(start - now)
+                await self.uploads.acquire()
+                self.tg.start_soon(self._submit, group)
+
+    def _settled(self) -> None:
+        self.outstanding -= 1
+        if self.outstanding == 0 and self.send is not None:
+            self.send.close()
+
+    async def _requeue_or_settle(self, group: GroupRow, error: str) -> None:
+        if self.attempts.get(group.id, 0) < self.max_attempts and self.send is not None:
+            await self.db(self.m.mark_unsent, group.id, error)
+            self.send.send_nowait(group)
+        else:
+            await self.db(self.m.mark_unsent, group.id, f"{error}; run again to send it")
+            for f in group.files:
+                self.observer.on_file(f.path, "pending")
+            self._settled()
+
+    async def _submit(self, group: GroupRow) -> None:
+        self.attempts[group.id] = self.attempts.get(group.id, 0) + 1
+        sent = 0
+
+        def progress(delta: int) -> None:
+            nonlocal sent
+            sent += delta
+            self.observer.on_upload(delta)
+
+        try:
+            sent_at = _now().isoformat()
+            await self.db(self.m.mark_submitting, group.id, sent_at)
+            group = attrs.evolve(group, sent_at=sent_at)
+            files = [InputFile(f.path, filename=f.upload_name) for f in group.files]
+            try:
+                job = await self.client.create_job(
+                    request_data=self.request_data, input_files=files, on_upload_progress=progress
+                )
+            finally:
+                self.uploads.release()
+        except (AmbiguousRequestError, ResponseValidationError) as exc:
+            # The job may exist: never send again before looking for it.
+            self.observer.on_upload(-sent)
+            if not await self._reconcile(group, exc):
+                return
+        except _FATAL as exc:
+            await self.db(self.m.mark_unsent, group.id, _short(exc))
+            self._settled()
+            raise
+        except InputFileError as exc:
+            self.observer.on_upload(-sent)
+            await self._drop_unreadable(group, exc)
+            return
+        except _NOT_CREATED as exc:
+            self.observer.on_upload(-sent)
+            await self._requeue_or_settle(group, _short(exc))
+            return
+        except UnstructuredJobsError as exc:  # refused for good (400, 422, ...): no job
+            self.observer.on_upload(-sent)
+            await self.db(self.m.mark_group_failed, group.id, _short(exc))
+            for f in group.files:
+                self.observer.on_file(f.path, "failed")
+            self._settled()
+            return
+        else:
+            await self.db(self.m.mark_submitted, group.id, job.id, str(job.status))
+        self._settled()
+        rows = await self.db(self.m.groups, "submitted")
+        adopted = next((g for g in rows if g.id == group.id), None)
+        if adopted is None or adopted.job_id is None:
+            return
+        self.observer.on_job_submitted(adopted.job_id, len(adopted.files))
+        if self.wait:
+            await self._wait_group(adopted)
+
+    async def _reconcile(self, group: GroupRow, exc: UnstructuredJobsError) -> bool:
+        """After a lost answer: True when the job was found and recorded."""
+        for look in range(2):
+            try:
+                jobs = await self.client.list_jobs()
+            except _FATAL:
+                self._settled()
+                raise
+            except UnstructuredJobsError as list_exc:
+                why = (
+                    f"answer lost ({_short(exc)}) and jobs could not be listed "
+                    f"({_short(list_exc)}); run again to reconcile"
+                )
+                await self.db(self.m.set_group_error, group.id, why)
+                for f in group.files:
+                    self.observer.on_file(f.path, "submitting")
+                self._settled()
+                return False
+            if await self._adopt_or_release(group, jobs, requeue=True):
+                return True
+            if look == 0 and self.grace > 0:
+                await anyio.sleep(self.grace)
+            else:
+                break
+        await self._requeue_or_settle(group, f"answer lost, no job was created ({_short(exc)})")
+        return False
+
+    async def _drop_unreadable(self, group: GroupRow, exc: InputFileError) -> None:
+        reasons = dict(exc.problems)
+        bad = [f for f in group.files if f.upload_name in reasons or f.path in reasons]
+        for f in bad:
+            why = reasons.get(f.upload_name) or reasons.get(f.path) or str(exc)
+            await self.db(self.m.drop_from_group, [f.id], why)
+            self.observer.on_file(f.path, "failed")
+        rest = tuple(f for f in group.files if f not in bad)
+        if not rest or not bad:
+            await self.db(self.m.mark_group_failed, group.id, _short(exc))
+            self._settled()
+            return
+        await self._requeue_or_settle(attrs.evolve(group, files=rest), _short(exc))
+
+    # -- waiting and downloading ---------------------------------------------------------------
+
+    async def _wait_group(self, group: GroupRow) -> None:
+        job_id = group.job_id
+        assert job_id is not None
+        try:
+            job = await self.client.wait_for_job(job_id, **self.wait_options)
+        except _FATAL:
+            raise
+        except NotFoundError:
+            for f in group.files:
+                await self._record(f, "failed", "UNKNOWN", None, f"job {job_id} not found")
+            await self.db(self.m.finish_group, group.id, "UNKNOWN")
+            return
+        except (WaitTimeoutError, UnstructuredJobsError) as exc:
+            await self.db(self.m.set_group_error, group.id, f"{_short(exc)}; run again to wait")
+            for f in group.files:
+                self.observer.on_file(f.path, "submitted")
+            return
+        status = str(job.status)
+        self.observer.on_job_finished(job.id, status)
+        failed: dict[str, str] = {}
+        if status in ("COMPLETED", "FAILED"):
+            try:
+                report = await self.client.get_job_failed_files(job.id)
+                failed = {x.document: x.error for x in report.failed_files}
+            except _FATAL:
+                raise
+            except UnstructuredJobsError as exc:
+                log.warning("job %s: cannot read failed files: %s", job.id, _short(exc))
+        finished = True
+        for position, f in enumerate(group.files):
+            if f.state in ("done", "failed"):
+                continue
+            file_id = _file_id(job, f, position)
+            if status != "COMPLETED":
+                why = failed.get(f.upload_name) or failed.get(file_id) or f"job ended {status}"
+                await self._record(f, "failed", status, None, why)
+            elif f.upload_name in failed or file_id in failed:
+                why = failed.get(f.upload_name) or failed[file_id]
+                await self._record(f, "failed", status, None, why)
+            elif self.out is None:
+                await self._record(f, "done", status, None, None)
+            else:
+                finished &= await self._download(job, f, file_id)
+        if finished:
+            await self.db(self.m.finish_group, group.id, status)
+
+    async def _download(self, job: JobInformation, f: FileRow, file_id: str) -> bool:
+        assert self.out is not None
+        status = str(job.status)
+        try:
+            target = f.output_path or self._claim(file_id)
+            output_path_inside(self.out, os.path.basename(target))
+        except UnsafePathError as exc:
+            await self._record(f, "failed", status, None, str(exc))
+            return True
+        try:
+            async with self.downloads:
+                await self.client.download_job_output_to(job.id, target, file_id=file_id)
+        except _FATAL:
+            raise
+        except UnstructuredJobsError as exc:
+            why = f"download failed ({_short(exc)}); run again to retry"
+            await self._record(f, "submitted", status, target, why)
+            return False
+        await self._record(f, "done", status, target, None)
+        return True
+
+    def _claim(self, file_id: str) -> str:
+        assert self.out is not None
+        name = unique_name(safe_output_name(file_id) + ".json", self.used_names)
+        path = str(output_path_inside(self.out, name))
+        self.used_names.add(name)
+        return path
+
+    async def _record(
+        self, f: FileRow, state: str, status: str, output: str | None, error: str | None
+    ) -> None:
+        await self.db(
+            self.m.finish_file,
+            f.id,
+            state=state,
+            job_status=status,
+            output_path=output,
+            error=error,
+        )
+        self.observer.on_file(f.path, state)
+
+
+def _file_id(job: JobInformation, f: FileRow, position: int) -> str:
+    """The server's id of a file of the job: its upload name, as listed in input_file_ids."""
+    ids = list(job.input_file_ids or ())
+    if f.upload_name in ids:
+        return f.upload_name
+    return ids[position] if position < len(ids) else f.upload_name
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """Our first error inside a task group's exception group, else its only error, else it."""
+    leaves: list[BaseException] = []
+    stack = [exc]
+    while stack:
+        item = stack.pop(0)
+        inner = getattr(item, "exceptions", None)
+        if inner is None:
+            leaves.append(item)
+        else:
+            stack.extend(inner)
+    ours = [e for e in leaves if isinstance(e, UnstructuredJobsError)]
+    if ours:
+        return ours[0]
+    return leaves[0] if len(leaves) == 1 else exc

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from collections.abc import Mapping
@@ -20,7 +21,14 @@ import attrs
 import cattrs
 from cattrs.preconf.json import make_converter
 
-from ._models import CancelJobResult, JobStatus, OpenEnum
+from ._models import (
+    CancelJobResult,
+    JobInformation,
+    JobStatus,
+    NodeFileMetadata,
+    OpenEnum,
+    WorkflowJobType,
+)
 
 T = TypeVar("T")
 
@@ -73,6 +81,11 @@ def parse_duration(value: object) -> timedelta:
         return timedelta(seconds=value)  # some servers send plain seconds
     if not isinstance(value, str):
         raise TypeError(f"expected an ISO 8601 duration, got {type(value).__name__}")
+    return _parse_duration_text(value)
+
+
+@functools.lru_cache(maxsize=4096)  # job lists repeat the same few runtimes
+def _parse_duration_text(value: str) -> timedelta:
     match = _ISO_DURATION.match(value.strip().upper())
     if match is None or value.strip().upper() in ("P", "PT") or value.strip().endswith("T"):
         raise ValueError(f"not an ISO 8601 duration: {value[:40]!r}")
@@ -145,6 +158,74 @@ def _structure_cancel(value: object, _: Any) -> CancelJobResult:
 
 converter.register_structure_hook(CancelJobResult, _structure_cancel)
 converter.register_unstructure_hook(CancelJobResult, lambda v: dict(v.raw))
+
+
+# ------------------------------------------------------------------ fast path for job lists
+# Listing 10,000 jobs is the hot path. This hook builds `JobInformation` directly when every
+# field has exactly the expected JSON type, and otherwise hands the same data to the hook cattrs
+# generated, which then decides: the result (or the detailed error) is always cattrs's own.
+_detailed_job = converter.get_structure_hook(JobInformation)
+_STATUSES: dict[str, JobStatus] = {m.value: m for m in JobStatus}
+_EPHEMERAL = WorkflowJobType.EPHEMERAL
+
+
+_JOB_TYPES: dict[str, WorkflowJobType] = {m.value: m for m in WorkflowJobType}
+_STR = str
+
+
+def _fast_job(d: Any) -> JobInformation:
+    if type(d) is not dict:
+        raise TypeError
+    job_id, workflow_id, name, status = d["id"], d["workflow_id"], d["workflow_name"], d["status"]
+    if not (type(job_id) is type(workflow_id) is type(name) is type(status) is _STR):
+        raise TypeError
+    get = d.get
+    runtime = get("runtime")
+    files = get("input_file_ids")
+    if files is not None:
+        if type(files) is not list:
+            raise TypeError
+        for f in files:
+            if type(f) is not _STR:
+                raise TypeError
+        files = tuple(files)
+    outputs = get("output_node_files")
+    if outputs is not None:
+        if type(outputs) is not list:
+            raise TypeError
+        nodes = []
+        for n in outputs:
+            a, b, c, e = n["node_id"], n["file_id"], n["node_type"], n["node_subtype"]
+            if not (type(a) is type(b) is type(c) is type(e) is _STR):
+                raise TypeError
+            nodes.append(NodeFileMetadata(a, b, c, e))
+        outputs = tuple(nodes)
+    job_type = get("job_type", _EPHEMERAL)
+    if job_type is not _EPHEMERAL:
+        if type(job_type) is not _STR:
+            raise TypeError
+        job_type = _JOB_TYPES.get(job_type) or WorkflowJobType(job_type)
+    return JobInformation(
+        job_id,
+        workflow_id,
+        name,
+        _STATUSES.get(status) or JobStatus(status),
+        parse_datetime(d["created_at"]),
+        None if runtime is None else parse_duration(runtime),
+        files,
+        outputs,
+        job_type,
+    )
+
+
+def _structure_job(data: Any, cls: Any) -> JobInformation:
+    try:
+        return _fast_job(data)
+    except Exception:
+        return _detailed_job(data, cls)  # type: ignore[no-any-return]
+
+
+converter.register_structure_hook(JobInformation, _structure_job)
 
 
 class ShapeError(Exception):

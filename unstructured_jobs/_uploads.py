@@ -23,7 +23,6 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import IO, Any, BinaryIO, Union
 
-import anyio.to_thread
 import attrs
 from aiohttp import payload as aiohttp_payload
 from aiohttp.abc import AbstractStreamWriter
@@ -330,8 +329,41 @@ class MultipartBody:
             self.on_progress(n)
 
 
+class _StallWatchdog:
+    """Cancels the writing task when no bytes went out for `timeout` seconds.
+
+    One timer per attempt, re-armed only when it fires: the per-chunk cost is one float store
+    (a `wait_for` per chunk would create a task per chunk).
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.loop = asyncio.get_running_loop()
+        self.task = asyncio.current_task()
+        self.last_progress = self.loop.time()
+        self.fired = False
+        self._handle = self.loop.call_later(timeout, self._check)
+
+    def _check(self) -> None:
+        idle = self.loop.time() - self.last_progress
+        if idle >= self.timeout:
+            self.fired = True
+            if self.task is not None:
+                self.task.cancel()
+        else:
+            self._handle = self.loop.call_later(self.timeout - idle, self._check)
+
+    def stop(self) -> None:
+        self._handle.cancel()
+
+
 class _BodyPayload(aiohttp_payload.Payload):
-    """One attempt's body: writes every part, opening each file only while it is written."""
+    """One attempt's body: writes every part, opening each file only while it is written.
+
+    Small pieces (part headers, small files) are coalesced into writes of about one chunk;
+    file reads run in the loop's default executor, one chunk per hop (a whole small file, open
+    to close, in a single hop).
+    """
 
     def __init__(self, body: MultipartBody, state: AttemptState, write_timeout: float | None):
         super().__init__(body, content_type=body.content_type)
@@ -339,6 +371,9 @@ class _BodyPayload(aiohttp_payload.Payload):
         self._state = state
         self._timeout = write_timeout
         self._size = body.size
+        self._pending = bytearray()
+        self._progress_pending = 0
+        self._watchdog: _StallWatchdog | None = None
 
     def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
         raise TypeError("a streaming upload cannot be decoded")
@@ -351,22 +386,52 @@ class _BodyPayload(aiohttp_payload.Payload):
     ) -> None:
         state = self._state
         state.started = True
+        if self._timeout is not None:
+            self._watchdog = _StallWatchdog(self._timeout)
         try:
             await self._write_all(writer)
+            await self._flush(writer)
+        except asyncio.CancelledError:
+            if self._watchdog is None or not self._watchdog.fired:
+                state.error = state.error or asyncio.CancelledError()
+                raise
+            # Our own watchdog cancelled the write: turn it into an error aiohttp reports.
+            task = asyncio.current_task()
+            if task is not None and hasattr(task, "uncancel"):
+                task.uncancel()
+            state.error = UploadStalledError(f"no upload progress for {self._timeout:g} s")
+            raise state.error from None
         except BaseException as exc:
-            state.error = exc
+            state.error = state.error or exc
             raise
+        finally:
+            if self._watchdog is not None:
+                self._watchdog.stop()
         state.complete = True
 
-    async def _send(self, writer: AbstractStreamWriter, chunk: bytes) -> None:
-        if self._timeout is None:
-            await writer.write(chunk)
-        else:
-            try:
-                await asyncio.wait_for(writer.write(chunk), self._timeout)
-            except asyncio.TimeoutError:
-                raise UploadStalledError(f"no upload progress for {self._timeout:g} s") from None
+    async def _send(self, writer: AbstractStreamWriter, data: bytes, progress: int = 0) -> None:
+        if len(data) >= self._body.chunk_size:  # big: no copy into the buffer
+            await self._flush(writer)
+            await self._write(writer, data, progress)
+            return
+        self._pending += data
+        self._progress_pending += progress
+        if len(self._pending) >= self._body.chunk_size:
+            await self._flush(writer)
+
+    async def _flush(self, writer: AbstractStreamWriter) -> None:
+        if self._pending:
+            chunk, self._pending = bytes(self._pending), bytearray()
+            progress, self._progress_pending = self._progress_pending, 0
+            await self._write(writer, chunk, progress)
+
+    async def _write(self, writer: AbstractStreamWriter, chunk: bytes, progress: int) -> None:
+        await writer.write(chunk)
         self._state.bytes_sent += len(chunk)
+        if self._watchdog is not None:
+            self._watchdog.last_progress = self._watchdog.loop.time()
+        if progress:
+            self._body._progress(progress)
 
     async def _write_all(self, writer: AbstractStreamWriter) -> None:
         body = self._body
@@ -380,47 +445,55 @@ class _BodyPayload(aiohttp_payload.Payload):
         await self._send(writer, b"--" + body.boundary + b"--\r\n")
 
     async def _write_file(self, writer: AbstractStreamWriter, prepared: PreparedFile) -> None:
+        chunk_size = self._body.chunk_size
         if prepared.data is not None:
             view = memoryview(prepared.data)
-            for offset in range(0, len(view), self._body.chunk_size):
-                chunk = bytes(view[offset : offset + self._body.chunk_size])
-                await self._send(writer, chunk)
-                self._body._progress(len(chunk))
+            for offset in range(0, len(view), chunk_size):
+                piece = bytes(view[offset : offset + chunk_size])
+                await self._send(writer, piece, len(piece))
             return
-        owned = prepared.path is not None
-        stream: BinaryIO
-        if owned:
-            path: str = prepared.path  # type: ignore[assignment]
-            stream = await anyio.to_thread.run_sync(_open_binary, path)
+        loop = asyncio.get_running_loop()
+        if prepared.path is not None and prepared.size is not None and prepared.size <= chunk_size:
+            data = await loop.run_in_executor(None, _read_small, prepared.path, prepared.size)
+            self._check_size(prepared, len(data))
+            await self._send(writer, data, len(data))
+            return
+        if prepared.path is not None:
+            stream: Any = await loop.run_in_executor(None, _open_binary, prepared.path)
         else:
-            stream = prepared.stream  # type: ignore[assignment]
+            stream = prepared.stream
             if prepared.start is not None:
-                await anyio.to_thread.run_sync(stream.seek, prepared.start)
+                await loop.run_in_executor(None, stream.seek, prepared.start)
         try:
-            await self._copy(writer, stream, prepared)
+            sent = 0
+            while True:
+                data = await loop.run_in_executor(None, stream.read, chunk_size)
+                if not data:
+                    break
+                sent += len(data)
+                if prepared.size is not None and sent > prepared.size:
+                    self._check_size(prepared, sent)
+                await self._send(writer, data, len(data))
+            self._check_size(prepared, sent)
         finally:
-            if owned:
-                await anyio.to_thread.run_sync(stream.close)
+            if prepared.path is not None:
+                await loop.run_in_executor(None, stream.close)
 
-    async def _copy(
-        self, writer: AbstractStreamWriter, stream: Any, prepared: PreparedFile
-    ) -> None:
+    @staticmethod
+    def _check_size(prepared: PreparedFile, sent: int) -> None:
         expected = prepared.size
-        sent = 0
-        while True:
-            chunk = await anyio.to_thread.run_sync(stream.read, self._body.chunk_size)
-            if not chunk:
-                break
-            sent += len(chunk)
-            if expected is not None and sent > expected:
-                raise FileChangedError(prepared.filename, "grew while it was being uploaded")
-            await self._send(writer, chunk)
-            self._body._progress(len(chunk))
-        if expected is not None and sent != expected:
-            raise FileChangedError(
-                prepared.filename,
-                f"shrank while it was being uploaded ({sent} of {expected} bytes)",
-            )
+        if expected is None or sent == expected:
+            return
+        verb = "grew" if sent > expected else "shrank"
+        raise FileChangedError(
+            prepared.filename,
+            f"{verb} while it was being uploaded (expected {expected} bytes)",
+        )
+
+
+def _read_small(path: str, size: int) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(size + 1)  # one byte more, to notice a file that grew
 
 
 def request_data_json(

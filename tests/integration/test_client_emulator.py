@@ -311,7 +311,7 @@ async def test_file_changing_during_upload_fails_and_creates_no_job(
                     fh.seek(0, os.SEEK_END)
                     fh.write(b"more" * 1024)
 
-    with pytest.raises(InputFileError, match="moving.bin"):
+    with pytest.raises(InputFileError, match=r"moving\.bin"):
         await client.create_job(template_id="t", input_files=[path], on_upload_progress=mutate)
     assert emu.jobs == {}
 
@@ -461,16 +461,16 @@ async def test_rate_limit_error_surfaces_when_retries_run_out(emu: Emulator) -> 
 
 async def test_wait_for_job_polls_with_growing_interval() -> None:
     fake = FakeTime()
-    async with Emulator(schedule=Schedule(start_after=2, run_for=10), clock=fake) as emu:
-        async with make_client(emu, fake) as client:
-            job = await client.create_job(template_id="t")
-            seen: list[JobStatus] = []
-            done = await client.wait_for_job(
-                job.id,
-                poll_interval=1,
-                max_poll_interval=4,
-                on_poll=lambda j: seen.append(j.status),
-            )
+    emulator = Emulator(schedule=Schedule(start_after=2, run_for=10), clock=fake)
+    async with emulator as emu, make_client(emu, fake) as client:
+        job = await client.create_job(template_id="t")
+        seen: list[JobStatus] = []
+        done = await client.wait_for_job(
+            job.id,
+            poll_interval=1,
+            max_poll_interval=4,
+            on_poll=lambda j: seen.append(j.status),
+        )
     assert done.status is JobStatus.COMPLETED
     assert seen[0] is JobStatus.SCHEDULED and JobStatus.IN_PROGRESS in seen
     assert fake.sleeps[:4] == [1, 1.5, 2.25, 3.375] and max(fake.sleeps) == 4
@@ -478,11 +478,11 @@ async def test_wait_for_job_polls_with_growing_interval() -> None:
 
 async def test_wait_for_job_timeout_carries_the_last_job() -> None:
     fake = FakeTime()
-    async with Emulator(schedule=Schedule.manual(), clock=fake) as emu:
-        async with make_client(emu, fake) as client:
-            job = await client.create_job(template_id="t")
-            with pytest.raises(WaitTimeoutError) as info:
-                await client.wait_for_job(job.id, timeout=30, poll_interval=5)
+    emulator = Emulator(schedule=Schedule.manual(), clock=fake)
+    async with emulator as emu, make_client(emu, fake) as client:
+        job = await client.create_job(template_id="t")
+        with pytest.raises(WaitTimeoutError) as info:
+            await client.wait_for_job(job.id, timeout=30, poll_interval=5)
     assert info.value.last_job is not None and info.value.last_job.id == job.id
     assert info.value.last_job.status is JobStatus.SCHEDULED
     assert sum(fake.sleeps) == pytest.approx(30)
@@ -490,10 +490,10 @@ async def test_wait_for_job_timeout_carries_the_last_job() -> None:
 
 async def test_watch_job_yields_each_change_until_terminal() -> None:
     fake = FakeTime()
-    async with Emulator(schedule=Schedule(start_after=3, run_for=3), clock=fake) as emu:
-        async with make_client(emu, fake) as client:
-            job = await client.create_job(template_id="t")
-            states = [j.status async for j in client.watch_job(job.id, poll_interval=1)]
+    emulator = Emulator(schedule=Schedule(start_after=3, run_for=3), clock=fake)
+    async with emulator as emu, make_client(emu, fake) as client:
+        job = await client.create_job(template_id="t")
+        states = [j.status async for j in client.watch_job(job.id, poll_interval=1)]
     assert states == [JobStatus.SCHEDULED, JobStatus.IN_PROGRESS, JobStatus.COMPLETED]
 
 

@@ -231,3 +231,46 @@ def test_job_details_round_trip(value: JobDetails) -> None:
 @given(failed)
 def test_failed_files_round_trip(value: JobFailedFiles) -> None:
     assert structure(unstructure(value), JobFailedFiles) == value
+
+
+# ---------------------------------------------------------------- the fast path for job lists
+
+json_scalars = st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=5)
+field_values = {
+    "id": st.text(max_size=8) | json_scalars,
+    "workflow_id": st.text(max_size=8) | json_scalars,
+    "workflow_name": st.text(max_size=8) | json_scalars,
+    "status": st.sampled_from(["COMPLETED", "NEW_ONE", ""]) | json_scalars,
+    "created_at": st.sampled_from(["2026-01-01T00:00:00Z", "bad"]) | json_scalars,
+    "runtime": st.sampled_from(["PT1S", "P1Y", None, 3]) | json_scalars,
+    "input_file_ids": st.none() | st.lists(st.text(max_size=3) | json_scalars, max_size=2),
+    "output_node_files": st.none()
+    | st.lists(
+        st.fixed_dictionaries(
+            {k: st.text(max_size=3) for k in ("node_id", "file_id", "node_type", "node_subtype")}
+        )
+        | st.fixed_dictionaries({"node_id": json_scalars}),
+        max_size=2,
+    ),
+    "job_type": st.sampled_from(["ephemeral", "new_kind"]) | json_scalars,
+}
+job_dicts = st.fixed_dictionaries(
+    {k: v for k, v in field_values.items() if k in ("id", "status")},
+    optional={k: v for k, v in field_values.items() if k not in ("id", "status")},
+)
+
+
+@given(job_dicts)
+def test_fast_job_path_agrees_with_cattrs(data: dict[str, Any]) -> None:
+    """The fast hook for JobInformation never accepts what cattrs would reject, nor differs."""
+    from unstructured_jobs._converter import _detailed_job, _structure_job
+
+    try:
+        expected: object = _detailed_job(data, JobInformation)
+    except Exception as exc:
+        expected = type(exc)
+    try:
+        got: object = _structure_job(data, JobInformation)
+    except Exception as exc:
+        got = type(exc)
+    assert got == expected

@@ -273,8 +273,10 @@ class AsyncJobsClient:
     ) -> Path:
         """Stream one output to the file `destination`, in constant memory; return its path.
 
-        The bytes go to a temporary file in the same folder, renamed into place only once
-        complete, so a failed download never leaves a truncated file behind.
+        The bytes go to a temporary file in the same folder (created if missing), renamed into
+        place only once complete, so a failed download never leaves a truncated file behind.
+        `destination` is used as given: build it with `unstructured_jobs.batch.safe_output_name`
+        when it comes from server data.
         """
         target = Path(destination)
         request = self._download_request(job_id, file_id, node_id)
@@ -409,10 +411,11 @@ async def _prepare(input_files: Iterable[InputFileLike]) -> list[PreparedFile]:
 
 
 async def _stream_to_file(response: aiohttp.ClientResponse, target: Path) -> Path:
-    folder = target.parent
-    fd, tmp_name = await anyio.to_thread.run_sync(
-        lambda: tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
-    )
+    def open_temp() -> tuple[int, str]:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+
+    fd, tmp_name = await anyio.to_thread.run_sync(open_temp)
     handle = os.fdopen(fd, "wb")
     try:
         async for chunk in response.content.iter_chunked(_DOWNLOAD_CHUNK):

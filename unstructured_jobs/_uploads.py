@@ -30,7 +30,7 @@ from aiohttp.abc import AbstractStreamWriter
 from ._constants import DEFAULT_CONTENT_TYPE, UPLOAD_CHUNK_SIZE
 from ._exceptions import InputFileError
 
-ProgressCallback = Callable[[int], None]
+ProgressCallback = Callable[[int], object]
 """Called with the number of file bytes just written to the connection. After a failed attempt
 that is retried, it is called once with minus the bytes that attempt had reported, so a running
 sum (a progress bar's ``update``) always equals the bytes of the attempt in flight."""

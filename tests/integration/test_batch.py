@@ -1,0 +1,212 @@
+"""The batch engine against the emulator over loopback: grouping, faults, resume, safe names."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from unstructured_jobs import AsyncJobsClient, JobsClient
+from unstructured_jobs.batch import (
+    UnsafePathError,
+    output_path_inside,
+    run_batch,
+    safe_output_name,
+    submit_batch,
+)
+from unstructured_jobs.testing import Emulator, Fault, FaultRates
+
+FAST: dict[str, Any] = {"launch_rate": None, "poll_interval": 0.01, "reconcile_grace": 0}
+
+
+def make_files(folder: Path, count: int, prefix: str = "doc") -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        path = folder / f"{prefix}{i:03d}.txt"
+        path.write_text(f"document {i}\n" * (i % 7 + 1))
+        paths.append(path)
+    return paths
+
+
+async def _no_sleep(seconds: float) -> None:
+    return None
+
+
+@pytest.fixture
+async def emu_client(
+    unstructured_emulator_factory: Callable[..., Emulator],
+) -> AsyncIterator[tuple[Emulator, AsyncJobsClient]]:
+    emu = unstructured_emulator_factory(max_running=None)
+    async with AsyncJobsClient(api_key=emu.api_key, server_url=emu.url, max_retries=6) as client:
+        client._transport._sleep = _no_sleep  # Retry-After and backoff cost no time
+        yield emu, client
+
+
+def manifest_rows(path: Path) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT path, upload_name, state, job_id FROM files").fetchall()
+
+
+async def test_groups_limits_and_outputs(
+    emu_client: tuple[Emulator, AsyncJobsClient], tmp_path: Path
+) -> None:
+    emu, client = emu_client
+    make_files(tmp_path / "in" / "a", 12)
+    make_files(tmp_path / "in" / "b", 3)  # same names as in a/: renamed "doc000 (2).txt"
+    (tmp_path / "in" / ".hidden").write_text("skipped")
+    (tmp_path / "in" / "big.bin").write_bytes(b"x" * 5000)
+    out = tmp_path / "out"
+    report = await submit_batch(
+        client,
+        [tmp_path / "in", str(tmp_path / "nothing-*.pdf")],
+        template_id="tpl",
+        output_dir=out,
+        files_per_job=4,
+        max_file_bytes=1000,
+        **FAST,
+    )
+    counts = report.counts()
+    assert counts == {"done": 15, "failed": 2}
+    failed = {Path(f.path).name: f.error for f in report.files if not f.ok}
+    assert "over the limit" in (failed["big.bin"] or "")
+    assert "no file matches" in (failed["nothing-*.pdf"] or "")
+    assert all(len(j.files) <= 4 for j in emu.jobs.values())
+    names = [f.filename for j in emu.jobs.values() for f in j.files]
+    assert len(names) == 15 == len(set(names))
+    assert "doc000 (2).txt" in names and "big.bin" not in names
+    for f in report.files:
+        if f.ok:
+            assert f.output_path and Path(f.output_path).parent == out.resolve()
+            assert Path(f.output_path).is_file()
+    # Re-running changes nothing: everything is done already.
+    again = await submit_batch(
+        client, [tmp_path / "in"], template_id="tpl", output_dir=out, max_file_bytes=1000, **FAST
+    )
+    assert len(emu.jobs) == len({f.job_id for f in report.files if f.job_id})
+    assert again.counts()["done"] == 15
+
+
+async def test_500_files_under_faults_exactly_once(
+    emu_client: tuple[Emulator, AsyncJobsClient], tmp_path: Path
+) -> None:
+    emu, client = emu_client
+    make_files(tmp_path / "in", 500)
+    emu.fault_rates = FaultRates(
+        status_429=0.04, status_503=0.04, drop_before=0.03, drop_after=0.04, seed=1234
+    )
+    manifest = tmp_path / "batch.sqlite"
+    report = await submit_batch(
+        client,
+        [tmp_path / "in"],
+        template_id="tpl",
+        manifest=manifest,
+        max_submit_attempts=20,
+        max_concurrent_uploads=8,
+        **FAST,
+    )
+    emu.fault_rates = None
+    assert report.counts() == {"done": 500}, [f for f in report.files if not f.ok][:3]
+    faults = Counter(r.fault for r in emu.requests if r.fault)
+    assert faults["drop_after"] and faults["drop_before"] and faults["status"]
+    received = Counter(f.filename for j in emu.jobs.values() for f in j.files)
+    assert len(received) == 500 and set(received.values()) == {1}
+    job_of = {f.filename: job_id for job_id, j in emu.jobs.items() for f in j.files}
+    rows = manifest_rows(manifest)
+    assert len(rows) == 500
+    for _path, upload_name, state, job_id in rows:
+        assert state == "done" and job_of[upload_name] == job_id
+
+
+async def test_lost_answer_is_reconciled_not_resent(
+    emu_client: tuple[Emulator, AsyncJobsClient], tmp_path: Path
+) -> None:
+    emu, client = emu_client
+    make_files(tmp_path / "in", 6)
+    emu.inject(Fault.drop_after(), method="POST", path="/api/v1/jobs/", times=2)
+    report = await submit_batch(
+        client, [tmp_path / "in"], template_id="tpl", files_per_job=3, **FAST
+    )
+    assert report.ok
+    assert len(emu.jobs) == 2
+    assert Counter(f.filename for f in emu.received_files()) == {
+        f"doc{i:03d}.txt": 1 for i in range(6)
+    }
+
+
+async def test_crash_while_submitting_is_reconciled(
+    emu_client: tuple[Emulator, AsyncJobsClient], tmp_path: Path
+) -> None:
+    emu, client = emu_client
+    make_files(tmp_path / "in", 4)
+    manifest = tmp_path / "m.sqlite"
+    real_create = client.create_job
+
+    async def create_then_crash(**kwargs: Any) -> Any:
+        await real_create(**kwargs)  # the job exists, but we "die" before recording it
+        raise RuntimeError("simulated crash")
+
+    client.create_job = create_then_crash  # type: ignore[method-assign]
+    with pytest.raises(BaseException, match="crash"):
+        await submit_batch(
+            client, [tmp_path / "in"], template_id="tpl", manifest=manifest, files_per_job=4,
+            **FAST,
+        )  # fmt: skip
+    assert {r[2] for r in manifest_rows(manifest)} == {"submitting"}
+    client.create_job = real_create  # type: ignore[method-assign]
+    report = await submit_batch(
+        client, [tmp_path / "in"], template_id="tpl", manifest=manifest, **FAST
+    )
+    assert report.ok and len(emu.jobs) == 1
+    assert report.job_ids == list(emu.jobs)
+
+
+def test_run_batch_sync_with_jobs_client(unstructured_emulator: Emulator, tmp_path: Path) -> None:
+    make_files(tmp_path / "in", 5)
+    emu = unstructured_emulator
+    with JobsClient(api_key=emu.api_key, server_url=emu.url) as client:
+        report = run_batch([tmp_path / "in"], client=client, template_id="tpl", **FAST)
+    assert report.ok and len(emu.jobs) == 1
+    plain = run_batch(
+        [tmp_path / "in"], api_key=emu.api_key, server_url=emu.url, template_id="other",
+        manifest=tmp_path / "other.sqlite", **FAST,
+    )  # fmt: skip
+    assert plain.ok and len(emu.jobs) == 2
+
+
+async def test_failed_files_are_reported(
+    unstructured_emulator_factory: Callable[..., Emulator], tmp_path: Path
+) -> None:
+    emu = unstructured_emulator_factory(fail_files=lambda name: name.endswith("1.txt"))
+    make_files(tmp_path / "in", 4)
+    async with AsyncJobsClient(api_key=emu.api_key, server_url=emu.url) as client:
+        report = await submit_batch(
+            client, [tmp_path / "in"], template_id="t", output_dir=tmp_path / "out", **FAST
+        )
+    states = {Path(f.path).name: f.state for f in report.files}
+    assert states == {"doc000.txt": "done", "doc001.txt": "failed", "doc002.txt": "done",
+                      "doc003.txt": "done"}  # fmt: skip
+    assert not report.ok
+
+
+@pytest.mark.parametrize(
+    "file_id",
+    ["../../etc/passwd", "/etc/passwd", "C:\\Windows\\system.ini", "a\x00b", "..", "", ".env",
+     "dir/../../x", "\\\\server\\share\\f", "CON", "x" * 400],
+)  # fmt: skip
+def test_output_names_never_escape(tmp_path: Path, file_id: str) -> None:
+    name = safe_output_name(file_id)
+    assert "/" not in name and "\\" not in name and "\x00" not in name and ":" not in name
+    assert not name.startswith(".") and len(name.encode()) <= 200
+    target = output_path_inside(tmp_path, name + ".json")
+    assert target.parent == tmp_path.resolve()
+
+
+@pytest.mark.parametrize("name", ["../x.json", "/abs.json", "a/b.json", "..", "C:x", "a\x00b"])
+def test_output_path_inside_refuses_unsafe(tmp_path: Path, name: str) -> None:
+    with pytest.raises(UnsafePathError):
+        output_path_inside(tmp_path, name)

@@ -1,0 +1,194 @@
+"""Hostile input and faults, end to end against the emulator: nothing lost, nothing duplicated,
+nothing leaked. Each case here is listed, with what the user gets, in docs/hostile-cases.md."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from unstructured_jobs import (
+    APIConnectionError,
+    AsyncJobsClient,
+    InputFileError,
+    InsecureTransportError,
+    InternalServerError,
+    InvalidIdError,
+    JobMayExistError,
+    ResponseValidationError,
+    UnstructuredJobsError,
+)
+from unstructured_jobs.testing import Emulator, Fault
+
+SECRET = "sk-live-0123456789abcdef-SECRET"
+
+
+@pytest.fixture
+async def emu() -> AsyncIterator[Emulator]:
+    async with Emulator(api_key=SECRET) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+async def client(emu: Emulator) -> AsyncIterator[AsyncJobsClient]:
+    async def no_wait(_: float) -> None:
+        return None
+
+    async with AsyncJobsClient(api_key=SECRET, server_url=emu.url, max_retries=2) as c:
+        c._transport._sleep = no_wait
+        yield c
+
+
+async def test_the_key_never_leaks_through_faults(
+    emu: Emulator, client: AsyncJobsClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # every logger, DEBUG: aiohttp's too
+    errors: list[BaseException] = []
+    faults = [
+        Fault.status(503, retry_after="0"),
+        Fault.status(500),
+        Fault.drop_before(),
+        Fault.drop_after(),
+        Fault.raw(200, b"<html>oops</html>", content_type="text/html"),
+        Fault.raw(401, b'{"detail": "Invalid API key"}'),
+    ]
+    for fault in faults:
+        emu.inject(fault, method="POST", path="/api/v1/jobs/", times=3)
+        try:
+            await client.create_job(template_id="t", input_files=[("a.pdf", b"1")])
+        except UnstructuredJobsError as exc:
+            errors.append(exc)
+        emu.clear_faults()
+    assert len(errors) >= 5
+    for exc in errors:
+        seen = [str(exc), repr(exc), repr(vars(exc))]
+        cause = getattr(exc, "cause", None)
+        seen += [str(cause), repr(cause)]
+        assert all(SECRET not in text for text in seen), type(exc)
+    assert caplog.records
+    assert all(SECRET not in r.getMessage() for r in caplog.records)
+    assert SECRET not in repr(client) and SECRET not in repr(client._transport)
+
+
+async def test_plain_http_to_a_remote_host_needs_an_opt_in() -> None:
+    with pytest.raises(InsecureTransportError):
+        AsyncJobsClient(api_key=SECRET, server_url="http://api.example.com")
+    client = AsyncJobsClient(
+        api_key=SECRET, server_url="http://api.example.com", allow_insecure_http=True
+    )
+    assert client.server_url == "http://api.example.com"
+    await client.aclose()
+
+
+async def test_huge_bodies_give_short_errors(emu: Emulator, client: AsyncJobsClient) -> None:
+    huge_html = b"<html>" + b"x" * (8 * 1024 * 1024) + b"</html>"
+    emu.inject(Fault.raw(200, huge_html, content_type="text/html"), method="GET", path="*")
+    with pytest.raises(ResponseValidationError) as ok_html:
+        await client.list_jobs()
+    emu.inject(Fault.raw(502, huge_html, content_type="text/html"), method="GET", path="*", times=3)
+    with pytest.raises(InternalServerError) as bad_gateway:
+        await client.list_jobs()
+    assert len(str(ok_html.value)) < 500 and len(str(bad_gateway.value)) < 500
+
+
+async def test_huge_wrong_shape_success_names_the_problem(
+    emu: Emulator, client: AsyncJobsClient
+) -> None:
+    body = b"[" + b",".join([b'{"id": 1}'] * 100_000) + b"]"
+    emu.inject(Fault.raw(200, body), method="GET", path="*")
+    with pytest.raises(ResponseValidationError) as info:
+        await client.list_jobs()
+    assert "$[0].id" in str(info.value) and len(info.value.snippet) <= 203
+
+
+async def test_truncated_answer_of_a_create_is_ambiguous(
+    emu: Emulator, client: AsyncJobsClient
+) -> None:
+    emu.inject(Fault.raw(200, b'{"id": "x", "status": "SCHED'), method="POST", path="*")
+    with pytest.raises(ResponseValidationError):
+        await client.create_job(template_id="t")
+    assert emu.jobs == {}  # the fault answered instead of the server; nothing was retried
+    assert len([r for r in emu.requests if r.method == "POST"]) == 1
+
+
+async def test_unreadable_file_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI runs as root, which can read any file, so the permission check is faked here."""
+    secret = tmp_path / "secret.pdf"
+    secret.write_bytes(b"x")
+    secret.chmod(0)
+    real_access = os.access
+    monkeypatch.setattr(
+        "os.access", lambda p, mode: False if str(p) == str(secret) else real_access(p, mode)
+    )
+    async with AsyncJobsClient(api_key=SECRET, server_url="http://127.0.0.1:9") as client:
+        with pytest.raises(InputFileError) as info:
+            await client.create_job(template_id="t", input_files=[secret])
+    assert info.value.problems == [(str(secret), "permission denied")]
+
+
+async def test_non_utf8_file_name_is_sent_with_replacement_characters(
+    emu: Emulator, client: AsyncJobsClient, tmp_path: Path
+) -> None:
+    raw_name = os.fsencode(tmp_path) + b"/caf\xe9-\xff.pdf"
+    with open(raw_name, "wb") as fh:
+        fh.write(b"latin-1 name")
+    path = os.fsdecode(raw_name)
+    job = await client.create_job(template_id="t", input_files=[path])
+    (received,) = emu.jobs[job.id].files
+    assert received.filename == "caf\ufffd-\ufffd.pdf" and received.size == 12
+
+
+@pytest.mark.parametrize("name", ["a/b.pdf", "../../etc/passwd", "C:\\x\\y.pdf", "a;b=c.pdf"])
+async def test_explicit_names_with_slashes_travel_as_given(
+    emu: Emulator, client: AsyncJobsClient, name: str
+) -> None:
+    job = await client.create_job(template_id="t", input_files=[(name, b"1")])
+    assert [f.filename for f in emu.jobs[job.id].files] == [name]
+
+
+@pytest.mark.parametrize("bad", ["", "../x", "a?b=1", "a#frag", "x/../../y", "%2e%2e"])
+async def test_bad_ids_never_reach_the_server(
+    emu: Emulator, client: AsyncJobsClient, bad: str
+) -> None:
+    for call in (
+        client.get_job(bad),
+        client.get_job_details(bad),
+        client.get_job_failed_files(bad),
+        client.cancel_job(bad),
+        client.download_job_output(bad, file_id="f"),
+        client.run_workflow(bad),
+    ):
+        with pytest.raises(InvalidIdError):
+            await call
+    assert emu.requests == []
+
+
+async def test_many_drops_after_creation_never_duplicate(
+    emu: Emulator, client: AsyncJobsClient
+) -> None:
+    emu.inject(Fault.drop_after(), method="POST", path="/api/v1/jobs/", times=20)
+    outcomes = {"ok": 0, "ambiguous": 0}
+    for i in range(25):
+        try:
+            await client.create_job(template_id="t", input_files=[(f"f{i}.pdf", b"1")])
+            outcomes["ok"] += 1
+        except JobMayExistError:
+            outcomes["ambiguous"] += 1
+    assert outcomes == {"ok": 5, "ambiguous": 20}
+    names = [f.filename for j in emu.jobs.values() for f in j.files]
+    assert sorted(names) == sorted(f"f{i}.pdf" for i in range(25))  # each exactly once
+
+
+async def test_connection_refused_is_a_connection_error() -> None:
+    async def no_wait(_: float) -> None:
+        return None
+
+    async with AsyncJobsClient(api_key=SECRET, server_url="http://127.0.0.1:9") as client:
+        client._transport._sleep = no_wait
+        with pytest.raises(APIConnectionError) as info:
+            await client.create_job(template_id="t", input_files=[("a.pdf", b"1")])
+    assert not isinstance(info.value, JobMayExistError)  # nothing reached a server
+    assert SECRET not in str(info.value)

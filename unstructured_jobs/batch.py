@@ -1,0 +1,252 @@
+"""The batch engine: many files -> jobs of a few files each, resumable and exactly-once.
+
+>>> async with AsyncJobsClient() as client:                       # doctest: +SKIP
+...     report = await submit_batch(
+...         client, ["docs/", "more/*.pdf"], template_id="...",
+...         output_dir="out", manifest="out/batch.sqlite")
+...     for f in report.files:
+...         print(f.path, f.state, f.job_id, f.output_path or f.error)
+
+Synchronous code calls `run_batch` (same arguments, plus an optional `JobsClient`).
+
+How it works: inputs are expanded (folders recursively, globs), recorded in a SQLite manifest
+(see `unstructured_jobs._manifest`) and grouped into jobs by file count and bytes. Files over
+`max_file_bytes` are refused before anything is sent. Each group is marked ``submitting`` in
+the manifest *before* its create-job request leaves; when the answer is lost (`JobMayExistError`)
+or the process died meanwhile, the engine lists the jobs and adopts the one whose
+`input_file_ids` equal the group's names, created at or after the recorded send time (minus
+`clock_skew`), before it would ever send the group again. Each file gets a name unique within
+the batch (``report (2).pdf`` for a second ``report.pdf``), so that match is unambiguous.
+Running the same batch again skips finished files and resumes waiting on submitted jobs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import attrs
+
+from ._constants import SERVICE_LAUNCHES_PER_SECOND as _RATE
+from ._constants import SERVICE_MAX_FILE_BYTES, SERVICE_MAX_FILES_PER_JOB
+from ._engine import BatchObserver, BatchRun
+from ._exceptions import InvalidInputError
+from ._grouping import GroupLimits
+from ._manifest import Manifest
+from ._paths import UnsafePathError, collect_files, output_path_inside, safe_output_name
+from ._uploads import request_data_json
+
+__all__ = [
+    "BatchObserver",
+    "BatchReport",
+    "FileResult",
+    "UnsafePathError",
+    "output_path_inside",
+    "run_batch",
+    "safe_output_name",
+    "submit_batch",
+]
+
+
+@attrs.frozen
+class FileResult:
+    """The outcome of one input file.
+
+    `state` is ``done``, ``failed``, ``submitted`` (its job has not finished yet, or its output
+    could not be downloaded: run the batch again), ``submitting`` (unknown whether its job
+    exists: run again to reconcile) or ``pending`` (not sent yet: run again).
+    """
+
+    path: str
+    state: str
+    job_id: str | None = None
+    job_status: str | None = None
+    output_path: str | None = None
+    error: str | None = None
+    upload_name: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the file was processed (and downloaded, when asked)."""
+        return self.state == "done"
+
+
+@attrs.frozen
+class BatchReport:
+    """Every file of the batch (the whole manifest, plus inputs that matched nothing)."""
+
+    files: tuple[FileResult, ...]
+    manifest: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when every file is done."""
+        return all(f.ok for f in self.files)
+
+    @property
+    def job_ids(self) -> list[str]:
+        """The distinct job ids, in file order."""
+        return list(dict.fromkeys(f.job_id for f in self.files if f.job_id))
+
+    def counts(self) -> dict[str, int]:
+        """Number of files per state."""
+        out: dict[str, int] = {}
+        for f in self.files:
+            out[f.state] = out.get(f.state, 0) + 1
+        return out
+
+
+async def submit_batch(
+    client: Any,
+    inputs: Iterable[str | os.PathLike[str]],
+    *,
+    template_id: str | None = None,
+    job_nodes: list[dict[str, Any]] | None = None,
+    output_dir: str | os.PathLike[str] | None = None,
+    manifest: str | os.PathLike[str] | None = None,
+    files_per_job: int = SERVICE_MAX_FILES_PER_JOB,
+    max_file_bytes: int | None = SERVICE_MAX_FILE_BYTES,
+    max_job_bytes: int | None = None,
+    launch_rate: float | None = _RATE,
+    max_concurrent_uploads: int = 4,
+    wait: bool = True,
+    wait_timeout: float | None = None,
+    poll_interval: float = 1.0,
+    max_poll_interval: float = 15.0,
+    clock_skew: float = 300.0,
+    reconcile_grace: float = 2.0,
+    max_submit_attempts: int = 3,
+    retry_failed: bool = False,
+    include_hidden: bool = False,
+    observer: BatchObserver | None = None,
+) -> BatchReport:
+    """Send files as jobs, wait for them and download their outputs; return a `BatchReport`.
+
+    Args:
+        client: an `AsyncJobsClient`.
+        inputs: files, folders (recursive; hidden entries skipped unless `include_hidden`) and
+            glob patterns (``**`` allowed).
+        template_id, job_nodes: what every job runs (exactly one of them).
+        output_dir: where to download each file's output (``<file id>.json``); None: no
+            download (files are ``done`` when their job completes).
+        manifest: the SQLite manifest path; reuse it to resume. None: ``output_dir/
+            .unstructured-jobs.sqlite`` when `output_dir` is given, else in memory (not
+            resumable).
+        files_per_job, max_job_bytes: group size limits (default 10 files, no byte limit).
+        max_file_bytes: larger files are reported failed and never sent (default 10 MB;
+            None: no limit).
+        launch_rate: job creations per second at most (default 1; None: unlimited).
+        max_concurrent_uploads: create-job requests in flight at once.
+        wait: wait for the jobs (False: submit, record and return; run again to wait).
+        wait_timeout, poll_interval, max_poll_interval: passed to `wait_for_job` per job;
+            a job still running after `wait_timeout` leaves its files ``submitted``.
+        clock_skew: seconds of difference tolerated between our clock and the server's when
+            matching a possibly created job to a group.
+        reconcile_grace: seconds to wait before listing jobs a second time when a lost answer's
+            job is not found at once (0: list once).
+        max_submit_attempts: sends of one group per run after errors that prove no job was
+            created (429, 503, refused connection) once the client's own retries are spent.
+        retry_failed: send again the files whose job failed in an earlier run.
+        observer: a `BatchObserver` told about progress (upload bytes, jobs, files).
+
+    Raises `InvalidInputError` for bad arguments or a manifest of another batch, and
+    `AuthenticationError`/`PermissionDeniedError` (the batch stops; run again once fixed).
+    Every other per-job error is recorded on the files, not raised.
+    """
+    if files_per_job < 1:
+        raise InvalidInputError("files_per_job must be >= 1")
+    if launch_rate is not None and not launch_rate > 0:
+        raise InvalidInputError("launch_rate must be > 0 or None")
+    if max_concurrent_uploads < 1 or max_submit_attempts < 1:
+        raise InvalidInputError("max_concurrent_uploads and max_submit_attempts must be >= 1")
+    try:
+        request_data = request_data_json(
+            template_id=template_id, job_nodes=job_nodes, request_data=None
+        )
+    except ValueError as exc:
+        raise InvalidInputError(str(exc)) from None
+    out = None if output_dir is None else os.path.abspath(output_dir)
+    if manifest is None and out is not None:
+        manifest = os.path.join(out, ".unstructured-jobs.sqlite")
+    if out is not None:
+        await anyio.to_thread.run_sync(lambda: os.makedirs(out, exist_ok=True))
+    store = await anyio.to_thread.run_sync(Manifest, manifest)
+    try:
+        await anyio.to_thread.run_sync(store.check_request_data, request_data)
+        exclude = [p for p in (out, manifest) if p is not None]
+        found, problems = await anyio.to_thread.run_sync(
+            lambda: collect_files(inputs, exclude=exclude, include_hidden=include_hidden)
+        )
+        await anyio.to_thread.run_sync(
+            store.add_files, [(p, os.path.basename(p), size) for p, size in found]
+        )
+        run = BatchRun(
+            client,
+            store,
+            request_data=request_data,
+            limits=GroupLimits(files_per_job, max_file_bytes, max_job_bytes),
+            output_dir=out,
+            launch_interval=0.0 if launch_rate is None else 1.0 / launch_rate,
+            max_concurrent_uploads=max_concurrent_uploads,
+            wait=wait,
+            wait_options={
+                "timeout": wait_timeout,
+                "poll_interval": poll_interval,
+                "max_poll_interval": max_poll_interval,
+            },
+            clock_skew=timedelta(seconds=clock_skew),
+            reconcile_grace=reconcile_grace,
+            max_submit_attempts=max_submit_attempts,
+            observer=observer or BatchObserver(),
+        )
+        await run.run(retry_failed=retry_failed)
+        rows = await anyio.to_thread.run_sync(store.files)
+    finally:
+        await anyio.to_thread.run_sync(store.close)
+    results = [
+        FileResult(
+            path=r.path,
+            state=r.state,
+            job_id=r.job_id,
+            job_status=r.job_status,
+            output_path=r.output_path,
+            error=r.error,
+            upload_name=r.upload_name,
+        )
+        for r in sorted(rows, key=lambda r: r.path)
+    ]
+    results += [FileResult(path=p, state="failed", error=why) for p, why in problems]
+    return BatchReport(tuple(results), None if manifest is None else os.fspath(manifest))
+
+
+def run_batch(
+    inputs: Iterable[str | os.PathLike[str]],
+    *,
+    client: Any = None,
+    api_key: str | None = None,
+    server_url: str | None = None,
+    **options: Any,
+) -> BatchReport:
+    """`submit_batch` for synchronous code.
+
+    With a `JobsClient` as `client`, the batch runs in that client's event loop thread (Ctrl-C
+    cancels it); otherwise a temporary `AsyncJobsClient` is made from `api_key`/`server_url`
+    (or the environment) and the batch runs in a fresh event loop. `observer` callbacks then
+    run on that loop's thread. Must not be called from a running event loop.
+    """
+    if client is not None:
+        runner = client._runner  # the JobsClient's portal and its AsyncJobsClient
+        report: BatchReport = runner.call(submit_batch, runner.client, inputs, **options)
+        return report
+
+    async def main() -> BatchReport:
+        from ._client import AsyncJobsClient
+
+        async with AsyncJobsClient(api_key=api_key, server_url=server_url) as async_client:
+            return await submit_batch(async_client, inputs, **options)
+
+    return anyio.run(main)

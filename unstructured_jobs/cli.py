@@ -7,6 +7,7 @@ Exit codes: 0 all done, 1 some jobs/files failed, 2 usage error, 3 API/auth/conn
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import os
@@ -185,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return int(anyio.run(COMMANDS[args.command], args))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        # 3.11+ turns Ctrl-C into KeyboardInterrupt; on 3.10 the runner's SIGINT handler
+        # cancels the main task and the CancelledError is what comes out of anyio.run.
         hint = "; run the same command again to resume" if args.command == "batch" else ""
         _fail(f"interrupted{hint}")
         return EXIT_INTERRUPTED

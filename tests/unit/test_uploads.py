@@ -1,0 +1,163 @@
+"""Input normalisation and the multipart body, without a socket."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from unstructured_jobs import InputFile, InputFileError
+from unstructured_jobs._uploads import (
+    MultipartBody,
+    _quote_param,
+    prepare_files,
+    request_data_json,
+)
+
+
+class RecordingWriter:
+    """Stands in for aiohttp's stream writer."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.writes = 0
+
+    async def write(self, chunk: bytes) -> None:
+        self.data += chunk
+        self.writes += 1
+
+
+async def render(body: MultipartBody, timeout: float | None = None) -> bytes:
+    writer = RecordingWriter()
+    await body.new_attempt(timeout).write(writer)  # type: ignore[arg-type]
+    return bytes(writer.data)
+
+
+def test_every_form_of_input_is_normalised(tmp_path: Path) -> None:
+    path = tmp_path / "a.pdf"
+    path.write_bytes(b"pdf")
+    handle = io.BytesIO(b"0123456789")
+    handle.seek(4)
+    handle.name = "/some/dir/stream.docx"  # type: ignore[attr-defined]
+    files = prepare_files(
+        [
+            str(path),
+            path,
+            handle,
+            ("x.json", b"{}"),
+            ("y.bin", b"1", "image/png"),
+            InputFile(b"zz", filename="z.md"),
+        ]
+    )
+    assert [(f.filename, f.content_type, f.size) for f in files] == [
+        ("a.pdf", "application/pdf", 3),
+        ("a.pdf", "application/pdf", 3),
+        (
+            "stream.docx",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            6,
+        ),
+        ("x.json", "application/json", 2),
+        ("y.bin", "image/png", 1),
+        ("z.md", "text/markdown", 2),
+    ]
+    assert files[2].start == 4  # rewound to where the caller left it, for each attempt
+
+
+@pytest.mark.parametrize(
+    ("item", "reason"),
+    [
+        (("", b"x"), "filename"),
+        (("a\x00b.pdf", b"x"), "NUL"),
+        (b"raw bytes", "need a filename"),
+        (("a.pdf", b"x", "text/html\r\nX-Evil: 1"), "control characters"),
+        (("a", "b", "c", "d"), "tuple input"),
+        (3.14, "unsupported input file"),
+    ],
+)
+def test_bad_inputs_are_listed(item: Any, reason: str) -> None:
+    with pytest.raises(InputFileError) as info:
+        prepare_files([("ok.txt", b"fine"), item])
+    assert len(info.value.problems) == 1 and reason in info.value.problems[0][1]
+
+
+def test_quoting_cannot_break_out_of_the_parameter() -> None:
+    assert _quote_param('a"b') == '"a\\"b"'
+    assert _quote_param("a\\b") == '"a\\\\b"'
+    assert _quote_param("a\r\nb") == '"a%0D%0Ab"'
+    assert _quote_param("naïve;=.pdf") == '"naïve;=.pdf"'
+
+
+async def test_size_matches_the_bytes_written_so_content_length_is_right(tmp_path: Path) -> None:
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"b" * 700_000)
+    files = prepare_files([big, ("small.txt", b"tiny"), ('q"uote.pdf', b""), ("é.txt", b"u")])
+    body = MultipartBody(files, fields=[("request_data", '{"template_id": "t"}')])
+    data = await render(body)
+    assert body.size == len(data)
+    assert data.startswith(b"--" + body.boundary + b"\r\nContent-Disposition: form-data; ")
+    assert data.endswith(b"--" + body.boundary + b"--\r\n")
+    assert data.count(b'name="input_files"') == 4
+    assert body.content_type == "multipart/form-data; boundary=" + body.boundary.decode()
+
+
+async def test_unknown_size_makes_the_body_chunked() -> None:
+    class Pipe(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def seekable(self) -> bool:
+            return False
+
+        def readinto(self, b: Any) -> int:
+            return 0
+
+    files = prepare_files([("p.txt", io.BufferedReader(Pipe()))])
+    body = MultipartBody(files)
+    assert body.size is None
+    await render(body)
+    assert not body.can_rebuild()
+
+
+async def test_small_pieces_are_coalesced_into_few_writes() -> None:
+    files = prepare_files([(f"f{i}.txt", b"x" * 100) for i in range(50)])
+    body = MultipartBody(files, fields=[("request_data", "{}")])
+    writer = RecordingWriter()
+    await body.new_attempt(None).write(writer)  # type: ignore[arg-type]
+    assert writer.writes == 1  # ~12 KB in one write, not 150 tiny ones
+
+
+async def test_progress_is_taken_back_for_a_new_attempt(tmp_path: Path) -> None:
+    events: list[int] = []
+    body = MultipartBody(prepare_files([("a.bin", b"a" * 1000)]), on_progress=events.append)
+    await render(body)
+    await render(body)
+    assert events == [1000, -1000, 1000]
+    assert sum(events) == 1000
+
+
+def test_request_data_forms() -> None:
+    assert json.loads(request_data_json(template_id="t", job_nodes=None, request_data=None)) == {
+        "template_id": "t"
+    }
+    nodes = [{"name": "n", "type": "partition", "subtype": "vlm", "settings": {}}]
+    assert json.loads(request_data_json(template_id=None, job_nodes=nodes, request_data=None)) == {
+        "job_nodes": nodes
+    }
+    raw = '{"template_id": "x", "extra": 1}'
+    assert request_data_json(template_id=None, job_nodes=None, request_data=raw) == raw
+    for bad in (
+        {"template_id": "t", "job_nodes": nodes},
+        {},
+        {"template_id": ""},
+        {"job_nodes": []},
+        {"request_data": "not json"},
+        {"request_data": "[1]"},
+    ):
+        kwargs: dict[str, Any] = {"template_id": None, "job_nodes": None, "request_data": None}
+        kwargs.update(bad)
+        with pytest.raises(ValueError):
+            request_data_json(**kwargs)

@@ -76,7 +76,8 @@ class AsyncJobsClient:
       timeout running while they wait).
     - `session`: an aiohttp session to use instead of the client's own (not closed by us).
 
-    Every request method also takes `timeout` and `max_retries` to override them for one call.
+    Every request method also takes `timeout` and `max_retries` to override them for one call
+    (`max_retries` may be a `RetryConfig(max_retries, budget)` to change the time budget too).
     """
 
     def __init__(
@@ -141,7 +142,7 @@ class AsyncJobsClient:
         input_files: Iterable[InputFileLike] = (),
         on_upload_progress: ProgressCallback | None = None,
         timeout: Timeout | float | None = None,
-        max_retries: int | None = None,
+        max_retries: int | RetryConfig | None = None,
     ) -> JobInformation:
         """Create an on-demand job from a template or custom nodes, uploading `input_files`.
 
@@ -168,7 +169,7 @@ class AsyncJobsClient:
         input_files: Iterable[InputFileLike] = (),
         on_upload_progress: ProgressCallback | None = None,
         timeout: Timeout | float | None = None,
-        max_retries: int | None = None,
+        max_retries: int | RetryConfig | None = None,
     ) -> JobInformation:
         """Run a long-lived workflow (a new job, answered with 202), optionally with files."""
         path = api_path("workflows", validate_id(workflow_id, "workflow_id"), "run")
@@ -183,7 +184,7 @@ class AsyncJobsClient:
         workflow_id: str | None = None,
         status: JobStatus | str | None = None,
         timeout: Timeout | float | None = None,
-        max_retries: int | None = None,
+        max_retries: int | RetryConfig | None = None,
     ) -> list[JobInformation]:
         """List jobs, optionally only those of one workflow and/or in one status."""
         params: list[tuple[str, str]] = []
@@ -199,7 +200,7 @@ class AsyncJobsClient:
         job_id: str,
         *,
         timeout: Timeout | float | None = None,
-        max_retries: int | None = None,
+        max_retries: int | RetryConfig | None = None,
     ) -> JobInformation:
         """Get one job."""
         request = Request("GET", api_path("jobs", validate_id(job_id, "job_id")), Safety.IDEMPOTENT)
@@ -210,7 +211,7 @@ class AsyncJobsClient:
         job_id: str,
         *,
         timeout: Timeout | float | None = None,
-        max_retries: int | None = None,
+        max_retries: int | RetryConfig | None = None,
     ) -> JobDetails:
         """Get a job's processing status and per-node file counters."""
         path = api_path("jobs", validate_id(job_id, "job_id"), "details")
@@ -223,7 +224,7 @@ class AsyncJobsClient:
         job_id: str,
         *,
         timeout: Timeout | float | None = None,
-        max_retries: int | None = None,
+        max_retries: int | RetryConfig | None = None,
     ) -> JobFailedFiles:
         """Get the input files of a job that failed, with their errors."""
         path = api_path("jobs", validate_id(job_id, "job_id"), "failed-files")
@@ -235,7 +236,7 @@ class AsyncJobsClient:
         job_id: str,
         *,
         timeout: Timeout | float | None = None,
-        max_retries: int | None = None,
+        max_retries: int | RetryConfig | None = None,
     ) -> CancelJobResult:
         """Cancel a job. Not retried after an ambiguous failure (`AmbiguousRequestError`)."""
         path = api_path("jobs", validate_id(job_id, "job_id"), "cancel")
@@ -250,7 +251,7 @@ class AsyncJobsClient:
         file_id: str,
         node_id: str | None = None,
         timeout: Timeout | float | None = None,
-        max_retries: int | None = None,
+        max_retries: int | RetryConfig | None = None,
     ) -> Any:
         """Download one output of a completed job, parsed from JSON (usually a list of elements).
 
@@ -269,7 +270,7 @@ class AsyncJobsClient:
         file_id: str,
         node_id: str | None = None,
         timeout: Timeout | float | None = None,
-        max_retries: int | None = None,
+        max_retries: int | RetryConfig | None = None,
     ) -> Path:
         """Stream one output to the file `destination`, in constant memory; return its path.
 
@@ -371,7 +372,7 @@ class AsyncJobsClient:
         request: Request,
         cls: type[T],
         timeout: Timeout | float | None,
-        max_retries: int | None,
+        max_retries: int | RetryConfig | None,
     ) -> T:
         async def consume(response: aiohttp.ClientResponse) -> T:
             body = await response.read()

@@ -19,6 +19,7 @@ How it runs:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import functools
 import inspect
@@ -68,21 +69,27 @@ class _Runner:
         _check_not_in_event_loop()
         if self.closed:
             raise UnstructuredJobsError("this JobsClient is closed")
-        started, finished = threading.Event(), threading.Event()
-        # One hop to the loop (portal.start_task_soon costs a second blocking round trip). The
-        # task runs in a copy of the caller's context, so ContextVars cross over as with anyio.
-        future = asyncio.run_coroutine_threadsafe(
-            _tracked(fn, args, kwargs, started, finished), self.loop
-        )
+        # One hop to the loop (portal.start_task_soon costs a second blocking round trip).
+        # `done` is settled only when the task has finished, cancellation included. The task
+        # runs in a copy of the caller's context, so ContextVars cross over as with anyio.
+        done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        tasks: list[asyncio.Task[Any]] = []
+
+        def start() -> None:
+            task = self.loop.create_task(fn(*args, **kwargs))
+            task.add_done_callback(functools.partial(_settle, done))
+            tasks.append(task)
+
+        self.loop.call_soon_threadsafe(start)
         try:
-            return future.result()
+            return done.result()
         except BaseException:
-            # KeyboardInterrupt (or another interruption) reached this thread: cancel the task
-            # in the portal and wait for it to unwind, so that nothing goes on in the background.
-            if not future.done():
-                future.cancel()
-            if started.is_set():  # a task cancelled before it started has nothing to unwind
-                finished.wait(_CANCEL_GRACE)
+            if not done.done():
+                # KeyboardInterrupt (or another interruption) reached this thread: cancel the
+                # task in the portal and let it unwind, so nothing goes on in the background.
+                self.loop.call_soon_threadsafe(lambda: [t.cancel() for t in tasks])
+                with contextlib.suppress(BaseException):
+                    done.result(timeout=_CANCEL_GRACE)
             raise
 
     def close(self) -> None:
@@ -96,18 +103,13 @@ class _Runner:
             self._cm.__exit__(None, None, None)
 
 
-async def _tracked(
-    fn: Callable[..., Any],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    started: threading.Event,
-    finished: threading.Event,
-) -> Any:
-    started.set()
-    try:
-        return await fn(*args, **kwargs)
-    finally:
-        finished.set()
+def _settle(done: concurrent.futures.Future[Any], task: asyncio.Task[Any]) -> None:
+    if task.cancelled():
+        done.cancel()
+    elif (exc := task.exception()) is not None:
+        done.set_exception(exc)
+    else:
+        done.set_result(task.result())
 
 
 async def _construct(factory: Callable[[], AsyncJobsClient]) -> AsyncJobsClient:

@@ -80,7 +80,6 @@ class Transport:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self.max_connections),
-                headers={"User-Agent": _core.USER_AGENT},
                 trust_env=self._trust_env,
             )
         return self._session
@@ -96,11 +95,16 @@ class Transport:
         consume: Consume[T],
         *,
         timeout: Timeout | None = None,
-        max_retries: int | None = None,
+        max_retries: int | RetryConfig | None = None,
     ) -> T:
         """Send `request`, retrying as `_core.decide` says, and return ``consume(response)``."""
         timeout = timeout or self.timeout
-        limit = self.retries.max_retries if max_retries is None else max_retries
+        retries = self.retries
+        if isinstance(max_retries, RetryConfig):
+            retries = max_retries
+        elif max_retries is not None:
+            retries = RetryConfig(max_retries, retries.budget)
+        limit = retries.max_retries
         url = self.base_url + request.path
         sent_at = datetime.now(timezone.utc)
         slept = 0.0
@@ -116,7 +120,7 @@ class Transport:
                 verdict = Verdict.RAISE  # a non-seekable stream was consumed: cannot resend
             if verdict is Verdict.RETRY and retry_index < limit:
                 delay = _core.retry_delay(retry_index, failure, self._rng)
-                if slept + delay <= self.retries.budget:
+                if slept + delay <= retries.budget:
                     log.info(
                         "%s %s failed (%s); retry %d/%d in %.2fs",
                         request.method,
@@ -150,7 +154,7 @@ class Transport:
                 url,
                 params=request.params or None,
                 data=data,
-                headers={API_KEY_HEADER: self._api_key},
+                headers={API_KEY_HEADER: self._api_key, "User-Agent": _core.USER_AGENT},
                 timeout=client_timeout,
                 allow_redirects=False,
             ) as response:

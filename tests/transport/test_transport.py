@@ -54,8 +54,7 @@ async def test_get_job_sends_key_and_user_agent(
     assert job.id == JOB_ID and job.status is JobStatus.SCHEDULED
     (call,) = calls(mock_api, "GET", JOB_URL)
     assert call.kwargs["headers"]["unstructured-api-key"] == API_KEY
-    session = mocked_client._transport.session()
-    assert session.headers["User-Agent"] == f"unstructured-jobs/{__version__}"
+    assert call.kwargs["headers"]["User-Agent"] == f"unstructured-jobs/{__version__}"
     timeout = call.kwargs["timeout"]
     assert timeout.total is None and timeout.sock_connect == 10.0 and timeout.sock_read == 120.0
 
@@ -288,3 +287,35 @@ def test_env_vars_configure_the_client(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("UNSTRUCTURED_API_KEY", "k")
     monkeypatch.setenv("UNSTRUCTURED_API_URL", "https://example.test/")
     assert AsyncJobsClient().server_url == "https://example.test"
+
+
+async def test_per_call_retry_config_sets_the_budget_too(
+    mock_api: CompatAioresponses, mocked_client: AsyncJobsClient
+) -> None:
+    from unstructured_jobs import RetryConfig
+
+    mock_api.get(JOB_URL, status=503, headers={"Retry-After": "5"}, payload={}, repeat=True)
+    with pytest.raises(InternalServerError):
+        await mocked_client.get_job(JOB_ID, max_retries=RetryConfig(max_retries=10, budget=12))
+    assert mocked_client.slept == [5.0, 5.0]  # type: ignore[attr-defined]
+
+
+async def test_a_session_passed_in_is_used_and_left_open(mock_api: CompatAioresponses) -> None:
+    async with aiohttp.ClientSession(headers={"X-Team": "ingest"}) as session:
+        client = AsyncJobsClient(api_key=API_KEY, server_url=API_URL, session=session)
+        mock_api.get(JOB_URL, payload=JOB)
+        assert (await client.get_job(JOB_ID)).id == JOB_ID
+        (call,) = calls(mock_api, "GET", JOB_URL)
+        assert call.kwargs["headers"]["User-Agent"].startswith("unstructured-jobs/")
+        await client.aclose()
+        assert not session.closed
+        assert client._transport.session() is session
+
+
+async def test_connection_limit_is_configurable() -> None:
+    client = AsyncJobsClient(api_key=API_KEY, server_url=API_URL, max_connections=3)
+    connector = client._transport.session().connector
+    assert connector is not None and connector.limit == 3
+    await client.aclose()
+    with pytest.raises(InvalidInputError):
+        AsyncJobsClient(api_key=API_KEY, server_url=API_URL, max_connections=0)

@@ -523,3 +523,34 @@ async def test_download_before_completion_is_a_conflict(tmp_path: Path) -> None:
         with pytest.raises(ConflictError):
             await client.download_job_output_to(job.id, tmp_path / "a.json", file_id="a.pdf")
     assert list(tmp_path.iterdir()) == []  # no partial file left behind
+
+
+async def test_big_answers_leave_the_garbage_collector_as_it_was(
+    emu: Emulator, client: AsyncJobsClient
+) -> None:
+    """Answers over 1 MiB are parsed with the cyclic GC paused; it is always restored."""
+    import gc
+
+    job = {
+        "id": MISSING,
+        "workflow_id": WF_ID,
+        "workflow_name": "w",
+        "status": "COMPLETED",
+        "created_at": "2026-01-01T00:00:00Z",
+    }
+    big = json.dumps([job] * 12_000).encode()
+    assert len(big) > 1024 * 1024
+    emu.inject(Fault.raw(200, big), method="GET", path="*")
+    assert len(await client.list_jobs()) == 12_000
+    assert gc.isenabled()
+    emu.inject(Fault.raw(200, big[:-1] + b', {"id": 1}]'), method="GET", path="*")
+    with pytest.raises(ResponseValidationError):
+        await client.list_jobs()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        emu.inject(Fault.raw(200, big), method="GET", path="*")
+        await client.list_jobs()
+        assert not gc.isenabled()  # a caller's own choice is kept
+    finally:
+        gc.enable()

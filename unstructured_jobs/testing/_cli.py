@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import signal
 import sys
 
@@ -36,7 +37,28 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+async def _freeze_long_lived() -> None:
+    """Move what the process holds to the GC's permanent generation, once a second.
+
+    A served emulator keeps every job for its whole life; without this, full collections keep
+    re-walking them and, with 10,000 jobs, made single answers 35-40 ms slower at random (which
+    the benchmarks measure). Garbage is still freed by reference counting. Only the standalone
+    server does this: an in-process `Emulator` never touches its host's GC.
+    """
+    while True:
+        await asyncio.sleep(1.0)
+        gc.freeze()
+
+
 async def _serve(emulator: Emulator) -> None:
+    freezer = asyncio.get_running_loop().create_task(_freeze_long_lived())
+    try:
+        await _serve_until_signal(emulator)
+    finally:
+        freezer.cancel()
+
+
+async def _serve_until_signal(emulator: Emulator) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -36,7 +36,7 @@ from ._constants import (
 )
 from ._converter import ShapeError, structure
 from ._core import Request, Safety, api_path, validate_id
-from ._exceptions import InvalidInputError, WaitTimeoutError
+from ._exceptions import InvalidInputError, LocalFileError, WaitTimeoutError
 from ._models import (
     CancelJobResult,
     JobDetails,
@@ -194,6 +194,8 @@ class AsyncJobsClient:
         if workflow_id is not None:
             params.append(("workflow_id", validate_id(workflow_id, "workflow_id")))
         if status is not None:
+            if not isinstance(status, str) or not status:
+                raise InvalidInputError(f"status must be a JobStatus or its name, got {status!r}")
             params.append(("status", str(JobStatus(status).value)))
         request = Request("GET", api_path("jobs", ""), Safety.IDEMPOTENT, params=tuple(params))
         return await self._send(request, list[JobInformation], timeout, max_retries)
@@ -338,22 +340,31 @@ class AsyncJobsClient:
         deadline = None if timeout is None else self._clock() + timeout
         interval = poll_interval
         last: JobInformation | None = None
+
+        def expired() -> WaitTimeoutError:
+            state = f"still {last.status}" if last is not None else "not read yet"
+            return WaitTimeoutError(
+                f"job {job_id} is {state} after {timeout:g}s", job_id=job_id, last_job=last
+            )
+
         while True:
-            last = await self.get_job(job_id)
+            # Each poll (its retries included) gets only the time left, so that `timeout`
+            # bounds the whole wait, not just the sleeps between polls.
+            remaining = None if deadline is None else max(deadline - self._clock(), 0.0)
+            with anyio.move_on_after(remaining) as scope:
+                polled = await self.get_job(job_id)
+            if scope.cancelled_caught:
+                raise expired()
+            last = polled
             if on_poll is not None:
                 on_poll(last)
             if last.status.is_terminal:
                 return last
             now = self._clock()
             if deadline is not None and now + interval > deadline:
-                remaining = deadline - now
-                if remaining <= 0:
-                    raise WaitTimeoutError(
-                        f"job {job_id} is still {last.status} after {timeout:g}s",
-                        job_id=job_id,
-                        last_job=last,
-                    )
-                interval = remaining  # one last look exactly at the deadline
+                if deadline - now <= 0:
+                    raise expired()
+                interval = deadline - now  # one last look exactly at the deadline
             await self._transport._sleep(interval)
             interval = min(interval * POLL_BACKOFF, max_poll_interval)
 
@@ -443,13 +454,22 @@ async def _stream_to_file(response: aiohttp.ClientResponse, target: Path) -> Pat
         target.parent.mkdir(parents=True, exist_ok=True)
         return tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
 
-    fd, tmp_name = await anyio.to_thread.run_sync(open_temp)
+    async def local(fn: Callable[..., Any], *args: Any) -> Any:
+        # Disk errors are the user's to fix, not the network's: never retried, typed apart.
+        try:
+            return await anyio.to_thread.run_sync(fn, *args)
+        except OSError as exc:
+            raise LocalFileError(
+                f"cannot write {target}: {exc.strerror or exc}", path=target
+            ) from exc
+
+    fd, tmp_name = await local(open_temp)
     handle = os.fdopen(fd, "wb")
     try:
         async for chunk in response.content.iter_chunked(_DOWNLOAD_CHUNK):
-            await anyio.to_thread.run_sync(handle.write, chunk)
-        await anyio.to_thread.run_sync(handle.close)
-        await anyio.to_thread.run_sync(os.replace, tmp_name, target)
+            await local(handle.write, chunk)
+        await local(handle.close)
+        await local(os.replace, tmp_name, target)
     except BaseException:
         handle.close()
         Path(tmp_name).unlink(missing_ok=True)

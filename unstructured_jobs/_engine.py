@@ -19,6 +19,7 @@ from ._constants import LOGGER_NAME
 from ._exceptions import (
     AmbiguousRequestError,
     APIConnectionError,
+    APITimeoutError,
     AuthenticationError,
     InputFileError,
     InternalServerError,
@@ -194,12 +195,14 @@ class BatchRun:
         assert self.tg is not None
         async with receive:
             async for group in receive:
+                # A free upload slot first, then the launch time: two slots freed together
+                # must not launch two jobs in the same instant.
+                await self.uploads.acquire()
                 now = anyio.current_time()
                 start = max(now, self.next_launch)
                 self.next_launch = start + self.interval
                 if start > now:
                     await anyio.sleep(start - now)
-                await self.uploads.acquire()
                 self.tg.start_soon(self._submit, group)
 
     def _settled(self) -> None:
@@ -264,8 +267,8 @@ class BatchRun:
         else:
             await self.db(self.m.mark_submitted, group.id, job.id, str(job.status))
         self._settled()
-        rows = await self.db(self.m.groups, "submitted")
-        adopted = next((g for g in rows if g.id == group.id), None)
+        rows = await self.db(self.m.groups, "submitted", group.id)
+        adopted = rows[0] if rows else None
         if adopted is None or adopted.job_id is None:
             return
         self.observer.on_job_submitted(adopted.job_id, len(adopted.files))
@@ -296,6 +299,16 @@ class BatchRun:
                 await anyio.sleep(self.grace)
             else:
                 break
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, APITimeoutError) and cause.phase == "read":
+            # The server got the whole request and may still be creating the job: sending the
+            # group again now could make a second one. The next run reconciles it.
+            why = f"answer timed out ({_short(exc)}) and no job is listed yet; run again"
+            await self.db(self.m.set_group_error, group.id, why)
+            for f in group.files:
+                self.observer.on_file(f.path, "submitting")
+            self._settled()
+            return False
         await self._requeue_or_settle(group, f"answer lost, no job was created ({_short(exc)})")
         return False
 

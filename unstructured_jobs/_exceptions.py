@@ -4,6 +4,7 @@
     ├── InvalidInputError (ValueError)         bad input found before any byte was sent
     │   ├── InvalidIdError                     empty / not a UUID / path-like id
     │   └── InputFileError                     every bad input file, listed at once
+    ├── LocalFileError                         a local file could not be written (a download)
     ├── InsecureTransportError                 the key would travel over plain http to a remote host
     ├── SyncInAsyncContextError (RuntimeError) JobsClient called from a running event loop
     ├── APIConnectionError                     no HTTP answer (refused, reset, dropped)
@@ -67,6 +68,17 @@ class InputFileError(InvalidInputError):
         self.problems = list(problems)
         lines = "; ".join(f"{name}: {reason}" for name, reason in self.problems)
         super().__init__(f"{len(self.problems)} input file(s) cannot be uploaded: {lines}")
+
+
+class LocalFileError(UnstructuredJobsError):
+    """A local file could not be written (disk full, a folder in the way, no permission).
+
+    Not retried: it is not the network's fault. `path` is the file; the `OSError` is the cause.
+    """
+
+    def __init__(self, message: str, *, path: Any) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class InsecureTransportError(UnstructuredJobsError):

@@ -47,7 +47,11 @@ def match_job(
     claimed: set[str],
     skew: timedelta,
 ) -> JobInformation | None:
-    """The oldest unclaimed job with exactly these input names, created after `sent_at`-skew."""
+    """The unclaimed job with exactly these input names created closest to `sent_at`.
+
+    Candidates are created after ``sent_at - skew``; one created at or after `sent_at` is
+    preferred to an earlier one (which could belong to another run sending the same names).
+    """
     wanted = tuple(names)
     found = [
         j
@@ -56,4 +60,6 @@ def match_job(
         and tuple(j.input_file_ids or ()) == wanted
         and j.created_at >= sent_at - skew
     ]
-    return min(found, key=lambda j: j.created_at) if found else None
+    if not found:
+        return None
+    return min(found, key=lambda j: (j.created_at < sent_at, abs(j.created_at - sent_at)))

@@ -224,11 +224,13 @@ class Manifest:
         rows = self._query(sql + " ORDER BY group_id, position, path", args)
         return [FileRow(*row) for row in rows]
 
-    def groups(self, state: str) -> list[GroupRow]:
-        """Groups in `state`, with their files in upload order."""
-        rows = self._query(
-            "SELECT id, state, job_id, sent_at FROM groups WHERE state = ? ORDER BY id", (state,)
-        )
+    def groups(self, state: str, group_id: int | None = None) -> list[GroupRow]:
+        """Groups in `state` (only `group_id` when given), with their files in upload order."""
+        sql = "SELECT id, state, job_id, sent_at FROM groups WHERE state = ?"
+        args: tuple[Any, ...] = (state,)
+        if group_id is not None:
+            sql, args = sql + " AND id = ?", (state, group_id)
+        rows = self._query(sql + " ORDER BY id", args)
         return [
             GroupRow(row[0], row[1], row[2], row[3], tuple(self.files("group_id = ?", (row[0],))))
             for row in rows

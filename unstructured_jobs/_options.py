@@ -11,6 +11,7 @@ from ._constants import (
     DEFAULT_RETRY_BUDGET,
     DEFAULT_WRITE_TIMEOUT,
 )
+from ._exceptions import InvalidInputError
 
 
 @attrs.frozen
@@ -43,7 +44,7 @@ class Timeout:
             connect = read = write = all
         for value in (connect, read, write):
             if value is not None and value <= 0:
-                raise ValueError("timeouts must be positive seconds or None")
+                raise InvalidInputError("timeouts must be positive seconds or None")
         self.__attrs_init__(  # type: ignore[attr-defined]
             None if connect is None else float(connect),
             None if read is None else float(read),
@@ -67,4 +68,4 @@ class RetryConfig:
 
     def __attrs_post_init__(self) -> None:
         if self.max_retries < 0 or self.budget < 0:
-            raise ValueError("max_retries and budget must be >= 0")
+            raise InvalidInputError("max_retries and budget must be >= 0")

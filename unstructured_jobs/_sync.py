@@ -74,9 +74,15 @@ class _Runner:
         # runs in a copy of the caller's context, so ContextVars cross over as with anyio.
         done: concurrent.futures.Future[Any] = concurrent.futures.Future()
         tasks: list[asyncio.Task[Any]] = []
+        coro = fn(*args, **kwargs)  # here, so that a wrong argument raises in the caller
 
         def start() -> None:
-            task = self.loop.create_task(fn(*args, **kwargs))
+            try:
+                task = self.loop.create_task(coro)
+            except BaseException as exc:  # never leave the caller waiting for ever
+                coro.close()
+                done.set_exception(exc)
+                return
             task.add_done_callback(functools.partial(_settle, done))
             tasks.append(task)
 

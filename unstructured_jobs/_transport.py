@@ -68,6 +68,7 @@ class Transport:
         self.max_connections = max_connections
         self._session = session
         self._owns_session = session is None
+        self._closed = False
         self._trust_env = trust_env
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -77,6 +78,8 @@ class Transport:
 
     def session(self) -> aiohttp.ClientSession:
         """The aiohttp session, created on first use (it must be made inside the loop)."""
+        if self._closed or (self._session is not None and self._session.closed):
+            raise UnstructuredJobsError("this client is closed")
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self.max_connections),
@@ -86,6 +89,7 @@ class Transport:
 
     async def aclose(self) -> None:
         """Close the session if this transport created it."""
+        self._closed = True
         if self._session is not None and self._owns_session and not self._session.closed:
             await self._session.close()
 
@@ -181,7 +185,11 @@ class Transport:
         except _AttemptFailed:
             raise
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            log.debug("%s %s failed on attempt %d: %r", request.method, request.path, attempt, exc)
+            # Never %r: aiohttp's reprs carry the request headers, the API key among them.
+            log.debug(
+                "%s %s failed on attempt %d: %s: %s",
+                request.method, request.path, attempt, type(exc).__name__, exc,
+            )  # fmt: skip
             raise _classify(exc, request, url, state, timeout) from exc
 
 

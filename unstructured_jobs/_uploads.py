@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import mimetypes
 import os
 import stat
@@ -27,13 +28,16 @@ import attrs
 from aiohttp import payload as aiohttp_payload
 from aiohttp.abc import AbstractStreamWriter
 
-from ._constants import DEFAULT_CONTENT_TYPE, UPLOAD_CHUNK_SIZE
+from ._constants import DEFAULT_CONTENT_TYPE, LOGGER_NAME, UPLOAD_CHUNK_SIZE
 from ._exceptions import InputFileError
+
+log = logging.getLogger(LOGGER_NAME)
 
 ProgressCallback = Callable[[int], object]
 """Called with the number of file bytes just written to the connection. After a failed attempt
 that is retried, it is called once with minus the bytes that attempt had reported, so a running
-sum (a progress bar's ``update``) always equals the bytes of the attempt in flight."""
+sum (a progress bar's ``update``) always equals the bytes of the attempt in flight. It runs on the
+event loop's thread; an exception it raises is logged and ignored (it cannot abort the upload)."""
 
 
 @attrs.frozen
@@ -317,16 +321,25 @@ class MultipartBody:
 
     def new_attempt(self, write_timeout: float | None) -> aiohttp_payload.Payload:
         """A fresh payload for one attempt; the previous attempt's progress is taken back."""
-        if self._reported and self.on_progress is not None:
-            self.on_progress(-self._reported)
+        if self._reported:
+            self._notify(-self._reported)
         self._reported = 0
         self.state = AttemptState()
         return _BodyPayload(self, self.state, write_timeout)
 
     def _progress(self, n: int) -> None:
         self._reported += n
-        if self.on_progress is not None:
+        self._notify(n)
+
+    def _notify(self, n: int) -> None:
+        # A failing progress callback must not abort an upload: an upload cut short by it would
+        # look unsent and be retried, although the server may already have the whole body.
+        if self.on_progress is None:
+            return
+        try:
             self.on_progress(n)
+        except Exception:
+            log.exception("on_upload_progress raised; the upload goes on")
 
 
 class _StallWatchdog:

@@ -157,6 +157,8 @@ async def submit_batch(
     `AuthenticationError`/`PermissionDeniedError` (the batch stops; run again once fixed).
     Every other per-job error is recorded on the files, not raised.
     """
+    if isinstance(inputs, (str, bytes, os.PathLike)):
+        raise InvalidInputError("inputs must be a list of files, folders or globs, not one path")
     if files_per_job < 1:
         raise InvalidInputError("files_per_job must be >= 1")
     if launch_rate is not None and not launch_rate > 0:
@@ -177,7 +179,11 @@ async def submit_batch(
     store = await anyio.to_thread.run_sync(Manifest, manifest)
     try:
         await anyio.to_thread.run_sync(store.check_request_data, request_data)
-        exclude = [p for p in (out, manifest) if p is not None]
+        # The manifest's SQLite side files and lock must never be taken as inputs either.
+        exclude = [out] if out is not None else []
+        if manifest is not None:
+            base = os.fspath(manifest)
+            exclude += [base] + [base + s for s in ("-wal", "-shm", "-journal", ".lock")]
         found, problems = await anyio.to_thread.run_sync(
             lambda: collect_files(inputs, exclude=exclude, include_hidden=include_hidden)
         )

@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 import anyio
 
 from ._constants import ENV_API_KEY, ENV_SERVER_URL, LOGGER_NAME
-from ._exceptions import InvalidInputError, UnstructuredJobsError
+from ._exceptions import InvalidInputError, LocalFileError, UnstructuredJobsError
 from ._version import __version__
 
 __all__ = ["main"]
@@ -205,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
 def _exit_code(exc: BaseException) -> int:
     if isinstance(exc, InvalidInputError):
         return EXIT_USAGE
+    if isinstance(exc, LocalFileError):
+        return EXIT_FAILED  # a local I/O error, as documented
     if isinstance(exc, UnstructuredJobsError):
         return EXIT_API
     return EXIT_FAILED

@@ -210,3 +210,49 @@ def test_output_names_never_escape(tmp_path: Path, file_id: str) -> None:
 def test_output_path_inside_refuses_unsafe(tmp_path: Path, name: str) -> None:
     with pytest.raises(UnsafePathError):
         output_path_inside(tmp_path, name)
+
+
+async def test_a_single_path_is_refused_not_split_into_characters(
+    emu_client: tuple[Emulator, AsyncJobsClient], tmp_path: Path
+) -> None:
+    from unstructured_jobs import InvalidInputError
+
+    emu, client = emu_client
+    with pytest.raises(InvalidInputError, match="not one path"):
+        await submit_batch(client, str(tmp_path), template_id="t", **FAST)  # type: ignore[arg-type]
+    assert emu.requests == []
+
+
+async def test_the_manifest_and_its_side_files_are_never_uploaded(
+    emu_client: tuple[Emulator, AsyncJobsClient], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu, client = emu_client
+    make_files(tmp_path, 3)
+    monkeypatch.chdir(tmp_path)
+    report = await submit_batch(
+        client, ["."], template_id="t", manifest="unstructured-jobs-batch.sqlite", **FAST
+    )
+    sent = sorted(f.filename for f in emu.received_files())
+    assert sent == ["doc000.txt", "doc001.txt", "doc002.txt"]
+    assert report.ok
+
+
+def test_a_lost_answer_adopts_the_job_closest_to_the_send() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from unstructured_jobs import JobInformation, JobStatus
+    from unstructured_jobs._grouping import match_job
+
+    sent = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+
+    def job(job_id: str, seconds: float) -> JobInformation:
+        return JobInformation(
+            job_id, "w", "n", JobStatus.SCHEDULED, sent + timedelta(seconds=seconds), None, ("a",)
+        )
+
+    jobs = [job("other-run", -240), job("ours", 1), job("later", 50)]
+    found = match_job(["a"], sent, jobs, set(), timedelta(seconds=300))
+    assert found is not None and found.id == "ours"
+    found = match_job(["a"], sent, [job("other-run", -240)], set(), timedelta(seconds=300))
+    assert found is not None and found.id == "other-run"  # only candidate: clock skew allowed
+    assert match_job(["a"], sent, jobs, {"ours", "later", "other-run"}, timedelta(300)) is None

@@ -192,3 +192,84 @@ async def test_connection_refused_is_a_connection_error() -> None:
             await client.create_job(template_id="t", input_files=[("a.pdf", b"1")])
     assert not isinstance(info.value, JobMayExistError)  # nothing reached a server
     assert SECRET not in str(info.value)
+
+
+async def test_a_failing_progress_callback_never_duplicates_a_job(
+    emu: Emulator, client: AsyncJobsClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(_: int) -> None:
+        raise ValueError("bug in the caller's progress bar")
+
+    job = await client.create_job(
+        template_id="t", input_files=[("a.pdf", b"x" * 300_000)], on_upload_progress=broken
+    )
+    assert list(emu.jobs) == [job.id]  # uploaded once, not retried
+    assert len([r for r in emu.requests if r.method == "POST"]) == 1
+    assert "on_upload_progress raised" in caplog.text
+
+
+async def test_debug_logs_of_a_broken_answer_hold_no_key(caplog: pytest.LogCaptureFixture) -> None:
+    """aiohttp's exception reprs carry the request headers; our logs never use them."""
+    import asyncio
+
+    async def broken_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n{}")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(broken_http, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    caplog.set_level(logging.DEBUG)
+    try:
+        async with AsyncJobsClient(
+            api_key=SECRET, server_url=f"http://127.0.0.1:{port}", max_retries=0
+        ) as c:
+            with pytest.raises(UnstructuredJobsError) as info:
+                await c.list_jobs()
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert caplog.records
+    assert SECRET not in caplog.text
+    assert SECRET not in str(info.value) and SECRET not in repr(info.value)
+
+
+async def test_a_local_disk_error_is_not_retried_as_a_network_error(
+    emu: Emulator, client: AsyncJobsClient, tmp_path: Path
+) -> None:
+    from unstructured_jobs import LocalFileError
+
+    job = await client.create_job(template_id="t", input_files=[("a.pdf", b"1")])
+    await client.wait_for_job(job.id)
+    (tmp_path / "a-file").write_text("in the way")
+    with pytest.raises(LocalFileError) as info:
+        await client.download_job_output_to(
+            job.id, tmp_path / "a-file" / "out.json", file_id="a.pdf"
+        )
+    assert isinstance(info.value.__cause__, OSError)
+    assert len([r for r in emu.requests if "/download" in r.path]) == 1
+
+
+async def test_wait_timeout_bounds_the_whole_wait(emu: Emulator, client: AsyncJobsClient) -> None:
+    from unstructured_jobs import WaitTimeoutError
+
+    job = await client.create_job(template_id="t")
+    emu.inject(Fault.delay(5), method="GET", path="*", times=None)
+    with pytest.raises(WaitTimeoutError) as info:
+        await client.wait_for_job(job.id, timeout=0.3)  # a poll alone would take 5 s
+    assert info.value.last_job is None
+
+
+async def test_wrong_values_raise_typed_errors(emu: Emulator, client: AsyncJobsClient) -> None:
+    from unstructured_jobs import InvalidInputError, Timeout
+
+    with pytest.raises(InvalidInputError):
+        await client.list_jobs(status=5)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError):
+        await client.list_jobs(timeout=-1)
+    with pytest.raises(InvalidInputError):
+        Timeout(connect=0)
+    with pytest.raises(InvalidInputError):
+        AsyncJobsClient(api_key=SECRET, server_url=emu.url, max_retries=-1)
+    assert emu.requests == []

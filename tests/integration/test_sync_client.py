@@ -184,3 +184,14 @@ def test_async_and_sync_clients_share_records(unstructured_emulator: Emulator) -
     job_id = asyncio.run(via_async())
     with JobsClient(api_key="k", server_url=unstructured_emulator.url) as client:
         assert type(client.get_job(job_id)).__name__ == "JobInformation"
+
+
+def test_a_wrong_argument_raises_at_once_instead_of_hanging(
+    unstructured_emulator: Emulator,
+) -> None:
+    with JobsClient(api_key="k", server_url=unstructured_emulator.url) as client:
+        with pytest.raises(TypeError):
+            client.get_job(job_idd="x")  # type: ignore[call-arg]
+        with pytest.raises(TypeError):
+            client.get_job("a", "b")  # type: ignore[misc]
+        assert client.list_jobs() == []

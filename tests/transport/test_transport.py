@@ -26,6 +26,7 @@ from unstructured_jobs import (
     RateLimitError,
     ResponseValidationError,
     UnprocessableEntityError,
+    UnstructuredJobsError,
     __version__,
 )
 
@@ -307,9 +308,11 @@ async def test_a_session_passed_in_is_used_and_left_open(mock_api: CompatAioresp
         assert (await client.get_job(JOB_ID)).id == JOB_ID
         (call,) = calls(mock_api, "GET", JOB_URL)
         assert call.kwargs["headers"]["User-Agent"].startswith("unstructured-jobs/")
-        await client.aclose()
-        assert not session.closed
         assert client._transport.session() is session
+        await client.aclose()
+        assert not session.closed  # the caller's session is the caller's to close
+        with pytest.raises(UnstructuredJobsError, match="closed"):
+            await client.get_job(JOB_ID)  # but this client is done
 
 
 async def test_connection_limit_is_configurable() -> None:

@@ -166,6 +166,12 @@ class Emulator:
                 loop.run_forever()
             finally:
                 loop.run_until_complete(self.stop())
+                # Handlers still running (a delayed or stalled answer) end with the thread.
+                pending = asyncio.all_tasks(loop)
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
                 loop.run_until_complete(loop.shutdown_asyncgens())
                 loop.close()
 

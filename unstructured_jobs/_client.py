@@ -7,6 +7,7 @@ to the transport with a consumer that turns the answer into records. Wire detail
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import os
@@ -445,7 +446,7 @@ async def _prepare(input_files: Iterable[InputFileLike]) -> list[PreparedFile]:
         raise InvalidInputError("input_files must be a list of files, not a single path")
     items = list(input_files)
     if _needs_disk(items):  # stat() blocks: keep it off the event loop
-        return await anyio.to_thread.run_sync(prepare_files, items)
+        return await asyncio.get_running_loop().run_in_executor(None, prepare_files, items)
     return prepare_files(items)
 
 

@@ -275,6 +275,14 @@ class BatchRun:
         if self.wait:
             await self._wait_group(adopted)
 
+    async def _leave_for_next_run(self, group: GroupRow, why: str) -> bool:
+        """Keep the group ``submitting`` (never resent blindly); the next run reconciles it."""
+        await self.db(self.m.set_group_error, group.id, why)
+        for f in group.files:
+            self.observer.on_file(f.path, "submitting")
+        self._settled()
+        return False
+
     async def _reconcile(self, group: GroupRow, exc: UnstructuredJobsError) -> bool:
         """After a lost answer: True when the job was found and recorded."""
         for look in range(2):
@@ -288,11 +296,7 @@ class BatchRun:
                     f"answer lost ({_short(exc)}) and jobs could not be listed "
                     f"({_short(list_exc)}); run again to reconcile"
                 )
-                await self.db(self.m.set_group_error, group.id, why)
-                for f in group.files:
-                    self.observer.on_file(f.path, "submitting")
-                self._settled()
-                return False
+                return await self._leave_for_next_run(group, why)
             if await self._adopt_or_release(group, jobs, requeue=True):
                 return True
             if look == 0 and self.grace > 0:
@@ -304,11 +308,7 @@ class BatchRun:
             # The server got the whole request and may still be creating the job: sending the
             # group again now could make a second one. The next run reconciles it.
             why = f"answer timed out ({_short(exc)}) and no job is listed yet; run again"
-            await self.db(self.m.set_group_error, group.id, why)
-            for f in group.files:
-                self.observer.on_file(f.path, "submitting")
-            self._settled()
-            return False
+            return await self._leave_for_next_run(group, why)
         await self._requeue_or_settle(group, f"answer lost, no job was created ({_short(exc)})")
         return False
 

@@ -256,3 +256,25 @@ def test_a_lost_answer_adopts_the_job_closest_to_the_send() -> None:
     found = match_job(["a"], sent, [job("other-run", -240)], set(), timedelta(seconds=300))
     assert found is not None and found.id == "other-run"  # only candidate: clock skew allowed
     assert match_job(["a"], sent, jobs, {"ours", "later", "other-run"}, timedelta(300)) is None
+
+
+async def test_a_timed_out_answer_is_left_for_the_next_run_not_resent(
+    unstructured_emulator_factory: Callable[..., Emulator], tmp_path: Path
+) -> None:
+    from unstructured_jobs import Timeout
+
+    emu = unstructured_emulator_factory(max_running=None)
+    make_files(tmp_path / "in", 2)
+    manifest = tmp_path / "m.sqlite"
+    options: dict[str, Any] = {**FAST, "manifest": manifest, "template_id": "t"}
+    emu.inject(Fault.delay(1.0), method="POST", path="/api/v1/jobs/")
+    async with AsyncJobsClient(
+        api_key=emu.api_key, server_url=emu.url, timeout=Timeout(connect=5, read=0.2, write=5)
+    ) as client:
+        first = await submit_batch(client, [tmp_path / "in"], **options)
+    assert first.counts() == {"submitting": 2}  # unknown whether its job exists: not resent
+    async with AsyncJobsClient(api_key=emu.api_key, server_url=emu.url) as client:
+        second = await submit_batch(client, [tmp_path / "in"], **options)
+    assert second.ok
+    names = Counter(f.filename for job in emu.jobs.values() for f in job.files)
+    assert names == {"doc000.txt": 1, "doc001.txt": 1}

@@ -151,7 +151,10 @@ class ApiApp:
                 extra = {} if fault.retry_after is None else {"Retry-After": fault.retry_after}
                 return _error(code, fault.detail or HTTPStatus(code).phrase, extra)
         response = await self._handle(request, handler)
-        await drain(request)
+        try:
+            await drain(request)
+        except ConnectionError:
+            raise _Dropped from None
         if fault is not None and fault.kind == "drop_after":
             raise _Dropped
         return response
@@ -172,6 +175,8 @@ class ApiApp:
             return _error(exc.status, exc.reason)
         except UploadError:
             return _error(400, "There was an error parsing the body")
+        except ConnectionError:
+            raise _Dropped from None  # the client went away mid-request: nothing to answer
         except Exception:
             log.exception("emulator handler failed")
             return _error(500, "Internal Server Error")

@@ -58,6 +58,7 @@ class _Runner:
         self.portal = self._cm.__enter__()
         self.closed = False
         self._lock = threading.Lock()
+        self._tasks: set[asyncio.Task[Any]] = set()  # calls in flight, touched on the loop only
         try:
             self.loop: asyncio.AbstractEventLoop = self.portal.call(asyncio.get_running_loop)
             self.client: AsyncJobsClient = self.portal.call(_construct, factory)
@@ -84,11 +85,17 @@ class _Runner:
                 done.set_exception(exc)
                 return
             task.add_done_callback(functools.partial(_settle, done))
+            task.add_done_callback(self._tasks.discard)
+            self._tasks.add(task)
             tasks.append(task)
 
         self.loop.call_soon_threadsafe(start)
         try:
             return done.result()
+        except concurrent.futures.CancelledError:
+            if self.closed:
+                raise UnstructuredJobsError("the JobsClient was closed during this call") from None
+            raise
         except BaseException:
             if not done.done():
                 # KeyboardInterrupt (or another interruption) reached this thread: cancel the
@@ -104,9 +111,17 @@ class _Runner:
                 return
             self.closed = True
         try:
+            self.portal.call(self._cancel_calls)  # other threads' calls end, then we close
             self.portal.call(self.client.aclose)
         finally:
             self._cm.__exit__(None, None, None)
+
+    async def _cancel_calls(self) -> None:
+        pending = list(self._tasks)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
 
 
 def _settle(done: concurrent.futures.Future[Any], task: asyncio.Task[Any]) -> None:

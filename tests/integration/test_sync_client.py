@@ -195,3 +195,20 @@ def test_a_wrong_argument_raises_at_once_instead_of_hanging(
         with pytest.raises(TypeError):
             client.get_job("a", "b")  # type: ignore[misc]
         assert client.list_jobs() == []
+
+
+def test_closing_while_another_thread_waits_ends_that_call_with_a_typed_error(
+    unstructured_emulator_factory: object,
+) -> None:
+    emu = unstructured_emulator_factory(schedule=Schedule.manual())  # type: ignore[operator]
+    client = JobsClient(api_key="k", server_url=emu.url)
+    job = client.create_job(template_id="t")
+    polling = threading.Event()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        waiter = pool.submit(
+            client.wait_for_job, job.id, poll_interval=60, on_poll=lambda _: polling.set()
+        )
+        assert polling.wait(10)  # the other thread is now sleeping between polls
+        client.close()
+        with pytest.raises(UnstructuredJobsError, match="closed during this call"):
+            waiter.result(timeout=10)

@@ -202,9 +202,9 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 def request_id_of(headers: Mapping[str, str]) -> str | None:
     """The server's request id, if it sent one."""
     for name in ("x-request-id", "x-amzn-requestid", "request-id", "x-trace-id"):
-        for key, val in headers.items():
-            if key.lower() == name:
-                return val
+        value = _header(headers, name)
+        if value is not None:
+            return value
     return None
 
 
@@ -303,27 +303,39 @@ def parse_json_answer(
             return json.loads(body)
         except ValueError as exc:
             problem = f"malformed JSON ({exc})"
-    raise ResponseValidationError(
-        f"{method} {url} -> {status}: {problem}: {snippet(body)!r}",
-        method=method,
-        url=url,
-        status=status,
-        snippet=snippet(body),
-        request_id=request_id_of(headers),
-    )
+    raise _invalid_answer(
+        f"{problem}: {snippet(body)!r}", (), method=method, url=url, status=status,
+        headers=headers, body=body,
+    )  # fmt: skip
 
 
 def shape_error(
     exc: ShapeError, *, method: str, url: str, status: int, headers: Mapping[str, str], body: bytes
 ) -> ResponseValidationError:
     """Wrap a structuring failure in the public error, naming each bad field."""
+    return _invalid_answer(
+        f"answer does not match the contract: {exc}", exc.messages, method=method, url=url,
+        status=status, headers=headers, body=body,
+    )  # fmt: skip
+
+
+def _invalid_answer(
+    problem: str,
+    messages: list[str] | tuple[str, ...],
+    *,
+    method: str,
+    url: str,
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+) -> ResponseValidationError:
     return ResponseValidationError(
-        f"{method} {url} -> {status}: answer does not match the contract: {exc}",
+        f"{method} {url} -> {status}: {problem}",
         method=method,
         url=url,
         status=status,
         snippet=snippet(body),
-        messages=exc.messages,
+        messages=messages,
         request_id=request_id_of(headers),
     )
 

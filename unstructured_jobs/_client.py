@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import gc
 import os
-import tempfile
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -29,10 +29,8 @@ from ._constants import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_POLL_INTERVAL,
     DEFAULT_RETRY_BUDGET,
-    DEFAULT_SERVER_URL,
     DEFAULT_WAIT_TIMEOUT,
     ENV_API_KEY,
-    ENV_SERVER_URL,
     POLL_BACKOFF,
 )
 from ._converter import ShapeError, structure
@@ -72,8 +70,10 @@ class AsyncJobsClient:
 
     - `api_key`: defaults to ``$UNSTRUCTURED_API_KEY``; sent as the ``unstructured-api-key``
       header and never shown in reprs, logs or errors.
-    - `server_url`: defaults to ``$UNSTRUCTURED_API_URL``, then the public service. Plain
-      ``http://`` is refused for hosts other than loopback unless `allow_insecure_http`.
+    - `server_url`: defaults to ``$UNSTRUCTURED_API_URL``, then the public service. Either
+      ``https://HOST`` or ``https://HOST/api/v1`` (as the REST docs give it); anything else, or
+      an empty value, is an `InvalidInputError`. Plain ``http://`` is refused for hosts other
+      than loopback unless `allow_insecure_http`.
     - `timeout`: a `Timeout` (connect, read-inactivity, upload-stall) or seconds for all three.
     - `max_retries`, `retry_budget`: retries per request and seconds of waiting they may use.
     - `max_connections`: concurrent connections to the API (requests beyond it queue, with no
@@ -102,7 +102,7 @@ class AsyncJobsClient:
             raise InvalidInputError(f"no API key: pass api_key= or set {ENV_API_KEY}")
         if any(c in key for c in "\r\n\x00"):
             raise InvalidInputError("the API key contains control characters")
-        url = server_url or os.environ.get(ENV_SERVER_URL) or DEFAULT_SERVER_URL
+        url = _core.resolve_server_url(server_url, os.environ)
         if max_connections < 1:
             raise InvalidInputError("max_connections must be >= 1")
         self.server_url = _core.check_server_url(url, allow_insecure_http=allow_insecure_http)
@@ -452,8 +452,16 @@ async def _prepare(input_files: Iterable[InputFileLike]) -> list[PreparedFile]:
 
 async def _stream_to_file(response: aiohttp.ClientResponse, target: Path) -> Path:
     def open_temp() -> tuple[int, str]:
+        # Not mkstemp: it creates 0600 files. A download is the user's output and gets the
+        # mode their umask gives (0644 with the usual 022), like any file their tools write.
         target.parent.mkdir(parents=True, exist_ok=True)
-        return tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        while True:
+            name = str(target.parent / f".{target.name}.{secrets.token_hex(6)}.part")
+            try:
+                return os.open(name, flags, 0o666), name
+            except FileExistsError:  # pragma: no cover - 48 random bits
+                continue
 
     async def local(fn: Callable[..., Any], *args: Any) -> Any:
         # Disk errors are the user's to fix, not the network's: never retried, typed apart.

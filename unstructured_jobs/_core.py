@@ -21,6 +21,8 @@ import attrs
 
 from ._constants import (
     API_PREFIX,
+    DEFAULT_SERVER_URL,
+    ENV_SERVER_URL,
     ERROR_SNIPPET_CHARS,
     INITIAL_RETRY_DELAY,
     MAX_RETRY_AFTER,
@@ -71,17 +73,63 @@ def api_path(*segments: str) -> str:
     return API_PREFIX + "".join("/" + quote(s, safe="") for s in segments)
 
 
+URL_FORMS = "https://HOST or https://HOST/api/v1 (a trailing slash is fine)"
+
+
+def resolve_server_url(server_url: str | None, environ: Mapping[str, str]) -> str:
+    """The base URL to use: `server_url`, else ``$UNSTRUCTURED_API_URL``, else the public service.
+
+    An empty value is refused rather than taken as unset: an ``UNSTRUCTURED_API_URL=`` left
+    empty by a script must not quietly send the key to the production service.
+    """
+    if server_url is not None:
+        if not server_url.strip():
+            raise InvalidInputError(f"server_url is empty; expected {URL_FORMS}")
+        return server_url
+    value = environ.get(ENV_SERVER_URL)
+    if value is None:
+        return DEFAULT_SERVER_URL
+    if not value.strip():
+        raise InvalidInputError(
+            f"{ENV_SERVER_URL} is set but empty: unset it to use the public service "
+            f"({DEFAULT_SERVER_URL}), or set it to {URL_FORMS}"
+        )
+    return value
+
+
 def check_server_url(url: str, *, allow_insecure_http: bool) -> str:
-    """Validate the base URL. Plain http is only for loopback unless explicitly allowed."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInputError(f"server_url must be an http(s) URL, got {url!r:.80}")
-    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
+    """Validate a base URL and return its canonical form, ``scheme://host[:port]``.
+
+    Both forms the vendor documents are accepted: the bare host (SDK docs) and the host with
+    ``/api/v1`` (REST docs, enterprise accounts), with or without a trailing slash. Any other
+    path, a query or a fragment is an error naming the expected forms. Plain http is only for
+    loopback unless explicitly allowed.
+    """
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+        hostname = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise InvalidInputError(f"server_url is not a valid URL: {url!r:.80}") from None
+    if parts.username is not None or parts.password is not None:
+        raise InvalidInputError(  # never echo it: it holds a password
+            "server_url must not hold credentials (user:password@); the API key is sent in a header"
+        )
+    if parts.scheme not in ("http", "https") or not hostname:
+        raise InvalidInputError(f"server_url must be {URL_FORMS}, got {url!r:.80}")
+    path = parts.path.rstrip("/")
+    if path not in ("", API_PREFIX) or parts.query or parts.fragment:
+        raise InvalidInputError(
+            f"server_url must be {URL_FORMS}, got {url!r:.80} (the path {parts.path!r} is not "
+            f"one the API serves)"
+        )
+    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(hostname):
         raise InsecureTransportError(
-            f"refusing to send the API key over plain http to {parts.hostname}; use https, "
+            f"refusing to send the API key over plain http to {hostname}; use https, "
             "or pass allow_insecure_http=True if this network is trusted"
         )
-    return url.rstrip("/")
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _is_loopback(host: str) -> bool:

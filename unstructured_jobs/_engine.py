@@ -39,6 +39,9 @@ from ._uploads import InputFile
 log = logging.getLogger(LOGGER_NAME)
 T = TypeVar("T")
 _FATAL = (AuthenticationError, PermissionDeniedError)
+# On the jobs collection itself (create, list), a 404 means a wrong server URL, not a missing
+# job: every other group would fail the same way, so the batch stops and keeps them pending.
+_WRONG_SERVER = (*_FATAL, NotFoundError)
 _NOT_CREATED = (RateLimitError, InternalServerError, APIConnectionError)
 _MAX_DOWNLOADS = 8
 
@@ -165,7 +168,7 @@ class BatchRun:
             return
         try:
             jobs = await self.client.list_jobs()
-        except _FATAL:
+        except _WRONG_SERVER:
             raise
         except UnstructuredJobsError as exc:
             for group in leftovers:
@@ -245,7 +248,7 @@ class BatchRun:
             self.observer.on_upload(-sent)
             if not await self._reconcile(group, exc):
                 return
-        except _FATAL as exc:
+        except _WRONG_SERVER as exc:
             await self.db(self.m.mark_unsent, group.id, _short(exc))
             self._settled()
             raise
@@ -288,7 +291,7 @@ class BatchRun:
         for look in range(2):
             try:
                 jobs = await self.client.list_jobs()
-            except _FATAL:
+            except _WRONG_SERVER:
                 self._settled()
                 raise
             except UnstructuredJobsError as list_exc:

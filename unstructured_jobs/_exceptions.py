@@ -6,7 +6,9 @@
     │   └── InputFileError                     every bad input file, listed at once
     ├── LocalFileError                         a local file could not be written (a download)
     ├── InsecureTransportError                 the key would travel over plain http to a remote host
-    ├── SyncInAsyncContextError (RuntimeError) JobsClient called from a running event loop
+    ├── SyncInAsyncContextError (RuntimeError) a blocking call from the client's own loop thread
+    ├── ClientClosedError (RuntimeError)       the client was closed (before or during the call)
+    ├── ForkedProcessError (RuntimeError)      a loop thread used in a process forked after it began
     ├── APIConnectionError                     no HTTP answer (refused, reset, dropped)
     │   └── APITimeoutError (TimeoutError)     connect, read-inactivity or upload-stall timeout
     ├── AmbiguousRequestError                  the request may have been applied; not retried
@@ -86,7 +88,24 @@ class InsecureTransportError(UnstructuredJobsError):
 
 
 class SyncInAsyncContextError(UnstructuredJobsError, RuntimeError):
-    """`JobsClient` was called from a thread that runs an event loop; use `AsyncJobsClient`."""
+    """A blocking call was made from the client's own event loop thread; it would deadlock.
+
+    This happens when a callback (``on_upload_progress``, ``on_poll``, a batch observer) calls
+    the `JobsClient` back. Calls from any other thread work, including one that runs an event
+    loop of its own (a notebook cell).
+    """
+
+
+class ClientClosedError(UnstructuredJobsError, RuntimeError):
+    """The client was closed, before the call or while it was running."""
+
+
+class ForkedProcessError(UnstructuredJobsError, RuntimeError):
+    """An event loop thread started before ``os.fork()`` was used in the child process.
+
+    `JobsClient` does not raise it (it starts a fresh loop in the child); a bare
+    `EventLoopThread` does: create it after the fork.
+    """
 
 
 class _RequestError(UnstructuredJobsError):

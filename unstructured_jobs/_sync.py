@@ -1,140 +1,61 @@
-"""`JobsClient`: the async client for synchronous code, through one anyio blocking portal.
+"""`JobsClient`: the async client for synchronous code, through one `EventLoopThread`.
 
 Every public coroutine method of `AsyncJobsClient` gets a blocking twin, made by `_mirror` from
 the async method itself (same name, signature, docstring; async iterators become iterators).
 Nothing is written twice: a method added to the async client appears here by itself.
 
 How it runs:
-- one portal (an event loop in a daemon thread) per client, for the client's whole life; the
-  aiohttp session is created and closed inside that loop;
+- one event loop in a daemon thread per client, for the client's whole life; the aiohttp
+  session is created and closed inside that loop;
 - calls from any number of threads are safe; they are serialised onto that loop;
-- Ctrl-C (or any exception) in the calling thread cancels the request inside the portal;
-- callbacks you pass (`on_upload_progress`, `on_poll`) run on the portal's thread: keep them
+- calls from a thread that runs an event loop of its own (a Jupyter cell, a sync function called
+  from async code) work and block that thread for the call, as ``requests`` does; only a call
+  from the client's own loop thread (a callback calling back) raises `SyncInAsyncContextError`;
+- Ctrl-C (or any exception) in the calling thread cancels the request inside the loop;
+- callbacks you pass (`on_upload_progress`, `on_poll`) run on the loop's thread: keep them
   quick and do not call the client from them;
-- calling from a thread that runs an event loop (an ``async def``, a notebook cell) raises
-  `SyncInAsyncContextError` instead of freezing that loop: use `AsyncJobsClient` and ``await``
-  there (notebooks support top-level ``await``).
+- after ``os.fork()`` (gunicorn ``--preload``, Celery prefork, multiprocessing's fork start
+  method) the child's first call starts a fresh loop and session of its own; the parent's are
+  left alone.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import contextlib
 import functools
 import inspect
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, overload
-
-from anyio.from_thread import BlockingPortal, start_blocking_portal
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, overload
 
 from ._client import AsyncJobsClient
-from ._exceptions import SyncInAsyncContextError, UnstructuredJobsError
+from ._constants import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RETRIES, DEFAULT_RETRY_BUDGET
+from ._loop_thread import EventLoopThread
+from ._options import Timeout
 
 T = TypeVar("T")
-_CANCEL_GRACE = 5.0  # seconds to wait for a cancelled request to unwind after Ctrl-C
-
-
-def _check_not_in_event_loop() -> None:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return
-    raise SyncInAsyncContextError(
-        "JobsClient was called from a running event loop, which it would block; "
-        "use AsyncJobsClient with await here (in notebooks: top-level await)"
-    )
+P = ParamSpec("P")
+_ORPHANS: list[_Runner] = []  # in a forked child, the parent's runners (left untouched)
 
 
 class _Runner:
-    """The portal and the async client living in it; shared by the client and its finalizer."""
+    """One loop thread and the async client living in it (for one process)."""
 
     def __init__(self, factory: Callable[[], AsyncJobsClient]) -> None:
-        self._cm: AbstractContextManager[BlockingPortal] = start_blocking_portal("asyncio")
-        self.portal = self._cm.__enter__()
-        self.closed = False
-        self._lock = threading.Lock()
-        self._tasks: set[asyncio.Task[Any]] = set()  # calls in flight, touched on the loop only
+        self.thread = EventLoopThread()
         try:
-            self.loop: asyncio.AbstractEventLoop = self.portal.call(asyncio.get_running_loop)
-            self.client: AsyncJobsClient = self.portal.call(_construct, factory)
+            self.client: AsyncJobsClient = self.thread.run(_construct, factory)
         except BaseException:
-            self._cm.__exit__(None, None, None)
-            raise
-
-    def call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        _check_not_in_event_loop()
-        if self.closed:
-            raise UnstructuredJobsError("this JobsClient is closed")
-        # One hop to the loop (portal.start_task_soon costs a second blocking round trip).
-        # `done` is settled only when the task has finished, cancellation included. The task
-        # runs in a copy of the caller's context, so ContextVars cross over as with anyio.
-        done: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        tasks: list[asyncio.Task[Any]] = []
-        coro = fn(*args, **kwargs)  # here, so that a wrong argument raises in the caller
-
-        def start() -> None:
-            try:
-                task = self.loop.create_task(coro)
-            except BaseException as exc:  # never leave the caller waiting for ever
-                coro.close()
-                done.set_exception(exc)
-                return
-            task.add_done_callback(functools.partial(_settle, done))
-            task.add_done_callback(self._tasks.discard)
-            self._tasks.add(task)
-            tasks.append(task)
-
-        self.loop.call_soon_threadsafe(start)
-        try:
-            return done.result()
-        except concurrent.futures.CancelledError:
-            if self.closed:
-                raise UnstructuredJobsError("the JobsClient was closed during this call") from None
-            raise
-        except BaseException:
-            if not done.done():
-                # KeyboardInterrupt (or another interruption) reached this thread: cancel the
-                # task in the portal and let it unwind, so nothing goes on in the background.
-                self.loop.call_soon_threadsafe(lambda: [t.cancel() for t in tasks])
-                with contextlib.suppress(BaseException):
-                    done.result(timeout=_CANCEL_GRACE)
+            self.thread.close()
             raise
 
     def close(self) -> None:
-        with self._lock:
-            if self.closed:
-                return
-            self.closed = True
-        try:
-            self.portal.call(self._cancel_calls)  # other threads' calls end, then we close
-            self.portal.call(self.client.aclose)
-        finally:
-            self._cm.__exit__(None, None, None)
-
-    async def _cancel_calls(self) -> None:
-        pending = list(self._tasks)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
-
-
-def _settle(done: concurrent.futures.Future[Any], task: asyncio.Task[Any]) -> None:
-    if task.cancelled():
-        done.cancel()
-    elif (exc := task.exception()) is not None:
-        done.set_exception(exc)
-    else:
-        done.set_result(task.result())
+        self.thread.close(self.client.aclose)
 
 
 async def _construct(factory: Callable[[], AsyncJobsClient]) -> AsyncJobsClient:
-    return factory()  # inside the portal's loop, so loop-bound resources belong to it
+    return factory()  # inside the loop, so loop-bound resources belong to it
 
 
 def _blocking(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -144,15 +65,16 @@ def _blocking(method: Callable[..., Any]) -> Callable[..., Any]:
 
         @functools.wraps(method)
         def iterate(self: JobsClient, *args: Any, **kwargs: Any) -> Iterator[Any]:
-            agen = getattr(self._runner.client, name)(*args, **kwargs)
-            return _SyncIterator(self._runner, agen)
+            runner = self._current()
+            return runner.thread.iterate(getattr(runner.client, name)(*args, **kwargs))
 
         iterate.__signature__ = _sync_signature(method)  # type: ignore[attr-defined]
         return iterate
 
     @functools.wraps(method)
     def call(self: JobsClient, *args: Any, **kwargs: Any) -> Any:
-        return self._runner.call(getattr(self._runner.client, name), *args, **kwargs)
+        runner = self._current()
+        return runner.thread.run(getattr(runner.client, name), *args, **kwargs)
 
     call.__signature__ = _sync_signature(method)  # type: ignore[attr-defined]
     return call
@@ -178,48 +100,8 @@ def public_async_methods() -> dict[str, Callable[..., Any]]:
     }
 
 
-class _SyncIterator(Iterator[T]):
-    """Drives an async generator living in the portal, one item per blocking call."""
-
-    def __init__(self, runner: _Runner, agen: AsyncIterator[T]) -> None:
-        self._runner = runner
-        self._agen = agen
-        self._done = False
-
-    def __iter__(self) -> _SyncIterator[T]:
-        return self
-
-    def __next__(self) -> T:
-        if self._done:
-            raise StopIteration
-        try:
-            item: T = self._runner.call(self._agen.__anext__)
-        except StopAsyncIteration:
-            self._done = True
-            raise StopIteration from None
-        except BaseException:
-            self.close()
-            raise
-        return item
-
-    def close(self) -> None:
-        """Stop the iteration and finalise the async generator inside the portal."""
-        if not self._done:
-            self._done = True
-            aclose = getattr(self._agen, "aclose", None)
-            if aclose is not None and not self._runner.closed:
-                self._runner.call(aclose)
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):  # best effort at garbage collection
-            self.close()
-
-
 if TYPE_CHECKING:
     from collections.abc import Coroutine
-    from typing import Concatenate, ParamSpec
-
-    P = ParamSpec("P")
 
     @overload
     def _typed(
@@ -242,14 +124,53 @@ def _mirror(cls: type[T]) -> type[T]:
 class JobsClient:
     """The blocking client: every method of `AsyncJobsClient`, without ``await``.
 
-    Takes the same arguments as `AsyncJobsClient`. Use ``with JobsClient() as client:`` or call
-    `close()`; a client that is never closed is closed at garbage collection or interpreter exit,
-    best effort. See the module docstring for threads, callbacks and Ctrl-C.
+    Takes the same arguments as `AsyncJobsClient` (see its docstring), except `session`: an
+    aiohttp session belongs to one event loop, and this client's loop lives in its own thread.
+    Use ``with JobsClient() as client:`` or call `close()`; a client that is never closed is
+    closed at garbage collection or interpreter exit, best effort. See the module docstring for
+    threads, notebooks, callbacks, Ctrl-C and forks.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._runner = _Runner(functools.partial(AsyncJobsClient, *args, **kwargs))
+    def __init__(
+        self,
+        api_key: str | None = None,
+        server_url: str | None = None,
+        *,
+        timeout: Timeout | float = Timeout(),  # noqa: B008 - immutable value object
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        retry_budget: float = DEFAULT_RETRY_BUDGET,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        allow_insecure_http: bool = False,
+        trust_env: bool = False,
+    ) -> None:
+        self._factory = functools.partial(
+            AsyncJobsClient,
+            api_key,
+            server_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry_budget=retry_budget,
+            max_connections=max_connections,
+            allow_insecure_http=allow_insecure_http,
+            trust_env=trust_env,
+        )
+        self._lock = threading.Lock()
+        self._closed = False
+        self._runner = _Runner(self._factory)
         self._finalizer = weakref.finalize(self, self._runner.close)
+
+    def _current(self) -> _Runner:
+        """This process's runner: a fresh one (lazily) in a child forked after it started."""
+        runner = self._runner
+        if runner.thread.forked and not self._closed:
+            with self._lock:
+                runner = self._runner
+                if runner.thread.forked:
+                    self._finalizer.detach()  # the parent's thread is not ours to stop
+                    _ORPHANS.append(runner)  # nor its session: never finalised in this process
+                    runner = self._runner = _Runner(self._factory)
+                    self._finalizer = weakref.finalize(self, runner.close)
+        return runner
 
     def __repr__(self) -> str:
         return repr(self._runner.client).replace("AsyncJobsClient", "JobsClient", 1)
@@ -259,8 +180,28 @@ class JobsClient:
         """The API's base URL."""
         return self._runner.client.server_url
 
+    def call_async(
+        self,
+        fn: Callable[Concatenate[AsyncJobsClient, P], Awaitable[T]],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """Run ``await fn(async_client, *args, **kwargs)`` in this client's event loop.
+
+        `async_client` is the `AsyncJobsClient` this client wraps; the call blocks like any
+        other method (Ctrl-C cancels it). Use it to run async helpers from sync code, e.g.
+        ``client.call_async(submit_batch, ["docs/"], template_id="...")``.
+        """
+        runner = self._current()
+        return runner.thread.run(fn, runner.client, *args, **kwargs)
+
     def close(self) -> None:
-        """Close the connections and stop the portal's thread. Safe to call twice."""
+        """Close the connections and stop the loop's thread. Safe to call twice.
+
+        Calls still running in other threads end with `ClientClosedError`.
+        """
+        self._closed = True
         self._finalizer()
 
     def __enter__(self) -> JobsClient:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import anyio
 import anyio.to_thread
@@ -40,8 +40,15 @@ from ._manifest import Manifest
 from ._paths import UnsafePathError, collect_files, output_path_inside, safe_output_name
 from ._uploads import request_data_json
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack for **kwargs needs Python 3.12
+
+    from ._client import AsyncJobsClient
+    from ._sync import JobsClient
+
 __all__ = [
     "BatchObserver",
+    "BatchOptions",
     "BatchReport",
     "FileResult",
     "UnsafePathError",
@@ -99,9 +106,25 @@ class BatchReport:
             out[f.state] = out.get(f.state, 0) + 1
         return out
 
+    def next_steps(self) -> list[str]:
+        """What to do about the files that are not done (empty when all are)."""
+        counts = self.counts()
+        steps = []
+        if failed := counts.get("failed", 0):
+            steps.append(
+                f"{failed} file(s) failed: fix the cause shown for each, then run the same batch "
+                "again with retry_failed=True (command line: --retry-failed) to send them again"
+            )
+        if unfinished := sum(counts.get(s, 0) for s in ("pending", "submitting", "submitted")):
+            steps.append(
+                f"{unfinished} file(s) are not finished: run the same batch again (same "
+                "manifest) to send, reconcile or wait for them; nothing is sent twice"
+            )
+        return steps
+
 
 async def submit_batch(
-    client: Any,
+    client: AsyncJobsClient,
     inputs: Iterable[str | os.PathLike[str]],
     *,
     template_id: str | None = None,
@@ -154,7 +177,9 @@ async def submit_batch(
         observer: a `BatchObserver` told about progress (upload bytes, jobs, files).
 
     Raises `InvalidInputError` for bad arguments or a manifest of another batch, and
-    `AuthenticationError`/`PermissionDeniedError` (the batch stops; run again once fixed).
+    `AuthenticationError`/`PermissionDeniedError`, or `NotFoundError` when the jobs endpoint
+    itself is missing (a wrong server URL): the batch stops, unsent files stay pending; run
+    again once fixed.
     Every other per-job error is recorded on the files, not raised.
     """
     if isinstance(inputs, (str, bytes, os.PathLike)):
@@ -229,30 +254,49 @@ async def submit_batch(
     return BatchReport(tuple(results), None if manifest is None else os.fspath(manifest))
 
 
+class BatchOptions(TypedDict, total=False):
+    """The keyword options of `submit_batch`, for `run_batch` (see `submit_batch` for each)."""
+
+    template_id: str | None
+    job_nodes: list[dict[str, Any]] | None
+    output_dir: str | os.PathLike[str] | None
+    manifest: str | os.PathLike[str] | None
+    files_per_job: int
+    max_file_bytes: int | None
+    max_job_bytes: int | None
+    launch_rate: float | None
+    max_concurrent_uploads: int
+    wait: bool
+    wait_timeout: float | None
+    poll_interval: float
+    max_poll_interval: float
+    clock_skew: float
+    reconcile_grace: float
+    max_submit_attempts: int
+    retry_failed: bool
+    include_hidden: bool
+    observer: BatchObserver | None
+
+
 def run_batch(
     inputs: Iterable[str | os.PathLike[str]],
     *,
-    client: Any = None,
+    client: JobsClient | None = None,
     api_key: str | None = None,
     server_url: str | None = None,
-    **options: Any,
+    **options: Unpack[BatchOptions],
 ) -> BatchReport:
-    """`submit_batch` for synchronous code.
+    """`submit_batch` for synchronous code (a script, a notebook cell, a sync web handler).
 
-    With a `JobsClient` as `client`, the batch runs in that client's event loop thread (Ctrl-C
-    cancels it); otherwise a temporary `AsyncJobsClient` is made from `api_key`/`server_url`
-    (or the environment) and the batch runs in a fresh event loop. `observer` callbacks then
-    run on that loop's thread. Must not be called from a running event loop.
+    With a `JobsClient` as `client`, the batch runs in that client's event loop thread;
+    otherwise a temporary `JobsClient` is made from `api_key`/`server_url` (or the environment)
+    and closed at the end. Either way the calling thread just blocks, so this works from a
+    thread that runs an event loop of its own (a notebook cell) too; Ctrl-C cancels the batch
+    (run it again to resume). `observer` callbacks run on the client's loop thread.
     """
+    from ._sync import JobsClient
+
     if client is not None:
-        runner = client._runner  # the JobsClient's portal and its AsyncJobsClient
-        report: BatchReport = runner.call(submit_batch, runner.client, inputs, **options)
-        return report
-
-    async def main() -> BatchReport:
-        from ._client import AsyncJobsClient
-
-        async with AsyncJobsClient(api_key=api_key, server_url=server_url) as async_client:
-            return await submit_batch(async_client, inputs, **options)
-
-    return anyio.run(main)
+        return client.call_async(submit_batch, inputs, **options)
+    with JobsClient(api_key=api_key, server_url=server_url) as temporary:
+        return temporary.call_async(submit_batch, inputs, **options)

@@ -20,8 +20,9 @@ from typing import Any, NoReturn
 
 import anyio
 
-from ._constants import ENV_API_KEY, ENV_SERVER_URL, LOGGER_NAME
-from ._exceptions import InvalidInputError, LocalFileError, UnstructuredJobsError
+from ._constants import API_PREFIX, ENV_API_KEY, ENV_SERVER_URL, LOGGER_NAME
+from ._core import URL_FORMS
+from ._exceptions import InvalidInputError, LocalFileError, NotFoundError, UnstructuredJobsError
 from ._version import __version__
 
 __all__ = ["main"]
@@ -214,6 +215,11 @@ def _exit_code(exc: BaseException) -> int:
 
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, NotFoundError) and exc.url.rstrip("/").endswith(API_PREFIX + "/jobs"):
+        return (
+            f"{text} (the server has no jobs endpoint there: check --server-url or "
+            f"${ENV_SERVER_URL}; expected {URL_FORMS})"
+        )
     if isinstance(exc, UnstructuredJobsError):
         return text or type(exc).__name__
     if isinstance(exc, OSError):

@@ -81,7 +81,7 @@ def test_one_portal_thread_for_the_client_life(unstructured_emulator: Emulator) 
     loop_ids = set()
     for _ in range(5):
         client.list_jobs()
-        loop_ids.add(id(client._runner.portal))
+        loop_ids.add(id(client._runner.thread))
     assert threading.active_count() == before + 1 and len(loop_ids) == 1
     session = client._runner.client._transport._session
     assert session is not None and not session.closed
@@ -116,15 +116,30 @@ def test_watch_job_iterates_and_can_stop_early(
         assert [j.status for j in client.watch_job(job.id)] == [JobStatus.COMPLETED]
 
 
-async def test_called_from_a_running_loop_fails_fast(unstructured_emulator: Emulator) -> None:
-    client = await anyio.to_thread.run_sync(
-        lambda: JobsClient(api_key="k", server_url=unstructured_emulator.url)
-    )
-    try:
-        with pytest.raises(SyncInAsyncContextError, match="AsyncJobsClient"):
-            client.list_jobs()
-    finally:
-        await anyio.to_thread.run_sync(client.close)
+async def test_works_from_a_thread_that_runs_an_event_loop(unstructured_emulator: Emulator) -> None:
+    """A notebook cell or a sync helper called from async code: the call blocks, and works."""
+    asyncio.get_running_loop()  # this test's thread runs a loop, like a Jupyter kernel's
+    with JobsClient(api_key="k", server_url=unstructured_emulator.url) as client:
+        job = client.create_job(template_id="t")
+        assert client.get_job(job.id).id == job.id
+        assert [j.id for j in client.list_jobs()] == [job.id]
+
+
+def test_a_callback_calling_the_client_back_fails_fast(unstructured_emulator: Emulator) -> None:
+    """The one call that would deadlock: from the client's own loop thread."""
+    errors: list[BaseException] = []
+    with JobsClient(api_key="k", server_url=unstructured_emulator.url) as client:
+        job = client.create_job(template_id="t")
+
+        def on_poll(_: object) -> None:
+            try:
+                client.get_job(job.id)
+            except SyncInAsyncContextError as exc:
+                errors.append(exc)
+
+        client.wait_for_job(job.id, poll_interval=0.01, on_poll=on_poll)
+        assert client.get_job(job.id).id == job.id  # the client still works afterwards
+    assert errors and "own event loop thread" in str(errors[0])
 
 
 def test_ctrl_c_cancels_the_call_inside_the_portal(unstructured_emulator: Emulator) -> None:
@@ -132,7 +147,7 @@ def test_ctrl_c_cancels_the_call_inside_the_portal(unstructured_emulator: Emulat
     outcome: list[str] = []
     main_thread = threading.get_ident()
 
-    async def long_call() -> None:
+    async def long_call(_: AsyncJobsClient) -> None:
         try:
             # Ctrl-C arrives while the caller is blocked waiting for this call.
             signal.pthread_kill(main_thread, signal.SIGINT)
@@ -142,7 +157,7 @@ def test_ctrl_c_cancels_the_call_inside_the_portal(unstructured_emulator: Emulat
             raise
 
     with pytest.raises(KeyboardInterrupt):
-        client._runner.call(long_call)
+        client.call_async(long_call)
     assert outcome == ["CancelledError"]
     assert client.list_jobs() == []  # the client still works afterwards
     client.close()

@@ -17,6 +17,7 @@ from unstructured_jobs import (
     InsecureTransportError,
     InternalServerError,
     InvalidIdError,
+    InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -36,6 +37,7 @@ from unstructured_jobs._core import (
     error_for_status,
     parse_json_answer,
     parse_retry_after,
+    resolve_server_url,
     retry_delay,
     validate_id,
 )
@@ -69,6 +71,68 @@ def test_plain_http_only_for_loopback_unless_opted_in() -> None:
         check_server_url("http://api.example.com", allow_insecure_http=False)
     assert check_server_url("http://api.example.com", allow_insecure_http=True)
     assert check_server_url("https://api.example.com", allow_insecure_http=False)
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "https://platform.unstructuredapp.io",
+        "https://platform.unstructuredapp.io/",
+        "https://platform.unstructuredapp.io/api/v1",  # the REST docs' form
+        "https://platform.unstructuredapp.io/api/v1/",
+        "  https://platform.unstructuredapp.io/api/v1//  ",
+    ],
+)
+def test_both_documented_url_forms_give_the_same_base(given: str) -> None:
+    assert check_server_url(given, allow_insecure_http=False) == (
+        "https://platform.unstructuredapp.io"
+    )
+
+
+def test_enterprise_hosts_and_ports_keep_their_netloc() -> None:
+    assert check_server_url(
+        "https://acme.unstructured.example:8443/api/v1", allow_insecure_http=False
+    ) == ("https://acme.unstructured.example:8443")
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "https://host/api",
+        "https://host/api/v2",
+        "https://host/api/v1/jobs",
+        "https://host/v1",
+        "https://host/api/v1?x=1",
+        "https://host/#frag",
+        "ftp://host",
+        "host/api/v1",
+        "https://",
+        "https://host:notaport",
+    ],
+)
+def test_other_urls_are_refused_naming_the_expected_forms(given: str) -> None:
+    with pytest.raises(InvalidInputError) as info:
+        check_server_url(given, allow_insecure_http=False)
+    assert "https://HOST/api/v1" in str(info.value) or "not a valid URL" in str(info.value)
+
+
+def test_credentials_in_the_url_are_refused_without_echoing_them() -> None:
+    with pytest.raises(InvalidInputError) as info:
+        check_server_url("https://me:s3cret@host/api/v1", allow_insecure_http=False)
+    assert "s3cret" not in str(info.value)
+
+
+def test_server_url_resolution_from_argument_environment_and_default() -> None:
+    env_name = "UNSTRUCTURED_API_URL"
+    assert resolve_server_url("https://a", {env_name: "https://b"}) == "https://a"
+    assert resolve_server_url(None, {env_name: "https://b/api/v1"}) == "https://b/api/v1"
+    assert resolve_server_url(None, {}) == "https://platform.unstructuredapp.io"
+    with pytest.raises(InvalidInputError, match="set but empty"):
+        resolve_server_url(None, {env_name: ""})
+    with pytest.raises(InvalidInputError, match="set but empty"):
+        resolve_server_url(None, {env_name: "  "})
+    with pytest.raises(InvalidInputError, match="empty"):
+        resolve_server_url("", {})
 
 
 # ---------------------------------------------------------------- retry decisions

@@ -1,0 +1,256 @@
+"""`EventLoopThread`: the one mechanism that runs async code for synchronous callers.
+
+An event loop in a daemon thread (run by ``anyio.run``), and blocking calls into it.
+`JobsClient`, `run_batch` and the emulator's thread mode all use it.
+
+- A call blocks the calling thread until the coroutine has finished, from any thread, including
+  one that runs an event loop of its own (a Jupyter cell, a sync helper called from async code):
+  that is what a blocking call means, and it is what ``requests`` does in the same place.
+- The one call refused is a call from the loop's own thread (a callback calling back): it could
+  never finish. It raises `SyncInAsyncContextError` at once instead of deadlocking.
+- Ctrl-C (any exception) in the calling thread cancels the coroutine inside the loop and waits
+  briefly for it to unwind: nothing goes on in the background.
+- After ``os.fork()`` the loop's thread does not exist in the child. A call there raises
+  `ForkedProcessError` at once (`JobsClient` catches this case earlier and starts a fresh loop
+  in the child); closing there only forgets the parent's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import functools
+import os
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar
+
+import anyio
+
+from ._exceptions import ClientClosedError, ForkedProcessError, SyncInAsyncContextError
+
+T = TypeVar("T")
+P = ParamSpec("P")
+_CANCEL_GRACE = 5.0  # seconds to wait for a cancelled call to unwind after Ctrl-C
+
+
+class EventLoopThread:
+    """An event loop in its own daemon thread, and blocking calls into it.
+
+    >>> with EventLoopThread() as loop_thread:                       # doctest: +SKIP
+    ...     answer = loop_thread.run(some_coroutine_function, arg, key=value)
+
+    Safe to share between threads; calls are serialised onto the one loop. Objects bound to a
+    loop (an aiohttp session, an `AsyncJobsClient`) must be created inside it: make them in a
+    coroutine passed to `run`.
+    """
+
+    def __init__(self, name: str = "unstructured-jobs-loop") -> None:
+        # A plain daemon thread running `anyio.run`: no generator or portal object whose
+        # finalizer would wait on this thread, which matters in a forked child (the thread is
+        # gone there, and such a finalizer would wait for ever).
+        ready: concurrent.futures.Future[tuple[asyncio.AbstractEventLoop, asyncio.Event]]
+        ready = concurrent.futures.Future()
+
+        async def serve() -> None:
+            stop = asyncio.Event()
+            ready.set_result((asyncio.get_running_loop(), stop))
+            await stop.wait()
+
+        def target() -> None:
+            try:
+                anyio.run(serve, backend="asyncio")
+            except BaseException as exc:  # pragma: no cover - the loop could not start
+                if not ready.done():
+                    ready.set_exception(exc)
+
+        self._thread = threading.Thread(target=target, name=name, daemon=True)
+        self._thread.start()
+        self.loop, self._stop = ready.result()
+        self.thread_id = self._thread.ident
+        self.pid = os.getpid()
+        self.closed = False
+        self._lock = threading.Lock()
+        self._tasks: set[asyncio.Task[Any]] = set()  # calls in flight, touched on the loop only
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "running"
+        return f"<EventLoopThread {state} thread={self.thread_id}>"
+
+    @property
+    def forked(self) -> bool:
+        """True in a child process forked after this loop started (the thread is gone there)."""
+        return os.getpid() != self.pid
+
+    def run(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``await fn(*args, **kwargs)`` in the loop; block until it ends; return its result.
+
+        Exceptions propagate as they are. A wrong argument raises here, in the caller.
+        """
+        self._check_caller()
+        return self._call(fn(*args, **kwargs))  # fn called here: a wrong argument raises here
+
+    def _call(self, awaitable: Awaitable[T]) -> T:
+        # One hop to the loop (a portal's own call costs a second blocking round trip).
+        # `done` is settled only when the task has finished, cancellation included. The task
+        # runs in a copy of the caller's context, so ContextVars cross over as with anyio.
+        done: concurrent.futures.Future[T] = concurrent.futures.Future()
+        tasks: list[asyncio.Task[T]] = []
+
+        def start() -> None:
+            try:
+                coro = awaitable if asyncio.iscoroutine(awaitable) else _as_coroutine(awaitable)
+                task: asyncio.Task[T] = self.loop.create_task(coro)
+            except BaseException as exc:  # never leave the caller waiting for ever
+                _close_awaitable(awaitable)
+                done.set_exception(exc)
+                return
+            task.add_done_callback(functools.partial(_settle, done))
+            task.add_done_callback(self._tasks.discard)
+            self._tasks.add(task)
+            tasks.append(task)
+
+        scheduled = False
+        try:
+            try:
+                self.loop.call_soon_threadsafe(start)
+            except RuntimeError:  # the loop closed between the check and now
+                _close_awaitable(awaitable)
+                raise ClientClosedError("this event loop thread is closed") from None
+            scheduled = True
+            return done.result()
+        except concurrent.futures.CancelledError:
+            if self.closed:
+                raise ClientClosedError("the client was closed during this call") from None
+            raise
+        except BaseException:
+            if scheduled and not done.done():
+                # KeyboardInterrupt (or another interruption) reached this thread: cancel the
+                # task in the loop and let it unwind, so nothing goes on in the background.
+                # (Scheduled after `start`, so the task exists when this runs.)
+                self.loop.call_soon_threadsafe(lambda: [t.cancel() for t in tasks])
+                with contextlib.suppress(BaseException):
+                    done.result(timeout=_CANCEL_GRACE)
+            raise
+
+    def iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
+        """Drive an async iterator living in the loop as a blocking iterator."""
+        return _SyncIterator(self, agen)
+
+    def close(self, last: Callable[[], Awaitable[Any]] | None = None) -> None:
+        """Cancel the calls in flight (from any thread), run `last` in the loop, stop the loop.
+
+        Safe to repeat (only the first call does anything). In a forked child it only marks
+        this object closed: the parent's thread is not there to stop.
+        """
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+        if self.forked:
+            return
+        try:
+            self._call(self._cancel_calls())
+            if last is not None:
+                self._call(last())
+        finally:
+            with contextlib.suppress(RuntimeError):  # the loop already ended
+                self.loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join()
+
+    def __enter__(self) -> EventLoopThread:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _check_caller(self) -> None:
+        if self.closed:
+            raise ClientClosedError("this client is closed")
+        if self.forked:
+            raise ForkedProcessError(
+                "this event loop thread was started before os.fork() and does not exist in "
+                "this process: create the client after the fork"
+            )
+        if threading.get_ident() == self.thread_id:
+            raise SyncInAsyncContextError(
+                "a blocking call was made from the client's own event loop thread (a callback "
+                "such as on_upload_progress or on_poll calling the client back); it could "
+                "never finish. Call the client from another thread, or use AsyncJobsClient"
+            )
+
+    async def _cancel_calls(self) -> None:
+        me = asyncio.current_task()
+        pending = [task for task in self._tasks if task is not me]
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def _loop_and_thread() -> tuple[asyncio.AbstractEventLoop, int]:
+    return asyncio.get_running_loop(), threading.get_ident()
+
+
+async def _as_coroutine(awaitable: Awaitable[T]) -> T:
+    return await awaitable
+
+
+def _close_awaitable(awaitable: Awaitable[Any]) -> None:
+    close = getattr(awaitable, "close", None)
+    if close is not None:
+        close()
+
+
+def _settle(done: concurrent.futures.Future[Any], task: asyncio.Task[Any]) -> None:
+    if task.cancelled():
+        done.cancel()
+    elif (exc := task.exception()) is not None:
+        done.set_exception(exc)
+    else:
+        done.set_result(task.result())
+
+
+class _SyncIterator(Iterator[T]):
+    """Drives an async iterator living in the loop, one item per blocking call."""
+
+    def __init__(self, runner: EventLoopThread, agen: AsyncIterator[T]) -> None:
+        self._runner = runner
+        self._agen = agen
+        self._done = False
+
+    def __iter__(self) -> _SyncIterator[T]:
+        return self
+
+    def __next__(self) -> T:
+        if self._done:
+            raise StopIteration
+        try:
+            item: T = self._runner.run(self._agen.__anext__)
+        except StopAsyncIteration:
+            self._done = True
+            raise StopIteration from None
+        except BaseException:
+            self.close()
+            raise
+        return item
+
+    def close(self) -> None:
+        """Stop the iteration and finalise the async iterator inside the loop."""
+        if not self._done:
+            self._done = True
+            aclose = getattr(self._agen, "aclose", None)
+            runner = self._runner
+            if aclose is not None and not runner.closed and not runner.forked:
+                runner.run(aclose)
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # best effort at garbage collection
+            self.close()

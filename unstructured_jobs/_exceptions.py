@@ -26,6 +26,9 @@
 No message, repr or attribute here ever holds the API key: errors are built from the request's
 method and URL (the key travels in a header) and from the response, and header mappings are
 passed through `redact_headers` first.
+
+Every error pickles (process pools, Celery, Dask, Ray): `reduce_error` rebuilds it without
+calling ``__init__`` (whose arguments are keyword-only), from its `args` and its attributes.
 """
 
 from __future__ import annotations
@@ -46,8 +49,31 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {k: ("***" if k.lower() in _SENSITIVE_HEADERS else v) for k, v in headers.items()}
 
 
+def reduce_error(self: BaseException) -> tuple[Any, ...]:
+    """``__reduce__`` for errors whose ``__init__`` cannot be called with ``*self.args``.
+
+    Pickle rebuilds an exception as ``cls(*self.args)`` by default, which fails for keyword-only
+    constructors: a worker's 404 then broke a ``ProcessPoolExecutor``. This rebuilds it from its
+    class, `args` and ``__dict__`` (every attribute) instead, without calling ``__init__``, so
+    it also works for subclasses with their own constructor. Like any pickled exception it
+    loses ``__traceback__``, ``__cause__`` and ``__context__``; attributes such as `cause` stay.
+    """
+    return _restore_error, (type(self), self.args), self.__dict__ or None
+
+
+def _restore_error(cls: type[BaseException], args: tuple[Any, ...]) -> BaseException:
+    error = cls.__new__(cls, *args)
+    error.args = args  # OSError subclasses with their own __init__ leave it empty in __new__
+    return error
+
+
 class UnstructuredJobsError(Exception):
-    """Base class of every error raised by unstructured-jobs."""
+    """Base class of every error raised by unstructured-jobs.
+
+    Every instance pickles with its type, message, `args` and attributes (see `reduce_error`).
+    """
+
+    __reduce__ = reduce_error
 
 
 class InvalidInputError(UnstructuredJobsError, ValueError):

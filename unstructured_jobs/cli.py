@@ -21,7 +21,12 @@ from typing import Any, NoReturn
 import anyio
 
 from ._constants import ENV_API_KEY, ENV_SERVER_URL, LOGGER_NAME
-from ._exceptions import InvalidInputError, LocalFileError, UnstructuredJobsError
+from ._exceptions import (
+    InvalidInputError,
+    LocalFileError,
+    UnstructuredJobsError,
+    redact_secrets,
+)
 from ._version import __version__
 
 __all__ = ["main"]
@@ -33,9 +38,8 @@ _secrets: list[str] = []
 
 
 def _redact(text: str) -> str:
-    for secret in _secrets:
-        text = text.replace(secret, "***")
-    return text
+    # Whole tokens only for short keys: the key `k` must not turn "Traceback" into "Tracebac***".
+    return redact_secrets(text, _secrets)
 
 
 def _fail(message: str) -> None:

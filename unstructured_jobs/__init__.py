@@ -17,7 +17,9 @@ from ._exceptions import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    ClientClosedError,
     ConflictError,
+    ForkedProcessError,
     InputFileError,
     InsecureTransportError,
     InternalServerError,
@@ -34,6 +36,7 @@ from ._exceptions import (
     UnstructuredJobsError,
     WaitTimeoutError,
 )
+from ._loop_thread import EventLoopThread
 from ._models import (
     CancelJobResult,
     FailedFile,
@@ -61,8 +64,11 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "CancelJobResult",
+    "ClientClosedError",
     "ConflictError",
+    "EventLoopThread",
     "FailedFile",
+    "ForkedProcessError",
     "InputFile",
     "InputFileError",
     "InputFileLike",

@@ -21,6 +21,7 @@ import attrs
 import cattrs
 from cattrs.preconf.json import make_converter
 
+from ._exceptions import reduce_error
 from ._models import (
     CancelJobResult,
     JobInformation,
@@ -230,6 +231,8 @@ converter.register_structure_hook(JobInformation, _structure_job)
 
 class ShapeError(Exception):
     """Internal: the JSON did not fit the record; `messages` name each bad field."""
+
+    __reduce__ = reduce_error
 
     def __init__(self, messages: list[str]) -> None:
         super().__init__("; ".join(messages))

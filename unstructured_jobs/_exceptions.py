@@ -27,12 +27,18 @@
 
 No message, repr or attribute here ever holds the API key: errors are built from the request's
 method and URL (the key travels in a header) and from the response, and header mappings are
-passed through `redact_headers` first.
+passed through `redact_headers` first. Text that may quote the key (log lines, tracebacks) goes
+through `redact_secrets`.
+
+Every error pickles (process pools, Celery, Dask, Ray): `reduce_error` rebuilds it without
+calling ``__init__`` (whose arguments are keyword-only), from its `args` and its attributes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._constants import API_KEY_HEADER
@@ -48,8 +54,64 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {k: ("***" if k.lower() in _SENSITIVE_HEADERS else v) for k, v in headers.items()}
 
 
+LONG_SECRET = 12
+"""Secrets at least this long are redacted wherever they appear, shorter ones as tokens only."""
+_KEY_CHAR = r"[\w-]"
+
+
+def redact_secrets(text: str, secrets: Iterable[str]) -> str:
+    """Return `text` with every occurrence of each secret (an API key) replaced by ``***``.
+
+    The rule: a secret of `LONG_SECRET` (12) characters or more is replaced wherever it
+    appears, even inside a longer word (``\\nKEY`` in a repr). A shorter one, typical of tests
+    and the emulator (``k``, ``key``, ``test``), is replaced only where it stands as a whole
+    token: neither preceded nor followed by a character that can be part of a key, that is a
+    letter or digit (any script), ``_`` or ``-``. So with the key ``k``, ``api_key=k``,
+    ``'k'`` and ``?api_key=k&x=1`` are redacted while ``Traceback`` and ``unstructured-jobs``
+    keep their spelling. Empty secrets are ignored.
+    """
+    pattern = _secrets_pattern(frozenset(s for s in secrets if s))
+    return text if pattern is None else pattern.sub("***", text)
+
+
+@functools.lru_cache(maxsize=32)
+def _secrets_pattern(secrets: frozenset[str]) -> re.Pattern[str] | None:
+    if not secrets:
+        return None
+    # Longest first, so that a secret containing another one is replaced whole.
+    ordered = sorted(secrets, key=lambda s: (-len(s), s))
+    long = [re.escape(s) for s in ordered if len(s) >= LONG_SECRET]
+    short = [re.escape(s) for s in ordered if len(s) < LONG_SECRET]
+    if short:
+        long.append(f"(?<!{_KEY_CHAR})(?:{'|'.join(short)})(?!{_KEY_CHAR})")
+    return re.compile("|".join(long))
+
+
+def reduce_error(self: BaseException) -> tuple[Any, ...]:
+    """``__reduce__`` for errors whose ``__init__`` cannot be called with ``*self.args``.
+
+    Pickle rebuilds an exception as ``cls(*self.args)`` by default, which fails for keyword-only
+    constructors: a worker's 404 then broke a ``ProcessPoolExecutor``. This rebuilds it from its
+    class, `args` and ``__dict__`` (every attribute) instead, without calling ``__init__``, so
+    it also works for subclasses with their own constructor. Like any pickled exception it
+    loses ``__traceback__``, ``__cause__`` and ``__context__``; attributes such as `cause` stay.
+    """
+    return _restore_error, (type(self), self.args), self.__dict__ or None
+
+
+def _restore_error(cls: type[BaseException], args: tuple[Any, ...]) -> BaseException:
+    error = cls.__new__(cls, *args)
+    error.args = args  # OSError subclasses with their own __init__ leave it empty in __new__
+    return error
+
+
 class UnstructuredJobsError(Exception):
-    """Base class of every error raised by unstructured-jobs."""
+    """Base class of every error raised by unstructured-jobs.
+
+    Every instance pickles with its type, message, `args` and attributes (see `reduce_error`).
+    """
+
+    __reduce__ = reduce_error
 
 
 class InvalidInputError(UnstructuredJobsError, ValueError):

@@ -30,7 +30,7 @@ from aiohttp import payload as aiohttp_payload
 from aiohttp.abc import AbstractStreamWriter
 
 from ._constants import DEFAULT_CONTENT_TYPE, LOGGER_NAME, UPLOAD_CHUNK_SIZE
-from ._exceptions import InputFileError
+from ._exceptions import InputFileError, reduce_error
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -252,6 +252,8 @@ def _part_head(boundary: bytes, name: str, filename: str | None, content_type: s
 
 class FileChangedError(Exception):
     """Internal: a file's size changed between validation and upload."""
+
+    __reduce__ = reduce_error
 
     def __init__(self, filename: str, message: str) -> None:
         super().__init__(message)

@@ -22,7 +22,13 @@ import anyio
 
 from ._constants import API_PREFIX, ENV_API_KEY, ENV_SERVER_URL, LOGGER_NAME
 from ._core import URL_FORMS
-from ._exceptions import InvalidInputError, LocalFileError, NotFoundError, UnstructuredJobsError
+from ._exceptions import (
+    InvalidInputError,
+    LocalFileError,
+    NotFoundError,
+    UnstructuredJobsError,
+    redact_secrets,
+)
 from ._version import __version__
 
 __all__ = ["main"]
@@ -34,9 +40,8 @@ _secrets: list[str] = []
 
 
 def _redact(text: str) -> str:
-    for secret in _secrets:
-        text = text.replace(secret, "***")
-    return text
+    # Whole tokens only for short keys: the key `k` must not turn "Traceback" into "Tracebac***".
+    return redact_secrets(text, _secrets)
 
 
 def _fail(message: str) -> None:

@@ -1,22 +1,26 @@
-"""The ``unstructured-jobs`` command line, run as a subprocess against the emulator."""
+"""The ``unstructured-jobs`` command line against the emulator, mostly run as a subprocess."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from unstructured_jobs import JobsClient
-from unstructured_jobs.testing import Emulator, Schedule
+from unstructured_jobs._constants import LOGGER_NAME
+from unstructured_jobs.cli import main
+from unstructured_jobs.testing import Emulator, Fault, Schedule
 
 KEY = "cli-secret-key-0042"
 
@@ -191,3 +195,39 @@ def test_demo_runs_offline(tmp_path: Path) -> None:
     assert len(list((tmp_path / "demo" / "outputs").glob("*.json"))) == 7
     r = cli("demo", "--workdir", str(tmp_path / "demo"), "--json", "--no-progress", env=env)
     assert r.returncode == 0 and json.loads(r.stdout)["counts"] == {"done": 7}
+
+
+@pytest.fixture
+def package_logger() -> Iterator[logging.Logger]:
+    """The package logger, restored after `--debug` gave it a handler and the DEBUG level."""
+    logger = logging.getLogger(LOGGER_NAME)
+    handlers, level = list(logger.handlers), logger.level
+    yield logger
+    logger.handlers[:], logger.level = handlers, level
+
+
+def test_debug_output_with_a_short_key_is_redacted_but_not_mangled(
+    unstructured_emulator_factory: Callable[..., Emulator],
+    package_logger: logging.Logger,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`--debug` prints a traceback; the short key `k` is redacted there only as a token."""
+    monkeypatch.delenv("UNSTRUCTURED_API_KEY", raising=False)
+    emu = unstructured_emulator_factory()  # accepts any key, `k` among them
+    # A careless server that quotes the key back in its error message.
+    echo = Fault.raw(401, b'{"detail": "API key \'k\' is not valid (key=k)"}')
+    emu.inject(echo, method="GET", path="/api/v1/jobs/")
+    code = main(
+        ["list", "--api-key", "k", "--server-url", emu.url, "--debug", "--max-retries", "0"]
+    )
+    out, err = capsys.readouterr()
+    assert code == 3 and out == ""
+    assert "Traceback (most recent call last):" in err
+    assert "unstructured_jobs._exceptions.AuthenticationError: GET " in err
+    assert "unstructured_jobs DEBUG GET /api/v1/jobs/ -> 401" in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("unstructured-jobs: error: GET http://127.0.0.1:")
+    assert last.endswith("-> 401: API key '***' is not valid (key=***)")
+    assert err.count("API key '***' is not valid (key=***)") == 2  # traceback and error line
+    assert re.search(r"(?<![\w-])k(?![\w-])", err) is None, err

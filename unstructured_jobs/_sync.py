@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from ._client import AsyncJobsClient
-from ._exceptions import SyncInAsyncContextError, UnstructuredJobsError
+from ._exceptions import InvalidInputError, SyncInAsyncContextError, UnstructuredJobsError
 
 T = TypeVar("T")
 _CANCEL_GRACE = 5.0  # seconds to wait for a cancelled request to unwind after Ctrl-C
@@ -248,6 +248,12 @@ class JobsClient:
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("session") is not None:  # it belongs to another event loop than ours
+            raise InvalidInputError(
+                "JobsClient cannot use an aiohttp session: a session is bound to the event loop "
+                "that made it, and JobsClient runs its own; use ssl= and trust_env= for TLS and "
+                "proxies, or session_factory= to build the session inside JobsClient's loop"
+            )
         self._runner = _Runner(functools.partial(AsyncJobsClient, *args, **kwargs))
         self._finalizer = weakref.finalize(self, self._runner.close)
 

@@ -6,6 +6,9 @@ It records each CONNECT target (``"api.unstructured.test:443"``), each forwarded
 (``"GET http://api.unstructured.test/api/v1/jobs/ HTTP/1.1"``) and the Proxy-Authorization
 header of each (None when absent). Plain-http requests are sent upstream with
 ``Connection: close``: one request per proxied connection, so every request line is seen.
+
+Also here: `clear_network_env` (forget the machine's proxy and CA variables), `guard_dns` (record
+every name looked up and refuse all but loopback) and `server_tls` (a certificate from a CA).
 """
 
 from __future__ import annotations
@@ -59,8 +62,11 @@ def server_tls(ca: trustme.CA, *names: str) -> ssl.SSLContext:
 
 
 class ForwardProxy:
-    def __init__(self, upstream: int) -> None:
+    """`refuse`: answer every CONNECT with this status instead (407, 403, 502...)."""
+
+    def __init__(self, upstream: int, *, refuse: int | None = None) -> None:
         self.upstream = upstream
+        self.refuse = refuse
         self.connects: list[str] = []
         self.requests: list[str] = []
         self.auth: list[str | None] = []
@@ -106,6 +112,13 @@ class ForwardProxy:
             headers = dict(f.split(": ", 1) for f in fields)
             auth = [k for k in headers if k.lower() == "proxy-authorization"]
             self.auth.append(headers.pop(auth[0]) if auth else None)
+            if method == "CONNECT" and self.refuse is not None:
+                self.connects.append(target)
+                writer.write(
+                    f"HTTP/1.1 {self.refuse} Refused\r\nContent-Length: 0\r\n\r\n".encode()
+                )
+                await writer.drain()
+                return
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream)
             self._writers.add(up_writer)
             if method == "CONNECT":

@@ -181,6 +181,25 @@ async def test_a_dead_proxy_is_a_connection_error_without_its_credentials(
     assert SECRET not in shown and KEY not in shown and f"127.0.0.1:{dead_port}" in shown
 
 
+async def test_a_tunnel_the_proxy_refuses_never_reached_the_server(
+    tls_emu: Emulator, dns: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with ForwardProxy(tls_emu.port, refuse=407) as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        async with AsyncJobsClient(api_key=KEY, server_url=f"https://{HOST}", max_retries=1) as c:
+            slept: list[float] = []
+
+            async def sleep(seconds: float) -> None:
+                slept.append(seconds)
+
+            c._transport._sleep = sleep
+            with pytest.raises(APIConnectionError, match="407") as info:
+                await c.cancel_job("00000000-0000-4000-8000-000000000000")
+    # Not an AmbiguousRequestError: the request never left the proxy, so it was safe to resend.
+    assert type(info.value) is APIConnectionError and len(slept) == 1
+    assert proxy.connects == [f"{HOST}:443"] * 2 and tls_emu.requests == []
+
+
 @pytest.mark.parametrize("value", ["socks5://me:pw-s3cret@127.0.0.1:1080", "https://proxy:8443"])
 def test_a_proxy_the_client_cannot_use_is_refused_at_construction(
     dns: list[str], monkeypatch: pytest.MonkeyPatch, value: str

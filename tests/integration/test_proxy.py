@@ -21,6 +21,7 @@ from proxy import ForwardProxy, clear_network_env, guard_dns, server_tls
 from unstructured_jobs import (
     APIConnectionError,
     AsyncJobsClient,
+    CertificateVerifyError,
     InvalidInputError,
     JobsClient,
     JobStatus,
@@ -99,6 +100,17 @@ async def test_https_goes_through_a_connect_tunnel_with_tls_verified_end_to_end(
     assert caplog.records and not any(
         SECRET in r.getMessage() or token in r.getMessage() for r in caplog.records
     )
+
+
+async def test_an_untrusted_certificate_behind_the_tunnel_is_refused_before_sending(
+    tls_emu: Emulator, dns: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with ForwardProxy(tls_emu.port) as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        async with AsyncJobsClient(api_key=KEY, server_url=f"https://{HOST}") as client:
+            with pytest.raises(CertificateVerifyError, match="could not be verified"):
+                await client.list_jobs()
+    assert (proxy.connects, tls_emu.requests) == ([f"{HOST}:443"], [])
 
 
 async def test_plain_http_is_forwarded_in_absolute_form(

@@ -15,14 +15,16 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from ssl import SSLContext
 from types import TracebackType
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import aiohttp
 import anyio
 import anyio.to_thread
 
-from . import _core
+from . import _core, _proxy, _tls
 from ._constants import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_POLL_INTERVAL,
@@ -44,7 +46,8 @@ from ._models import (
     JobStatus,
 )
 from ._options import RetryConfig, Timeout
-from ._transport import Transport
+from ._tls import SSLOption
+from ._transport import SessionFactory, Transport
 from ._uploads import (
     InputFile,
     InputFileLike,
@@ -78,7 +81,23 @@ class AsyncJobsClient:
     - `max_retries`, `retry_budget`: retries per request and seconds of waiting they may use.
     - `max_connections`: concurrent connections to the API (requests beyond it queue, with no
       timeout running while they wait).
+    - `trust_env` (default True): use the proxy that ``HTTPS_PROXY`` / ``HTTP_PROXY`` (or
+      their lower-case forms) set for the server's scheme, unless ``NO_PROXY`` excludes the
+      host, as requests and httpx do. Read once, when the client is created. A loopback server
+      (``127.0.0.0/8``, ``::1``, ``localhost``: the emulator) is never proxied. Only
+      ``http://`` proxies; credentials in their URL are sent as ``Proxy-Authorization`` and
+      never logged. ``trust_env=False`` ignores the proxy variables.
+    - `ssl`: how the server's certificate is verified. True (default): against
+      ``$SSL_CERT_FILE``, else ``$REQUESTS_CA_BUNDLE``, else the system's CAs, read when the
+      client is created; a path: that CA bundle only (checked now: `InvalidInputError` if it is
+      missing or holds no certificate); an `ssl.SSLContext`: used as is; False: no
+      verification (unsafe: anyone on the path can read the API key). A certificate that cannot
+      be verified raises `CertificateVerifyError` at once, before any byte of the request.
+    - `session_factory`: a function returning an aiohttp session, called on first use inside
+      the client's event loop (so it also works through `JobsClient`); the client closes it.
     - `session`: an aiohttp session to use instead of the client's own (not closed by us).
+      With `session` or `session_factory`, proxies and TLS are that session's to configure:
+      `ssl` and `trust_env` must keep their defaults.
 
     Every request method also takes `timeout` and `max_retries` to override them for one call
     (`max_retries` may be a `RetryConfig(max_retries, budget)` to change the time budget too).
@@ -95,7 +114,9 @@ class AsyncJobsClient:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         session: aiohttp.ClientSession | None = None,
         allow_insecure_http: bool = False,
-        trust_env: bool = False,
+        trust_env: bool = True,
+        ssl: SSLOption = True,
+        session_factory: SessionFactory | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get(ENV_API_KEY)
         if not key:
@@ -106,6 +127,20 @@ class AsyncJobsClient:
         if max_connections < 1:
             raise InvalidInputError("max_connections must be >= 1")
         self.server_url = _core.check_server_url(url, allow_insecure_http=allow_insecure_http)
+        ssl_context: SSLContext | bool = True
+        proxy: _proxy.Proxy | None = None
+        if session is not None or session_factory is not None:
+            if session is not None and session_factory is not None:
+                raise InvalidInputError("pass session or session_factory, not both")
+            if ssl is not True or trust_env is not True:
+                raise InvalidInputError(
+                    "ssl= and trust_env= configure the client's own session; configure the "
+                    "connector and trust_env of the session you pass instead"
+                )
+        else:
+            tls_used = urlsplit(self.server_url).scheme == "https"
+            ssl_context = _tls.build_context(ssl, tls_used=tls_used)
+            proxy = _proxy.from_environment(self.server_url) if trust_env else None
         self._transport = Transport(
             base_url=self.server_url,
             api_key=key,
@@ -113,7 +148,9 @@ class AsyncJobsClient:
             retries=RetryConfig(max_retries, retry_budget),
             max_connections=max_connections,
             session=session,
-            trust_env=trust_env,
+            session_factory=session_factory,
+            ssl=ssl_context,
+            proxy=proxy,
         )
         self._clock: Callable[[], float] = time.monotonic
 

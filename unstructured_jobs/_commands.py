@@ -35,6 +35,10 @@ async def _client(args: argparse.Namespace) -> AsyncIterator[AsyncJobsClient]:
         options["max_retries"] = args.max_retries
     if args.request_timeout is not None:
         options["timeout"] = Timeout.coerce(args.request_timeout)
+    if args.ca_bundle is not None:
+        options["ssl"] = args.ca_bundle
+    if args.no_proxy_env:
+        options["trust_env"] = False
     async with AsyncJobsClient(api_key=args.api_key, server_url=args.server_url, **options) as c:
         yield c
 

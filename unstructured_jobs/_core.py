@@ -124,7 +124,7 @@ def check_server_url(url: str, *, allow_insecure_http: bool) -> str:
             f"server_url must be {URL_FORMS}, got {url!r:.80} (the path {parts.path!r} is not "
             f"one the API serves)"
         )
-    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(hostname):
+    if parts.scheme == "http" and not allow_insecure_http and not is_loopback(hostname):
         raise InsecureTransportError(
             f"refusing to send the API key over plain http to {hostname}; use https, "
             "or pass allow_insecure_http=True if this network is trusted"
@@ -132,8 +132,9 @@ def check_server_url(url: str, *, allow_insecure_http: bool) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
+def is_loopback(host: str) -> bool:
+    """Whether `host` is this machine: ``localhost``, ``127.0.0.0/8`` or ``::1``."""
+    if host.lower().rstrip(".") == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -160,6 +161,7 @@ class FailureKind(enum.Enum):
     LOST = "lost"  # sent in full, then the connection broke before a full answer
     READ_TIMEOUT = "read_timeout"
     WRITE_TIMEOUT = "write_timeout"  # the upload stalled; the body was not sent in full
+    TLS = "tls"  # the TLS handshake failed (certificate not verified, ...): nothing was sent
 
 
 class Verdict(enum.Enum):
@@ -190,9 +192,12 @@ def decide(safety: Safety, failure: Failure) -> Verdict:
     Reads retry on any transport failure and on 408/429/500/502/503/504. Job-creating requests
     retry only where the server cannot have acted (nothing or only part of the body sent, a
     connect timeout, 429, 503); a full send followed by a lost answer or a 500/502/504 is
-    ambiguous and is never retried.
+    ambiguous and is never retried. A failed TLS handshake (an unverified certificate) is
+    raised at once for every request: trying again meets the same certificate.
     """
     kind = failure.kind
+    if kind is FailureKind.TLS:
+        return Verdict.RAISE
     if safety is Safety.IDEMPOTENT:
         if kind is FailureKind.STATUS:
             return Verdict.RETRY if failure.status in RETRYABLE_READ_STATUSES else Verdict.RAISE

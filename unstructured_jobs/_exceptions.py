@@ -10,7 +10,8 @@
     ├── ClientClosedError (RuntimeError)       the client was closed (before or during the call)
     ├── ForkedProcessError (RuntimeError)      a loop thread used in a process forked after it began
     ├── APIConnectionError                     no HTTP answer (refused, reset, dropped)
-    │   └── APITimeoutError (TimeoutError)     connect, read-inactivity or upload-stall timeout
+    │   ├── APITimeoutError (TimeoutError)     connect, read-inactivity or upload-stall timeout
+    │   └── CertificateVerifyError             the server's certificate is not trusted; not retried
     ├── AmbiguousRequestError                  the request may have been applied; not retried
     │   └── JobMayExistError                   ... and it was one that creates a job
     ├── APIStatusError                         an HTTP error status; carries status, body, headers
@@ -182,6 +183,15 @@ class _RequestError(UnstructuredJobsError):
 
 class APIConnectionError(_RequestError):
     """The server could not be reached, or the connection broke before an answer arrived."""
+
+
+class CertificateVerifyError(APIConnectionError):
+    """The server's TLS certificate could not be verified; nothing was sent, and no retry made.
+
+    The message gives the reason (self-signed, unknown CA, expired, host name mismatch) and how
+    to trust a private CA: ``ssl="/path/to/ca.pem"``, ``$SSL_CERT_FILE`` or
+    ``$REQUESTS_CA_BUNDLE``, or ``--ca-bundle`` on the command line.
+    """
 
 
 class APITimeoutError(APIConnectionError, TimeoutError):

@@ -31,8 +31,11 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, overload
 
 from ._client import AsyncJobsClient
 from ._constants import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RETRIES, DEFAULT_RETRY_BUDGET
+from ._exceptions import InvalidInputError
 from ._loop_thread import EventLoopThread
 from ._options import Timeout
+from ._tls import SSLOption
+from ._transport import SessionFactory
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -124,8 +127,9 @@ def _mirror(cls: type[T]) -> type[T]:
 class JobsClient:
     """The blocking client: every method of `AsyncJobsClient`, without ``await``.
 
-    Takes the same arguments as `AsyncJobsClient` (see its docstring), except `session`: an
-    aiohttp session belongs to one event loop, and this client's loop lives in its own thread.
+    Takes the same arguments as `AsyncJobsClient` (see its docstring), except that `session`
+    must stay None: an aiohttp session belongs to one event loop, and this client's loop lives
+    in its own thread (`session_factory` builds one inside it).
     Use ``with JobsClient() as client:`` or call `close()`; a client that is never closed is
     closed at garbage collection or interpreter exit, best effort. See the module docstring for
     threads, notebooks, callbacks, Ctrl-C and forks.
@@ -140,9 +144,18 @@ class JobsClient:
         max_retries: int = DEFAULT_MAX_RETRIES,
         retry_budget: float = DEFAULT_RETRY_BUDGET,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        session: None = None,
         allow_insecure_http: bool = False,
-        trust_env: bool = False,
+        trust_env: bool = True,
+        ssl: SSLOption = True,
+        session_factory: SessionFactory | None = None,
     ) -> None:
+        if session is not None:  # it belongs to another event loop than ours
+            raise InvalidInputError(
+                "JobsClient cannot use an aiohttp session: a session is bound to the event loop "
+                "that made it, and JobsClient runs its own; use ssl= and trust_env= for TLS and "
+                "proxies, or session_factory= to build the session inside JobsClient's loop"
+            )
         self._factory = functools.partial(
             AsyncJobsClient,
             api_key,
@@ -153,6 +166,8 @@ class JobsClient:
             max_connections=max_connections,
             allow_insecure_http=allow_insecure_http,
             trust_env=trust_env,
+            ssl=ssl,
+            session_factory=session_factory,
         )
         self._lock = threading.Lock()
         self._closed = False

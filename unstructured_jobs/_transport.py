@@ -3,6 +3,10 @@
 It carries out what `_core` decides. Timeouts are aiohttp's ``sock_connect`` and ``sock_read``
 (``total`` is None: a total would count time queued for a connection and kill long uploads),
 plus the upload-stall watchdog inside `MultipartBody` (aiohttp has no write timeout).
+
+The client's own session has aiohttp's ``trust_env`` off: the proxy (from `_proxy`, chosen once
+per client) and the TLS context (from `_tls`) are given to it explicitly, so no request pays
+for re-reading the environment and ``~/.netrc`` in a worker thread.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timezone
@@ -18,24 +23,29 @@ from typing import Any, TypeVar
 import aiohttp
 import anyio
 
-from . import _core
+from . import _core, _tls
 from ._constants import API_KEY_HEADER, LOGGER_NAME
 from ._core import Failure, FailureKind, Request, Safety, Verdict
 from ._exceptions import (
     AmbiguousRequestError,
     APIConnectionError,
     APITimeoutError,
+    CertificateVerifyError,
+    ClientClosedError,
     InputFileError,
+    InvalidInputError,
     JobMayExistError,
     UnstructuredJobsError,
 )
 from ._options import RetryConfig, Timeout
+from ._proxy import Proxy
 from ._uploads import AttemptState, FileChangedError, MultipartBody, UploadStalledError
 
 log = logging.getLogger(LOGGER_NAME)
 T = TypeVar("T")
 Consume = Callable[[aiohttp.ClientResponse], Awaitable[T]]
 _MAX_ERROR_BODY = 1024 * 1024
+SessionFactory = Callable[[], aiohttp.ClientSession]
 
 
 class _AttemptFailed(Exception):
@@ -57,7 +67,9 @@ class Transport:
         retries: RetryConfig,
         max_connections: int,
         session: aiohttp.ClientSession | None = None,
-        trust_env: bool = False,
+        session_factory: SessionFactory | None = None,
+        ssl: ssl.SSLContext | bool = True,
+        proxy: Proxy | None = None,
         sleep: Callable[[float], Awaitable[Any]] = anyio.sleep,
         rng: random.Random | None = None,
     ) -> None:
@@ -67,9 +79,15 @@ class Transport:
         self.retries = retries
         self.max_connections = max_connections
         self._session = session
+        self._session_factory = session_factory
         self._owns_session = session is None
         self._closed = False
-        self._trust_env = trust_env
+        self._ssl = ssl
+        self.proxy = proxy
+        self._proxy_kwargs: dict[str, Any] = {}
+        if proxy is not None:
+            self._proxy_kwargs = {"proxy": proxy.url, "proxy_headers": proxy.headers}
+            log.debug("requests to %s go through the proxy %s", base_url, proxy.url)
         self._sleep = sleep
         self._rng = rng or random.Random()
 
@@ -77,14 +95,26 @@ class Transport:
         return f"Transport(base_url={self.base_url!r}, api_key='***')"
 
     def session(self) -> aiohttp.ClientSession:
-        """The aiohttp session, created on first use (it must be made inside the loop)."""
+        """The aiohttp session, created on first use (it must be made inside the loop).
+
+        It is the one passed in, else one from the session factory, else the client's own.
+        """
         if self._closed or (self._session is not None and self._session.closed):
-            raise UnstructuredJobsError("this client is closed")
+            raise ClientClosedError("this client is closed")
         if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.max_connections),
-                trust_env=self._trust_env,
-            )
+            if self._session_factory is not None:
+                made = self._session_factory()
+                if not isinstance(made, aiohttp.ClientSession):
+                    raise InvalidInputError(
+                        f"session_factory must return an aiohttp.ClientSession, "
+                        f"not {type(made).__name__}"
+                    )
+                self._session = made
+            else:
+                self._session = aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(limit=self.max_connections, ssl=self._ssl),
+                    trust_env=False,
+                )
         return self._session
 
     async def aclose(self) -> None:
@@ -161,6 +191,7 @@ class Transport:
                 headers={API_KEY_HEADER: self._api_key, "User-Agent": _core.USER_AGENT},
                 timeout=client_timeout,
                 allow_redirects=False,
+                **self._proxy_kwargs,
             ) as response:
                 log.debug(
                     "%s %s -> %d (attempt %d, %.3fs)",
@@ -205,6 +236,15 @@ def _classify(
             f"{method} {url}: upload stalled: {upload_error}", method=method, url=url, phase="write"
         )
         return _AttemptFailed(Failure(FailureKind.WRITE_TIMEOUT), err)
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        reason = _tls.verify_failure(exc.certificate_error)
+        tls = CertificateVerifyError(f"{method} {url}: {reason}", method=method, url=url)
+        return _AttemptFailed(Failure(FailureKind.TLS), tls)
+    if isinstance(exc, aiohttp.ClientSSLError):  # another handshake failure: not worth a retry
+        text = f"{method} {url}: TLS handshake failed: {exc}"
+        return _AttemptFailed(
+            Failure(FailureKind.TLS), APIConnectionError(text, method=method, url=url)
+        )
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         err = APITimeoutError(
             f"{method} {url}: connect timeout ({timeout.connect}s)",
@@ -220,7 +260,8 @@ def _classify(
         return _AttemptFailed(Failure(FailureKind.READ_TIMEOUT), err)
     text = f"{method} {url}: {type(exc).__name__}: {exc}"
     conn = APIConnectionError(text, method=method, url=url)
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ClientHttpProxyError)):
+        # No connection to the server, or the proxy refused the tunnel: nothing reached it.
         return _AttemptFailed(Failure(FailureKind.NOT_SENT), conn)
     if state is not None and not state.complete:
         # The multipart body was cut short: the server cannot have processed it.

@@ -29,6 +29,7 @@ from ._exceptions import (
     UnstructuredJobsError,
     redact_secrets,
 )
+from ._proxy import environment_secrets
 from ._version import __version__
 
 __all__ = ["main"]
@@ -98,6 +99,17 @@ def _build_parser() -> _Parser:
     )
     g.add_argument("--max-retries", type=int, default=None, help="retries per request")
     g.add_argument("--request-timeout", type=float, default=None, help="seconds per request")
+    g.add_argument(
+        "--ca-bundle",
+        metavar="PATH",
+        help="verify the server against this CA bundle (default: $SSL_CERT_FILE, "
+        "else $REQUESTS_CA_BUNDLE, else the system's CAs)",
+    )
+    g.add_argument(
+        "--no-proxy-env",
+        action="store_true",
+        help="ignore HTTPS_PROXY/HTTP_PROXY/NO_PROXY (default: use them, except for loopback)",
+    )
 
     parser = _Parser(prog="unstructured-jobs", description="Run Unstructured Platform jobs.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -175,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         from .testing import main as serve
 
         return serve(argv[1:])
-    _secrets[:] = [s for s in (os.environ.get(ENV_API_KEY),) if s]
+    _secrets[:] = [s for s in (os.environ.get(ENV_API_KEY), *environment_secrets()) if s]
     try:
         args = _build_parser().parse_args(argv)
     except SystemExit as exc:

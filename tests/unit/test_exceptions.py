@@ -21,6 +21,7 @@ from unstructured_jobs import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    CertificateVerifyError,
     ClientClosedError,
     ConflictError,
     ForkedProcessError,
@@ -105,6 +106,9 @@ CASES: dict[type[UnstructuredJobsError], Callable[[], UnstructuredJobsError]] = 
     ),
     SyncInAsyncContextError: lambda: SyncInAsyncContextError(
         "a blocking call was made from the client's own event loop thread"
+    ),
+    CertificateVerifyError: lambda: CertificateVerifyError(
+        f"GET {URL}: the server's TLS certificate could not be verified", method="GET", url=URL
     ),
     ClientClosedError: lambda: ClientClosedError("the client was closed during this call"),
     ForkedProcessError: lambda: ForkedProcessError("create the client after the fork"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -37,6 +38,8 @@ class Emulator:
         max_files_per_job, max_file_size, launch_rate: optional service limits (off by default).
         fault_rates: random faults from the start (see ``FaultRates``).
         output_for: builds the download body (bytes) of one received file.
+        ssl_context: serve HTTPS with this server-side context (its certificate and key);
+            ``url`` is then ``https://...``. Clients must trust the certificate's CA.
     """
 
     def __init__(
@@ -54,6 +57,7 @@ class Emulator:
         launch_rate: float | None = None,
         fault_rates: FaultRates | None = None,
         output_for: Callable[[ReceivedFile], bytes] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if max_running is not None and max_running < 1:
             raise ValueError("max_running must be >= 1 or None")
@@ -78,6 +82,7 @@ class Emulator:
             max_file_size=max_file_size,
             launch_rate=launch_rate,
         )
+        self._ssl_context = ssl_context
         self._runner: web.AppRunner | None = None
         self._bound_port: int | None = None
 
@@ -92,9 +97,10 @@ class Emulator:
 
     @property
     def url(self) -> str:
-        """Base URL to give a client, e.g. ``http://127.0.0.1:41234``."""
+        """Base URL to give a client, e.g. ``http://127.0.0.1:41234`` (https with TLS)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self._ssl_context is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def api_key(self) -> str:
@@ -117,7 +123,7 @@ class Emulator:
         )
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self.host, self._port)
+            site = web.TCPSite(runner, self.host, self._port, ssl_context=self._ssl_context)
             await site.start()
         except BaseException:
             await runner.cleanup()

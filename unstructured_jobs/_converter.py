@@ -1,7 +1,7 @@
 """The package's one cattrs converter, configured once at import time.
 
-- datetimes: ISO 8601 with ``Z`` or an offset, any number of fractional digits, on every
-  supported Python (3.10's `fromisoformat` takes neither); always returned timezone-aware (UTC
+- datetimes: ISO 8601 with ``Z`` or an offset, any number of fractional digits (the C
+  `fromisoformat` first, a tolerant parser for the rest); always returned timezone-aware (UTC
   when the server gives no offset).
 - `runtime`: ISO 8601 durations (``PT2M30S``, ``P1DT2H``, ``PT0.5S``) to `timedelta`.
 - primitives are strict: ``"3"`` is not an int, ``"false"`` is not a bool, ``5`` is not a str.
@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import functools
 import re
-import sys
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import attrs
@@ -41,21 +40,16 @@ _ISO_DT = re.compile(
 )
 
 
-# From 3.11 the C `fromisoformat` takes "Z" and any fraction: use it first, it is ~10x faster.
-_FAST_ISO = sys.version_info >= (3, 11)
-
-
 def parse_datetime(value: object) -> datetime:
     """Parse an ISO 8601 timestamp into an aware datetime (UTC if it has no offset)."""
     if not isinstance(value, str):
         raise TypeError(f"expected an ISO 8601 string, got {type(value).__name__}")
-    if _FAST_ISO:
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            pass  # fall through to the tolerant parser below
-        else:
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    try:  # the C parser takes "Z" and any fraction, and is ~10x faster than the regex
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        pass  # fall through to the tolerant parser below
+    else:
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     match = _ISO_DT.match(value.strip())
     if match is None:
         raise ValueError(f"not an ISO 8601 timestamp: {value[:40]!r}")
@@ -66,7 +60,7 @@ def parse_datetime(value: object) -> datetime:
     if tz and tz not in ("Z", "z"):
         text += tz if ":" in tz else f"{tz[:3]}:{tz[3:]}"
     parsed = datetime.fromisoformat(text)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 _ISO_DURATION = re.compile(

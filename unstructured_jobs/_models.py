@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 
 
-class OpenEnum(str, enum.Enum):
+class OpenEnum(enum.StrEnum):
     """A string enum that accepts values it does not know.
 
     ``JobStatus("PAUSED")`` returns a pseudo-member whose `value` is ``"PAUSED"`` and whose
@@ -33,9 +33,6 @@ class OpenEnum(str, enum.Enum):
         # Cache it so that the same unknown value always gives the same object.
         cls._value2member_map_[value] = member
         return member
-
-    def __str__(self) -> str:
-        return str(self.value)
 
     @property
     def is_known(self) -> bool:

@@ -17,7 +17,7 @@ import random
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import aiohttp
@@ -140,7 +140,7 @@ class Transport:
             retries = RetryConfig(max_retries, retries.budget)
         limit = retries.max_retries
         url = self.base_url + request.path
-        sent_at = datetime.now(timezone.utc)
+        sent_at = datetime.now(UTC)
         slept = 0.0
         retry_index = 0
         while True:
@@ -215,7 +215,7 @@ class Transport:
                 raise _AttemptFailed(_core.failure_for_status(response.status, headers), error)
         except _AttemptFailed:
             raise
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             # Never %r: aiohttp's reprs carry the request headers, the API key among them.
             log.debug(
                 "%s %s failed on attempt %d: %s: %s",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -238,12 +239,12 @@ async def test_the_manifest_and_its_side_files_are_never_uploaded(
 
 
 def test_a_lost_answer_adopts_the_job_closest_to_the_send() -> None:
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from unstructured_jobs import JobInformation, JobStatus
     from unstructured_jobs._grouping import match_job
 
-    sent = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+    sent = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
     def job(job_id: str, seconds: float) -> JobInformation:
         return JobInformation(

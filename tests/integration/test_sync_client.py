@@ -45,6 +45,25 @@ def test_every_async_method_has_an_identical_blocking_twin() -> None:
         assert not inspect.iscoroutinefunction(twin), name
 
 
+def test_the_constructor_has_the_async_clients_real_signature() -> None:
+    """Same parameters, kinds, defaults and annotations; `session` may only be None."""
+    a = inspect.signature(AsyncJobsClient.__init__).parameters
+    s = inspect.signature(JobsClient.__init__).parameters
+    assert list(a) == list(s)
+    for name in a:
+        if name == "session":
+            assert s[name].annotation == "None" and s[name].default is None
+            continue
+        assert a[name] == s[name], name
+
+
+def test_a_session_is_refused_with_the_way_to_customise_instead() -> None:
+    from unstructured_jobs import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="session_factory"):
+        JobsClient(api_key="k", session=object())  # type: ignore[arg-type]
+
+
 def test_the_static_view_lists_every_method() -> None:
     """`if TYPE_CHECKING:` lines give type checkers the same methods `_mirror` adds."""
     source = Path(inspect.getfile(JobsClient)).read_text()

@@ -259,3 +259,48 @@ def test_downloads_get_the_mode_the_umask_gives(
     outputs = [Path(f.output_path) for f in report.files if f.output_path]
     assert len(outputs) == 2
     assert {stat.S_IMODE(p.stat().st_mode) for p in outputs} == {0o644}
+
+
+# ------------------------------------------------------------------ uvloop
+
+
+def test_the_async_client_and_a_batch_run_under_uvloop(
+    unstructured_emulator: Emulator, tmp_path: Path
+) -> None:
+    import uvloop
+
+    emu = unstructured_emulator
+    make_files(tmp_path / "in", 3)
+
+    async def main() -> tuple[str, bool]:
+        loop_type = type(asyncio.get_running_loop()).__module__
+        async with AsyncJobsClient(api_key=emu.api_key, server_url=emu.url) as client:
+            job = await client.create_job(
+                template_id="t", input_files=[tmp_path / "in" / "doc000.txt"]
+            )
+            await client.wait_for_job(job.id, poll_interval=0.01)
+            report = await submit_batch(
+                client, [tmp_path / "in"], template_id="t", output_dir=tmp_path / "out", **FAST
+            )
+        return loop_type, report.ok
+
+    loop_type, ok = uvloop.run(main())
+    assert loop_type.startswith("uvloop") and ok
+    assert emu.received_files()[0].filename == "doc000.txt"
+
+
+def test_run_batch_options_are_exactly_submit_batchs() -> None:
+    """`BatchOptions` (what type checkers see for run_batch) cannot drift from submit_batch."""
+    import inspect
+    import typing
+
+    from unstructured_jobs import batch
+
+    params = inspect.signature(submit_batch).parameters
+    keywords = {n: p for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    names = vars(batch) | {"AsyncJobsClient": AsyncJobsClient, "JobsClient": JobsClient}
+    hints = typing.get_type_hints(batch.BatchOptions, names)
+    assert set(hints) == set(keywords)
+    submit_hints = typing.get_type_hints(submit_batch, names)
+    for name in keywords:
+        assert hints[name] == submit_hints[name], name

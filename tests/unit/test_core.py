@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
@@ -195,7 +195,7 @@ def test_retry_after_wins_and_is_capped() -> None:
 
 
 def test_parse_retry_after_seconds_and_http_dates() -> None:
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     assert parse_retry_after("7", now) == 7.0
     assert parse_retry_after(" 1.5 ", now) == 1.5
     later = format_datetime(now + timedelta(seconds=30), usegmt=True)

@@ -7,7 +7,7 @@ import importlib
 import pickle
 import pkgutil
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,7 @@ KEY = "sk-unit-pickle-0123456789abcdefABCDEF"
 JOB = "b2c3d4e5-6f7a-4b9c-8d1e-2f3a4b5c6d7e"
 BASE = "https://platform.unstructuredapp.io/api/v1"
 URL = f"{BASE}/jobs/{JOB}"
-SENT_AT = datetime(2025, 3, 4, 5, 6, 7, 890000, tzinfo=timezone.utc)
+SENT_AT = datetime(2025, 3, 4, 5, 6, 7, 890000, tzinfo=UTC)
 PROTOCOLS = sorted({2, pickle.HIGHEST_PROTOCOL})
 
 

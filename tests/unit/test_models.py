@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -53,7 +53,7 @@ DOC_JOB = {
 def test_documented_example_parses() -> None:
     job = structure(DOC_JOB, JobInformation)
     assert job.status is JobStatus.COMPLETED and job.status.is_terminal
-    assert job.created_at == datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert job.created_at == datetime(2026, 1, 1, tzinfo=UTC)
     assert job.runtime == timedelta(minutes=2, seconds=30)
     assert job.output_node_files == (
         NodeFileMetadata(
@@ -123,14 +123,14 @@ def test_non_object_answer_is_a_shape_error() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("2026-01-01T00:00:00Z", datetime(2026, 1, 1, tzinfo=timezone.utc)),
-        ("2026-01-01T00:00:00.123Z", datetime(2026, 1, 1, 0, 0, 0, 123000, tzinfo=timezone.utc)),
+        ("2026-01-01T00:00:00Z", datetime(2026, 1, 1, tzinfo=UTC)),
+        ("2026-01-01T00:00:00.123Z", datetime(2026, 1, 1, 0, 0, 0, 123000, tzinfo=UTC)),
         (
             "2026-01-01T00:00:00.1234567Z",
-            datetime(2026, 1, 1, 0, 0, 0, 123456, tzinfo=timezone.utc),
+            datetime(2026, 1, 1, 0, 0, 0, 123456, tzinfo=UTC),
         ),
-        ("2026-01-01T02:00:00+02:00", datetime(2026, 1, 1, tzinfo=timezone.utc)),
-        ("2026-01-01T00:00:00", datetime(2026, 1, 1, tzinfo=timezone.utc)),
+        ("2026-01-01T02:00:00+02:00", datetime(2026, 1, 1, tzinfo=UTC)),
+        ("2026-01-01T00:00:00", datetime(2026, 1, 1, tzinfo=UTC)),
     ],
 )
 def test_timestamps_are_timezone_aware(text: str, expected: datetime) -> None:
@@ -138,11 +138,10 @@ def test_timestamps_are_timezone_aware(text: str, expected: datetime) -> None:
     assert parsed == expected and parsed.tzinfo is not None
 
 
-def test_tolerant_timestamp_parser_without_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The regex path is what Python 3.10 uses."""
-    monkeypatch.setattr("unstructured_jobs._converter._FAST_ISO", False)
-    assert parse_datetime("2026-01-01T00:00:00.1234567Z").microsecond == 123456
-    assert parse_datetime("2026-01-01T00:00Z") == datetime(2026, 1, 1, tzinfo=timezone.utc)
+def test_tolerant_timestamp_parser_for_forms_fromisoformat_refuses() -> None:
+    assert parse_datetime("2026-01-01T00:00:00.1234567z").microsecond == 123456
+    assert parse_datetime("2026-01-01T00:00:00,5Z").microsecond == 500000
+    assert parse_datetime("2026-01-01T00:00Z") == datetime(2026, 1, 1, tzinfo=UTC)
     with pytest.raises(ValueError):
         parse_datetime("yesterday")
 
@@ -178,7 +177,7 @@ statuses = st.sampled_from(list(JobStatus)) | st.from_regex(r"[A-Z_]{3,12}", ful
     JobStatus
 )
 aware = st.datetimes(
-    min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1), timezones=st.just(timezone.utc)
+    min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
 )
 durations = st.integers(0, 10**7).map(lambda ms: timedelta(milliseconds=ms))
 nodes = st.builds(NodeFileMetadata, texts, texts, texts, texts)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ssl
-import threading
 import time
 from collections.abc import Callable, Iterator
 from types import TracebackType
 
 from aiohttp import web
 
+from .._loop_thread import EventLoopThread
 from ._app import API_KEY_HEADER, DEFAULT_API_KEY, ApiApp
 from ._faults import Fault, FaultPlan, FaultRates
 from ._records import EmulatedJob, ReceivedFile, RecordedRequest, Schedule
@@ -153,45 +152,17 @@ class Emulator:
 
     @contextlib.contextmanager
     def running_in_thread(self) -> Iterator[Emulator]:
-        """Serve from a daemon thread with its own event loop for the ``with`` block."""
-        loop = asyncio.new_event_loop()
-        started = threading.Event()
-        failure: list[BaseException] = []
+        """Serve from a daemon thread with its own event loop for the ``with`` block.
 
-        def serve() -> None:
-            asyncio.set_event_loop(loop)
+        The thread is the package's one loop-in-a-thread mechanism, `EventLoopThread`; handlers
+        still running at the end (a delayed or stalled answer) are cancelled with its loop.
+        """
+        with EventLoopThread(name="unstructured-jobs-emulator") as loop_thread:
+            loop_thread.run(self.start)
             try:
-                loop.run_until_complete(self.start())
-            except BaseException as exc:
-                failure.append(exc)
-                started.set()
-                loop.close()
-                return
-            started.set()
-            try:
-                loop.run_forever()
+                yield self
             finally:
-                loop.run_until_complete(self.stop())
-                # Handlers still running (a delayed or stalled answer) end with the thread.
-                pending = asyncio.all_tasks(loop)
-                for task in pending:
-                    task.cancel()
-                if pending:
-                    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-                loop.run_until_complete(loop.shutdown_asyncgens())
-                loop.close()
-
-        thread = threading.Thread(target=serve, name="unstructured-jobs-emulator", daemon=True)
-        thread.start()
-        started.wait()
-        if failure:
-            thread.join()
-            raise failure[0]
-        try:
-            yield self
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join()
+                loop_thread.run(self.stop)
 
     # -- test controls -------------------------------------------------------------------------
 

@@ -1,0 +1,111 @@
+"""A real Jupyter kernel (ipykernel, driven by nbclient) runs a notebook against the emulator.
+
+A cell runs inside the kernel's asyncio loop, which is exactly where a blocking client used to be
+refused. The notebook uses the sync client, `run_batch` and top-level ``await`` of the async
+client, as a data scientist would.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from unstructured_jobs.testing import Emulator
+
+
+@pytest.fixture
+def kernel_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A kernelspec for this very interpreter, so the kernel imports this checkout."""
+    spec = tmp_path / "jupyter" / "kernels" / "unstructured-jobs-test"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "unstructured-jobs tests",
+                "language": "python",
+            }
+        )
+    )
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    return "unstructured-jobs-test"
+
+
+def _cell(source: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_code_cell(textwrap.dedent(source).strip())
+
+
+def test_a_notebook_uses_the_sync_client_run_batch_and_top_level_await(
+    unstructured_emulator: Emulator, tmp_path: Path, kernel_name: str
+) -> None:
+    emu = unstructured_emulator
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(3):
+        (docs / f"page{i}.txt").write_text(f"page {i}\n")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        _cell(
+            f"""
+            import asyncio
+            from unstructured_jobs import AsyncJobsClient, JobsClient, SyncInAsyncContextError
+            from unstructured_jobs.batch import run_batch
+            URL, KEY = {emu.url!r}, {emu.api_key!r}
+            asyncio.get_running_loop()  # a cell runs inside the kernel's event loop
+            """
+        ),
+        _cell(
+            """
+            client = JobsClient(api_key=KEY, server_url=URL + "/api/v1")
+            job = client.create_job(template_id="hi_res_partition")
+            done = client.wait_for_job(job.id, poll_interval=0.01)
+            print("sync:", done.status.value)
+            """
+        ),
+        _cell(
+            f"""
+            report = run_batch([{str(docs)!r}], api_key=KEY, server_url=URL, template_id="t",
+                               output_dir={str(tmp_path / "out")!r}, launch_rate=None,
+                               poll_interval=0.01, max_poll_interval=0.02)
+            print("batch:", report.ok, len(report.files))
+            """
+        ),
+        _cell(
+            """
+            async with AsyncJobsClient(api_key=KEY, server_url=URL) as aclient:
+                jobs = await aclient.list_jobs()
+            print("await:", len(jobs))
+            """
+        ),
+        _cell(
+            """
+            refused = []
+            def on_poll(_):
+                try:
+                    client.get_job(job.id)
+                except SyncInAsyncContextError as exc:
+                    refused.append(str(exc))
+            client.wait_for_job(job.id, on_poll=on_poll)
+            client.close()
+            print("callback:", "own event loop thread" in refused[0])
+            """
+        ),
+    ]
+    NotebookClient(nb, timeout=60, kernel_name=kernel_name, allow_errors=False).execute()
+    out = "".join(
+        o.get("text", "") for cell in nb.cells for o in cell.get("outputs", []) if "text" in o
+    )
+    assert "sync: COMPLETED" in out
+    assert "batch: True 3" in out
+    assert "await: 2" in out  # the sync client's job and the batch's one job
+    assert "callback: True" in out
+    assert len(emu.jobs) == 2

@@ -1,0 +1,35 @@
+"""Mistakes a user's type checker must catch (CI: ``mypy --strict --warn-unused-ignores``).
+
+Each ``type: ignore[code]`` below must be needed: if the package's signatures stopped
+catching the mistake, mypy would report the ignore as unused and CI would fail.
+"""
+
+from __future__ import annotations
+
+from unstructured_jobs import AsyncJobsClient, JobsClient
+from unstructured_jobs.batch import run_batch, submit_batch
+
+
+async def a_sync_client_passed_to_submit_batch(client: JobsClient) -> None:
+    await submit_batch(client, ["docs/"], template_id="t")  # type: ignore[arg-type]
+
+
+def a_misspelt_batch_option() -> None:
+    run_batch(["docs/"], template_idd="t")  # type: ignore[call-arg]
+
+
+def a_batch_option_of_the_wrong_type() -> None:
+    run_batch(["docs/"], template_id="t", files_per_job="10")  # type: ignore[arg-type]
+
+
+def a_session_given_to_the_sync_client(session: object) -> None:
+    JobsClient(session=session)  # type: ignore[arg-type]
+
+
+def a_misspelt_client_option() -> None:
+    AsyncJobsClient(max_retry=3)  # type: ignore[call-arg]
+
+
+def what_is_right(client: JobsClient) -> None:
+    run_batch(["docs/"], client=client, template_id="t", files_per_job=10, wait=False)
+    client.call_async(submit_batch, ["docs/"], template_id="t")

@@ -49,7 +49,7 @@ _MAX_DOWNLOADS = 8
 class BatchObserver:
     """Progress hooks of a batch; override the ones you need (they do nothing here).
 
-    They are called on the event loop's thread (a `JobsClient`'s portal thread for `run_batch`
+    They are called on the event loop's thread (a `JobsClient`'s loop thread for `run_batch`
     with a client): keep them quick.
     """
 

@@ -34,18 +34,6 @@ HOST = "api.unstructured.test"
 SECRET = "pr0xy-s3cret"
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture
-def ca_path(ca: trustme.CA, tmp_path: Path) -> str:
-    path = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(path))
-    return str(path)
-
-
 @pytest.fixture
 def dns(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     clear_network_env(monkeypatch)

@@ -253,11 +253,8 @@ def _report(args: argparse.Namespace, report: BatchReport, wait: bool) -> int:
             f"\n{len(report.files)} files: {summary}"
             + (f" (manifest: {report.manifest})" if report.manifest else "")
         )
-    for step in report.next_steps():  # on stderr too with --json: it is advice, not data
-        print(
-            step.replace("retry_failed=True (command line: --retry-failed)", "--retry-failed"),
-            file=sys.stderr,
-        )
+    for step in report.next_steps():  # on stderr, also with --json: advice, not data
+        print(step, file=sys.stderr)
     return EXIT_FAILED if any(f.state in bad for f in report.files) else EXIT_OK
 
 

@@ -170,14 +170,13 @@ class JobsClient:
             session_factory=session_factory,
         )
         self._lock = threading.Lock()
-        self._closed = False
         self._runner = _Runner(self._factory)
         self._finalizer = weakref.finalize(self, self._runner.close)
 
     def _current(self) -> _Runner:
         """This process's runner: a fresh one (lazily) in a child forked after it started."""
         runner = self._runner
-        if runner.thread.forked and not self._closed:
+        if runner.thread.forked and not runner.thread.closed:
             with self._lock:
                 runner = self._runner
                 if runner.thread.forked:
@@ -216,7 +215,6 @@ class JobsClient:
 
         Calls still running in other threads end with `ClientClosedError`.
         """
-        self._closed = True
         self._finalizer()
 
     def __enter__(self) -> JobsClient:

@@ -12,6 +12,7 @@ import pytest
 from helpers import API_KEY, API_URL, CompatAioresponses
 
 from unstructured_jobs import AsyncJobsClient
+from unstructured_jobs.testing import FakeClock
 
 
 @pytest.fixture
@@ -24,13 +25,8 @@ def mock_api() -> Iterator[CompatAioresponses]:
 @pytest.fixture
 async def mocked_client(mock_api: CompatAioresponses) -> AsyncIterator[AsyncJobsClient]:
     """An async client aimed at the mocked API, with instant retry sleeps recorded in `.slept`."""
-    client = AsyncJobsClient(api_key=API_KEY, server_url=API_URL, max_retries=3)
-    slept: list[float] = []
-
-    async def fake_sleep(seconds: float) -> None:
-        slept.append(seconds)
-
-    client._transport._sleep = fake_sleep
-    client.slept = slept  # type: ignore[attr-defined]
+    clock = FakeClock()
+    client = AsyncJobsClient(api_key=API_KEY, server_url=API_URL, max_retries=3, clock=clock)
+    client.slept = clock.sleeps  # type: ignore[attr-defined]
     yield client
     await client.aclose()

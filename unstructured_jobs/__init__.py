@@ -13,6 +13,7 @@ from ._client import AsyncJobsClient, PollCallback
 from ._exceptions import (
     AmbiguousRequestError,
     APIConnectionError,
+    APIError,
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
@@ -58,6 +59,7 @@ from ._version import __version__
 
 __all__ = [
     "APIConnectionError",
+    "APIError",
     "APIStatusError",
     "APITimeoutError",
     "AmbiguousRequestError",

@@ -9,23 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import os
-import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 from ssl import SSLContext
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
 import anyio
-import anyio.to_thread
 
 from . import _core, _proxy, _tls
+from ._clock import SYSTEM_CLOCK, Clock
 from ._constants import (
+    BULK_ANSWER,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_MAX_RETRIES,
@@ -36,8 +38,9 @@ from ._constants import (
     POLL_BACKOFF,
 )
 from ._converter import ShapeError, structure
-from ._core import Request, Safety, api_path, validate_id
-from ._exceptions import InvalidInputError, LocalFileError, WaitTimeoutError
+from ._core import MayHaveCreatedJob, Request, Safety, api_path, validate_id
+from ._downloads import stream_to_file
+from ._exceptions import InvalidInputError, WaitTimeoutError
 from ._models import (
     CancelJobResult,
     JobDetails,
@@ -46,8 +49,9 @@ from ._models import (
     JobStatus,
 )
 from ._options import RetryConfig, Timeout
+from ._response import RawResponse
 from ._tls import SSLOption
-from ._transport import SessionFactory, Transport
+from ._transport import Attempt, ConnectionPool, SessionFactory, Transport
 from ._uploads import (
     InputFile,
     InputFileLike,
@@ -59,11 +63,9 @@ from ._uploads import (
 )
 
 T = TypeVar("T")
+P = ParamSpec("P")
 PollCallback = Callable[[JobInformation], Any]
 """Called with each job state read while waiting (on the event loop's thread: keep it quick)."""
-
-_DOWNLOAD_CHUNK = 256 * 1024
-_BULK_BODY = 1024 * 1024  # answers this large are parsed with the cyclic GC paused
 
 
 class AsyncJobsClient:
@@ -98,6 +100,9 @@ class AsyncJobsClient:
     - `session`: an aiohttp session to use instead of the client's own (not closed by us).
       With `session` or `session_factory`, proxies and TLS are that session's to configure:
       `ssl` and `trust_env` must keep their defaults.
+    - `clock`: where every wait of the client goes (retry backoff, polling, the batch's
+      launch rate): a `Clock` with ``now()`` and ``async sleep()``. Default: real time. Tests
+      pass `unstructured_jobs.testing.FakeClock` to run retries and waits without sleeping.
 
     Every request method also takes `timeout` and `max_retries` to override them for one call
     (`max_retries` may be a `RetryConfig(max_retries, budget)` to change the time budget too).
@@ -117,12 +122,13 @@ class AsyncJobsClient:
         trust_env: bool = True,
         ssl: SSLOption = True,
         session_factory: SessionFactory | None = None,
+        clock: Clock | None = None,
     ) -> None:
-        key = api_key if api_key is not None else os.environ.get(ENV_API_KEY)
-        if not key:
-            raise InvalidInputError(f"no API key: pass api_key= or set {ENV_API_KEY}")
-        if any(c in key for c in "\r\n\x00"):
-            raise InvalidInputError("the API key contains control characters")
+        key = _check_key(api_key if api_key is not None else os.environ.get(ENV_API_KEY))
+        if clock is not None and not isinstance(clock, Clock):
+            raise InvalidInputError(
+                f"clock must have now() and async sleep(), got {type(clock).__name__}"
+            )
         url = _core.resolve_server_url(server_url, os.environ)
         if max_connections < 1:
             raise InvalidInputError("max_connections must be >= 1")
@@ -141,18 +147,24 @@ class AsyncJobsClient:
             tls_used = urlsplit(self.server_url).scheme == "https"
             ssl_context = _tls.build_context(ssl, tls_used=tls_used)
             proxy = _proxy.from_environment(self.server_url) if trust_env else None
-        self._transport = Transport(
-            base_url=self.server_url,
-            api_key=key,
-            timeout=Timeout.coerce(timeout) or Timeout(),
-            retries=RetryConfig(max_retries, retry_budget),
+        self.clock: Clock = clock or SYSTEM_CLOCK
+        """The client's `Clock` (the batch engine waits on it too)."""
+        pool = ConnectionPool(
             max_connections=max_connections,
             session=session,
             session_factory=session_factory,
             ssl=ssl_context,
+        )
+        self._transport = Transport(
+            pool=pool,
+            base_url=self.server_url,
+            api_key=key,
+            timeout=Timeout.coerce(timeout) or Timeout(),
+            retries=RetryConfig(max_retries, retry_budget),
+            clock=self.clock,
             proxy=proxy,
         )
-        self._clock: Callable[[], float] = time.monotonic
+        self._raw = False
 
     def __repr__(self) -> str:
         return f"AsyncJobsClient(server_url={self.server_url!r}, api_key='***')"
@@ -169,8 +181,58 @@ class AsyncJobsClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the client's connections (not a session you passed in)."""
+        """Close the client's connections (not a session you passed in).
+
+        Copies made by `with_options` share the connections: closing one closes them all.
+        """
         await self._transport.aclose()
+
+    def with_options(
+        self,
+        *,
+        api_key: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+        retry_budget: float | None = None,
+    ) -> AsyncJobsClient:
+        """A copy of this client with other settings, sharing its connection pool.
+
+        >>> fast = client.with_options(timeout=5, max_retries=0)   # doctest: +SKIP
+        >>> await fast.get_job(job_id)                             # doctest: +SKIP
+
+        Arguments left None keep this client's value. The copy is cheap (no new connections)
+        and lives as long as this client: closing either closes both. `api_key` lets one pool
+        serve several keys (a web server acting for several accounts).
+        """
+        old = self._transport.retries
+        retries = RetryConfig(
+            old.max_retries if max_retries is None else max_retries,
+            old.budget if retry_budget is None else retry_budget,
+        )
+        transport = self._transport.evolve(
+            api_key=None if api_key is None else _check_key(api_key),
+            timeout=Timeout.coerce(timeout),
+            retries=retries,
+        )
+        return self._copy(transport=transport, raw=self._raw)
+
+    @functools.cached_property
+    def with_raw_response(self) -> AsyncRawResponses:
+        """Each request method, returning a `RawResponse` (status, headers, request id,
+        elapsed, retries taken) instead of the record; ``.parse()`` gives the record.
+
+        >>> raw = await client.with_raw_response.get_job(job_id)   # doctest: +SKIP
+        >>> raw.status, raw.request_id, raw.parse().status         # doctest: +SKIP
+        """
+        return AsyncRawResponses(self._copy(transport=self._transport, raw=True))
+
+    def _copy(self, *, transport: Transport, raw: bool) -> AsyncJobsClient:
+        copy = object.__new__(AsyncJobsClient)
+        copy.server_url = self.server_url
+        copy.clock = self.clock
+        copy._transport = transport
+        copy._raw = raw
+        return copy
 
     # ------------------------------------------------------------------ jobs
 
@@ -200,7 +262,8 @@ class AsyncJobsClient:
             raise InvalidInputError(str(exc)) from None
         files = await _prepare(input_files)
         body = MultipartBody(files, fields=[("request_data", data)], on_progress=on_upload_progress)
-        request = Request("POST", api_path("jobs", ""), Safety.UNSAFE, body=body)
+        lost = MayHaveCreatedJob(tuple(body.file_names), data)
+        request = Request("POST", api_path("jobs", ""), Safety.UNSAFE, body=body, on_lost=lost)
         return await self._send(request, JobInformation, timeout, max_retries)
 
     async def run_workflow(
@@ -216,7 +279,10 @@ class AsyncJobsClient:
         path = api_path("workflows", validate_id(workflow_id, "workflow_id"), "run")
         files = await _prepare(input_files)
         body = MultipartBody(files, on_progress=on_upload_progress) if files else None
-        request = Request("POST", path, Safety.UNSAFE, body=body, ok=frozenset({200, 201, 202}))
+        lost = MayHaveCreatedJob(tuple(body.file_names) if body is not None else ())
+        request = Request(
+            "POST", path, Safety.UNSAFE, body=body, ok=frozenset({200, 201, 202}), on_lost=lost
+        )
         return await self._send(request, JobInformation, timeout, max_retries)
 
     async def list_jobs(
@@ -325,12 +391,16 @@ class AsyncJobsClient:
         target = Path(destination)
         request = self._download_request(job_id, file_id, node_id)
 
-        async def consume(response: aiohttp.ClientResponse) -> Path:
-            return await _stream_to_file(response, target)
+        async def consume(response: aiohttp.ClientResponse, attempt: Attempt) -> Any:
+            path = await stream_to_file(response, target)
+            if self._raw:
+                return _raw_response(request, response, attempt, b"", lambda: path)
+            return path
 
-        return await self._transport.send(
+        path: Path = await self._transport.send(
             request, consume, timeout=Timeout.coerce(timeout), max_retries=max_retries
         )
+        return path
 
     # ------------------------------------------------------------------ waiting
 
@@ -356,7 +426,7 @@ class AsyncJobsClient:
                 yield job
             if job.status.is_terminal:
                 return
-            await self._transport._sleep(interval)
+            await self.clock.sleep(interval)
             interval = min(interval * POLL_BACKOFF, max_poll_interval)
 
     async def wait_for_job(
@@ -375,7 +445,7 @@ class AsyncJobsClient:
         state read. A FAILED or STOPPED job is returned, not raised: check `job.status`.
         """
         job_id = validate_id(job_id, "job_id")
-        deadline = None if timeout is None else self._clock() + timeout
+        deadline = None if timeout is None else self.clock.now() + timeout
         interval = poll_interval
         last: JobInformation | None = None
 
@@ -388,7 +458,7 @@ class AsyncJobsClient:
         while True:
             # Each poll (its retries included) gets only the time left, so that `timeout`
             # bounds the whole wait, not just the sleeps between polls.
-            remaining = None if deadline is None else max(deadline - self._clock(), 0.0)
+            remaining = None if deadline is None else max(deadline - self.clock.now(), 0.0)
             with anyio.move_on_after(remaining) as scope:
                 polled = await self.get_job(job_id)
             if scope.cancelled_caught:
@@ -398,12 +468,12 @@ class AsyncJobsClient:
                 on_poll(last)
             if last.status.is_terminal:
                 return last
-            now = self._clock()
+            now = self.clock.now()
             if deadline is not None and now + interval > deadline:
                 if deadline - now <= 0:
                     raise expired()
                 interval = deadline - now  # one last look exactly at the deadline
-            await self._transport._sleep(interval)
+            await self.clock.sleep(interval)
             interval = min(interval * POLL_BACKOFF, max_poll_interval)
 
     # ------------------------------------------------------------------ plumbing
@@ -426,30 +496,101 @@ class AsyncJobsClient:
         timeout: Timeout | float | None,
         max_retries: int | RetryConfig | None,
     ) -> T:
-        async def consume(response: aiohttp.ClientResponse) -> T:
+        async def consume(response: aiohttp.ClientResponse, attempt: Attempt) -> Any:
             body = await response.read()
-            url, headers, status = str(response.url), dict(response.headers), response.status
-            with _gc_paused(len(body) >= _BULK_BODY):
-                data = _core.parse_json_answer(
-                    method=request.method, url=url, status=status, headers=headers, body=body
-                )
-                if cls is object:
-                    return data  # type: ignore[no-any-return]
-                try:
-                    return structure(data, cls)
-                except ShapeError as exc:
-                    raise _core.shape_error(
-                        exc,
-                        method=request.method,
-                        url=url,
-                        status=status,
-                        headers=headers,
-                        body=body,
-                    ) from None
 
-        return await self._transport.send(
+            def parse() -> T:
+                return _parse_answer(request, response, body, cls)
+
+            if self._raw:
+                return _raw_response(request, response, attempt, body, parse)
+            return parse()
+
+        result: T = await self._transport.send(
             request, consume, timeout=Timeout.coerce(timeout), max_retries=max_retries
         )
+        return result
+
+
+RAW_METHODS = (
+    "create_job",
+    "run_workflow",
+    "list_jobs",
+    "get_job",
+    "get_job_details",
+    "get_job_failed_files",
+    "cancel_job",
+    "download_job_output",
+    "download_job_output_to",
+)
+"""The methods that make exactly one request, and so have a `with_raw_response` twin."""
+
+
+class AsyncRawResponses:
+    """`AsyncJobsClient.with_raw_response`: each request method, returning a `RawResponse`."""
+
+    def __init__(self, client: AsyncJobsClient) -> None:
+        self.create_job = _returns_raw(client.create_job)
+        self.run_workflow = _returns_raw(client.run_workflow)
+        self.list_jobs = _returns_raw(client.list_jobs)
+        self.get_job = _returns_raw(client.get_job)
+        self.get_job_details = _returns_raw(client.get_job_details)
+        self.get_job_failed_files = _returns_raw(client.get_job_failed_files)
+        self.cancel_job = _returns_raw(client.cancel_job)
+        self.download_job_output = _returns_raw(client.download_job_output)
+        self.download_job_output_to = _returns_raw(client.download_job_output_to)
+
+
+def _returns_raw(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[RawResponse[T]]]:
+    # The method belongs to a copy of the client made with raw=True: its `_send` already
+    # returns a RawResponse. This only tells the type checker so.
+    return method  # type: ignore[return-value]
+
+
+def _raw_response(
+    request: Request,
+    response: aiohttp.ClientResponse,
+    attempt: Attempt,
+    content: bytes,
+    parse: Callable[[], T],
+) -> RawResponse[T]:
+    return RawResponse(
+        method=request.method,
+        url=str(response.url),
+        status=response.status,
+        headers=response.headers,
+        request_id=_core.request_id_of(response.headers),
+        elapsed=timedelta(seconds=time.perf_counter() - attempt.started),
+        retries_taken=attempt.retries_taken,
+        content=content,
+        parse=parse,
+    )
+
+
+def _parse_answer(
+    request: Request, response: aiohttp.ClientResponse, body: bytes, cls: type[T]
+) -> T:
+    url, headers, status = str(response.url), dict(response.headers), response.status
+    with _gc_paused(len(body) >= BULK_ANSWER):
+        data = _core.parse_json_answer(
+            method=request.method, url=url, status=status, headers=headers, body=body
+        )
+        if cls is object:
+            return data  # type: ignore[no-any-return]
+        try:
+            return structure(data, cls)
+        except ShapeError as exc:
+            raise _core.shape_error(
+                exc, method=request.method, url=url, status=status, headers=headers, body=body
+            ) from None
+
+
+def _check_key(key: str | None) -> str:
+    if not key:
+        raise InvalidInputError(f"no API key: pass api_key= or set {ENV_API_KEY}")
+    if any(c in key for c in "\r\n\x00"):
+        raise InvalidInputError("the API key contains control characters")
+    return key
 
 
 @contextlib.contextmanager
@@ -485,39 +626,3 @@ async def _prepare(input_files: Iterable[InputFileLike]) -> list[PreparedFile]:
     if _needs_disk(items):  # stat() blocks: keep it off the event loop
         return await asyncio.get_running_loop().run_in_executor(None, prepare_files, items)
     return prepare_files(items)
-
-
-async def _stream_to_file(response: aiohttp.ClientResponse, target: Path) -> Path:
-    def open_temp() -> tuple[int, str]:
-        # Not mkstemp: it creates 0600 files. A download is the user's output and gets the
-        # mode their umask gives (0644 with the usual 022), like any file their tools write.
-        target.parent.mkdir(parents=True, exist_ok=True)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-        while True:
-            name = str(target.parent / f".{target.name}.{secrets.token_hex(6)}.part")
-            try:
-                return os.open(name, flags, 0o666), name
-            except FileExistsError:  # pragma: no cover - 48 random bits
-                continue
-
-    async def local(fn: Callable[..., Any], *args: Any) -> Any:
-        # Disk errors are the user's to fix, not the network's: never retried, typed apart.
-        try:
-            return await anyio.to_thread.run_sync(fn, *args)
-        except OSError as exc:
-            raise LocalFileError(
-                f"cannot write {target}: {exc.strerror or exc}", path=target
-            ) from exc
-
-    fd, tmp_name = await local(open_temp)
-    handle = os.fdopen(fd, "wb")
-    try:
-        async for chunk in response.content.iter_chunked(_DOWNLOAD_CHUNK):
-            await local(handle.write, chunk)
-        await local(handle.close)
-        await local(os.replace, tmp_name, target)
-    except BaseException:
-        handle.close()
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return target

@@ -34,6 +34,14 @@ MAX_RETRY_AFTER = 60.0  # a server's Retry-After is honoured up to this many sec
 UPLOAD_CHUNK_SIZE = 256 * 1024
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
+# Answers.
+MAX_ERROR_BODY = 1024 * 1024  # bytes of an error answer read for its message and `body`
+DOWNLOAD_CHUNK_SIZE = 256 * 1024
+BULK_ANSWER = 1024 * 1024  # answers this large are parsed with the cyclic GC paused
+
+# The sync client's loop thread.
+CANCEL_GRACE = 5.0  # seconds a call cancelled by Ctrl-C may take to unwind
+
 # wait_for_job polling.
 DEFAULT_POLL_INTERVAL = 1.0
 DEFAULT_MAX_POLL_INTERVAL = 15.0

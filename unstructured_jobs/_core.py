@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
 import attrs
@@ -30,6 +30,7 @@ from ._constants import (
 )
 from ._converter import ShapeError, structure
 from ._exceptions import (
+    AmbiguousRequestError,
     APIStatusError,
     AuthenticationError,
     BadRequestError,
@@ -38,11 +39,13 @@ from ._exceptions import (
     InternalServerError,
     InvalidIdError,
     InvalidInputError,
+    JobMayExistError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
     ResponseValidationError,
     UnprocessableEntityError,
+    UnstructuredJobsError,
 )
 from ._models import ValidationErrorDetail
 from ._version import __version__
@@ -396,17 +399,111 @@ def _invalid_answer(
 # --------------------------------------------------------------------------- what to send
 
 
+class AttemptProgress(Protocol):
+    """How far the body's latest attempt got (read by the transport after a failure)."""
+
+    @property
+    def complete(self) -> bool:
+        """Whether every byte of the body was written."""
+        ...
+
+    @property
+    def error(self) -> BaseException | None:
+        """Why the body itself stopped (a file that changed, an upload stall), if it did."""
+        ...
+
+
+class RequestBody(Protocol):
+    """A request body that can be sent once per attempt (`MultipartBody` is the one we have)."""
+
+    @property
+    def state(self) -> AttemptProgress:
+        """The progress of the latest attempt."""
+        ...
+
+    def can_rebuild(self) -> bool:
+        """Whether another attempt can send the body again from its start."""
+        ...
+
+    def new_attempt(self, write_timeout: float | None) -> Any:
+        """The aiohttp payload for one more attempt (the body is re-read from its start)."""
+        ...
+
+
+class LostAnswer(Protocol):
+    """What a request reports when it was sent in full but its answer was lost."""
+
+    def error(
+        self, *, method: str, url: str, reason: str, cause: UnstructuredJobsError, sent_at: datetime
+    ) -> AmbiguousRequestError:
+        """The error to raise instead of retrying (which could apply the request twice)."""
+        ...
+
+
+@attrs.frozen
+class MayHaveApplied:
+    """A request that may have been applied: say so, and that it was not retried."""
+
+    def error(
+        self, *, method: str, url: str, reason: str, cause: UnstructuredJobsError, sent_at: datetime
+    ) -> AmbiguousRequestError:
+        """An `AmbiguousRequestError`."""
+        return AmbiguousRequestError(
+            f"{method} {url}: the request was sent but its answer was lost ({reason}); "
+            "it may have been applied",
+            method=method,
+            url=url,
+            cause=cause,
+        )
+
+
+@attrs.frozen
+class MayHaveCreatedJob:
+    """A job-creating request: report what is needed to find the job it may have created."""
+
+    input_file_names: tuple[str, ...] = ()
+    request_data: str | None = None
+
+    def error(
+        self, *, method: str, url: str, reason: str, cause: UnstructuredJobsError, sent_at: datetime
+    ) -> AmbiguousRequestError:
+        """A `JobMayExistError` carrying the names and data sent, and the send time."""
+        return JobMayExistError(
+            f"{method} {url}: the request was sent but its answer was lost ({reason}); "
+            "a job may have been created: list jobs before submitting again",
+            method=method,
+            url=url,
+            cause=cause,
+            input_file_names=self.input_file_names,
+            request_data=self.request_data,
+            sent_at=sent_at,
+        )
+
+
 @attrs.frozen
 class Request:
     """Everything the transport needs to send one logical request (all attempts of it).
 
-    `body` is a `MultipartBody` factory (rebuilt per attempt) or None; `ok` lists the success
-    statuses; `safety` decides the retry policy.
+    Built by the client, which alone knows the endpoint: `safety` decides the retry policy,
+    `ok` lists the success statuses, `body` is rebuilt per attempt, and `on_lost` says what
+    an ambiguous failure (sent in full, answer lost) means for this request.
     """
 
     method: str
     path: str
     safety: Safety
     params: tuple[tuple[str, str], ...] = ()
-    body: Any = None
+    body: RequestBody | None = None
     ok: frozenset[int] = frozenset({200})
+    on_lost: LostAnswer = MayHaveApplied()
+
+
+def ambiguous_error(
+    request: Request, url: str, cause: UnstructuredJobsError, sent_at: datetime
+) -> AmbiguousRequestError:
+    """The error for a request whose answer was lost, as the request itself describes it."""
+    method = request.method
+    reason = str(cause).removeprefix(f"{method} {url}: ").removeprefix(f"{method} {url} -> ")
+    return request.on_lost.error(
+        method=method, url=url, reason=reason, cause=cause, sent_at=sent_at
+    )

@@ -201,11 +201,11 @@ class BatchRun:
                 # A free upload slot first, then the launch time: two slots freed together
                 # must not launch two jobs in the same instant.
                 await self.uploads.acquire()
-                now = anyio.current_time()
+                now = self.client.clock.now()
                 start = max(now, self.next_launch)
                 self.next_launch = start + self.interval
                 if start > now:
-                    await anyio.sleep(start - now)
+                    await self.client.clock.sleep(start - now)
                 self.tg.start_soon(self._submit, group)
 
     def _settled(self) -> None:
@@ -303,7 +303,7 @@ class BatchRun:
             if await self._adopt_or_release(group, jobs, requeue=True):
                 return True
             if look == 0 and self.grace > 0:
-                await anyio.sleep(self.grace)
+                await self.client.clock.sleep(self.grace)
             else:
                 break
         cause = getattr(exc, "cause", None)

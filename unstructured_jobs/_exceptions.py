@@ -9,22 +9,26 @@
     ├── SyncInAsyncContextError (RuntimeError) a blocking call from the client's own loop thread
     ├── ClientClosedError (RuntimeError)       the client was closed (before or during the call)
     ├── ForkedProcessError (RuntimeError)      a loop thread used in a process forked after it began
-    ├── APIConnectionError                     no HTTP answer (refused, reset, dropped)
-    │   ├── APITimeoutError (TimeoutError)     connect, read-inactivity or upload-stall timeout
-    │   └── CertificateVerifyError             the server's certificate is not trusted; not retried
-    ├── AmbiguousRequestError                  the request may have been applied; not retried
-    │   └── JobMayExistError                   ... and it was one that creates a job
-    ├── APIStatusError                         an HTTP error status; carries status, body, headers
-    │   ├── BadRequestError                    400
-    │   ├── AuthenticationError                401
-    │   ├── PermissionDeniedError              403
-    │   ├── NotFoundError                      404
-    │   ├── ConflictError                      409
-    │   ├── UnprocessableEntityError           422 (with the parsed `errors` list)
-    │   ├── RateLimitError                     429 (with `retry_after`)
-    │   └── InternalServerError                5xx
-    ├── ResponseValidationError                a 2xx answer that is not what the contract says
+    ├── APIError                               talking to the API failed; carries method and url
+    │   ├── APIConnectionError                 no HTTP answer (refused, reset, dropped)
+    │   │   ├── APITimeoutError (TimeoutError) connect, read-inactivity or upload-stall timeout
+    │   │   └── CertificateVerifyError         the server's certificate is not trusted; not retried
+    │   ├── AmbiguousRequestError              the request may have been applied; not retried
+    │   │   └── JobMayExistError               ... and it was one that creates a job
+    │   ├── APIStatusError                     an HTTP error status; carries status, body, headers
+    │   │   ├── BadRequestError                400
+    │   │   ├── AuthenticationError            401
+    │   │   ├── PermissionDeniedError          403
+    │   │   ├── NotFoundError                  404
+    │   │   ├── ConflictError                  409
+    │   │   ├── UnprocessableEntityError       422 (with the parsed `errors` list)
+    │   │   ├── RateLimitError                 429 (with `retry_after`)
+    │   │   └── InternalServerError            5xx
+    │   └── ResponseValidationError            a 2xx answer that is not what the contract says
     └── WaitTimeoutError (TimeoutError)        wait_for_job gave up; carries the last job seen
+
+``except APIError`` catches every failure that came from talking to the API, and nothing the
+client refused before sending (`InvalidInputError` and its kind never reach the network).
 
 No message, repr or attribute here ever holds the API key: errors are built from the request's
 method and URL (the key travels in a header) and from the response, and header mappings are
@@ -171,8 +175,14 @@ class ForkedProcessError(UnstructuredJobsError, RuntimeError):
     """
 
 
-class _RequestError(UnstructuredJobsError):
-    """An error tied to one HTTP request: carries its method and URL (never the key)."""
+class APIError(UnstructuredJobsError):
+    """A failure that came from talking to the API: a status, no answer, or an unusable answer.
+
+    Carries the request's `method` and `url` (never the key), and `request_id` when the server
+    sent one (quote it to the vendor's support).
+    """
+
+    request_id: str | None = None
 
     def __init__(self, message: str, *, method: str, url: str) -> None:
         super().__init__(message)
@@ -181,7 +191,7 @@ class _RequestError(UnstructuredJobsError):
         self.url = url
 
 
-class APIConnectionError(_RequestError):
+class APIConnectionError(APIError):
     """The server could not be reached, or the connection broke before an answer arrived."""
 
 
@@ -202,7 +212,7 @@ class APITimeoutError(APIConnectionError, TimeoutError):
         self.phase = phase
 
 
-class AmbiguousRequestError(_RequestError):
+class AmbiguousRequestError(APIError):
     """The request was sent in full, but no usable answer came back.
 
     The server may or may not have applied it, so the client did not retry (a retry could apply
@@ -244,7 +254,7 @@ class JobMayExistError(AmbiguousRequestError):
         self.sent_at = sent_at
 
 
-class APIStatusError(_RequestError):
+class APIStatusError(APIError):
     """The server answered with an error status.
 
     Attributes: `status`, `body` (parsed JSON when it was JSON, else the text), `detail` (the
@@ -306,7 +316,7 @@ class InternalServerError(APIStatusError):
     """5xx: the server failed."""
 
 
-class ResponseValidationError(UnstructuredJobsError):
+class ResponseValidationError(APIError):
     """A success answer that does not match the contract (bad JSON, wrong type, missing field).
 
     `messages` names each offending field (``"required field missing @ $.created_at"``);
@@ -324,9 +334,7 @@ class ResponseValidationError(UnstructuredJobsError):
         messages: Sequence[str] = (),
         request_id: str | None = None,
     ) -> None:
-        super().__init__(message)
-        self.method = method
-        self.url = url
+        super().__init__(message, method=method, url=url)
         self.status = status
         self.snippet = snippet
         self.messages = list(messages)

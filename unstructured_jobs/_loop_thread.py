@@ -29,11 +29,11 @@ from typing import Any, ParamSpec, TypeVar
 
 import anyio
 
+from ._constants import CANCEL_GRACE
 from ._exceptions import ClientClosedError, ForkedProcessError, SyncInAsyncContextError
 
 T = TypeVar("T")
 P = ParamSpec("P")
-_CANCEL_GRACE = 5.0  # seconds to wait for a cancelled call to unwind after Ctrl-C
 
 
 class EventLoopThread:
@@ -132,7 +132,7 @@ class EventLoopThread:
                 # (Scheduled after `start`, so the task exists when this runs.)
                 self.loop.call_soon_threadsafe(lambda: [t.cancel() for t in tasks])
                 with contextlib.suppress(BaseException):
-                    done.result(timeout=_CANCEL_GRACE)
+                    done.result(timeout=CANCEL_GRACE)
             raise
 
     def iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:

@@ -29,11 +29,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, overload
 
-from ._client import AsyncJobsClient
+from ._client import RAW_METHODS, AsyncJobsClient
+from ._clock import Clock
 from ._constants import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RETRIES, DEFAULT_RETRY_BUDGET
 from ._exceptions import InvalidInputError
 from ._loop_thread import EventLoopThread
 from ._options import Timeout
+from ._response import RawResponse
 from ._tls import SSLOption
 from ._transport import SessionFactory
 
@@ -52,6 +54,14 @@ class _Runner:
         except BaseException:
             self.thread.close()
             raise
+
+    @classmethod
+    def view(cls, thread: EventLoopThread, client: AsyncJobsClient) -> _Runner:
+        """Another async client (a `with_options` copy) in an existing runner's thread."""
+        runner = object.__new__(cls)
+        runner.thread = thread
+        runner.client = client
+        return runner
 
     def close(self) -> None:
         self.thread.close(self.client.aclose)
@@ -115,6 +125,9 @@ if TYPE_CHECKING:
         fn: Callable[Concatenate[AsyncJobsClient, P], AsyncIterator[T]],
     ) -> Callable[Concatenate[Any, P], Iterator[T]]: ...
     def _typed(fn: Any) -> Any: ...
+    def _typed_raw(
+        fn: Callable[Concatenate[AsyncJobsClient, P], Coroutine[Any, Any, T]],
+    ) -> Callable[Concatenate[Any, P], RawResponse[T]]: ...
 
 
 def _mirror(cls: type[T]) -> type[T]:
@@ -149,6 +162,7 @@ class JobsClient:
         trust_env: bool = True,
         ssl: SSLOption = True,
         session_factory: SessionFactory | None = None,
+        clock: Clock | None = None,
     ) -> None:
         if session is not None:  # it belongs to another event loop than ours
             raise InvalidInputError(
@@ -168,13 +182,28 @@ class JobsClient:
             trust_env=trust_env,
             ssl=ssl,
             session_factory=session_factory,
+            clock=clock,
         )
         self._lock = threading.Lock()
         self._runner = _Runner(self._factory)
         self._finalizer = weakref.finalize(self, self._runner.close)
+        self._root = self
+        self._derive: Callable[[AsyncJobsClient], AsyncJobsClient] | None = None
+        self._derived: tuple[_Runner, _Runner] | None = None
 
     def _current(self) -> _Runner:
-        """This process's runner: a fresh one (lazily) in a child forked after it started."""
+        """This process's runner: a fresh one (lazily) in a child forked after it started.
+
+        A copy made by `with_options` runs in its root client's thread, with the root's async
+        client re-derived after a fork.
+        """
+        if self._derive is not None:
+            base = self._root._current()
+            derived = self._derived
+            if derived is None or derived[0] is not base:
+                view = _Runner.view(base.thread, self._derive(base.client))
+                derived = self._derived = (base, view)
+            return derived[1]
         runner = self._runner
         if runner.thread.forked and not runner.thread.closed:
             with self._lock:
@@ -187,12 +216,56 @@ class JobsClient:
         return runner
 
     def __repr__(self) -> str:
-        return repr(self._runner.client).replace("AsyncJobsClient", "JobsClient", 1)
+        return repr(self._root._runner.client).replace("AsyncJobsClient", "JobsClient", 1)
 
     @property
     def server_url(self) -> str:
         """The API's base URL."""
-        return self._runner.client.server_url
+        return self._root._runner.client.server_url
+
+    @property
+    def clock(self) -> Clock:
+        """The client's `Clock`."""
+        return self._root._runner.client.clock
+
+    def with_options(
+        self,
+        *,
+        api_key: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+        retry_budget: float | None = None,
+    ) -> JobsClient:
+        """A copy with other settings, sharing this client's thread and connection pool.
+
+        Same arguments as `AsyncJobsClient.with_options`; closing either closes both.
+        """
+        options: dict[str, Any] = {
+            "api_key": api_key,
+            "timeout": timeout,
+            "max_retries": max_retries,
+            "retry_budget": retry_budget,
+        }
+        parent = self._derive
+
+        def derive(client: AsyncJobsClient) -> AsyncJobsClient:
+            return (parent(client) if parent is not None else client).with_options(**options)
+
+        derive(self._current().client)  # bad options fail here, in the caller's thread
+        copy = object.__new__(JobsClient)
+        copy._root = self._root  # keeps the root (and so its thread) alive
+        copy._derive = derive
+        copy._derived = None
+        return copy
+
+    @property
+    def with_raw_response(self) -> RawResponses:
+        """Each request method, returning a `RawResponse` instead of the record.
+
+        >>> raw = client.with_raw_response.get_job(job_id)   # doctest: +SKIP
+        >>> raw.status, raw.headers["content-type"], raw.parse().status   # doctest: +SKIP
+        """
+        return RawResponses(self)
 
     def call_async(
         self,
@@ -213,9 +286,10 @@ class JobsClient:
     def close(self) -> None:
         """Close the connections and stop the loop's thread. Safe to call twice.
 
-        Calls still running in other threads end with `ClientClosedError`.
+        Calls still running in other threads end with `ClientClosedError`. Closing a copy
+        made by `with_options` closes the client it was made from, and every other copy.
         """
-        self._finalizer()
+        self._root._finalizer()
 
     def __enter__(self) -> JobsClient:
         return self
@@ -227,6 +301,10 @@ class JobsClient:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    _root: JobsClient
+    _derive: Callable[[AsyncJobsClient], AsyncJobsClient] | None
+    _derived: tuple[_Runner, _Runner] | None
 
     if TYPE_CHECKING:  # the static view of what `_mirror` adds at import time
         create_job = _typed(AsyncJobsClient.create_job)
@@ -240,3 +318,39 @@ class JobsClient:
         download_job_output_to = _typed(AsyncJobsClient.download_job_output_to)
         wait_for_job = _typed(AsyncJobsClient.wait_for_job)
         watch_job = _typed(AsyncJobsClient.watch_job)
+
+
+def _blocking_raw(name: str) -> Callable[..., Any]:
+    def call(self: RawResponses, *args: Any, **kwargs: Any) -> Any:
+        runner = self._client._current()
+        method = getattr(runner.client.with_raw_response, name)
+        return runner.thread.run(method, *args, **kwargs)
+
+    method = getattr(AsyncJobsClient, name)
+    call.__name__ = name
+    call.__qualname__ = f"RawResponses.{name}"
+    call.__doc__ = f"`JobsClient.{name}`, returning a `RawResponse` of its result."
+    call.__signature__ = inspect.signature(method)  # type: ignore[attr-defined]
+    return call
+
+
+class RawResponses:
+    """`JobsClient.with_raw_response`: each request method, returning a `RawResponse`."""
+
+    def __init__(self, client: JobsClient) -> None:
+        self._client = client
+
+    if TYPE_CHECKING:
+        create_job = _typed_raw(AsyncJobsClient.create_job)
+        run_workflow = _typed_raw(AsyncJobsClient.run_workflow)
+        list_jobs = _typed_raw(AsyncJobsClient.list_jobs)
+        get_job = _typed_raw(AsyncJobsClient.get_job)
+        get_job_details = _typed_raw(AsyncJobsClient.get_job_details)
+        get_job_failed_files = _typed_raw(AsyncJobsClient.get_job_failed_files)
+        cancel_job = _typed_raw(AsyncJobsClient.cancel_job)
+        download_job_output = _typed_raw(AsyncJobsClient.download_job_output)
+        download_job_output_to = _typed_raw(AsyncJobsClient.download_job_output_to)
+
+
+for _name in RAW_METHODS:
+    setattr(RawResponses, _name, _blocking_raw(_name))

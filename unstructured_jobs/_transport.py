@@ -16,36 +16,44 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import aiohttp
-import anyio
+import attrs
 
 from . import _core, _tls
-from ._constants import API_KEY_HEADER, LOGGER_NAME
-from ._core import Failure, FailureKind, Request, Safety, Verdict
+from ._clock import Clock
+from ._constants import API_KEY_HEADER, LOGGER_NAME, MAX_ERROR_BODY
+from ._core import AttemptProgress, Failure, FailureKind, Request, Verdict
 from ._exceptions import (
-    AmbiguousRequestError,
     APIConnectionError,
     APITimeoutError,
     CertificateVerifyError,
     ClientClosedError,
     InputFileError,
     InvalidInputError,
-    JobMayExistError,
     UnstructuredJobsError,
 )
 from ._options import RetryConfig, Timeout
 from ._proxy import Proxy
-from ._uploads import AttemptState, FileChangedError, MultipartBody, UploadStalledError
+from ._uploads import FileChangedError, UploadStalledError
 
 log = logging.getLogger(LOGGER_NAME)
 T = TypeVar("T")
-Consume = Callable[[aiohttp.ClientResponse], Awaitable[T]]
-_MAX_ERROR_BODY = 1024 * 1024
 SessionFactory = Callable[[], aiohttp.ClientSession]
+
+
+@attrs.frozen
+class Attempt:
+    """The attempt that got the answer being consumed."""
+
+    retries_taken: int  # attempts before this one
+    started: float  # `time.perf_counter()` when this attempt began
+
+
+Consume = Callable[[aiohttp.ClientResponse, Attempt], Awaitable[T]]
 
 
 class _AttemptFailed(Exception):
@@ -55,51 +63,31 @@ class _AttemptFailed(Exception):
         self.error = error
 
 
-class Transport:
-    """Sends `Request`s with retries. Create and use it inside one event loop."""
+class ConnectionPool:
+    """The aiohttp session (and its connection pool), shared by a client and its copies.
+
+    The session is the one passed in, else one from the session factory, else the client's
+    own; it is created on first use, inside the event loop that will use it.
+    """
 
     def __init__(
         self,
         *,
-        base_url: str,
-        api_key: str,
-        timeout: Timeout,
-        retries: RetryConfig,
         max_connections: int,
         session: aiohttp.ClientSession | None = None,
         session_factory: SessionFactory | None = None,
         ssl: ssl.SSLContext | bool = True,
-        proxy: Proxy | None = None,
-        sleep: Callable[[float], Awaitable[Any]] = anyio.sleep,
-        rng: random.Random | None = None,
     ) -> None:
-        self.base_url = base_url
-        self._api_key = api_key
-        self.timeout = timeout
-        self.retries = retries
         self.max_connections = max_connections
         self._session = session
         self._session_factory = session_factory
         self._owns_session = session is None
-        self._closed = False
         self._ssl = ssl
-        self.proxy = proxy
-        self._proxy_kwargs: dict[str, Any] = {}
-        if proxy is not None:
-            self._proxy_kwargs = {"proxy": proxy.url, "proxy_headers": proxy.headers}
-            log.debug("requests to %s go through the proxy %s", base_url, proxy.url)
-        self._sleep = sleep
-        self._rng = rng or random.Random()
-
-    def __repr__(self) -> str:
-        return f"Transport(base_url={self.base_url!r}, api_key='***')"
+        self.closed = False
 
     def session(self) -> aiohttp.ClientSession:
-        """The aiohttp session, created on first use (it must be made inside the loop).
-
-        It is the one passed in, else one from the session factory, else the client's own.
-        """
-        if self._closed or (self._session is not None and self._session.closed):
+        """The aiohttp session, created on first use (it must be made inside the loop)."""
+        if self.closed or (self._session is not None and self._session.closed):
             raise ClientClosedError("this client is closed")
         if self._session is None:
             if self._session_factory is not None:
@@ -118,10 +106,70 @@ class Transport:
         return self._session
 
     async def aclose(self) -> None:
-        """Close the session if this transport created it."""
-        self._closed = True
+        """Close the session if the pool created it."""
+        self.closed = True
         if self._session is not None and self._owns_session and not self._session.closed:
             await self._session.close()
+
+
+class Transport:
+    """Sends `Request`s with retries. Create and use it inside one event loop."""
+
+    def __init__(
+        self,
+        *,
+        pool: ConnectionPool,
+        base_url: str,
+        api_key: str,
+        timeout: Timeout,
+        retries: RetryConfig,
+        clock: Clock,
+        proxy: Proxy | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.pool = pool
+        self.base_url = base_url
+        self._api_key = api_key
+        self.timeout = timeout
+        self.retries = retries
+        self.clock = clock
+        self.proxy = proxy
+        self._proxy_kwargs: dict[str, Any] = {}
+        if proxy is not None:
+            self._proxy_kwargs = {"proxy": proxy.url, "proxy_headers": proxy.headers}
+            log.debug("requests to %s go through the proxy %s", base_url, proxy.url)
+        self._headers = {API_KEY_HEADER: api_key, "User-Agent": _core.USER_AGENT}
+        self._rng = rng or random.Random()
+
+    def __repr__(self) -> str:
+        return f"Transport(base_url={self.base_url!r}, api_key='***')"
+
+    def evolve(
+        self,
+        *,
+        api_key: str | None = None,
+        timeout: Timeout | None = None,
+        retries: RetryConfig | None = None,
+    ) -> Transport:
+        """A transport with other settings, sharing this one's connection pool."""
+        return Transport(
+            pool=self.pool,
+            base_url=self.base_url,
+            api_key=self._api_key if api_key is None else api_key,
+            timeout=self.timeout if timeout is None else timeout,
+            retries=self.retries if retries is None else retries,
+            clock=self.clock,
+            proxy=self.proxy,
+            rng=self._rng,
+        )
+
+    def session(self) -> aiohttp.ClientSession:
+        """The pool's aiohttp session."""
+        return self.pool.session()
+
+    async def aclose(self) -> None:
+        """Close the connection pool (shared with every copy of the client)."""
+        await self.pool.aclose()
 
     async def send(
         self,
@@ -145,7 +193,7 @@ class Transport:
         retry_index = 0
         while True:
             try:
-                return await self._attempt(request, url, timeout, consume, retry_index + 1)
+                return await self._attempt(request, url, timeout, consume, retry_index)
             except _AttemptFailed as failed:
                 failure, error = failed.failure, failed.error
             verdict = _core.decide(request.safety, failure)
@@ -164,21 +212,22 @@ class Transport:
                         limit,
                         delay,
                     )
-                    await self._sleep(delay)
+                    await self.clock.sleep(delay)
                     slept += delay
                     retry_index += 1
                     continue
             if verdict is Verdict.AMBIGUOUS:
-                raise _ambiguous(request, url, error, sent_at) from error
+                raise _core.ambiguous_error(request, url, error, sent_at) from error
             raise error
 
     async def _attempt(
-        self, request: Request, url: str, timeout: Timeout, consume: Consume[T], attempt: int
+        self, request: Request, url: str, timeout: Timeout, consume: Consume[T], retries: int
     ) -> T:
-        body: MultipartBody | None = request.body
+        body = request.body
         data = body.new_attempt(timeout.write) if body is not None else None
         state = body.state if body is not None else None
         started = time.perf_counter()
+        attempt = retries + 1
         client_timeout = aiohttp.ClientTimeout(
             total=None, connect=None, sock_connect=timeout.connect, sock_read=timeout.read
         )
@@ -188,7 +237,7 @@ class Transport:
                 url,
                 params=request.params or None,
                 data=data,
-                headers={API_KEY_HEADER: self._api_key, "User-Agent": _core.USER_AGENT},
+                headers=self._headers,
                 timeout=client_timeout,
                 allow_redirects=False,
                 **self._proxy_kwargs,
@@ -202,8 +251,8 @@ class Transport:
                     time.perf_counter() - started,
                 )
                 if response.status in request.ok:
-                    return await consume(response)
-                raw = await response.content.read(_MAX_ERROR_BODY)
+                    return await consume(response, Attempt(retries, started))
+                raw = await response.content.read(MAX_ERROR_BODY)
                 headers = dict(response.headers)
                 error = _core.error_for_status(
                     method=request.method,
@@ -225,7 +274,11 @@ class Transport:
 
 
 def _classify(
-    exc: BaseException, request: Request, url: str, state: AttemptState | None, timeout: Timeout
+    exc: BaseException,
+    request: Request,
+    url: str,
+    state: AttemptProgress | None,
+    timeout: Timeout,
 ) -> _AttemptFailed:
     method = request.method
     upload_error = state.error if state is not None else None
@@ -273,30 +326,3 @@ def _describe(failure: Failure) -> str:
     if failure.kind is FailureKind.STATUS:
         return f"HTTP {failure.status}"
     return str(failure.kind.value).replace("_", " ")
-
-
-def _ambiguous(
-    request: Request, url: str, error: UnstructuredJobsError, sent_at: datetime
-) -> AmbiguousRequestError:
-    method = request.method
-    reason = str(error).removeprefix(f"{method} {url}: ").removeprefix(f"{method} {url} -> ")
-    if request.safety is Safety.UNSAFE and request.path.endswith(("/jobs/", "/run")):
-        body = request.body
-        fields: Mapping[str, str] = dict(body.fields) if body is not None else {}
-        return JobMayExistError(
-            f"{method} {url}: the request was sent but its answer was lost ({reason}); "
-            "a job may have been created: list jobs before submitting again",
-            method=method,
-            url=url,
-            cause=error,
-            input_file_names=body.file_names if body is not None else (),
-            request_data=fields.get("request_data"),
-            sent_at=sent_at,
-        )
-    return AmbiguousRequestError(
-        f"{method} {url}: the request was sent but its answer was lost ({reason}); "
-        "it may have been applied",
-        method=method,
-        url=url,
-        cause=error,
-    )

@@ -19,7 +19,7 @@ from unstructured_jobs.batch import (
     safe_output_name,
     submit_batch,
 )
-from unstructured_jobs.testing import Emulator, Fault, FaultRates
+from unstructured_jobs.testing import Emulator, FakeClock, Fault, FaultRates
 
 FAST: dict[str, Any] = {"launch_rate": None, "poll_interval": 0.01, "reconcile_grace": 0}
 
@@ -34,17 +34,15 @@ def make_files(folder: Path, count: int, prefix: str = "doc") -> list[Path]:
     return paths
 
 
-async def _no_sleep(seconds: float) -> None:
-    return None
-
-
 @pytest.fixture
 async def emu_client(
     unstructured_emulator_factory: Callable[..., Emulator],
 ) -> AsyncIterator[tuple[Emulator, AsyncJobsClient]]:
     emu = unstructured_emulator_factory(max_running=None)
-    async with AsyncJobsClient(api_key=emu.api_key, server_url=emu.url, max_retries=6) as client:
-        client._transport._sleep = _no_sleep  # Retry-After and backoff cost no time
+    # Retry-After, backoff and the launch rate cost no time on a FakeClock.
+    async with AsyncJobsClient(
+        api_key=emu.api_key, server_url=emu.url, max_retries=6, clock=FakeClock()
+    ) as client:
         yield emu, client
 
 

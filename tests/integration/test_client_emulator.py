@@ -33,33 +33,17 @@ from unstructured_jobs import (
     UnprocessableEntityError,
     WaitTimeoutError,
 )
-from unstructured_jobs.testing import Emulator, Fault, Schedule
+from unstructured_jobs.testing import Emulator, FakeClock, Fault, Schedule
 
 WF_ID = "f0a1b2c3-4d5e-6f7a-8b9c-0d1e2f3a4b5c"
 MISSING = "00000000-0000-4000-8000-000000000000"
 
 
-class FakeTime:
-    """A clock that only moves when the client 'sleeps': no real waiting in tests."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-def make_client(emu: Emulator, fake: FakeTime | None = None, **options: Any) -> AsyncJobsClient:
-    client = AsyncJobsClient(api_key=emu.api_key, server_url=emu.url, **options)
-    fake = fake or FakeTime()
-    client._transport._sleep = fake.sleep
-    client._clock = fake
-    return client
+def make_client(emu: Emulator, fake: FakeClock | None = None, **options: Any) -> AsyncJobsClient:
+    """A client on virtual time (the test's `FakeClock`, else its own): nothing really sleeps."""
+    return AsyncJobsClient(
+        api_key=emu.api_key, server_url=emu.url, clock=fake or FakeClock(1000.0), **options
+    )
 
 
 @pytest.fixture
@@ -322,7 +306,7 @@ async def test_file_changing_during_upload_fails_and_creates_no_job(
 async def test_503_with_retry_after_is_retried_and_files_are_reopened(
     emu: Emulator, tmp_path: Path
 ) -> None:
-    fake = FakeTime()
+    fake = FakeClock(1000.0)
     doc = write(tmp_path / "doc.pdf", os.urandom(600_000))
     emu.inject(Fault.status(503, retry_after="3"), method="POST", path="/api/v1/jobs/")
     emu.inject(Fault.status(429, retry_after="1"), method="POST", path="/api/v1/jobs/")
@@ -339,7 +323,7 @@ async def test_503_with_retry_after_is_retried_and_files_are_reopened(
 
 
 async def test_retry_after_http_date(emu: Emulator) -> None:
-    fake = FakeTime()
+    fake = FakeClock(1000.0)
     emu.inject(
         Fault.status(503, retry_after="Thu, 01 Jan 2099 00:00:00 GMT"), method="GET", path="*"
     )
@@ -440,7 +424,7 @@ async def test_bad_success_bodies(
 
 
 async def test_rate_limited_launches_are_retried(tmp_path: Path) -> None:
-    fake = FakeTime()
+    fake = FakeClock(1000.0)
     async with Emulator(launch_rate=1.0, clock=fake) as emu, make_client(emu, fake) as client:
         first = await client.create_job(template_id="t")
         second = await client.create_job(template_id="t")
@@ -460,7 +444,7 @@ async def test_rate_limit_error_surfaces_when_retries_run_out(emu: Emulator) -> 
 
 
 async def test_wait_for_job_polls_with_growing_interval() -> None:
-    fake = FakeTime()
+    fake = FakeClock(1000.0)
     emulator = Emulator(schedule=Schedule(start_after=2, run_for=10), clock=fake)
     async with emulator as emu, make_client(emu, fake) as client:
         job = await client.create_job(template_id="t")
@@ -477,7 +461,7 @@ async def test_wait_for_job_polls_with_growing_interval() -> None:
 
 
 async def test_wait_for_job_timeout_carries_the_last_job() -> None:
-    fake = FakeTime()
+    fake = FakeClock(1000.0)
     emulator = Emulator(schedule=Schedule.manual(), clock=fake)
     async with emulator as emu, make_client(emu, fake) as client:
         job = await client.create_job(template_id="t")
@@ -489,7 +473,7 @@ async def test_wait_for_job_timeout_carries_the_last_job() -> None:
 
 
 async def test_watch_job_yields_each_change_until_terminal() -> None:
-    fake = FakeTime()
+    fake = FakeClock(1000.0)
     emulator = Emulator(schedule=Schedule(start_after=3, run_for=3), clock=fake)
     async with emulator as emu, make_client(emu, fake) as client:
         job = await client.create_job(template_id="t")

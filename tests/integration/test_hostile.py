@@ -21,7 +21,7 @@ from unstructured_jobs import (
     ResponseValidationError,
     UnstructuredJobsError,
 )
-from unstructured_jobs.testing import Emulator, Fault
+from unstructured_jobs.testing import Emulator, FakeClock, Fault
 
 SECRET = "sk-live-0123456789abcdef-SECRET"
 
@@ -34,11 +34,9 @@ async def emu() -> AsyncIterator[Emulator]:
 
 @pytest.fixture
 async def client(emu: Emulator) -> AsyncIterator[AsyncJobsClient]:
-    async def no_wait(_: float) -> None:
-        return None
-
-    async with AsyncJobsClient(api_key=SECRET, server_url=emu.url, max_retries=2) as c:
-        c._transport._sleep = no_wait
+    async with AsyncJobsClient(
+        api_key=SECRET, server_url=emu.url, max_retries=2, clock=FakeClock()
+    ) as c:
         yield c
 
 
@@ -183,11 +181,9 @@ async def test_many_drops_after_creation_never_duplicate(
 
 
 async def test_connection_refused_is_a_connection_error() -> None:
-    async def no_wait(_: float) -> None:
-        return None
-
-    async with AsyncJobsClient(api_key=SECRET, server_url="http://127.0.0.1:9") as client:
-        client._transport._sleep = no_wait
+    async with AsyncJobsClient(
+        api_key=SECRET, server_url="http://127.0.0.1:9", clock=FakeClock()
+    ) as client:
         with pytest.raises(APIConnectionError) as info:
             await client.create_job(template_id="t", input_files=[("a.pdf", b"1")])
     assert not isinstance(info.value, JobMayExistError)  # nothing reached a server

@@ -27,7 +27,7 @@ from unstructured_jobs import (
     JobStatus,
 )
 from unstructured_jobs.cli import main
-from unstructured_jobs.testing import Emulator
+from unstructured_jobs.testing import Emulator, FakeClock
 
 KEY = "proxy-secret-key-0042"
 HOST = "api.unstructured.test"
@@ -167,13 +167,11 @@ async def test_a_dead_proxy_is_a_connection_error_without_its_credentials(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("HTTPS_PROXY", f"http://me:{SECRET}@127.0.0.1:{dead_port}")
-    async with AsyncJobsClient(api_key=KEY, server_url=f"https://{HOST}", max_retries=1) as c:
-        slept: list[float] = []
-
-        async def sleep(seconds: float) -> None:
-            slept.append(seconds)
-
-        c._transport._sleep = sleep
+    clock = FakeClock()
+    slept = clock.sleeps
+    async with AsyncJobsClient(
+        api_key=KEY, server_url=f"https://{HOST}", max_retries=1, clock=clock
+    ) as c:
         with pytest.raises(APIConnectionError, match="Proxy") as info:
             await c.list_jobs()
     assert len(slept) == 1  # the request never left: safe to retry
@@ -186,13 +184,11 @@ async def test_a_tunnel_the_proxy_refuses_never_reached_the_server(
 ) -> None:
     async with ForwardProxy(tls_emu.port, refuse=407) as proxy:
         monkeypatch.setenv("HTTPS_PROXY", proxy.url)
-        async with AsyncJobsClient(api_key=KEY, server_url=f"https://{HOST}", max_retries=1) as c:
-            slept: list[float] = []
-
-            async def sleep(seconds: float) -> None:
-                slept.append(seconds)
-
-            c._transport._sleep = sleep
+        clock = FakeClock()
+        slept = clock.sleeps
+        async with AsyncJobsClient(
+            api_key=KEY, server_url=f"https://{HOST}", max_retries=1, clock=clock
+        ) as c:
             with pytest.raises(APIConnectionError, match="407") as info:
                 await c.cancel_job("00000000-0000-4000-8000-000000000000")
     # Not an AmbiguousRequestError: the request never left the proxy, so it was safe to resend.

@@ -12,6 +12,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import aiohttp
 import anyio
 import pytest
 
@@ -96,14 +97,25 @@ def test_sync_client_drives_a_whole_job(unstructured_emulator: Emulator, tmp_pat
 
 def test_one_portal_thread_for_the_client_life(unstructured_emulator: Emulator) -> None:
     before = threading.active_count()
-    client = JobsClient(api_key="k", server_url=unstructured_emulator.url)
-    loop_ids = set()
+    sessions: list[aiohttp.ClientSession] = []
+    loops: set[int] = set()
+
+    def factory() -> aiohttp.ClientSession:
+        sessions.append(aiohttp.ClientSession())
+        return sessions[-1]
+
+    def on_poll(_: object) -> None:
+        loops.add(threading.get_ident())
+
+    client = JobsClient(api_key="k", server_url=unstructured_emulator.url, session_factory=factory)
     for _ in range(5):
         client.list_jobs()
-        loop_ids.add(id(client._runner.thread))
-    assert threading.active_count() == before + 1 and len(loop_ids) == 1
-    session = client._runner.client._transport._session
-    assert session is not None and not session.closed
+        job = client.create_job(template_id="t")
+        client.wait_for_job(job.id, on_poll=on_poll)
+    assert threading.active_count() == before + 1 and len(loops) == 1
+    assert threading.get_ident() not in loops
+    [session] = sessions  # one session, made once, in the one loop thread
+    assert not session.closed
     client.close()
     client.close()  # idempotent
     assert session.closed

@@ -24,7 +24,7 @@ from unstructured_jobs import (
     JobStatus,
 )
 from unstructured_jobs.cli import main
-from unstructured_jobs.testing import Emulator
+from unstructured_jobs.testing import Emulator, FakeClock
 
 KEY = "tls-secret-key-0042"
 
@@ -48,14 +48,9 @@ def emu_thread(ca: trustme.CA) -> Iterator[Emulator]:
 
 
 def no_sleep(client: AsyncJobsClient) -> list[float]:
-    """Record the client's retry sleeps instead of sleeping."""
-    slept: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-
-    client._transport._sleep = sleep
-    return slept
+    """The client's retry sleeps (its clock is a `FakeClock`: nothing really sleeps)."""
+    assert isinstance(client.clock, FakeClock)
+    return client.clock.sleeps
 
 
 async def round_trip(client: AsyncJobsClient, tmp_path: Path) -> None:
@@ -73,7 +68,9 @@ async def test_an_untrusted_certificate_fails_at_once_and_sends_nothing(
     context.sni_callback = lambda _obj, name, _ctx: handshakes.append(name)
     async with (
         Emulator(ssl_context=context) as server,
-        AsyncJobsClient(api_key=KEY, server_url=f"https://localhost:{server.port}") as client,
+        AsyncJobsClient(
+            api_key=KEY, server_url=f"https://localhost:{server.port}", clock=FakeClock()
+        ) as client,
     ):
         slept = no_sleep(client)
         with pytest.raises(CertificateVerifyError) as info:
@@ -87,7 +84,7 @@ async def test_an_untrusted_certificate_fails_at_once_and_sends_nothing(
 
 
 async def test_a_job_creating_request_is_not_retried_either(emu: Emulator, tmp_path: Path) -> None:
-    async with AsyncJobsClient(api_key=KEY, server_url=emu.url) as client:
+    async with AsyncJobsClient(api_key=KEY, server_url=emu.url, clock=FakeClock()) as client:
         slept = no_sleep(client)
         with pytest.raises(CertificateVerifyError):
             await round_trip(client, tmp_path)
@@ -140,7 +137,9 @@ async def test_ssl_false_skips_verification(emu: Emulator, tmp_path: Path) -> No
 async def test_a_host_name_mismatch_is_a_certificate_error(ca: trustme.CA, ca_path: str) -> None:
     async with (
         Emulator(ssl_context=server_tls(ca, "elsewhere.test")) as server,
-        AsyncJobsClient(api_key=KEY, server_url=server.url, ssl=ca_path) as client,
+        AsyncJobsClient(
+            api_key=KEY, server_url=server.url, ssl=ca_path, clock=FakeClock()
+        ) as client,
     ):
         slept = no_sleep(client)
         with pytest.raises(CertificateVerifyError, match=r"mismatch.*check server_url"):
@@ -151,7 +150,7 @@ async def test_a_host_name_mismatch_is_a_certificate_error(ca: trustme.CA, ca_pa
 async def test_other_handshake_failures_are_not_retried(tmp_path: Path) -> None:
     async with Emulator() as plain:  # https to a plain-http port: no TLS answer at all
         url = plain.url.replace("http://", "https://")
-        async with AsyncJobsClient(api_key=KEY, server_url=url) as client:
+        async with AsyncJobsClient(api_key=KEY, server_url=url, clock=FakeClock()) as client:
             slept = no_sleep(client)
             with pytest.raises(APIConnectionError, match="TLS handshake failed") as info:
                 await client.list_jobs()

@@ -29,6 +29,7 @@ from unstructured_jobs import (
     UnstructuredJobsError,
     __version__,
 )
+from unstructured_jobs.testing import FakeClock
 
 JOB_ID = "b2c3d4e5-6f7a-8b9c-0d1e-2f3a4b5c6d7e"
 WF_ID = "f0a1b2c3-4d5e-6f7a-8b9c-0d1e2f3a4b5c"
@@ -154,13 +155,9 @@ async def test_per_call_max_retries(
 
 
 async def test_retry_budget_stops_long_waits(mock_api: CompatAioresponses) -> None:
-    client = AsyncJobsClient(api_key=API_KEY, server_url=API_URL, retry_budget=5)
-    slept: list[float] = []
-
-    async def fake_sleep(s: float) -> None:
-        slept.append(s)
-
-    client._transport._sleep = fake_sleep
+    clock = FakeClock()
+    client = AsyncJobsClient(api_key=API_KEY, server_url=API_URL, retry_budget=5, clock=clock)
+    slept = clock.sleeps
     mock_api.get(JOB_URL, status=429, headers={"Retry-After": "4"}, payload={}, repeat=True)
     with pytest.raises(RateLimitError) as info:
         await client.get_job(JOB_ID)

@@ -6,7 +6,7 @@ catching the mistake, mypy would report the ignore as unused and CI would fail.
 
 from __future__ import annotations
 
-from unstructured_jobs import AsyncJobsClient, JobsClient
+from unstructured_jobs import AsyncJobsClient, JobInformation, JobsClient
 from unstructured_jobs.batch import run_batch, submit_batch
 
 
@@ -33,3 +33,22 @@ def a_misspelt_client_option() -> None:
 def what_is_right(client: JobsClient) -> None:
     run_batch(["docs/"], client=client, template_id="t", files_per_job=10, wait=False)
     client.call_async(submit_batch, ["docs/"], template_id="t")
+
+
+def raw_responses_keep_the_record_type(client: JobsClient) -> None:
+    job: JobInformation = client.with_raw_response.get_job("id").parse()
+    status: int = client.with_raw_response.get_job("id").status
+    wrong: int = client.with_raw_response.get_job("id").parse()  # type: ignore[assignment]
+    client.with_raw_response.get_job(job_idd="id")  # type: ignore[call-arg]
+    del job, status, wrong
+
+
+async def async_raw_responses_keep_the_record_type(client: AsyncJobsClient) -> None:
+    raw = await client.with_raw_response.list_jobs()
+    jobs: list[JobInformation] = raw.parse()
+    one: JobInformation = raw.parse()  # type: ignore[assignment]
+    del jobs, one
+
+
+def a_misspelt_option_of_a_copy(client: AsyncJobsClient) -> None:
+    client.with_options(max_retry=1)  # type: ignore[call-arg]

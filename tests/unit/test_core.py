@@ -10,6 +10,8 @@ from email.utils import format_datetime
 import pytest
 
 from unstructured_jobs import (
+    AmbiguousRequestError,
+    APIConnectionError,
     APIStatusError,
     AuthenticationError,
     BadRequestError,
@@ -18,6 +20,7 @@ from unstructured_jobs import (
     InternalServerError,
     InvalidIdError,
     InvalidInputError,
+    JobMayExistError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -28,8 +31,11 @@ from unstructured_jobs._constants import MAX_RETRY_AFTER, MAX_RETRY_DELAY
 from unstructured_jobs._core import (
     Failure,
     FailureKind,
+    MayHaveCreatedJob,
+    Request,
     Safety,
     Verdict,
+    ambiguous_error,
     api_path,
     backoff_delay,
     check_server_url,
@@ -150,10 +156,18 @@ def test_reads_do_not_retry_client_errors(status: int) -> None:
     assert decide(READ, Failure(FailureKind.STATUS, status)) is Verdict.RAISE
 
 
-@pytest.mark.parametrize("kind", list(FailureKind))
+TRANSPORT_FAILURES = [k for k in FailureKind if k not in (FailureKind.STATUS, FailureKind.TLS)]
+
+
+@pytest.mark.parametrize("kind", TRANSPORT_FAILURES)
 def test_reads_retry_every_transport_failure(kind: FailureKind) -> None:
-    if kind not in (FailureKind.STATUS, FailureKind.TLS):  # TLS: see tests/unit/test_netconf.py
-        assert decide(READ, Failure(kind)) is Verdict.RETRY
+    assert decide(READ, Failure(kind)) is Verdict.RETRY
+
+
+@pytest.mark.parametrize("safety", list(Safety))
+def test_a_failed_tls_handshake_is_never_retried(safety: Safety) -> None:
+    # The same certificate would fail again (more in tests/unit/test_netconf.py).
+    assert decide(safety, Failure(FailureKind.TLS)) is Verdict.RAISE
 
 
 @pytest.mark.parametrize(
@@ -291,3 +305,29 @@ def test_huge_bad_body_snippet_is_short() -> None:
             body=b"x" * 10**6,
         )
     assert len(str(info.value)) < 400
+
+
+# ---------------------------------------------------------------- what a lost answer means
+
+
+def test_an_ambiguous_failure_means_what_the_request_says_not_what_its_path_looks_like() -> None:
+    url = "https://h/api/v1/jobs/"
+    sent = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    cause = APIConnectionError(f"POST {url}: Server disconnected", method="POST", url=url)
+    plain = ambiguous_error(Request("POST", "/api/v1/jobs/", Safety.UNSAFE), url, cause, sent)
+    assert type(plain) is AmbiguousRequestError  # the path alone says nothing
+    assert plain.cause is cause and "(Server disconnected)" in str(plain)
+    assert "may have been applied" in str(plain)
+
+    creates = Request(
+        "POST",
+        "/api/v1/anything",
+        Safety.UNSAFE,
+        on_lost=MayHaveCreatedJob(("a.pdf", "b (2).pdf"), '{"template_id": "t"}'),
+    )
+    error = ambiguous_error(creates, url, cause, sent)
+    assert isinstance(error, JobMayExistError)
+    assert error.input_file_names == ["a.pdf", "b (2).pdf"]
+    assert error.request_data == '{"template_id": "t"}'
+    assert error.sent_at == sent and error.cause is cause
+    assert "a job may have been created" in str(error)

@@ -17,6 +17,7 @@ import unstructured_jobs
 from unstructured_jobs import (
     AmbiguousRequestError,
     APIConnectionError,
+    APIError,
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
@@ -48,7 +49,6 @@ from unstructured_jobs import (
 )
 from unstructured_jobs._converter import ShapeError, structure
 from unstructured_jobs._core import error_for_status
-from unstructured_jobs._exceptions import _RequestError
 from unstructured_jobs._paths import UnsafePathError
 from unstructured_jobs._uploads import FileChangedError, UploadStalledError
 
@@ -112,7 +112,7 @@ CASES: dict[type[UnstructuredJobsError], Callable[[], UnstructuredJobsError]] = 
     ),
     ClientClosedError: lambda: ClientClosedError("the client was closed during this call"),
     ForkedProcessError: lambda: ForkedProcessError("create the client after the fork"),
-    _RequestError: lambda: _RequestError(f"GET {URL}: failed", method="GET", url=URL),
+    APIError: lambda: APIError(f"GET {URL}: failed", method="GET", url=URL),
     APIConnectionError: lambda: APIConnectionError(
         f"GET {URL}: ClientConnectorError: Cannot connect to host", method="GET", url=URL
     ),
@@ -204,6 +204,39 @@ def test_the_table_covers_every_error_class_of_the_package() -> None:
     assert not missing, f"add these to CASES so that their pickling is tested: {missing}"
     stale = sorted(c.__qualname__ for c in CASES.keys() - found)
     assert not stale, f"CASES lists classes that no longer exist: {stale}"
+
+
+# The errors that come from talking to the API; everything else was decided locally.
+FROM_THE_API = {
+    APIError,
+    APIConnectionError,
+    APITimeoutError,
+    CertificateVerifyError,
+    AmbiguousRequestError,
+    JobMayExistError,
+    APIStatusError,
+    BadRequestError,
+    AuthenticationError,
+    PermissionDeniedError,
+    NotFoundError,
+    ConflictError,
+    UnprocessableEntityError,
+    RateLimitError,
+    InternalServerError,
+    ResponseValidationError,
+}
+
+
+@pytest.mark.parametrize("cls", sorted(CASES, key=lambda c: c.__qualname__), ids=str)
+def test_api_error_catches_what_came_from_the_api_and_nothing_else(cls: type) -> None:
+    error = CASES[cls]()
+    if cls in FROM_THE_API:
+        assert isinstance(error, APIError)
+        assert error.method == "GET" or error.method == "POST"
+        assert error.url.startswith("https://")
+        assert hasattr(error, "request_id")
+    else:
+        assert not isinstance(error, APIError), f"{cls.__qualname__} never reached the API"
 
 
 @pytest.mark.parametrize("cls", list(CASES), ids=lambda c: c.__qualname__)

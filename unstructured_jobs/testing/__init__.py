@@ -68,6 +68,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._cli import main
+    from ._clock import FakeClock
     from ._faults import Fault, FaultRates
     from ._records import EmulatedJob, ReceivedFile, RecordedRequest, Schedule
     from ._server import Emulator
@@ -75,6 +76,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EmulatedJob",
     "Emulator",
+    "FakeClock",
     "Fault",
     "FaultRates",
     "ReceivedFile",
@@ -85,6 +87,7 @@ __all__ = [
 
 _HOMES = {
     "Emulator": "._server",
+    "FakeClock": "._clock",
     "Fault": "._faults",
     "FaultRates": "._faults",
     "Schedule": "._records",

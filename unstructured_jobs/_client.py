@@ -3,6 +3,11 @@
 Each method validates its arguments (before any byte is sent), builds a `Request`, and hands it
 to the transport with a consumer that turns the answer into records. Wire details live in
 `_transport`; retry and error policy in `_core`.
+
+Adding an endpoint: write its method here (a `Request` with its `Safety`, success statuses and,
+for a request that creates something, its `on_lost`), its records in `_models`, and name it in
+`RAW_METHODS` if it makes one request. `JobsClient` mirrors it by itself; the type checker's
+view of it is one line in `_sync.py`, which tests/integration/test_sync_client.py asks for.
 """
 
 from __future__ import annotations

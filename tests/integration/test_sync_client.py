@@ -24,6 +24,7 @@ from unstructured_jobs import (
     SyncInAsyncContextError,
     UnstructuredJobsError,
 )
+from unstructured_jobs._client import RAW_METHODS
 from unstructured_jobs._sync import public_async_methods
 from unstructured_jobs.testing import Emulator, Schedule
 
@@ -71,6 +72,9 @@ def test_the_static_view_lists_every_method() -> None:
     static = source.split("if TYPE_CHECKING:  # the static view", 1)[1]
     for name in public_async_methods():
         assert f"{name} = _typed(AsyncJobsClient.{name})" in static, name
+    raw = source.split("class RawResponses:", 1)[1]
+    for name in RAW_METHODS:
+        assert f"{name} = _typed_raw(AsyncJobsClient.{name})" in raw, name
 
 
 def test_sync_client_drives_a_whole_job(unstructured_emulator: Emulator, tmp_path: Path) -> None:

@@ -285,9 +285,7 @@ class AsyncJobsClient:
         files = await _prepare(input_files)
         body = MultipartBody(files, on_progress=on_upload_progress) if files else None
         lost = MayHaveCreatedJob(tuple(body.file_names) if body is not None else ())
-        request = Request(
-            "POST", path, Safety.UNSAFE, body=body, ok=frozenset({200, 201, 202}), on_lost=lost
-        )
+        request = Request("POST", path, Safety.UNSAFE, body=body, on_lost=lost)
         return await self._send(request, JobInformation, timeout, max_retries)
 
     async def list_jobs(

@@ -165,6 +165,7 @@ class FailureKind(enum.Enum):
     READ_TIMEOUT = "read_timeout"
     WRITE_TIMEOUT = "write_timeout"  # the upload stalled; the body was not sent in full
     TLS = "tls"  # the TLS handshake failed (certificate not verified, ...): nothing was sent
+    INVALID_ANSWER = "invalid_answer"  # a 2xx whose body is not what the contract says
 
 
 class Verdict(enum.Enum):
@@ -197,10 +198,16 @@ def decide(safety: Safety, failure: Failure) -> Verdict:
     connect timeout, 429, 503); a full send followed by a lost answer or a 500/502/504 is
     ambiguous and is never retried. A failed TLS handshake (an unverified certificate) is
     raised at once for every request: trying again meets the same certificate.
+
+    A success status whose body is not what the contract says (`INVALID_ANSWER`) is raised as
+    it is for a read; for a job-creating request it is ambiguous: the server said yes, so a
+    job may well exist, and sending again could make a second one.
     """
     kind = failure.kind
     if kind is FailureKind.TLS:
         return Verdict.RAISE
+    if kind is FailureKind.INVALID_ANSWER:
+        return Verdict.RAISE if safety is Safety.IDEMPOTENT else Verdict.AMBIGUOUS
     if safety is Safety.IDEMPOTENT:
         if kind is FailureKind.STATUS:
             return Verdict.RETRY if failure.status in RETRYABLE_READ_STATUSES else Verdict.RAISE
@@ -295,6 +302,12 @@ def error_for_status(
     reason = detail if isinstance(detail, str) else (snippet(body) if body else "no body")
     if isinstance(detail, list):
         reason = "; ".join(_describe_validation_item(item) for item in detail[:5])
+    location = _header(headers, "location")
+    if 300 <= status < 400 and location:
+        reason = (
+            f"redirected to {location[:200]} (redirects are not followed, so that the API key "
+            f"never goes elsewhere: check server_url)"
+        )
     error = cls(
         f"{method} {url} -> {status}: {reason}",
         method=method,
@@ -449,7 +462,7 @@ class MayHaveApplied:
     ) -> AmbiguousRequestError:
         """An `AmbiguousRequestError`."""
         return AmbiguousRequestError(
-            f"{method} {url}: the request was sent but its answer was lost ({reason}); "
+            f"{method} {url}: the request was sent but no usable answer came back ({reason}); "
             "it may have been applied",
             method=method,
             url=url,
@@ -469,7 +482,7 @@ class MayHaveCreatedJob:
     ) -> AmbiguousRequestError:
         """A `JobMayExistError` carrying the names and data sent, and the send time."""
         return JobMayExistError(
-            f"{method} {url}: the request was sent but its answer was lost ({reason}); "
+            f"{method} {url}: the request was sent but no usable answer came back ({reason}); "
             "a job may have been created: list jobs before submitting again",
             method=method,
             url=url,
@@ -485,8 +498,8 @@ class Request:
     """Everything the transport needs to send one logical request (all attempts of it).
 
     Built by the client, which alone knows the endpoint: `safety` decides the retry policy,
-    `ok` lists the success statuses, `body` is rebuilt per attempt, and `on_lost` says what
-    an ambiguous failure (sent in full, answer lost) means for this request.
+    `body` is rebuilt per attempt, and `on_lost` says what an ambiguous failure (sent in full,
+    answer lost or unreadable) means for this request. Every 2xx is a success to be read.
     """
 
     method: str
@@ -494,7 +507,6 @@ class Request:
     safety: Safety
     params: tuple[tuple[str, str], ...] = ()
     body: RequestBody | None = None
-    ok: frozenset[int] = frozenset({200})
     on_lost: LostAnswer = MayHaveApplied()
 
 

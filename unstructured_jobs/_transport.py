@@ -34,6 +34,7 @@ from ._exceptions import (
     ClientClosedError,
     InputFileError,
     InvalidInputError,
+    ResponseValidationError,
     UnstructuredJobsError,
 )
 from ._options import RetryConfig, Timeout
@@ -250,8 +251,11 @@ class Transport:
                     attempt,
                     time.perf_counter() - started,
                 )
-                if response.status in request.ok:
-                    return await consume(response, Attempt(retries, started))
+                if 200 <= response.status < 300:
+                    try:
+                        return await consume(response, Attempt(retries, started))
+                    except ResponseValidationError as invalid:
+                        raise _AttemptFailed(Failure(FailureKind.INVALID_ANSWER), invalid) from None
                 raw = await response.content.read(MAX_ERROR_BODY)
                 headers = dict(response.headers)
                 error = _core.error_for_status(

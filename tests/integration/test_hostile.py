@@ -3,6 +3,7 @@ nothing leaked. Each case here is listed, with what the user gets, in docs/hosti
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -12,6 +13,7 @@ import pytest
 
 from unstructured_jobs import (
     APIConnectionError,
+    APIStatusError,
     AsyncJobsClient,
     InputFileError,
     InsecureTransportError,
@@ -106,10 +108,52 @@ async def test_truncated_answer_of_a_create_is_ambiguous(
     emu: Emulator, client: AsyncJobsClient
 ) -> None:
     emu.inject(Fault.raw(200, b'{"id": "x", "status": "SCHED'), method="POST", path="*")
-    with pytest.raises(ResponseValidationError):
+    with pytest.raises(JobMayExistError) as info:  # the server said yes: a job may exist
         await client.create_job(template_id="t")
+    assert isinstance(info.value.cause, ResponseValidationError)
+    assert "malformed JSON" in str(info.value) and info.value.input_file_names == []
     assert emu.jobs == {}  # the fault answered instead of the server; nothing was retried
     assert len([r for r in emu.requests if r.method == "POST"]) == 1
+
+
+@pytest.mark.parametrize("status", [200, 201, 202])
+async def test_any_2xx_whose_body_is_a_job_is_a_created_job(
+    emu: Emulator, client: AsyncJobsClient, status: int
+) -> None:
+    body = {
+        "id": "b2c3d4e5-6f7a-4b9c-8d1e-2f3a4b5c6d7e",
+        "workflow_id": "9d5a3c1e-1111-4222-8333-444455556666",
+        "workflow_name": "template t",
+        "status": "SCHEDULED",
+        "created_at": "2026-11-24T07:00:00.000Z",
+    }
+    emu.inject(Fault.raw(status, json.dumps(body).encode()), method="POST", path="*")
+    job = await client.create_job(template_id="t", input_files=[("a.txt", b"a")])
+    assert job.id == body["id"]
+
+
+@pytest.mark.parametrize("status", [201, 202, 204])
+async def test_a_2xx_without_a_job_on_create_is_ambiguous_never_refused(
+    emu: Emulator, client: AsyncJobsClient, status: int
+) -> None:
+    emu.inject(Fault.raw(status, b""), method="POST", path="*")
+    with pytest.raises(JobMayExistError) as info:
+        await client.create_job(template_id="t", input_files=[("a.txt", b"a")])
+    assert info.value.input_file_names == ["a.txt"]
+    assert len([r for r in emu.requests if r.method == "POST"]) == 1  # never resent
+
+
+async def test_a_redirect_names_where_it_pointed_and_is_not_followed(
+    emu: Emulator, client: AsyncJobsClient
+) -> None:
+    where = "https://elsewhere.example/api/v1/jobs/"
+    emu.inject(Fault.raw(301, b"", headers={"Location": where}), method="GET", path="*")
+    with pytest.raises(APIStatusError) as info:
+        await client.list_jobs()
+    assert (
+        info.value.status == 301 and where in str(info.value) and "not followed" in str(info.value)
+    )
+    assert len(emu.requests) == 1
 
 
 async def test_unreadable_file_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

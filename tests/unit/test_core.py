@@ -156,12 +156,19 @@ def test_reads_do_not_retry_client_errors(status: int) -> None:
     assert decide(READ, Failure(FailureKind.STATUS, status)) is Verdict.RAISE
 
 
-TRANSPORT_FAILURES = [k for k in FailureKind if k not in (FailureKind.STATUS, FailureKind.TLS)]
+ANSWERED = (FailureKind.STATUS, FailureKind.TLS, FailureKind.INVALID_ANSWER)
+TRANSPORT_FAILURES = [k for k in FailureKind if k not in ANSWERED]
 
 
 @pytest.mark.parametrize("kind", TRANSPORT_FAILURES)
 def test_reads_retry_every_transport_failure(kind: FailureKind) -> None:
     assert decide(READ, Failure(kind)) is Verdict.RETRY
+
+
+def test_an_unreadable_success_is_raised_for_a_read_and_ambiguous_for_a_create() -> None:
+    # The server said yes to a create: a job may exist, and sending again could make another.
+    assert decide(READ, Failure(FailureKind.INVALID_ANSWER)) is Verdict.RAISE
+    assert decide(UNSAFE, Failure(FailureKind.INVALID_ANSWER)) is Verdict.AMBIGUOUS
 
 
 @pytest.mark.parametrize("safety", list(Safety))

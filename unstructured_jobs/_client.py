@@ -55,6 +55,7 @@ from ._models import (
 )
 from ._options import RetryConfig, Timeout
 from ._response import RawResponse
+from ._secret import Secret
 from ._tls import SSLOption
 from ._transport import Attempt, ConnectionPool, SessionFactory, Transport
 from ._uploads import (
@@ -129,7 +130,10 @@ class AsyncJobsClient:
         session_factory: SessionFactory | None = None,
         clock: Clock | None = None,
     ) -> None:
-        key = _check_key(api_key if api_key is not None else os.environ.get(ENV_API_KEY))
+        # The key goes into a Secret at once: no frame keeps it in a plain local (see _secret).
+        given = Secret.of(api_key if api_key is not None else os.environ.get(ENV_API_KEY))
+        del api_key
+        secret = _check_key(given)
         if clock is not None and not isinstance(clock, Clock):
             raise InvalidInputError(
                 f"clock must have now() and async sleep(), got {type(clock).__name__}"
@@ -163,7 +167,7 @@ class AsyncJobsClient:
         self._transport = Transport(
             pool=pool,
             base_url=self.server_url,
-            api_key=key,
+            api_key=secret,
             timeout=Timeout.coerce(timeout) or Timeout(),
             retries=RetryConfig(max_retries, retry_budget),
             clock=self.clock,
@@ -172,7 +176,7 @@ class AsyncJobsClient:
         self._raw = False
 
     def __repr__(self) -> str:
-        return f"AsyncJobsClient(server_url={self.server_url!r}, api_key='***')"
+        return f"AsyncJobsClient(server_url={getattr(self, 'server_url', None)!r}, api_key='***')"
 
     async def __aenter__(self) -> AsyncJobsClient:
         return self
@@ -209,13 +213,16 @@ class AsyncJobsClient:
         and lives as long as this client: closing either closes both. `api_key` lets one pool
         serve several keys (a web server acting for several accounts).
         """
+        given = Secret.of(api_key)
+        del api_key
+        secret = None if given is None else _check_key(given)
         old = self._transport.retries
         retries = RetryConfig(
             old.max_retries if max_retries is None else max_retries,
             old.budget if retry_budget is None else retry_budget,
         )
         transport = self._transport.evolve(
-            api_key=None if api_key is None else _check_key(api_key),
+            api_key=secret,
             timeout=Timeout.coerce(timeout),
             retries=retries,
         )
@@ -588,12 +595,12 @@ def _parse_answer(
             ) from None
 
 
-def _check_key(key: str | None) -> str:
-    if not key:
+def _check_key(secret: Secret | None) -> Secret:
+    if not secret:
         raise InvalidInputError(f"no API key: pass api_key= or set {ENV_API_KEY}")
-    if any(c in key for c in "\r\n\x00"):
+    if any(c in secret.reveal() for c in "\r\n\x00"):
         raise InvalidInputError("the API key contains control characters")
-    return key
+    return secret
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ from ._constants import (
 from ._exceptions import InvalidInputError
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Timeout:
     """Timeouts in seconds; None disables one. There is no total timeout, on purpose.
 
@@ -50,6 +50,11 @@ class Timeout:
             None if read is None else float(read),
             None if write is None else float(write),
         )
+
+    def __repr__(self) -> str:
+        # Safe on a half-built instance too (a refused value): error reporters repr locals.
+        shown = (f"{a.name}={getattr(self, a.name, None)!r}" for a in attrs.fields(Timeout))
+        return f"Timeout({', '.join(shown)})"
 
     @classmethod
     def coerce(cls, value: Timeout | float | None) -> Timeout | None:

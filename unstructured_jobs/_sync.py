@@ -27,7 +27,7 @@ import threading
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast, overload
 
 from ._client import RAW_METHODS, AsyncJobsClient
 from ._clock import Clock
@@ -36,6 +36,7 @@ from ._exceptions import InvalidInputError
 from ._loop_thread import EventLoopThread
 from ._options import Timeout
 from ._response import RawResponse
+from ._secret import Secret
 from ._tls import SSLOption
 from ._transport import SessionFactory
 
@@ -164,6 +165,8 @@ class JobsClient:
         session_factory: SessionFactory | None = None,
         clock: Clock | None = None,
     ) -> None:
+        secret = Secret.of(api_key)  # never a plain local that a traceback could show
+        del api_key
         if session is not None:  # it belongs to another event loop than ours
             raise InvalidInputError(
                 "JobsClient cannot use an aiohttp session: a session is bound to the event loop "
@@ -172,7 +175,7 @@ class JobsClient:
             )
         self._factory = functools.partial(
             AsyncJobsClient,
-            api_key,
+            cast("str | None", secret),  # AsyncJobsClient takes a Secret as well
             server_url,
             timeout=timeout,
             max_retries=max_retries,
@@ -216,7 +219,10 @@ class JobsClient:
         return runner
 
     def __repr__(self) -> str:
-        return repr(self._root._runner.client).replace("AsyncJobsClient", "JobsClient", 1)
+        try:
+            return repr(self._root._runner.client).replace("AsyncJobsClient", "JobsClient", 1)
+        except AttributeError:  # half-built (a refused argument): error reporters repr locals
+            return "JobsClient(api_key='***')"
 
     @property
     def server_url(self) -> str:
@@ -240,8 +246,10 @@ class JobsClient:
 
         Same arguments as `AsyncJobsClient.with_options`; closing either closes both.
         """
+        secret = Secret.of(api_key)
+        del api_key
         options: dict[str, Any] = {
-            "api_key": api_key,
+            "api_key": secret,
             "timeout": timeout,
             "max_retries": max_retries,
             "retry_budget": retry_budget,

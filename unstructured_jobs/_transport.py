@@ -39,6 +39,7 @@ from ._exceptions import (
 )
 from ._options import RetryConfig, Timeout
 from ._proxy import Proxy
+from ._secret import Secret, scrub_traceback
 from ._uploads import FileChangedError, UploadStalledError
 
 log = logging.getLogger(LOGGER_NAME)
@@ -121,7 +122,7 @@ class Transport:
         *,
         pool: ConnectionPool,
         base_url: str,
-        api_key: str,
+        api_key: Secret,
         timeout: Timeout,
         retries: RetryConfig,
         clock: Clock,
@@ -139,7 +140,7 @@ class Transport:
         if proxy is not None:
             self._proxy_kwargs = {"proxy": proxy.url, "proxy_headers": proxy.headers}
             log.debug("requests to %s go through the proxy %s", base_url, proxy.url)
-        self._headers = {API_KEY_HEADER: api_key, "User-Agent": _core.USER_AGENT}
+        self._headers = {API_KEY_HEADER: api_key.reveal(), "User-Agent": _core.USER_AGENT}
         self._rng = rng or random.Random()
 
     def __repr__(self) -> str:
@@ -148,7 +149,7 @@ class Transport:
     def evolve(
         self,
         *,
-        api_key: str | None = None,
+        api_key: Secret | None = None,
         timeout: Timeout | None = None,
         retries: RetryConfig | None = None,
     ) -> Transport:
@@ -180,7 +181,24 @@ class Transport:
         timeout: Timeout | None = None,
         max_retries: int | RetryConfig | None = None,
     ) -> T:
-        """Send `request`, retrying as `_core.decide` says, and return ``consume(response)``."""
+        """Send `request`, retrying as `_core.decide` says, and return ``consume(response)``.
+
+        Whatever leaves here (errors, cancellation) has aiohttp's frames cut from its traceback
+        and its chain's: their locals hold the request headers (`_secret.scrub_traceback`).
+        """
+        try:
+            return await self._send(request, consume, timeout, max_retries)
+        except BaseException as exc:
+            scrub_traceback(exc)
+            raise
+
+    async def _send(
+        self,
+        request: Request,
+        consume: Consume[T],
+        timeout: Timeout | None,
+        max_retries: int | RetryConfig | None,
+    ) -> T:
         timeout = timeout or self.timeout
         retries = self.retries
         if isinstance(max_retries, RetryConfig):

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 import anyio
 import anyio.to_thread
@@ -298,5 +298,9 @@ def run_batch(
 
     if client is not None:
         return client.call_async(submit_batch, inputs, **options)
-    with JobsClient(api_key=api_key, server_url=server_url) as temporary:
+    from ._secret import Secret
+
+    secret = cast("str | None", Secret.of(api_key))  # out of this frame's locals (see _secret)
+    del api_key
+    with JobsClient(api_key=secret, server_url=server_url) as temporary:
         return temporary.call_async(submit_batch, inputs, **options)

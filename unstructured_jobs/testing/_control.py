@@ -78,7 +78,8 @@ class _Reader:
         self.data = data
         self.errors: list[Error] = []
 
-    def _bad(self, name: str, msg: str, type_: str) -> None:
+    def bad(self, name: str, msg: str, type_: str) -> None:
+        """Record a problem with the field ``name``."""
         self.errors.append(_err(name, msg, type_, self.data.get(name)))
 
     def integer(self, name: str, low: int, high: int | None, required: bool) -> int | None:
@@ -88,18 +89,18 @@ class _Reader:
                 self.errors.append(_err(name, "Field required", "missing", None))
             return None
         if isinstance(value, bool) or not isinstance(value, int):
-            self._bad(name, "Input should be a valid integer", "int_type")
+            self.bad(name, "Input should be a valid integer", "int_type")
             return None
         if value < low or (high is not None and value > high):
             upper = "" if high is None else f" and <= {high}"
-            self._bad(name, f"Input should be >= {low}{upper}", "value_error")
+            self.bad(name, f"Input should be >= {low}{upper}", "value_error")
             return None
         return value
 
     def text(self, name: str) -> str | None:
         value = self.data.get(name)
         if value is not None and not isinstance(value, str):
-            self._bad(name, "Input should be a valid string", "string_type")
+            self.bad(name, "Input should be a valid string", "string_type")
             return None
         return value
 
@@ -109,10 +110,10 @@ class _Reader:
             self.errors.append(_err(name, "Field required", "missing", None))
             return 0.0
         if isinstance(value, bool) or not isinstance(value, int | float):
-            self._bad(name, "Input should be a valid number", "float_type")
+            self.bad(name, "Input should be a valid number", "float_type")
             return 0.0
         if not math.isfinite(value) or value < 0:
-            self._bad(name, "Input should be a finite number >= 0", "value_error")
+            self.bad(name, "Input should be a finite number >= 0", "value_error")
             return 0.0
         return float(value)
 
@@ -142,17 +143,17 @@ def parse_fault(
     fault = _build(kind, read)
     method = read.text("method")
     if method is not None and not (method.isascii() and method.isalpha()):
-        read._bad("method", "Input should be an HTTP method such as 'POST'", "value_error")
+        read.bad("method", "Input should be an HTTP method such as 'POST'", "value_error")
     path = read.text("path")
     if path is not None and not path.startswith("/"):
-        read._bad("path", "Input should start with '/' (end it with '*' for a prefix)",
+        read.bad("path", "Input should start with '/' (end it with '*' for a prefix)",
                   "value_error")  # fmt: skip
     elif path is not None and path.startswith(CONTROL_PREFIX):
-        read._bad("path", f"faults never apply to {CONTROL_PREFIX} requests", "value_error")
+        read.bad("path", f"faults never apply to {CONTROL_PREFIX} requests", "value_error")
     times = read.integer("times", 1, None, required=False) if "times" in data else 1
     optional = data.get("optional", False)
     if not isinstance(optional, bool):
-        read._bad("optional", "Input should be a valid boolean", "bool_type")
+        read.bad("optional", "Input should be a valid boolean", "bool_type")
     errors += read.errors
     if errors or fault is None:
         return errors
@@ -174,7 +175,7 @@ def _build(kind: str, read: _Reader) -> Fault | None:
         if isinstance(retry_after, int) and not isinstance(retry_after, bool) and retry_after >= 0:
             retry_after = str(retry_after)
         elif retry_after is not None and not isinstance(retry_after, str):
-            read._bad("retry_after", "Input should be a string or an integer >= 0", "value_error")
+            read.bad("retry_after", "Input should be a string or an integer >= 0", "value_error")
         detail = read.text("detail")
         if read.errors or status is None:
             return None
@@ -185,7 +186,7 @@ def _build(kind: str, read: _Reader) -> Fault | None:
     if not isinstance(headers, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
     ):
-        read._bad("headers", "Input should be an object of string values", "dict_type")
+        read.bad("headers", "Input should be an object of string values", "dict_type")
     if read.errors or status is None:
         return None
     return Fault.raw(status, body, content_type=content_type, headers=headers)
@@ -194,13 +195,13 @@ def _build(kind: str, read: _Reader) -> Fault | None:
 def _body(read: _Reader) -> bytes:
     text, encoded = read.text("body"), read.text("body_base64")
     if text is not None and encoded is not None:
-        read._bad("body_base64", "Give either body or body_base64, not both", "value_error")
+        read.bad("body_base64", "Give either body or body_base64, not both", "value_error")
         return b""
     if encoded is not None:
         try:
             return base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError):
-            read._bad("body_base64", "Input should be valid base64", "value_error")
+            read.bad("body_base64", "Input should be valid base64", "value_error")
             return b""
     return (text or "").encode()
 

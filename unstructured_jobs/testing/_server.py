@@ -28,8 +28,8 @@ class Emulator:
     safe to call from any thread while the server runs.
 
     Faults can also be managed over HTTP at ``/_emulator/faults`` (POST a JSON fault, GET the
-    list with fired counts, DELETE to clear; see ``unstructured_jobs.testing._control``),
-    which needs the same API key as the API.
+    list with fired counts, DELETE to clear; the format is in ``docs/emulator.md``), which
+    needs the same API key as the API.
 
     Args:
         api_key: the only key accepted; None accepts any non-empty key.

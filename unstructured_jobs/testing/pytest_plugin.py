@@ -48,14 +48,18 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Keep each phase's report, so the fixtures' teardown knows whether the test passed."""
-    report = yield
+) -> Generator[None, Any, None]:
+    """Keep each phase's report, so the fixtures' teardown knows whether the test passed.
+
+    An old-style hook wrapper on purpose: the plugin loads wherever the package is installed,
+    and these work with every pytest the fixtures support.
+    """
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
     item.stash.setdefault(_REPORTS, {})[report.when] = report
-    return report
 
 
 def _check_faults(request: pytest.FixtureRequest) -> bool:

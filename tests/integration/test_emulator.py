@@ -80,6 +80,7 @@ def sha(data: bytes) -> str:
 async def emu() -> AsyncIterator[Emulator]:
     async with Emulator(schedule=Schedule.manual()) as emulator:
         yield emulator
+        emulator.assert_all_faults_fired()  # what the public fixtures check, for this one too
 
 
 @pytest.fixture
@@ -227,18 +228,23 @@ async def test_run_workflow_is_202(emu: Emulator, http: aiohttp.ClientSession) -
 
 
 async def test_auth_errors() -> None:
-    async with Emulator(api_key="k") as emu, aiohttp.ClientSession(base_url=emu.url) as http:
-        assert emu.api_key == "k"
+    key, wrong = "key-3b9e51", "wrong-key-6d20c4"  # distinctive: a leak cannot hide in a field
+    async with Emulator(api_key=key) as emu, aiohttp.ClientSession(base_url=emu.url) as http:
+        assert emu.api_key == key
         async with http.get(JOBS) as resp:
             assert (resp.status, await resp.json()) == (401, {"detail": "API key is missing"})
-        async with http.get(JOBS, headers={"unstructured-api-key": "wrong"}) as resp:
+        async with http.get(JOBS, headers={"unstructured-api-key": wrong}) as resp:
             assert (resp.status, await resp.json()) == (401, {"detail": "Invalid API key"})
         async with http.post(JOBS, data=make_form({"template_id": TEMPLATE})) as resp:
             assert resp.status == 401
-        async with http.get(JOBS, headers={"unstructured-api-key": "k"}) as resp:
+        async with http.get(JOBS, headers={"unstructured-api-key": key}) as resp:
             assert (resp.status, await resp.json()) == (200, [])
         assert emu.jobs == {}
-        assert all("k" not in r.query.values() for r in emu.requests)
+        # Requests are recorded, refused ones included, but no key (right or wrong) in any field.
+        recorded = emu.requests
+        assert [r.status for r in recorded] == [401, 401, 401, 200]
+        for r in recorded:
+            assert key not in repr(vars(r)) and wrong not in repr(vars(r)), r
 
 
 async def test_any_key_accepted_by_default(emu: Emulator) -> None:

@@ -13,7 +13,16 @@ SHA-256 without keeping them, and injects faults on demand::
 
     $ python -m unstructured_jobs.testing --port 8765 --run-for 2
 
-Pytest users get the ``unstructured_emulator`` and ``unstructured_emulator_factory`` fixtures.
+Pytest users get the ``unstructured_emulator`` and ``unstructured_emulator_factory`` fixtures;
+after a passing test they fail it if an injected fault never fired (``optional=True`` or
+``@pytest.mark.unstructured_emulator(assert_all_faults_fired=False)`` opt out).
+Without the fixtures, call ``emu.assert_all_faults_fired()`` yourself. Out-of-process tests
+inject faults over HTTP: ``POST /_emulator/faults`` with a JSON fault, ``GET`` to list them
+with their fired counts, ``DELETE`` to clear (same API key as the API; never faulted, never in
+``emu.requests``)::
+
+    $ curl -H 'unstructured-api-key: k' -d '{"kind": "status", "status": 503, "times": 2}' \
+        http://127.0.0.1:8765/_emulator/faults
 
 Choices made where the contract is silent (the real service may differ):
 
@@ -59,7 +68,8 @@ Choices made where the contract is silent (the real service may differ):
 - **Faults** apply before auth and routing, to any request they match. ``Fault.status``,
   ``Fault.raw`` and ``Fault.drop_before`` read the whole request first and never create a job;
   ``Fault.drop_after`` creates it; ``Fault.stall`` reads one chunk, waits, then drops. Error
-  answers are always sent after the request body has been read to its end.
+  answers are always sent after the request body has been read to its end. Requests under
+  ``/_emulator/`` (the control endpoints) never get a fault.
 """
 
 from __future__ import annotations
@@ -69,7 +79,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._cli import main
     from ._clock import FakeClock
-    from ._faults import Fault, FaultRates
+    from ._faults import Fault, FaultRates, InjectedFault, UnfiredFaultsError
     from ._records import EmulatedJob, ReceivedFile, RecordedRequest, Schedule
     from ._server import Emulator
 
@@ -79,9 +89,11 @@ __all__ = [
     "FakeClock",
     "Fault",
     "FaultRates",
+    "InjectedFault",
     "ReceivedFile",
     "RecordedRequest",
     "Schedule",
+    "UnfiredFaultsError",
     "main",
 ]
 
@@ -90,6 +102,8 @@ _HOMES = {
     "FakeClock": "._clock",
     "Fault": "._faults",
     "FaultRates": "._faults",
+    "InjectedFault": "._faults",
+    "UnfiredFaultsError": "._faults",
     "Schedule": "._records",
     "EmulatedJob": "._records",
     "ReceivedFile": "._records",

@@ -14,7 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
-from ._faults import Fault, FaultPlan
+from ._control import FAULTS_PATH, fault_to_json, listing, read_fault
+from ._faults import CONTROL_PREFIX, Fault, FaultPlan
 from ._records import JOB_STATUSES, RecordedRequest
 from ._state import JobStore
 from ._upload import Form, UploadError, drain, read_form
@@ -97,12 +98,17 @@ class ApiApp:
         app.router.add_post("/api/v1/jobs/{job_id}/cancel", self.cancel_job)
         app.router.add_get("/api/v1/jobs/{job_id}/download", self.download, allow_head=False)
         app.router.add_post("/api/v1/workflows/{workflow_id}/run", self.run_workflow)
+        app.router.add_get(FAULTS_PATH, self.list_faults, allow_head=False)
+        app.router.add_post(FAULTS_PATH, self.add_fault)
+        app.router.add_delete(FAULTS_PATH, self.clear_faults)
         return app
 
     # -- middleware --------------------------------------------------------------------------
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith(CONTROL_PREFIX):
+            return await self._control(request, handler)
         fault = self.faults.pick(request.method, request.path)
         status: int | None = None
         try:
@@ -127,6 +133,15 @@ class ApiApp:
                         raw_path=request.rel_url.raw_path,
                     )
                 )
+
+    async def _control(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """A request to the emulator's own endpoints: no fault, not recorded, same auth."""
+        response = await self._handle(request, handler)
+        try:
+            await drain(request)
+        except ConnectionError:
+            raise _Dropped from None
+        return response
 
     async def _with_fault(
         self, request: web.Request, handler: Handler, fault: Fault | None
@@ -351,6 +366,25 @@ class ApiApp:
             node_id = parsed
         status, body = self.store.download(job_id, file_id, node_id)
         return web.Response(status=status, body=body, content_type="application/json")
+
+    # -- control endpoints (``/_emulator/``, see ``_control``) --------------------------------
+
+    async def list_faults(self, request: web.Request) -> web.Response:
+        """``GET /_emulator/faults``: every injection with its fired count."""
+        return web.json_response(listing(self.faults))
+
+    async def add_fault(self, request: web.Request) -> web.Response:
+        """``POST /_emulator/faults``: inject the fault described by the JSON body; 201."""
+        parsed = read_fault(await request.read())
+        if isinstance(parsed, list):
+            return _error(422, parsed)
+        fault, method, path, times, optional = parsed
+        injected = self.faults.inject(fault, method, path, times, optional)
+        return web.json_response(fault_to_json(injected), status=201)
+
+    async def clear_faults(self, request: web.Request) -> web.Response:
+        """``DELETE /_emulator/faults``: forget every injection (like ``clear_faults()``)."""
+        return web.json_response({"cleared": self.faults.clear()})
 
 
 def _check_request_data(data: Any) -> str | None:

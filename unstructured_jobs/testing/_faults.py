@@ -8,7 +8,18 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["Fault", "FaultPlan", "FaultRates"]
+#: Paths of the emulator's own control endpoints: never faulted, never recorded.
+CONTROL_PREFIX = "/_emulator/"
+
+__all__ = [
+    "CONTROL_PREFIX",
+    "Fault",
+    "FaultPlan",
+    "FaultRates",
+    "InjectedFault",
+    "UnfiredFaultsError",
+    "describe_fault",
+]
 
 
 @dataclass(frozen=True)
@@ -116,12 +127,91 @@ class FaultRates:
         _seconds(self.latency)
 
 
+@dataclass(frozen=True)
+class InjectedFault:
+    """A snapshot of one scripted injection (``Emulator.injected_faults()``).
+
+    ``fired`` counts the requests that got the fault; it was asked for ``times`` requests
+    (None: every matching request, until cleared). An injection is *satisfied* once it fired
+    ``times`` times, or at least once when ``times`` is None; ``Emulator.assert_all_faults_fired``
+    complains about every unsatisfied injection that is not ``optional``.
+    """
+
+    id: int
+    """Sequence number within its emulator (also the ``id`` of ``GET /_emulator/faults``)."""
+    fault: Fault
+    method: str | None
+    """The HTTP method matched (upper case), or None for any."""
+    path: str | None
+    """The exact path matched, a prefix when it ends with ``*``, or None for any."""
+    times: int | None
+    fired: int
+    optional: bool
+
+    @property
+    def satisfied(self) -> bool:
+        """True once the fault fired as often as asked (at least once when ``times`` is None)."""
+        return self.fired >= (1 if self.times is None else self.times)
+
+    def describe(self) -> str:
+        """One line for failure messages: where, what, and how often it fired."""
+        where = f"{self.method or 'any method'} {self.path or 'any path'}"
+        if self.times is None:
+            count = f"fired {self.fired} times, expected at least once (times=None)"
+        else:
+            count = f"fired {self.fired} of {self.times} times"
+        return f"{where}: {describe_fault(self.fault)}: {count}"
+
+
+def describe_fault(fault: Fault) -> str:
+    """The fault as the constructor call that builds it, e.g. ``Fault.status(503)``."""
+    if fault.kind == "status":
+        args = [str(fault.code)]
+        if fault.retry_after is not None:
+            args.append(f"retry_after={fault.retry_after!r}")
+        if fault.detail is not None:
+            args.append(f"detail={fault.detail!r}")
+    elif fault.kind in ("delay", "stall"):
+        args = [f"{fault.seconds:g}"]
+    elif fault.kind == "raw":
+        body = fault.body if len(fault.body) <= 40 else fault.body[:40] + b"..."
+        args = [str(fault.code), repr(body)]
+    else:
+        args = []
+    return f"Fault.{fault.kind}({', '.join(args)})"
+
+
+class UnfiredFaultsError(AssertionError):
+    """Some scripted faults fired fewer times than asked (``Emulator.assert_all_faults_fired``).
+
+    ``unfired`` lists them, as ``InjectedFault`` snapshots.
+    """
+
+    def __init__(self, unfired: list[InjectedFault]) -> None:
+        self.unfired = unfired
+        lines = "\n".join(f"  - {inj.describe()}" for inj in unfired)
+        super().__init__(
+            f"{len(unfired)} injected fault(s) fired fewer times than asked:\n{lines}\n"
+            "A fault that never fires means the test did not exercise what it meant to. Make "
+            "the test's requests reach it, or, if it may legitimately stay unused, inject it "
+            'with optional=True (JSON: "optional": true) or mark the test '
+            "@pytest.mark.unstructured_emulator(assert_all_faults_fired=False)."
+        )
+
+
 @dataclass
 class _Injection:
+    id: int
     fault: Fault
     method: str | None
     path: str | None
-    remaining: int | None
+    times: int | None
+    optional: bool
+    fired: int = 0
+
+    @property
+    def used_up(self) -> bool:
+        return self.times is not None and self.fired >= self.times
 
     def matches(self, method: str, path: str) -> bool:
         if self.method is not None and self.method != method:
@@ -132,13 +222,23 @@ class _Injection:
             return path.startswith(self.path[:-1])
         return path == self.path
 
+    def snapshot(self) -> InjectedFault:
+        return InjectedFault(
+            self.id, self.fault, self.method, self.path, self.times, self.fired, self.optional
+        )
+
 
 class FaultPlan:
-    """Thread-safe holder of scripted injections and random rates."""
+    """Thread-safe holder of scripted injections and random rates.
+
+    Injections are kept after they are used up (for ``injected`` and ``unfired``) until
+    ``clear``; only those not used up match requests.
+    """
 
     def __init__(self, rates: FaultRates | None = None) -> None:
         self._lock = threading.Lock()
         self._injections: list[_Injection] = []
+        self._next_id = 1
         self._rates: FaultRates | None = None
         self._rng = random.Random()
         self.rates = rates
@@ -154,34 +254,63 @@ class FaultPlan:
             self._rates = rates
             self._rng = random.Random(None if rates is None else rates.seed)
 
-    def inject(self, fault: Fault, method: str | None, path: str | None, times: int | None) -> None:
+    def inject(
+        self,
+        fault: Fault,
+        method: str | None,
+        path: str | None,
+        times: int | None,
+        optional: bool = False,
+    ) -> InjectedFault:
         """Queue ``fault`` for the next ``times`` matching requests (None: every one)."""
-        if times is not None and times < 1:
+        if times is not None and (isinstance(times, bool) or times < 1):
             raise ValueError("times must be >= 1 or None")
+        if path is not None and path.startswith(CONTROL_PREFIX):
+            raise ValueError(f"faults never apply to {CONTROL_PREFIX} (control) requests")
         with self._lock:
-            self._injections.append(
-                _Injection(fault, None if method is None else method.upper(), path, times)
+            injection = _Injection(
+                self._next_id,
+                fault,
+                None if method is None else method.upper(),
+                path,
+                times,
+                bool(optional),
             )
+            self._next_id += 1
+            self._injections.append(injection)
+            return injection.snapshot()
 
-    def clear(self) -> None:
-        """Forget scripted injections (random rates are kept)."""
+    def clear(self) -> int:
+        """Forget every scripted injection, fired or not (random rates are kept).
+
+        Returns how many were forgotten. Cleared injections are never reported as unfired:
+        clearing is deliberate.
+        """
         with self._lock:
+            count = len(self._injections)
             self._injections.clear()
+            return count
 
     def pending(self) -> int:
         """Number of scripted injections not yet used up."""
         with self._lock:
-            return len(self._injections)
+            return sum(1 for inj in self._injections if not inj.used_up)
+
+    def injected(self) -> list[InjectedFault]:
+        """Snapshots of every injection since the last ``clear``, in injection order."""
+        with self._lock:
+            return [inj.snapshot() for inj in self._injections]
+
+    def unfired(self) -> list[InjectedFault]:
+        """The injections that are neither satisfied nor optional."""
+        return [inj for inj in self.injected() if not (inj.satisfied or inj.optional)]
 
     def pick(self, method: str, path: str) -> Fault | None:
         """The fault for this request, consuming a scripted injection if one matches."""
         with self._lock:
             for inj in self._injections:
-                if inj.matches(method, path):
-                    if inj.remaining is not None:
-                        inj.remaining -= 1
-                        if inj.remaining == 0:
-                            self._injections.remove(inj)
+                if not inj.used_up and inj.matches(method, path):
+                    inj.fired += 1
                     return inj.fault
             rates = self._rates
             if rates is None or method not in rates.methods:

@@ -89,7 +89,8 @@ class ReceivedFile:
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """One request the emulator saw (faulted ones included; headers and keys are never kept)."""
+    """One API request the emulator saw (faulted ones included; headers and keys are never kept;
+    requests to the ``/_emulator/`` control endpoints are not recorded)."""
 
     method: str
     path: str

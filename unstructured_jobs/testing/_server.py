@@ -12,7 +12,7 @@ from aiohttp import web
 
 from .._loop_thread import EventLoopThread
 from ._app import API_KEY_HEADER, DEFAULT_API_KEY, ApiApp
-from ._faults import Fault, FaultPlan, FaultRates
+from ._faults import Fault, FaultPlan, FaultRates, InjectedFault, UnfiredFaultsError
 from ._records import EmulatedJob, ReceivedFile, RecordedRequest, Schedule
 from ._state import JobStore
 
@@ -26,6 +26,10 @@ class Emulator:
     ``with Emulator().running_in_thread() as emu:`` from synchronous code. Clients talk to
     ``emu.url`` with the header ``unstructured-api-key: emu.api_key``. Every method below is
     safe to call from any thread while the server runs.
+
+    Faults can also be managed over HTTP at ``/_emulator/faults`` (POST a JSON fault, GET the
+    list with fired counts, DELETE to clear; the format is in ``docs/emulator.md``), which
+    needs the same API key as the API.
 
     Args:
         api_key: the only key accepted; None accepts any non-empty key.
@@ -173,22 +177,50 @@ class Emulator:
         method: str | None = None,
         path: str | None = None,
         times: int | None = 1,
-    ) -> None:
+        optional: bool = False,
+    ) -> InjectedFault:
         """Give ``fault`` to the next ``times`` requests matching ``method`` and ``path``.
 
         ``path`` is an exact (decoded) path, a prefix when it ends with ``*``, or None for any;
         ``times=None`` keeps the fault forever (until ``clear_faults()``/``reset()``).
+
+        The fault is expected to fire: ``assert_all_faults_fired()`` (which the pytest fixtures
+        call after each passing test) fails unless it fired ``times`` times, or at least once
+        for ``times=None``. ``optional=True`` exempts it, for a fault that may legitimately
+        stay unused. Returns a snapshot of the injection as registered (``fired == 0``).
         """
-        self._faults.inject(fault, method, path, times)
+        return self._faults.inject(fault, method, path, times, optional)
 
     def clear_faults(self) -> None:
-        """Forget the scripted faults not yet used (``fault_rates`` stay)."""
+        """Forget every scripted fault, fired or not (``fault_rates`` stay).
+
+        Cleared faults are never reported by ``assert_all_faults_fired()``: clearing is a
+        deliberate "these no longer matter".
+        """
         self._faults.clear()
 
     @property
     def pending_faults(self) -> int:
         """How many scripted injections are still waiting for a request."""
         return self._faults.pending()
+
+    def injected_faults(self) -> list[InjectedFault]:
+        """Every scripted injection since the last ``clear_faults()``/``reset()``, used up or not,
+        in injection order, with how often each fired (``GET /_emulator/faults`` in Python).
+        """
+        return self._faults.injected()
+
+    def assert_all_faults_fired(self) -> None:
+        """Raise ``AssertionError`` (an ``UnfiredFaultsError``) listing every injected fault that
+        fired fewer times than asked: ``times`` times, or at least once for ``times=None``.
+
+        Faults injected with ``optional=True`` and faults forgotten through ``clear_faults()`` or
+        ``reset()`` are not checked; random ``fault_rates`` never are. The pytest fixtures call
+        this after each passing test; call it yourself when you run an ``Emulator`` directly.
+        """
+        unfired = self._faults.unfired()
+        if unfired:
+            raise UnfiredFaultsError(unfired)
 
     @property
     def fault_rates(self) -> FaultRates | None:
@@ -216,7 +248,10 @@ class Emulator:
 
     @property
     def requests(self) -> list[RecordedRequest]:
-        """Every request received so far, in arrival order (faulted ones included)."""
+        """Every API request received so far, in arrival order (faulted ones included).
+
+        Requests to the emulator's own ``/_emulator/`` control endpoints are not recorded.
+        """
         return self._api.recorded()
 
     def received_files(self) -> list[ReceivedFile]:
@@ -224,7 +259,10 @@ class Emulator:
         return [f for job in self._store.snapshot().values() for f in job.files]
 
     def reset(self) -> None:
-        """Forget jobs, recorded requests and scripted faults (options and rates stay)."""
+        """Forget jobs, recorded requests and scripted faults (options and rates stay).
+
+        Like ``clear_faults()``, forgotten faults are not checked by ``assert_all_faults_fired()``.
+        """
         self._store.clear()
         self._faults.clear()
         self._api.clear_log()

@@ -15,7 +15,7 @@ import attrs
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._constants import LOGGER_NAME
+from ._constants import BATCH_MAX_CONCURRENT_DOWNLOADS, LOGGER_NAME
 from ._exceptions import (
     AmbiguousRequestError,
     APIConnectionError,
@@ -43,7 +43,6 @@ _FATAL = (AuthenticationError, PermissionDeniedError)
 # job: every other group would fail the same way, so the batch stops and keeps them pending.
 _WRONG_SERVER = (*_FATAL, NotFoundError)
 _NOT_CREATED = (RateLimitError, InternalServerError, APIConnectionError)
-_MAX_DOWNLOADS = 8
 
 
 class BatchObserver:
@@ -104,7 +103,7 @@ class BatchRun:
         self.out = output_dir
         self.interval = launch_interval
         self.uploads = anyio.Semaphore(max_concurrent_uploads)
-        self.downloads = anyio.Semaphore(_MAX_DOWNLOADS)
+        self.downloads = anyio.Semaphore(BATCH_MAX_CONCURRENT_DOWNLOADS)
         self.wait = wait
         self.wait_options = wait_options
         self.skew = clock_skew

@@ -31,8 +31,17 @@ import anyio
 import anyio.to_thread
 import attrs
 
-from ._constants import SERVICE_LAUNCHES_PER_SECOND as _RATE
-from ._constants import SERVICE_MAX_FILE_BYTES, SERVICE_MAX_FILES_PER_JOB
+from ._constants import (
+    BATCH_CLOCK_SKEW,
+    BATCH_MAX_CONCURRENT_UPLOADS,
+    BATCH_MAX_SUBMIT_ATTEMPTS,
+    BATCH_RECONCILE_GRACE,
+    DEFAULT_MAX_POLL_INTERVAL,
+    DEFAULT_POLL_INTERVAL,
+    SERVICE_LAUNCHES_PER_SECOND,
+    SERVICE_MAX_FILE_BYTES,
+    SERVICE_MAX_FILES_PER_JOB,
+)
 from ._engine import BatchObserver, BatchRun
 from ._exceptions import InvalidInputError
 from ._grouping import GroupLimits
@@ -134,15 +143,15 @@ async def submit_batch(
     files_per_job: int = SERVICE_MAX_FILES_PER_JOB,
     max_file_bytes: int | None = SERVICE_MAX_FILE_BYTES,
     max_job_bytes: int | None = None,
-    launch_rate: float | None = _RATE,
-    max_concurrent_uploads: int = 4,
+    launch_rate: float | None = SERVICE_LAUNCHES_PER_SECOND,
+    max_concurrent_uploads: int = BATCH_MAX_CONCURRENT_UPLOADS,
     wait: bool = True,
     wait_timeout: float | None = None,
-    poll_interval: float = 1.0,
-    max_poll_interval: float = 15.0,
-    clock_skew: float = 300.0,
-    reconcile_grace: float = 2.0,
-    max_submit_attempts: int = 3,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
+    max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+    clock_skew: float = BATCH_CLOCK_SKEW,
+    reconcile_grace: float = BATCH_RECONCILE_GRACE,
+    max_submit_attempts: int = BATCH_MAX_SUBMIT_ATTEMPTS,
     retry_failed: bool = False,
     include_hidden: bool = False,
     observer: BatchObserver | None = None,

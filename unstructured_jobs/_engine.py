@@ -27,13 +27,14 @@ from ._exceptions import (
     PermissionDeniedError,
     RateLimitError,
     ResponseValidationError,
+    UnsafePathError,
     UnstructuredJobsError,
     WaitTimeoutError,
 )
 from ._grouping import GroupLimits, group_files, match_job
 from ._manifest import FileRow, GroupRow, Manifest, unique_name
 from ._models import JobInformation
-from ._paths import UnsafePathError, output_path_inside, safe_output_name
+from ._paths import output_path_inside, safe_output_name
 from ._uploads import InputFile
 
 log = logging.getLogger(LOGGER_NAME)

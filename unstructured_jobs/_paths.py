@@ -11,16 +11,13 @@ from pathlib import Path
 
 from ._constants import BATCH_MAX_OUTPUT_NAME_BYTES as _MAX_NAME
 from ._constants import MAX_FILE_NAME_BYTES
+from ._exceptions import UnsafePathError
 
 __all__ = ["UnsafePathError", "collect_files", "output_path_inside", "safe_output_name"]
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$", re.IGNORECASE)
-
-
-class UnsafePathError(ValueError):
-    """A name derived from server data would land outside the output folder."""
 
 
 def collect_files(

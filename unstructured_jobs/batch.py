@@ -43,10 +43,10 @@ from ._constants import (
     SERVICE_MAX_FILES_PER_JOB,
 )
 from ._engine import BatchObserver, BatchRun
-from ._exceptions import InvalidInputError
+from ._exceptions import InvalidInputError, UnsafePathError
 from ._grouping import GroupLimits
 from ._manifest import Manifest
-from ._paths import UnsafePathError, collect_files, output_path_inside, safe_output_name
+from ._paths import collect_files, output_path_inside, safe_output_name
 from ._uploads import request_data_json
 
 if TYPE_CHECKING:

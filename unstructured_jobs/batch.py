@@ -45,7 +45,7 @@ from ._constants import (
 from ._engine import BatchObserver, BatchRun
 from ._exceptions import InvalidInputError, UnsafePathError
 from ._grouping import GroupLimits
-from ._manifest import Manifest
+from ._manifest import FileState, GroupState, Manifest
 from ._paths import collect_files, output_path_inside, safe_output_name
 from ._uploads import request_data_json
 
@@ -60,6 +60,8 @@ __all__ = [
     "BatchOptions",
     "BatchReport",
     "FileResult",
+    "FileState",
+    "GroupState",
     "UnsafePathError",
     "output_path_inside",
     "run_batch",
@@ -72,13 +74,14 @@ __all__ = [
 class FileResult:
     """The outcome of one input file.
 
-    `state` is ``done``, ``failed``, ``submitted`` (its job has not finished yet, or its output
-    could not be downloaded: run the batch again), ``submitting`` (unknown whether its job
-    exists: run again to reconcile) or ``pending`` (not sent yet: run again).
+    `state` is a `FileState`: ``done``, ``failed``, ``submitted`` (its job has not finished yet,
+    or its output could not be downloaded: run the batch again), ``submitting`` (unknown whether
+    its job exists: run again to reconcile) or ``pending`` (not sent yet: run again). A
+    `FileState` is a string, so ``result.state == "done"`` works too.
     """
 
     path: str
-    state: str
+    state: FileState = attrs.field(converter=FileState)
     job_id: str | None = None
     job_status: str | None = None
     output_path: str | None = None
@@ -88,7 +91,7 @@ class FileResult:
     @property
     def ok(self) -> bool:
         """True when the file was processed (and downloaded, when asked)."""
-        return self.state == "done"
+        return self.state == FileState.DONE
 
 
 @attrs.frozen
@@ -108,9 +111,9 @@ class BatchReport:
         """The distinct job ids, in file order."""
         return list(dict.fromkeys(f.job_id for f in self.files if f.job_id))
 
-    def counts(self) -> dict[str, int]:
-        """Number of files per state."""
-        out: dict[str, int] = {}
+    def counts(self) -> dict[FileState, int]:
+        """Number of files per state (keys are `FileState`s, equal to their strings)."""
+        out: dict[FileState, int] = {}
         for f in self.files:
             out[f.state] = out.get(f.state, 0) + 1
         return out
@@ -119,12 +122,13 @@ class BatchReport:
         """What to do about the files that are not done (empty when all are)."""
         counts = self.counts()
         steps = []
-        if failed := counts.get("failed", 0):
+        if failed := counts.get(FileState.FAILED, 0):
             steps.append(
                 f"{failed} file(s) failed: fix the cause shown for each, then run the same batch "
                 "again with retry_failed=True (command line: --retry-failed) to send them again"
             )
-        if unfinished := sum(counts.get(s, 0) for s in ("pending", "submitting", "submitted")):
+        unsettled = (FileState.PENDING, FileState.SUBMITTING, FileState.SUBMITTED)
+        if unfinished := sum(counts.get(s, 0) for s in unsettled):
             steps.append(
                 f"{unfinished} file(s) are not finished: run the same batch again (same "
                 "manifest) to send, reconcile or wait for them; nothing is sent twice"
@@ -244,7 +248,7 @@ async def submit_batch(
             observer=observer or BatchObserver(),
         )
         await run.run(retry_failed=retry_failed)
-        rows = await anyio.to_thread.run_sync(store.files)
+        rows = await anyio.to_thread.run_sync(store.all_files)
     finally:
         await anyio.to_thread.run_sync(store.close)
     results = [
@@ -259,7 +263,7 @@ async def submit_batch(
         )
         for r in sorted(rows, key=lambda r: r.path)
     ]
-    results += [FileResult(path=p, state="failed", error=why) for p, why in problems]
+    results += [FileResult(path=p, state=FileState.FAILED, error=why) for p, why in problems]
     return BatchReport(tuple(results), None if manifest is None else os.fspath(manifest))
 
 

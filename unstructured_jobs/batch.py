@@ -111,9 +111,9 @@ class BatchReport:
         """The distinct job ids, in file order."""
         return list(dict.fromkeys(f.job_id for f in self.files if f.job_id))
 
-    def counts(self) -> dict[FileState, int]:
-        """Number of files per state (keys are `FileState`s, equal to their strings)."""
-        out: dict[FileState, int] = {}
+    def counts(self) -> dict[str, int]:
+        """Number of files per state (the keys are `FileState`s, which are strings)."""
+        out: dict[str, int] = {}
         for f in self.files:
             out[f.state] = out.get(f.state, 0) + 1
         return out
@@ -189,7 +189,8 @@ async def submit_batch(
         retry_failed: send again the files whose job failed in an earlier run.
         observer: a `BatchObserver` told about progress (upload bytes, jobs, files).
 
-    Raises `InvalidInputError` for bad arguments or a manifest of another batch, and
+    Raises `InvalidInputError` for bad arguments, a manifest of another batch or one in use by
+    another batch process (``... is in use by another batch process``), and
     `AuthenticationError`/`PermissionDeniedError`, or `NotFoundError` when the jobs endpoint
     itself is missing (a wrong server URL): the batch stops, unsent files stay pending; run
     again once fixed.

@@ -9,6 +9,8 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.lowlevel
 import pytest
 
 from unstructured_jobs import AsyncJobsClient, JobsClient
@@ -60,6 +62,8 @@ async def test_groups_limits_and_outputs(
     make_files(tmp_path / "in" / "a", 12)
     make_files(tmp_path / "in" / "b", 3)  # same names as in a/: renamed "doc000 (2).txt"
     (tmp_path / "in" / ".hidden").write_text("skipped")
+    (tmp_path / "in" / ".git").mkdir()
+    (tmp_path / "in" / ".git" / "config").write_text("skipped too")
     (tmp_path / "in" / "big.bin").write_bytes(b"x" * 5000)
     out = tmp_path / "out"
     report = await submit_batch(
@@ -137,6 +141,39 @@ async def test_lost_answer_is_reconciled_not_resent(
     assert Counter(f.filename for f in emu.received_files()) == {
         f"doc{i:03d}.txt": 1 for i in range(6)
     }
+
+
+async def test_a_job_listed_only_after_the_grace_wait_is_adopted_not_resent(
+    emu_client: tuple[Emulator, AsyncJobsClient],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    emu, client = emu_client
+    make_files(tmp_path / "in", 3)
+    slept: list[float] = []
+
+    async def record_sleep(seconds: float) -> None:  # the engine's grace wait costs no time
+        slept.append(seconds)
+        await anyio.lowlevel.checkpoint()
+
+    monkeypatch.setattr(anyio, "sleep", record_sleep)
+    # The job is created but its answer is lost; the first listing does not show it yet (a
+    # listing that lags behind creation), the one after the grace wait does.
+    emu.inject(Fault.drop_after(), method="POST", path="/api/v1/jobs/", times=1)
+    emu.inject(Fault.raw(200, b"[]"), method="GET", path="/api/v1/jobs/", times=1)
+    options: dict[str, Any] = {**FAST, "reconcile_grace": 7.5}
+    report = await submit_batch(
+        client, [tmp_path / "in"], template_id="tpl", files_per_job=3, **options
+    )
+    assert report.ok, report.files
+    assert len(emu.jobs) == 1  # adopted, never sent a second time
+    assert slept == [7.5]
+    listings = [r for r in emu.requests if r.method == "GET" and r.path == "/api/v1/jobs/"]
+    assert [r.fault for r in listings] == ["raw", None]
+    assert Counter(f.filename for f in emu.received_files()) == {
+        f"doc{i:03d}.txt": 1 for i in range(3)
+    }
+    assert report.job_ids == list(emu.jobs)
 
 
 async def test_crash_while_submitting_is_reconciled(

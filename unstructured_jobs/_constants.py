@@ -53,4 +53,13 @@ SERVICE_MAX_FILES_PER_JOB = 10
 SERVICE_MAX_FILE_BYTES = 10 * 1000 * 1000
 SERVICE_LAUNCHES_PER_SECOND = 1.0
 
+# Batch.
+BATCH_MAX_CONCURRENT_UPLOADS = 4  # create-job requests in flight at once
+BATCH_MAX_CONCURRENT_DOWNLOADS = 8  # output downloads in flight at once
+BATCH_MAX_SUBMIT_ATTEMPTS = 3  # sends of one group per run after errors proving no job exists
+BATCH_CLOCK_SKEW = 300.0  # seconds tolerated between our clock and the server's
+BATCH_RECONCILE_GRACE = 2.0  # seconds before listing jobs again after a lost answer
+BATCH_MAX_OUTPUT_NAME_BYTES = 200  # an output file name made from a server file id, at most
+MAX_FILE_NAME_BYTES = 255  # one path component on common file systems
+
 ERROR_SNIPPET_CHARS = 200

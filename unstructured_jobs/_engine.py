@@ -15,7 +15,7 @@ import attrs
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._constants import LOGGER_NAME
+from ._constants import BATCH_MAX_CONCURRENT_DOWNLOADS, LOGGER_NAME
 from ._exceptions import (
     AmbiguousRequestError,
     APIConnectionError,
@@ -27,13 +27,14 @@ from ._exceptions import (
     PermissionDeniedError,
     RateLimitError,
     ResponseValidationError,
+    UnsafePathError,
     UnstructuredJobsError,
     WaitTimeoutError,
 )
 from ._grouping import GroupLimits, group_files, match_job
-from ._manifest import FileRow, GroupRow, Manifest, unique_name
-from ._models import JobInformation
-from ._paths import UnsafePathError, output_path_inside, safe_output_name
+from ._manifest import FileRow, FileState, GroupRow, Manifest, unique_name
+from ._models import JobInformation, JobStatus
+from ._paths import output_path_inside, safe_output_name
 from ._uploads import InputFile
 
 log = logging.getLogger(LOGGER_NAME)
@@ -43,7 +44,6 @@ _FATAL = (AuthenticationError, PermissionDeniedError)
 # job: every other group would fail the same way, so the batch stops and keeps them pending.
 _WRONG_SERVER = (*_FATAL, NotFoundError)
 _NOT_CREATED = (RateLimitError, InternalServerError, APIConnectionError)
-_MAX_DOWNLOADS = 8
 
 
 class BatchObserver:
@@ -65,8 +65,8 @@ class BatchObserver:
     def on_job_finished(self, job_id: str, status: str) -> None:
         """A job reached a terminal status."""
 
-    def on_file(self, path: str, state: str) -> None:
-        """A file reached its state for this run (``done``, ``failed`` or ``submitted``)."""
+    def on_file(self, path: str, state: FileState) -> None:
+        """A file reached its `FileState` for this run (it is also a plain string)."""
 
 
 def _now() -> datetime:
@@ -104,7 +104,7 @@ class BatchRun:
         self.out = output_dir
         self.interval = launch_interval
         self.uploads = anyio.Semaphore(max_concurrent_uploads)
-        self.downloads = anyio.Semaphore(_MAX_DOWNLOADS)
+        self.downloads = anyio.Semaphore(BATCH_MAX_CONCURRENT_DOWNLOADS)
         self.wait = wait
         self.wait_options = wait_options
         self.skew = clock_skew
@@ -130,17 +130,16 @@ class BatchRun:
         await self.db(m.retry, failed_jobs=retry_failed)
         if self.limits.file_bytes is not None:
             limit = self.limits.file_bytes
-            where = "state = 'pending' AND group_id IS NULL AND size > ?"
-            for f in await self.db(m.files, where, (limit,)):
+            for f in await self.db(m.ungrouped_pending_files, larger_than=limit):
                 reason = f"file is {f.size} bytes, over the limit of {limit} bytes per file"
                 await self.db(m.reject, f.path, reason)
         self.used_names = {os.path.basename(p) for p in await self.db(m.used_outputs)}
         await self._reconcile_leftovers()
-        ungrouped = await self.db(m.files, "state = 'pending' AND group_id IS NULL")
+        ungrouped = await self.db(m.ungrouped_pending_files)
         for chunk in group_files(sorted(ungrouped, key=lambda f: f.path), self.limits):
             await self.db(m.new_group, [f.id for f in chunk])
-        queue = await self.db(m.groups, "new")
-        waiting = await self.db(m.groups, "submitted") if self.wait else []
+        queue = await self.db(m.groups_to_send)
+        waiting = await self.db(m.groups_to_wait) if self.wait else []
         self.observer.on_start(
             jobs=len(queue) + len(waiting),
             files=sum(len(g.files) for g in queue + waiting),
@@ -163,7 +162,7 @@ class BatchRun:
 
     async def _reconcile_leftovers(self) -> None:
         """Groups left ``submitting`` by a run that died: adopt their job or send them again."""
-        leftovers = await self.db(self.m.groups, "submitting")
+        leftovers = await self.db(self.m.groups_to_reconcile)
         if not leftovers:
             return
         try:
@@ -173,7 +172,7 @@ class BatchRun:
         except UnstructuredJobsError as exc:
             for group in leftovers:
                 why = f"cannot check whether its job exists ({_short(exc)}); run again"
-                await self.db(self.m.set_group_error, group.id, why)
+                await self.db(self.m.group_error, group.id, why)
             return
         for group in leftovers:
             await self._adopt_or_release(group, jobs, requeue=False)
@@ -186,10 +185,10 @@ class BatchRun:
         job = match_job(group.names, sent_at, jobs, claimed, self.skew)
         if job is None:
             if not requeue:
-                await self.db(self.m.mark_unsent, group.id, None)
+                await self.db(self.m.group_unsent, group.id, None)
             return False
         log.info("group %d: found job %s created before the answer was lost", group.id, job.id)
-        await self.db(self.m.mark_submitted, group.id, job.id, str(job.status))
+        await self.db(self.m.group_created, group.id, job.id, str(job.status))
         return True
 
     # -- sending -------------------------------------------------------------------------------
@@ -213,15 +212,25 @@ class BatchRun:
         if self.outstanding == 0 and self.send is not None:
             self.send.close()
 
+    def _notify(self, files: Sequence[FileRow], state: FileState) -> None:
+        for f in files:
+            self.observer.on_file(f.path, state)
+
     async def _requeue_or_settle(self, group: GroupRow, error: str) -> None:
+        """Not created: send the group again now, or (attempts spent) leave it pending."""
         if self.attempts.get(group.id, 0) < self.max_attempts and self.send is not None:
-            await self.db(self.m.mark_unsent, group.id, error)
+            await self.db(self.m.group_unsent, group.id, error)
             self.send.send_nowait(group)
         else:
-            await self.db(self.m.mark_unsent, group.id, f"{error}; run again to send it")
-            for f in group.files:
-                self.observer.on_file(f.path, "pending")
+            await self.db(self.m.group_unsent, group.id, f"{error}; run again to send it")
+            self._notify(group.files, FileState.PENDING)
             self._settled()
+
+    async def _refused(self, group: GroupRow, error: str) -> None:
+        """Refused for good (no job): the group's files failed."""
+        await self.db(self.m.group_refused, group.id, error)
+        self._notify(group.files, FileState.FAILED)
+        self._settled()
 
     async def _submit(self, group: GroupRow) -> None:
         self.attempts[group.id] = self.attempts.get(group.id, 0) + 1
@@ -234,7 +243,7 @@ class BatchRun:
 
         try:
             sent_at = _now().isoformat()
-            await self.db(self.m.mark_submitting, group.id, sent_at)
+            await self.db(self.m.group_sending, group.id, sent_at)
             group = attrs.evolve(group, sent_at=sent_at)
             files = [InputFile(f.path, filename=f.upload_name) for f in group.files]
             try:
@@ -249,7 +258,7 @@ class BatchRun:
             if not await self._reconcile(group, exc):
                 return
         except _WRONG_SERVER as exc:
-            await self.db(self.m.mark_unsent, group.id, _short(exc))
+            await self.db(self.m.group_unsent, group.id, _short(exc))
             self._settled()
             raise
         except InputFileError as exc:
@@ -262,16 +271,12 @@ class BatchRun:
             return
         except UnstructuredJobsError as exc:  # refused for good (400, 422, ...): no job
             self.observer.on_upload(-sent)
-            await self.db(self.m.mark_group_failed, group.id, _short(exc))
-            for f in group.files:
-                self.observer.on_file(f.path, "failed")
-            self._settled()
+            await self._refused(group, _short(exc))
             return
         else:
-            await self.db(self.m.mark_submitted, group.id, job.id, str(job.status))
+            await self.db(self.m.group_created, group.id, job.id, str(job.status))
         self._settled()
-        rows = await self.db(self.m.groups, "submitted", group.id)
-        adopted = rows[0] if rows else None
+        adopted = await self.db(self.m.submitted_group, group.id)
         if adopted is None or adopted.job_id is None:
             return
         self.observer.on_job_submitted(adopted.job_id, len(adopted.files))
@@ -280,9 +285,8 @@ class BatchRun:
 
     async def _leave_for_next_run(self, group: GroupRow, why: str) -> bool:
         """Keep the group ``submitting`` (never resent blindly); the next run reconciles it."""
-        await self.db(self.m.set_group_error, group.id, why)
-        for f in group.files:
-            self.observer.on_file(f.path, "submitting")
+        await self.db(self.m.group_error, group.id, why)
+        self._notify(group.files, FileState.SUBMITTING)
         self._settled()
         return False
 
@@ -318,14 +322,13 @@ class BatchRun:
     async def _drop_unreadable(self, group: GroupRow, exc: InputFileError) -> None:
         reasons = dict(exc.problems)
         bad = [f for f in group.files if f.upload_name in reasons or f.path in reasons]
-        for f in bad:
-            why = reasons.get(f.upload_name) or reasons.get(f.path) or str(exc)
-            await self.db(self.m.drop_from_group, [f.id], why)
-            self.observer.on_file(f.path, "failed")
+        errors = {f.id: reasons.get(f.upload_name) or reasons.get(f.path) or str(exc) for f in bad}
+        if errors:
+            await self.db(self.m.drop_from_group, errors)
+            self._notify(bad, FileState.FAILED)
         rest = tuple(f for f in group.files if f not in bad)
         if not rest or not bad:
-            await self.db(self.m.mark_group_failed, group.id, _short(exc))
-            self._settled()
+            await self._refused(attrs.evolve(group, files=rest), _short(exc))
             return
         await self._requeue_or_settle(attrs.evolve(group, files=rest), _short(exc))
 
@@ -339,19 +342,17 @@ class BatchRun:
         except _FATAL:
             raise
         except NotFoundError:
-            for f in group.files:
-                await self._record(f, "failed", "UNKNOWN", None, f"job {job_id} not found")
-            await self.db(self.m.finish_group, group.id, "UNKNOWN")
+            await self.db(self.m.group_job_missing, group.id, f"job {job_id} not found")
+            self._notify(group.files, FileState.FAILED)
             return
         except (WaitTimeoutError, UnstructuredJobsError) as exc:
-            await self.db(self.m.set_group_error, group.id, f"{_short(exc)}; run again to wait")
-            for f in group.files:
-                self.observer.on_file(f.path, "submitted")
+            await self.db(self.m.group_error, group.id, f"{_short(exc)}; run again to wait")
+            self._notify(group.files, FileState.SUBMITTED)
             return
         status = str(job.status)
         self.observer.on_job_finished(job.id, status)
         failed: dict[str, str] = {}
-        if status in ("COMPLETED", "FAILED"):
+        if status in (JobStatus.COMPLETED, JobStatus.FAILED):
             try:
                 report = await self.client.get_job_failed_files(job.id)
                 failed = {x.document: x.error for x in report.failed_files}
@@ -361,21 +362,21 @@ class BatchRun:
                 log.warning("job %s: cannot read failed files: %s", job.id, _short(exc))
         finished = True
         for position, f in enumerate(group.files):
-            if f.state in ("done", "failed"):
+            if f.state in (FileState.DONE, FileState.FAILED):
                 continue
             file_id = _file_id(job, f, position)
-            if status != "COMPLETED":
+            if status != JobStatus.COMPLETED:
                 why = failed.get(f.upload_name) or failed.get(file_id) or f"job ended {status}"
-                await self._record(f, "failed", status, None, why)
+                await self._record(f, FileState.FAILED, status, None, why)
             elif f.upload_name in failed or file_id in failed:
                 why = failed.get(f.upload_name) or failed[file_id]
-                await self._record(f, "failed", status, None, why)
+                await self._record(f, FileState.FAILED, status, None, why)
             elif self.out is None:
-                await self._record(f, "done", status, None, None)
+                await self._record(f, FileState.DONE, status, None, None)
             else:
                 finished &= await self._download(job, f, file_id)
         if finished:
-            await self.db(self.m.finish_group, group.id, status)
+            await self.db(self.m.group_finished, group.id, status)
 
     async def _download(self, job: JobInformation, f: FileRow, file_id: str) -> bool:
         assert self.out is not None
@@ -384,7 +385,7 @@ class BatchRun:
             target = f.output_path or self._claim(file_id)
             output_path_inside(self.out, os.path.basename(target))
         except UnsafePathError as exc:
-            await self._record(f, "failed", status, None, str(exc))
+            await self._record(f, FileState.FAILED, status, None, str(exc))
             return True
         try:
             async with self.downloads:
@@ -393,9 +394,9 @@ class BatchRun:
             raise
         except UnstructuredJobsError as exc:
             why = f"download failed ({_short(exc)}); run again to retry"
-            await self._record(f, "submitted", status, target, why)
+            await self._record(f, FileState.SUBMITTED, status, target, why)
             return False
-        await self._record(f, "done", status, target, None)
+        await self._record(f, FileState.DONE, status, target, None)
         return True
 
     def _claim(self, file_id: str) -> str:
@@ -406,10 +407,10 @@ class BatchRun:
         return path
 
     async def _record(
-        self, f: FileRow, state: str, status: str, output: str | None, error: str | None
+        self, f: FileRow, state: FileState, status: str, output: str | None, error: str | None
     ) -> None:
         await self.db(
-            self.m.finish_file,
+            self.m.file_outcome,
             f.id,
             state=state,
             job_status=status,

@@ -3,7 +3,8 @@
     UnstructuredJobsError
     ├── InvalidInputError (ValueError)         bad input found before any byte was sent
     │   ├── InvalidIdError                     empty / not a UUID / path-like id
-    │   └── InputFileError                     every bad input file, listed at once
+    │   ├── InputFileError                     every bad input file, listed at once
+    │   └── UnsafePathError                    a name would land outside the output folder
     ├── LocalFileError                         a local file could not be written (a download)
     ├── InsecureTransportError                 the key would travel over plain http to a remote host
     ├── SyncInAsyncContextError (RuntimeError) a blocking call from the client's own loop thread
@@ -137,6 +138,13 @@ class InputFileError(InvalidInputError):
         self.problems = list(problems)
         lines = "; ".join(f"{name}: {reason}" for name, reason in self.problems)
         super().__init__(f"{len(self.problems)} input file(s) cannot be uploaded: {lines}")
+
+
+class UnsafePathError(InvalidInputError):
+    """A file name (often derived from server data) would land outside the output folder.
+
+    Nothing is written. The batch engine records it on the file instead of raising it.
+    """
 
 
 class LocalFileError(UnstructuredJobsError):

@@ -9,16 +9,15 @@ import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from ._constants import BATCH_MAX_OUTPUT_NAME_BYTES as _MAX_NAME
+from ._constants import MAX_FILE_NAME_BYTES
+from ._exceptions import UnsafePathError
+
 __all__ = ["UnsafePathError", "collect_files", "output_path_inside", "safe_output_name"]
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$", re.IGNORECASE)
-_MAX_NAME = 200
-
-
-class UnsafePathError(ValueError):
-    """A name derived from server data would land outside the output folder."""
 
 
 def collect_files(
@@ -109,7 +108,7 @@ def output_path_inside(folder: str | os.PathLike[str], name: str) -> Path:
         and not name.startswith(".")
         and not _CONTROL.search(name)
         and not any(c in name for c in "/\\:")
-        and len(name.encode("utf-8", "surrogateescape")) <= 255
+        and len(name.encode("utf-8", "surrogateescape")) <= MAX_FILE_NAME_BYTES
     )
     base = Path(folder).resolve()
     if not plain or (base / name).resolve().parent != base:

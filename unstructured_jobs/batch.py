@@ -31,13 +31,22 @@ import anyio
 import anyio.to_thread
 import attrs
 
-from ._constants import SERVICE_LAUNCHES_PER_SECOND as _RATE
-from ._constants import SERVICE_MAX_FILE_BYTES, SERVICE_MAX_FILES_PER_JOB
+from ._constants import (
+    BATCH_CLOCK_SKEW,
+    BATCH_MAX_CONCURRENT_UPLOADS,
+    BATCH_MAX_SUBMIT_ATTEMPTS,
+    BATCH_RECONCILE_GRACE,
+    DEFAULT_MAX_POLL_INTERVAL,
+    DEFAULT_POLL_INTERVAL,
+    SERVICE_LAUNCHES_PER_SECOND,
+    SERVICE_MAX_FILE_BYTES,
+    SERVICE_MAX_FILES_PER_JOB,
+)
 from ._engine import BatchObserver, BatchRun
-from ._exceptions import InvalidInputError
+from ._exceptions import InvalidInputError, UnsafePathError
 from ._grouping import GroupLimits
-from ._manifest import Manifest
-from ._paths import UnsafePathError, collect_files, output_path_inside, safe_output_name
+from ._manifest import FileState, GroupState, Manifest
+from ._paths import collect_files, output_path_inside, safe_output_name
 from ._uploads import request_data_json
 
 if TYPE_CHECKING:
@@ -51,6 +60,8 @@ __all__ = [
     "BatchOptions",
     "BatchReport",
     "FileResult",
+    "FileState",
+    "GroupState",
     "UnsafePathError",
     "output_path_inside",
     "run_batch",
@@ -63,13 +74,14 @@ __all__ = [
 class FileResult:
     """The outcome of one input file.
 
-    `state` is ``done``, ``failed``, ``submitted`` (its job has not finished yet, or its output
-    could not be downloaded: run the batch again), ``submitting`` (unknown whether its job
-    exists: run again to reconcile) or ``pending`` (not sent yet: run again).
+    `state` is a `FileState`: ``done``, ``failed``, ``submitted`` (its job has not finished yet,
+    or its output could not be downloaded: run the batch again), ``submitting`` (unknown whether
+    its job exists: run again to reconcile) or ``pending`` (not sent yet: run again). A
+    `FileState` is a string, so ``result.state == "done"`` works too.
     """
 
     path: str
-    state: str
+    state: FileState = attrs.field(converter=FileState)
     job_id: str | None = None
     job_status: str | None = None
     output_path: str | None = None
@@ -79,7 +91,7 @@ class FileResult:
     @property
     def ok(self) -> bool:
         """True when the file was processed (and downloaded, when asked)."""
-        return self.state == "done"
+        return self.state == FileState.DONE
 
 
 @attrs.frozen
@@ -100,7 +112,7 @@ class BatchReport:
         return list(dict.fromkeys(f.job_id for f in self.files if f.job_id))
 
     def counts(self) -> dict[str, int]:
-        """Number of files per state."""
+        """Number of files per state (the keys are `FileState`s, which are strings)."""
         out: dict[str, int] = {}
         for f in self.files:
             out[f.state] = out.get(f.state, 0) + 1
@@ -110,12 +122,13 @@ class BatchReport:
         """What to do about the files that are not done (empty when all are)."""
         counts = self.counts()
         steps = []
-        if failed := counts.get("failed", 0):
+        if failed := counts.get(FileState.FAILED, 0):
             steps.append(
                 f"{failed} file(s) failed: fix the cause shown for each, then run the same batch "
                 "again with retry_failed=True (command line: --retry-failed) to send them again"
             )
-        if unfinished := sum(counts.get(s, 0) for s in ("pending", "submitting", "submitted")):
+        unsettled = (FileState.PENDING, FileState.SUBMITTING, FileState.SUBMITTED)
+        if unfinished := sum(counts.get(s, 0) for s in unsettled):
             steps.append(
                 f"{unfinished} file(s) are not finished: run the same batch again (same "
                 "manifest) to send, reconcile or wait for them; nothing is sent twice"
@@ -134,15 +147,15 @@ async def submit_batch(
     files_per_job: int = SERVICE_MAX_FILES_PER_JOB,
     max_file_bytes: int | None = SERVICE_MAX_FILE_BYTES,
     max_job_bytes: int | None = None,
-    launch_rate: float | None = _RATE,
-    max_concurrent_uploads: int = 4,
+    launch_rate: float | None = SERVICE_LAUNCHES_PER_SECOND,
+    max_concurrent_uploads: int = BATCH_MAX_CONCURRENT_UPLOADS,
     wait: bool = True,
     wait_timeout: float | None = None,
-    poll_interval: float = 1.0,
-    max_poll_interval: float = 15.0,
-    clock_skew: float = 300.0,
-    reconcile_grace: float = 2.0,
-    max_submit_attempts: int = 3,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
+    max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+    clock_skew: float = BATCH_CLOCK_SKEW,
+    reconcile_grace: float = BATCH_RECONCILE_GRACE,
+    max_submit_attempts: int = BATCH_MAX_SUBMIT_ATTEMPTS,
     retry_failed: bool = False,
     include_hidden: bool = False,
     observer: BatchObserver | None = None,
@@ -176,7 +189,8 @@ async def submit_batch(
         retry_failed: send again the files whose job failed in an earlier run.
         observer: a `BatchObserver` told about progress (upload bytes, jobs, files).
 
-    Raises `InvalidInputError` for bad arguments or a manifest of another batch, and
+    Raises `InvalidInputError` for bad arguments, a manifest of another batch or one in use by
+    another batch process (``... is in use by another batch process``), and
     `AuthenticationError`/`PermissionDeniedError`, or `NotFoundError` when the jobs endpoint
     itself is missing (a wrong server URL): the batch stops, unsent files stay pending; run
     again once fixed.
@@ -235,7 +249,7 @@ async def submit_batch(
             observer=observer or BatchObserver(),
         )
         await run.run(retry_failed=retry_failed)
-        rows = await anyio.to_thread.run_sync(store.files)
+        rows = await anyio.to_thread.run_sync(store.all_files)
     finally:
         await anyio.to_thread.run_sync(store.close)
     results = [
@@ -250,7 +264,7 @@ async def submit_batch(
         )
         for r in sorted(rows, key=lambda r: r.path)
     ]
-    results += [FileResult(path=p, state="failed", error=why) for p, why in problems]
+    results += [FileResult(path=p, state=FileState.FAILED, error=why) for p, why in problems]
     return BatchReport(tuple(results), None if manifest is None else os.fspath(manifest))
 
 

@@ -9,10 +9,14 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.lowlevel
 import pytest
 
 from unstructured_jobs import AsyncJobsClient, JobsClient
 from unstructured_jobs.batch import (
+    BatchObserver,
+    FileState,
     UnsafePathError,
     output_path_inside,
     run_batch,
@@ -58,6 +62,8 @@ async def test_groups_limits_and_outputs(
     make_files(tmp_path / "in" / "a", 12)
     make_files(tmp_path / "in" / "b", 3)  # same names as in a/: renamed "doc000 (2).txt"
     (tmp_path / "in" / ".hidden").write_text("skipped")
+    (tmp_path / "in" / ".git").mkdir()
+    (tmp_path / "in" / ".git" / "config").write_text("skipped too")
     (tmp_path / "in" / "big.bin").write_bytes(b"x" * 5000)
     out = tmp_path / "out"
     report = await submit_batch(
@@ -135,6 +141,39 @@ async def test_lost_answer_is_reconciled_not_resent(
     assert Counter(f.filename for f in emu.received_files()) == {
         f"doc{i:03d}.txt": 1 for i in range(6)
     }
+
+
+async def test_a_job_listed_only_after_the_grace_wait_is_adopted_not_resent(
+    emu_client: tuple[Emulator, AsyncJobsClient],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    emu, client = emu_client
+    make_files(tmp_path / "in", 3)
+    slept: list[float] = []
+
+    async def record_sleep(seconds: float) -> None:  # the engine's grace wait costs no time
+        slept.append(seconds)
+        await anyio.lowlevel.checkpoint()
+
+    monkeypatch.setattr(anyio, "sleep", record_sleep)
+    # The job is created but its answer is lost; the first listing does not show it yet (a
+    # listing that lags behind creation), the one after the grace wait does.
+    emu.inject(Fault.drop_after(), method="POST", path="/api/v1/jobs/", times=1)
+    emu.inject(Fault.raw(200, b"[]"), method="GET", path="/api/v1/jobs/", times=1)
+    options: dict[str, Any] = {**FAST, "reconcile_grace": 7.5}
+    report = await submit_batch(
+        client, [tmp_path / "in"], template_id="tpl", files_per_job=3, **options
+    )
+    assert report.ok, report.files
+    assert len(emu.jobs) == 1  # adopted, never sent a second time
+    assert slept == [7.5]
+    listings = [r for r in emu.requests if r.method == "GET" and r.path == "/api/v1/jobs/"]
+    assert [r.fault for r in listings] == ["raw", None]
+    assert Counter(f.filename for f in emu.received_files()) == {
+        f"doc{i:03d}.txt": 1 for i in range(3)
+    }
+    assert report.job_ids == list(emu.jobs)
 
 
 async def test_crash_while_submitting_is_reconciled(
@@ -277,3 +316,119 @@ async def test_a_timed_out_answer_is_left_for_the_next_run_not_resent(
     assert second.ok
     names = Counter(f.filename for job in emu.jobs.values() for f in job.files)
     assert names == {"doc000.txt": 1, "doc001.txt": 1}
+
+
+class Recorder(BatchObserver):
+    """Remembers the last state told for each file (by name)."""
+
+    def __init__(self, on_start: Callable[[], None] | None = None) -> None:
+        self.states: dict[str, str] = {}
+        self._on_start = on_start
+
+    def on_start(self, *, jobs: int, files: int, upload_bytes: int) -> None:
+        if self._on_start is not None:
+            self._on_start()
+
+    def on_file(self, path: str, state: FileState) -> None:
+        self.states[Path(path).name] = state
+
+
+def group_rows(path: Path) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT state, job_id, job_status, error FROM groups").fetchall()
+
+
+async def test_a_group_refused_for_good_fails_its_files(
+    emu_client: tuple[Emulator, AsyncJobsClient], tmp_path: Path
+) -> None:
+    emu, client = emu_client
+    make_files(tmp_path / "in", 2)
+    manifest = tmp_path / "m.sqlite"
+    emu.inject(Fault.status(400, detail="Too many files"), method="POST", path="/api/v1/jobs/")
+    seen = Recorder()
+    options: dict[str, Any] = {**FAST, "manifest": manifest, "template_id": "t"}
+    report = await submit_batch(client, [tmp_path / "in"], observer=seen, **options)
+    assert report.counts() == {"failed": 2} and emu.jobs == {}
+    assert all("Too many files" in (f.error or "") for f in report.files)
+    assert seen.states == {"doc000.txt": "failed", "doc001.txt": "failed"}
+    [(state, job_id, _status, error)] = group_rows(manifest)
+    assert (state, job_id) == ("refused", None) and "Too many files" in error
+    emu.clear_faults()
+    again = await submit_batch(client, [tmp_path / "in"], **options)
+    assert again.counts() == {"failed": 2} and emu.jobs == {}  # not sent again on its own
+    retried = await submit_batch(client, [tmp_path / "in"], retry_failed=True, **options)
+    assert retried.ok and len(emu.jobs) == 1
+
+
+async def test_a_file_gone_before_sending_leaves_its_group_the_rest_is_sent(
+    emu_client: tuple[Emulator, AsyncJobsClient], tmp_path: Path
+) -> None:
+    emu, client = emu_client
+    paths = make_files(tmp_path / "in", 3)
+    manifest = tmp_path / "m.sqlite"
+    seen = Recorder(on_start=paths[1].unlink)  # grouped already, then deleted
+    report = await submit_batch(
+        client, [tmp_path / "in"], template_id="t", manifest=manifest, observer=seen, **FAST
+    )
+    states = {Path(f.path).name: (f.state, f.error) for f in report.files}
+    assert states == {
+        "doc000.txt": ("done", None),
+        "doc001.txt": ("failed", "no such file"),
+        "doc002.txt": ("done", None),
+    }
+    assert seen.states == {name: state for name, (state, _error) in states.items()}
+    [job] = emu.jobs.values()
+    assert [f.filename for f in job.files] == ["doc000.txt", "doc002.txt"]
+    with sqlite3.connect(manifest) as db:
+        rows = db.execute("SELECT upload_name, group_id FROM files ORDER BY path").fetchall()
+    assert rows[1] == ("doc001.txt", None)  # out of its group: checked again on the next run
+    assert rows[0][1] is not None and rows[0][1] == rows[2][1]
+
+
+async def test_a_job_gone_while_waiting_fails_its_files(
+    emu_client: tuple[Emulator, AsyncJobsClient], tmp_path: Path
+) -> None:
+    emu, client = emu_client
+    make_files(tmp_path / "in", 2)
+    manifest = tmp_path / "m.sqlite"
+    options: dict[str, Any] = {**FAST, "manifest": manifest, "template_id": "t"}
+    sent = await submit_batch(client, [tmp_path / "in"], wait=False, **options)
+    assert sent.counts() == {"submitted": 2}
+    [job_id] = sent.job_ids
+    emu.inject(Fault.status(404, detail="Job not found"), method="GET",
+               path=f"/api/v1/jobs/{job_id}")  # fmt: skip
+    seen = Recorder()
+    report = await submit_batch(client, [tmp_path / "in"], observer=seen, **options)
+    assert {(f.state, f.job_status, f.error) for f in report.files} == {
+        ("failed", "UNKNOWN", f"job {job_id} not found")
+    }
+    assert seen.states == {"doc000.txt": "failed", "doc001.txt": "failed"}
+    assert group_rows(manifest) == [("finished", job_id, "UNKNOWN", None)]
+
+
+async def test_jobs_that_cannot_be_listed_leave_a_crashed_group_submitting(
+    emu_client: tuple[Emulator, AsyncJobsClient], tmp_path: Path
+) -> None:
+    emu, client = emu_client
+    make_files(tmp_path / "in", 2)
+    manifest = tmp_path / "m.sqlite"
+    options: dict[str, Any] = {**FAST, "manifest": manifest, "template_id": "t"}
+    real_create = client.create_job
+
+    async def create_then_crash(**kwargs: Any) -> Any:
+        await real_create(**kwargs)
+        raise RuntimeError("simulated crash")
+
+    client.create_job = create_then_crash  # type: ignore[method-assign]
+    with pytest.raises(BaseException, match="crash"):
+        await submit_batch(client, [tmp_path / "in"], **options)
+    client.create_job = real_create  # type: ignore[method-assign]
+    emu.inject(Fault.status(400, detail="listing is down"), method="GET", path="/api/v1/jobs/")
+    stuck = await submit_batch(client, [tmp_path / "in"], **options)
+    assert stuck.counts() == {"submitting": 2} and len(emu.jobs) == 1  # never resent blindly
+    assert all("cannot check whether its job exists" in (f.error or "") for f in stuck.files)
+    [(state, _job, _status, error)] = group_rows(manifest)
+    assert state == "submitting" and "listing is down" in error
+    emu.clear_faults()
+    report = await submit_batch(client, [tmp_path / "in"], **options)
+    assert report.ok and len(emu.jobs) == 1

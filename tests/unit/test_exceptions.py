@@ -49,8 +49,8 @@ from unstructured_jobs import (
 )
 from unstructured_jobs._converter import ShapeError, structure
 from unstructured_jobs._core import error_for_status
-from unstructured_jobs._paths import UnsafePathError
 from unstructured_jobs._uploads import FileChangedError, UploadStalledError
+from unstructured_jobs.batch import UnsafePathError
 
 KEY = "sk-unit-pickle-0123456789abcdefABCDEF"
 JOB = "b2c3d4e5-6f7a-4b9c-8d1e-2f3a4b5c6d7e"
@@ -98,6 +98,9 @@ CASES: dict[type[UnstructuredJobsError], Callable[[], UnstructuredJobsError]] = 
     InvalidInputError: lambda: InvalidInputError("poll_interval must be > 0, got 0"),
     InvalidIdError: lambda: InvalidIdError("job_id is not a UUID: '../etc'"),
     InputFileError: lambda: InputFileError([("a.pdf", "no such file"), ("dir", "a folder")]),
+    UnsafePathError: lambda: UnsafePathError(
+        "refusing to write '../x': it is not a plain name inside out"
+    ),
     LocalFileError: lambda: LocalFileError(
         "cannot write out/a.json: No space left on device", path=Path("out/a.json")
     ),
@@ -323,10 +326,9 @@ def _shape_error() -> ShapeError:
     [
         lambda: FileChangedError("a.pdf", "grew while it was being uploaded (expected 3 bytes)"),
         lambda: UploadStalledError("no upload progress for 30 s"),
-        lambda: UnsafePathError("refusing to write '../x': it is not a plain name inside out"),
         _shape_error,
     ],
-    ids=["FileChangedError", "UploadStalledError", "UnsafePathError", "ShapeError"],
+    ids=["FileChangedError", "UploadStalledError", "ShapeError"],
 )
 def test_the_other_exceptions_the_package_defines_pickle(make: Callable[[], Exception]) -> None:
     original = make()

@@ -1,0 +1,193 @@
+"""The batch's parts on their own: its states, the manifest (format, lock) and input expansion."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from unstructured_jobs import AsyncJobsClient, InvalidInputError, UnstructuredJobsError
+from unstructured_jobs._manifest import Manifest
+from unstructured_jobs._paths import collect_files
+from unstructured_jobs.batch import (
+    BatchReport,
+    FileResult,
+    FileState,
+    GroupState,
+    UnsafePathError,
+    output_path_inside,
+    submit_batch,
+)
+from unstructured_jobs.testing import Emulator
+
+# -- states --------------------------------------------------------------------------------------
+
+
+def test_states_are_their_strings_so_comparing_with_text_keeps_working() -> None:
+    result = FileResult(path="a.pdf", state="done")  # a string is converted
+    assert result.state == "done" and result.ok
+    assert result.state is FileState.DONE
+    assert f"{result.state}" == str(result.state) == "done"
+    report = BatchReport((result, FileResult(path="b.pdf", state=FileState.FAILED)))
+    assert report.counts() == {"done": 1, "failed": 1}
+    assert report.counts()["failed"] == 1
+    assert json.dumps({"counts": report.counts(), "state": result.state}) == (
+        '{"counts": {"done": 1, "failed": 1}, "state": "done"}'
+    )
+    assert [s.value for s in FileState] == ["pending", "submitting", "submitted", "done", "failed"]
+    groups = ["new", "submitting", "submitted", "finished", "refused"]
+    assert [s.value for s in GroupState] == groups
+
+
+def test_unsafe_path_error_is_on_the_ladder_and_still_a_value_error(tmp_path: Path) -> None:
+    with pytest.raises(UnsafePathError) as info:
+        output_path_inside(tmp_path, "../x.json")
+    assert isinstance(info.value, InvalidInputError)
+    assert isinstance(info.value, UnstructuredJobsError)
+    assert isinstance(info.value, ValueError)
+
+
+# -- the manifest's format -----------------------------------------------------------------------
+
+
+def test_the_manifest_stores_the_same_plain_strings(tmp_path: Path) -> None:
+    path = tmp_path / "m.sqlite"
+    m = Manifest(path)
+    try:
+        m.add_files([("/in/a.pdf", "a.pdf", 3), ("/in/b.pdf", "b.pdf", 4)])
+        a, b = m.all_files()
+        group = m.new_group([a.id, b.id])
+        m.group_sending(group, "2026-01-01T00:00:00+00:00")
+        m.group_created(group, "job-1", "SCHEDULED")
+        m.file_outcome(a.id, state=FileState.DONE, job_status="COMPLETED", output_path=None,
+                       error=None)  # fmt: skip
+        m.group_finished(group, "COMPLETED")
+    finally:
+        m.close()
+    with sqlite3.connect(path) as db:
+        files = db.execute("SELECT path, state, typeof(state) FROM files ORDER BY path").fetchall()
+        groups = db.execute("SELECT state, typeof(state) FROM groups").fetchall()
+    assert files == [("/in/a.pdf", "done", "text"), ("/in/b.pdf", "submitted", "text")]
+    assert groups == [("finished", "text")]
+
+
+def test_a_manifest_written_before_the_enums_still_opens(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:  # what version 1 wrote, by hand
+        db.executescript(
+            """
+            CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE groups (id INTEGER PRIMARY KEY, state TEXT NOT NULL, job_id TEXT,
+                sent_at TEXT, job_status TEXT, error TEXT);
+            CREATE TABLE files (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE,
+                upload_name TEXT NOT NULL UNIQUE, size INTEGER NOT NULL, state TEXT NOT NULL,
+                group_id INTEGER REFERENCES groups(id), position INTEGER, job_id TEXT,
+                job_status TEXT, output_path TEXT, error TEXT);
+            INSERT INTO meta VALUES ('schema', '1'), ('request_data', '{"template_id": "t"}');
+            INSERT INTO groups VALUES (1, 'submitting', NULL, '2026-01-01T00:00:00+00:00',
+                NULL, NULL);
+            INSERT INTO files VALUES (1, '/in/a.pdf', 'a.pdf', 3, 'submitting', 1, 0, NULL,
+                NULL, NULL, NULL);
+            INSERT INTO files VALUES (2, '/in/b.pdf', 'b.pdf', 3, 'pending', NULL, NULL, NULL,
+                NULL, NULL, NULL);
+            """
+        )
+    db.close()
+    m = Manifest(path)
+    try:
+        m.check_request_data('{"template_id": "t"}')
+        [leftover] = m.groups_to_reconcile()
+        assert leftover.state is GroupState.SUBMITTING and leftover.names == ("a.pdf",)
+        assert leftover.files[0].state is FileState.SUBMITTING
+        [pending] = m.ungrouped_pending_files()
+        assert pending.path == "/in/b.pdf" and pending.state == "pending"
+    finally:
+        m.close()
+
+
+# -- the manifest's lock -------------------------------------------------------------------------
+
+_HOLDER = """
+import sys
+from unstructured_jobs._manifest import Manifest
+
+m = Manifest(sys.argv[1])
+print("holding", flush=True)
+sys.stdin.readline()  # hold the manifest until the test says so
+m.close()
+"""
+
+
+@pytest.fixture
+def held_elsewhere(tmp_path: Path) -> Iterator[Path]:
+    """A manifest that another process has open (as a running batch has)."""
+    path = tmp_path / "batch.sqlite"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "holding\n"
+        yield path
+    finally:
+        if holder.stdin is not None:
+            holder.stdin.close()  # end of input: the holder closes the manifest and exits
+        assert holder.wait(timeout=30) == 0
+
+
+async def test_a_second_batch_on_a_manifest_in_use_is_refused(
+    held_elsewhere: Path,
+    unstructured_emulator_factory: Callable[..., Emulator],
+    tmp_path: Path,
+) -> None:
+    emu = unstructured_emulator_factory()
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("a")
+    async with AsyncJobsClient(api_key=emu.api_key, server_url=emu.url) as client:
+        with pytest.raises(InvalidInputError, match="is in use by another batch process"):
+            await submit_batch(client, [tmp_path / "in"], template_id="t", manifest=held_elsewhere)
+    assert emu.requests == []  # refused before anything was sent
+
+
+def test_the_manifest_lock_is_exclusive_and_released_on_close(tmp_path: Path) -> None:
+    path = tmp_path / "m.sqlite"
+    first = Manifest(path)
+    try:
+        with pytest.raises(InvalidInputError, match="in use by another batch process"):
+            Manifest(path)
+    finally:
+        first.close()
+    Manifest(path).close()  # free again once the first one is closed
+    Manifest(None).close()  # in memory: nothing to lock
+    Manifest(None).close()
+
+
+# -- expanding folders ---------------------------------------------------------------------------
+
+
+def test_hidden_folders_and_files_are_skipped_inside_folders(tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    for rel in ["a.txt", ".env", ".git/config", "sub/b.txt", "sub/.hidden.txt",
+                "sub/.cache/c.txt", ".venv/lib/d.txt"]:  # fmt: skip
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(rel)
+
+    def found(*inputs: Path, include_hidden: bool = False) -> list[str]:
+        files, problems = collect_files(inputs, include_hidden=include_hidden)
+        assert problems == []
+        return [Path(p).relative_to(root).as_posix() for p, _size in files]
+
+    assert found(root) == ["a.txt", "sub/b.txt"]
+    assert found(root, include_hidden=True) == [
+        ".env", ".git/config", ".venv/lib/d.txt", "a.txt", "sub/.cache/c.txt",
+        "sub/.hidden.txt", "sub/b.txt",
+    ]  # fmt: skip
+    # Named explicitly, a hidden folder or file is taken: the rule is about what a folder holds.
+    assert found(root / ".git", root / ".env") == [".env", ".git/config"]

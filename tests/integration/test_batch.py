@@ -9,8 +9,6 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-import anyio
-import anyio.lowlevel
 import pytest
 
 from unstructured_jobs import AsyncJobsClient, JobsClient
@@ -144,19 +142,11 @@ async def test_lost_answer_is_reconciled_not_resent(
 
 
 async def test_a_job_listed_only_after_the_grace_wait_is_adopted_not_resent(
-    emu_client: tuple[Emulator, AsyncJobsClient],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    emu_client: tuple[Emulator, AsyncJobsClient], tmp_path: Path
 ) -> None:
     emu, client = emu_client
     make_files(tmp_path / "in", 3)
-    slept: list[float] = []
-
-    async def record_sleep(seconds: float) -> None:  # the engine's grace wait costs no time
-        slept.append(seconds)
-        await anyio.lowlevel.checkpoint()
-
-    monkeypatch.setattr(anyio, "sleep", record_sleep)
+    assert isinstance(client.clock, FakeClock)  # the engine's grace wait costs no time
     # The job is created but its answer is lost; the first listing does not show it yet (a
     # listing that lags behind creation), the one after the grace wait does.
     emu.inject(Fault.drop_after(), method="POST", path="/api/v1/jobs/", times=1)
@@ -167,7 +157,7 @@ async def test_a_job_listed_only_after_the_grace_wait_is_adopted_not_resent(
     )
     assert report.ok, report.files
     assert len(emu.jobs) == 1  # adopted, never sent a second time
-    assert slept == [7.5]
+    assert client.clock.sleeps.count(7.5) == 1  # one grace wait, on the client's clock
     listings = [r for r in emu.requests if r.method == "GET" and r.path == "/api/v1/jobs/"]
     assert [r.fault for r in listings] == ["raw", None]
     assert Counter(f.filename for f in emu.received_files()) == {

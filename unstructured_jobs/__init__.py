@@ -35,6 +35,7 @@ from ._exceptions import (
     ResponseValidationError,
     SyncInAsyncContextError,
     UnprocessableEntityError,
+    UnsafePathError,
     UnstructuredJobsError,
     WaitTimeoutError,
 )
@@ -100,6 +101,7 @@ __all__ = [
     "SyncInAsyncContextError",
     "Timeout",
     "UnprocessableEntityError",
+    "UnsafePathError",
     "UnstructuredJobsError",
     "ValidationErrorDetail",
     "WaitTimeoutError",

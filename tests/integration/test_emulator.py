@@ -25,6 +25,7 @@ import pytest
 from unstructured_jobs.testing import (
     EmulatedJob,
     Emulator,
+    FakeClock,
     Fault,
     FaultRates,
     ReceivedFile,
@@ -46,16 +47,6 @@ INFO_KEYS = {
     "job_type",
 }
 CREATED_AT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
-
-
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def make_form(
@@ -409,7 +400,7 @@ async def test_cancel(emu: Emulator, http: aiohttp.ClientSession) -> None:
 
 
 async def test_schedule_on_injected_clock() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     async with (
         Emulator(schedule=Schedule(start_after=1.0, run_for=150.0), clock=clock) as emu,
         aiohttp.ClientSession(base_url=emu.url, headers=emu.headers) as http,
@@ -422,17 +413,17 @@ async def test_schedule_on_injected_clock() -> None:
                 return body
 
         assert (await status())["status"] == "SCHEDULED"
-        clock.now += 1.0
+        clock.advance(1.0)
         assert (await status())["status"] == "IN_PROGRESS"
-        clock.now += 149.9
+        clock.advance(149.9)
         assert (await status())["status"] == "IN_PROGRESS"
-        clock.now += 0.1
+        clock.advance(0.1)
         done = await status()
         assert (done["status"], done["runtime"]) == ("COMPLETED", "PT2M30S")
 
 
 async def test_max_running_keeps_extra_jobs_scheduled() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     async with (
         Emulator(schedule=Schedule(run_for=1.0), clock=clock, max_running=2) as emu,
         aiohttp.ClientSession(base_url=emu.url, headers=emu.headers) as http,
@@ -444,9 +435,9 @@ async def test_max_running_keeps_extra_jobs_scheduled() -> None:
                 return [j["status"] for j in await resp.json() if j["id"] in ids]
 
         assert await statuses() == ["IN_PROGRESS", "IN_PROGRESS", "SCHEDULED"]
-        clock.now += 1.0
+        clock.advance(1.0)
         assert await statuses() == ["COMPLETED", "COMPLETED", "IN_PROGRESS"]
-        clock.now += 0.2
+        clock.advance(0.2)
         async with http.post(f"{JOBS}{ids[2]}/cancel"):
             pass
         assert await statuses() == ["COMPLETED", "COMPLETED", "STOPPED"]
@@ -570,7 +561,7 @@ async def test_fault_rates_are_seeded() -> None:
 
 
 async def test_service_limits() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     options: dict[str, Any] = {"max_files_per_job": 2, "max_file_size": 10, "launch_rate": 1.0}
     async with (
         Emulator(clock=clock, **options) as emu,
@@ -589,7 +580,7 @@ async def test_service_limits() -> None:
         async with http.post(JOBS, data=make_form({"template_id": TEMPLATE})) as resp:
             assert (resp.status, resp.headers["Retry-After"]) == (429, "1")
             assert await resp.json() == {"detail": "Rate limit exceeded"}
-        clock.now += 1.0
+        clock.advance(1.0)
         async with http.post(f"/api/v1/workflows/{TEMPLATE}/run") as resp:
             assert resp.status == 202
         assert len(emu.jobs) == 2

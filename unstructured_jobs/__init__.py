@@ -12,6 +12,7 @@ local server that behaves like the API, for tests and demos without an account.
 from ._client import AsyncJobsClient, PollCallback
 from ._exceptions import (
     AmbiguousRequestError,
+    AnswerTooLargeError,
     APIConnectionError,
     APIError,
     APIStatusError,
@@ -64,6 +65,7 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "AmbiguousRequestError",
+    "AnswerTooLargeError",
     "AsyncJobsClient",
     "AuthenticationError",
     "BadRequestError",

@@ -33,6 +33,7 @@ from . import _core, _proxy, _tls
 from ._clock import SYSTEM_CLOCK, Clock
 from ._constants import (
     BULK_ANSWER,
+    DEFAULT_MAX_ANSWER_BYTES,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_MAX_RETRIES,
@@ -109,6 +110,9 @@ class AsyncJobsClient:
     - `clock`: where every wait of the client goes (retry backoff, polling, the batch's
       launch rate): a `Clock` with ``now()`` and ``async sleep()``. Default: real time. Tests
       pass `unstructured_jobs.testing.FakeClock` to run retries and waits without sleeping.
+    - `max_answer_bytes`: the largest JSON answer read, counted decompressed (default 256 MiB;
+      100,000 listed jobs are about 80 MB); past it, `AnswerTooLargeError`. Downloads streamed
+      to disk with `download_job_output_to` are not bounded by it.
 
     Every request method also takes `timeout` and `max_retries` to override them for one call
     (`max_retries` may be a `RetryConfig(max_retries, budget)` to change the time budget too).
@@ -129,6 +133,7 @@ class AsyncJobsClient:
         ssl: SSLOption = True,
         session_factory: SessionFactory | None = None,
         clock: Clock | None = None,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
     ) -> None:
         # The key goes into a Secret at once: no frame keeps it in a plain local (see _secret).
         given = Secret.of(api_key if api_key is not None else os.environ.get(ENV_API_KEY))
@@ -141,6 +146,8 @@ class AsyncJobsClient:
         url = _core.resolve_server_url(server_url, os.environ)
         if max_connections < 1:
             raise InvalidInputError("max_connections must be >= 1")
+        if max_answer_bytes < 1:
+            raise InvalidInputError("max_answer_bytes must be >= 1")
         self.server_url = _core.check_server_url(url, allow_insecure_http=allow_insecure_http)
         ssl_context: SSLContext | bool = True
         proxy: _proxy.Proxy | None = None
@@ -171,6 +178,7 @@ class AsyncJobsClient:
             timeout=Timeout.coerce(timeout) or Timeout(),
             retries=RetryConfig(max_retries, retry_budget),
             clock=self.clock,
+            max_answer_bytes=max_answer_bytes,
             proxy=proxy,
         )
         self._raw = False
@@ -507,7 +515,7 @@ class AsyncJobsClient:
         max_retries: int | RetryConfig | None,
     ) -> T:
         async def consume(response: aiohttp.ClientResponse, attempt: Attempt) -> Any:
-            body = await response.read()
+            body = await self._transport.read_answer(request, response)
 
             def parse() -> T:
                 return _parse_answer(request, response, body, cls)
@@ -589,6 +597,11 @@ def _parse_answer(
             return data  # type: ignore[no-any-return]
         try:
             return structure(data, cls)
+        except RecursionError:
+            exc = ShapeError(["nested too deeply to read @ $"])
+            raise _core.shape_error(
+                exc, method=request.method, url=url, status=status, headers=headers, body=body
+            ) from None
         except ShapeError as exc:
             raise _core.shape_error(
                 exc, method=request.method, url=url, status=status, headers=headers, body=body

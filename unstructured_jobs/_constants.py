@@ -38,6 +38,9 @@ DEFAULT_CONTENT_TYPE = "application/octet-stream"
 MAX_ERROR_BODY = 1024 * 1024  # bytes of an error answer read for its message and `body`
 DOWNLOAD_CHUNK_SIZE = 256 * 1024
 BULK_ANSWER = 1024 * 1024  # answers this large are parsed with the cyclic GC paused
+# The largest JSON answer read (decompressed). 10,000 listed jobs are about 8 MB, 100,000 about
+# 80 MB; downloads streamed to disk are not bounded by it.
+DEFAULT_MAX_ANSWER_BYTES = 256 * 1024 * 1024
 
 # The sync client's loop thread.
 CANCEL_GRACE = 5.0  # seconds a call cancelled by Ctrl-C may take to unwind

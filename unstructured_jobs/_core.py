@@ -372,6 +372,8 @@ def parse_json_answer(
             return json.loads(body)
         except ValueError as exc:
             problem = f"malformed JSON ({exc})"
+        except RecursionError:
+            problem = "JSON nested too deeply to read"
     raise _invalid_answer(
         f"{problem}: {snippet(body)!r}", (), method=method, url=url, status=status,
         headers=headers, body=body,

@@ -26,6 +26,7 @@
     │   │   ├── RateLimitError                 429 (with `retry_after`)
     │   │   └── InternalServerError            5xx
     │   └── ResponseValidationError            a 2xx answer that is not what the contract says
+    │       └── AnswerTooLargeError            ... because it is larger than `max_answer_bytes`
     └── WaitTimeoutError (TimeoutError)        wait_for_job gave up; carries the last job seen
 
 ``except APIError`` catches every failure that came from talking to the API, and nothing the
@@ -347,6 +348,17 @@ class ResponseValidationError(APIError):
         self.snippet = snippet
         self.messages = list(messages)
         self.request_id = request_id
+
+
+class AnswerTooLargeError(ResponseValidationError):
+    """A success answer grew past the client's `max_answer_bytes` (counted once decompressed).
+
+    Reading stopped there: a compressed "bomb" or an endless answer cannot exhaust memory.
+    `limit` is the bound that was passed. Raise it (``max_answer_bytes=``) if a real answer
+    of yours is that large.
+    """
+
+    limit: int = 0
 
 
 class WaitTimeoutError(UnstructuredJobsError, TimeoutError):

@@ -16,21 +16,30 @@ from ._exceptions import InvalidInputError
 
 @attrs.frozen(repr=False)
 class Timeout:
-    """Timeouts in seconds; None disables one. There is no total timeout, on purpose.
+    """Timeouts in seconds; None disables one. By default there is no total timeout.
 
     - `connect`: establishing the TCP/TLS connection (not time queued for a free connection).
     - `read`: the longest silence while waiting for or reading an answer.
     - `write`: the longest an upload may make no progress (a server that stopped reading).
+    - `total`: the whole call, retries and their waits included (default None: a total would
+      cut long uploads short; set it per call, e.g. for a web request that must answer in
+      time, or against an answer drip-fed one byte at a time). Past it the call raises
+      `APITimeoutError` with ``phase="total"``, or `JobMayExistError` for a job-creating
+      request that may already have reached the server.
 
-    ``Timeout(30)`` sets all three; ``Timeout(connect=5, read=300)`` keeps `write`'s default.
+    ``Timeout(30)`` sets connect, read and write; ``Timeout(connect=5, read=300)`` keeps
+    `write`'s default.
 
     >>> Timeout(5)
-    Timeout(connect=5.0, read=5.0, write=5.0)
+    Timeout(connect=5.0, read=5.0, write=5.0, total=None)
+    >>> Timeout(total=20)
+    Timeout(connect=10.0, read=120.0, write=120.0, total=20.0)
     """
 
     connect: float | None = attrs.field(default=DEFAULT_CONNECT_TIMEOUT)
     read: float | None = DEFAULT_READ_TIMEOUT
     write: float | None = DEFAULT_WRITE_TIMEOUT
+    total: float | None = None
 
     def __init__(
         self,
@@ -39,16 +48,18 @@ class Timeout:
         connect: float | None = DEFAULT_CONNECT_TIMEOUT,
         read: float | None = DEFAULT_READ_TIMEOUT,
         write: float | None = DEFAULT_WRITE_TIMEOUT,
+        total: float | None = None,
     ) -> None:
         if all is not None:
             connect = read = write = all
-        for value in (connect, read, write):
-            if value is not None and value <= 0:
+        for value in (connect, read, write, total):
+            if value is not None and not value > 0:
                 raise InvalidInputError("timeouts must be positive seconds or None")
         self.__attrs_init__(  # type: ignore[attr-defined]
             None if connect is None else float(connect),
             None if read is None else float(read),
             None if write is None else float(write),
+            None if total is None else float(total),
         )
 
     def __repr__(self) -> str:

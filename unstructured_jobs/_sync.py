@@ -31,7 +31,12 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast, ov
 
 from ._client import RAW_METHODS, AsyncJobsClient
 from ._clock import Clock
-from ._constants import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RETRIES, DEFAULT_RETRY_BUDGET
+from ._constants import (
+    DEFAULT_MAX_ANSWER_BYTES,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_RETRY_BUDGET,
+)
 from ._exceptions import InvalidInputError
 from ._loop_thread import EventLoopThread
 from ._options import Timeout
@@ -164,6 +169,7 @@ class JobsClient:
         ssl: SSLOption = True,
         session_factory: SessionFactory | None = None,
         clock: Clock | None = None,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
     ) -> None:
         secret = Secret.of(api_key)  # never a plain local that a traceback could show
         del api_key
@@ -186,6 +192,7 @@ class JobsClient:
             ssl=ssl,
             session_factory=session_factory,
             clock=clock,
+            max_answer_bytes=max_answer_bytes,
         )
         self._lock = threading.Lock()
         self._runner = _Runner(self._factory)

@@ -21,13 +21,21 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import aiohttp
+import anyio
 import attrs
 
 from . import _core, _tls
 from ._clock import Clock
-from ._constants import API_KEY_HEADER, LOGGER_NAME, MAX_ERROR_BODY
-from ._core import AttemptProgress, Failure, FailureKind, Request, Verdict
+from ._constants import (
+    API_KEY_HEADER,
+    DEFAULT_MAX_ANSWER_BYTES,
+    ERROR_SNIPPET_CHARS,
+    LOGGER_NAME,
+    MAX_ERROR_BODY,
+)
+from ._core import AttemptProgress, Failure, FailureKind, Request, Safety, Verdict
 from ._exceptions import (
+    AnswerTooLargeError,
     APIConnectionError,
     APITimeoutError,
     CertificateVerifyError,
@@ -63,6 +71,14 @@ class _AttemptFailed(Exception):
         super().__init__(str(error))
         self.failure = failure
         self.error = error
+
+
+class _Progress:
+    """Where one call stands, for the error its total timeout gives."""
+
+    def __init__(self) -> None:
+        self.sent_at = datetime.now(UTC)
+        self.in_flight = False  # an attempt is under way (not waiting to retry)
 
 
 class ConnectionPool:
@@ -126,10 +142,12 @@ class Transport:
         timeout: Timeout,
         retries: RetryConfig,
         clock: Clock,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
         proxy: Proxy | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.pool = pool
+        self.max_answer_bytes = max_answer_bytes
         self.base_url = base_url
         self._api_key = api_key
         self.timeout = timeout
@@ -161,9 +179,45 @@ class Transport:
             timeout=self.timeout if timeout is None else timeout,
             retries=self.retries if retries is None else retries,
             clock=self.clock,
+            max_answer_bytes=self.max_answer_bytes,
             proxy=self.proxy,
             rng=self._rng,
         )
+
+    async def read_answer(self, request: Request, response: aiohttp.ClientResponse) -> bytes:
+        """The whole body of a success answer, decompressed, up to `max_answer_bytes`.
+
+        Past the bound, reading stops and `AnswerTooLargeError` is raised: neither a
+        compression bomb nor an endless answer can exhaust memory.
+        """
+        limit = self.max_answer_bytes
+        declared = response.content_length
+        if (
+            declared is not None
+            and declared <= limit
+            and not response.headers.get("Content-Encoding")
+        ):
+            return await response.read()  # the fast path: aiohttp reads a known length at once
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                head = b"".join(chunks)[:ERROR_SNIPPET_CHARS]
+                url = str(response.url)
+                error = AnswerTooLargeError(
+                    f"{request.method} {url} -> {response.status}: the answer is larger than "
+                    f"max_answer_bytes ({limit:,} bytes once decompressed); reading stopped",
+                    method=request.method,
+                    url=url,
+                    status=response.status,
+                    snippet=_core.snippet(head),
+                    request_id=_core.request_id_of(response.headers),
+                )
+                error.limit = limit
+                raise error
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def session(self) -> aiohttp.ClientSession:
         """The pool's aiohttp session."""
@@ -186,20 +240,43 @@ class Transport:
         Whatever leaves here (errors, cancellation) has aiohttp's frames cut from its traceback
         and its chain's: their locals hold the request headers (`_secret.scrub_traceback`).
         """
+        timeout = timeout or self.timeout
+        progress = _Progress()
         try:
-            return await self._send(request, consume, timeout, max_retries)
+            if timeout.total is None:
+                return await self._send(request, consume, timeout, max_retries, progress)
+            with anyio.move_on_after(timeout.total):
+                return await self._send(request, consume, timeout, max_retries, progress)
+            raise self._deadline_passed(request, timeout.total, progress)
         except BaseException as exc:
             scrub_traceback(exc)
             raise
+
+    def _deadline_passed(
+        self, request: Request, total: float, progress: _Progress
+    ) -> UnstructuredJobsError:
+        method, url = request.method, self.base_url + request.path
+        error = APITimeoutError(
+            f"{method} {url}: no answer within the total timeout of {total:g}s (retries included)",
+            method=method,
+            url=url,
+            phase="total",
+        )
+        body = request.body
+        unsent = body is not None and not body.state.complete
+        if request.safety is Safety.UNSAFE and progress.in_flight and not unsent:
+            # Cut off after (or while) the request went out: it may have been applied.
+            return _core.ambiguous_error(request, url, error, progress.sent_at)
+        return error
 
     async def _send(
         self,
         request: Request,
         consume: Consume[T],
-        timeout: Timeout | None,
+        timeout: Timeout,
         max_retries: int | RetryConfig | None,
+        progress: _Progress,
     ) -> T:
-        timeout = timeout or self.timeout
         retries = self.retries
         if isinstance(max_retries, RetryConfig):
             retries = max_retries
@@ -207,13 +284,15 @@ class Transport:
             retries = RetryConfig(max_retries, retries.budget)
         limit = retries.max_retries
         url = self.base_url + request.path
-        sent_at = datetime.now(UTC)
+        sent_at = progress.sent_at
         slept = 0.0
         retry_index = 0
         while True:
             try:
+                progress.in_flight = True
                 return await self._attempt(request, url, timeout, consume, retry_index)
             except _AttemptFailed as failed:
+                progress.in_flight = False
                 failure, error = failed.failure, failed.error
             verdict = _core.decide(request.safety, failure)
             body = request.body

@@ -16,6 +16,7 @@ import pytest
 import unstructured_jobs
 from unstructured_jobs import (
     AmbiguousRequestError,
+    AnswerTooLargeError,
     APIConnectionError,
     APIError,
     APIStatusError,
@@ -69,6 +70,19 @@ def answer(status: int, body: bytes, **extra: str) -> APIStatusError:
         **extra,
     }
     return error_for_status(method="GET", url=URL, status=status, headers=headers, body=body)
+
+
+def too_large() -> AnswerTooLargeError:
+    error = AnswerTooLargeError(
+        f"GET {BASE}/jobs/ -> 200: the answer is larger than max_answer_bytes",
+        method="GET",
+        url=f"{BASE}/jobs/",
+        status=200,
+        snippet="[{",
+        request_id="req-big",
+    )
+    error.limit = 4096
+    return error
 
 
 def last_job() -> JobInformation:
@@ -159,6 +173,7 @@ CASES: dict[type[UnstructuredJobsError], Callable[[], UnstructuredJobsError]] = 
         messages=["required field missing @ $.created_at"],
         request_id="req-200",
     ),
+    AnswerTooLargeError: lambda: too_large(),
     WaitTimeoutError: lambda: WaitTimeoutError(
         f"job {JOB} is still QUARANTINED after 30s", job_id=JOB, last_job=last_job()
     ),
@@ -227,6 +242,7 @@ FROM_THE_API = {
     RateLimitError,
     InternalServerError,
     ResponseValidationError,
+    AnswerTooLargeError,
 }
 
 

@@ -38,6 +38,7 @@ from ._constants import (
 from ._converter import ShapeError, structure
 from ._core import Request, Safety, api_path, validate_id
 from ._exceptions import InvalidInputError, LocalFileError, WaitTimeoutError
+from ._inputs import InputFile, InputFileLike, PreparedFile, prepare_files, request_data_json
 from ._models import (
     CancelJobResult,
     JobDetails,
@@ -45,18 +46,10 @@ from ._models import (
     JobInformation,
     JobStatus,
 )
+from ._multipart import MultipartBody, ProgressCallback
 from ._options import RetryConfig, Timeout
 from ._tls import SSLOption
 from ._transport import SessionFactory, Transport
-from ._uploads import (
-    InputFile,
-    InputFileLike,
-    MultipartBody,
-    PreparedFile,
-    ProgressCallback,
-    prepare_files,
-    request_data_json,
-)
 
 T = TypeVar("T")
 PollCallback = Callable[[JobInformation], Any]

@@ -31,10 +31,10 @@ from ._exceptions import (
     WaitTimeoutError,
 )
 from ._grouping import GroupLimits, group_files, match_job
+from ._inputs import InputFile
 from ._manifest import FileRow, GroupRow, Manifest, unique_name
 from ._models import JobInformation
 from ._paths import UnsafePathError, output_path_inside, safe_output_name
-from ._uploads import InputFile
 
 log = logging.getLogger(LOGGER_NAME)
 T = TypeVar("T")

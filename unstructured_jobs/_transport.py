@@ -37,9 +37,9 @@ from ._exceptions import (
     JobMayExistError,
     UnstructuredJobsError,
 )
+from ._multipart import AttemptState, FileChangedError, MultipartBody, UploadStalledError
 from ._options import RetryConfig, Timeout
 from ._proxy import Proxy
-from ._uploads import AttemptState, FileChangedError, MultipartBody, UploadStalledError
 
 log = logging.getLogger(LOGGER_NAME)
 T = TypeVar("T")

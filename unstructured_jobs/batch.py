@@ -36,9 +36,9 @@ from ._constants import SERVICE_MAX_FILE_BYTES, SERVICE_MAX_FILES_PER_JOB
 from ._engine import BatchObserver, BatchRun
 from ._exceptions import InvalidInputError
 from ._grouping import GroupLimits
+from ._inputs import request_data_json
 from ._manifest import Manifest
 from ._paths import UnsafePathError, collect_files, output_path_inside, safe_output_name
-from ._uploads import request_data_json
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing.Unpack for **kwargs needs Python 3.12

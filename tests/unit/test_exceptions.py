@@ -49,8 +49,8 @@ from unstructured_jobs import (
 from unstructured_jobs._converter import ShapeError, structure
 from unstructured_jobs._core import error_for_status
 from unstructured_jobs._exceptions import _RequestError
+from unstructured_jobs._multipart import FileChangedError, UploadStalledError
 from unstructured_jobs._paths import UnsafePathError
-from unstructured_jobs._uploads import FileChangedError, UploadStalledError
 
 KEY = "sk-unit-pickle-0123456789abcdefABCDEF"
 JOB = "b2c3d4e5-6f7a-4b9c-8d1e-2f3a4b5c6d7e"

@@ -4,7 +4,8 @@
   `fromisoformat` first, a tolerant parser for the rest); always returned timezone-aware (UTC
   when the server gives no offset).
 - `runtime`: ISO 8601 durations (``PT2M30S``, ``P1DT2H``, ``PT0.5S``) to `timedelta`.
-- primitives are strict: ``"3"`` is not an int, ``"false"`` is not a bool, ``5`` is not a str.
+- primitives are strict: ``"3"`` is not an int, ``"false"`` is not a bool, ``5`` is not a str;
+  a tuple field takes a JSON array only (not a string's characters or an object's keys).
 - open enums keep unknown values (see `OpenEnum`); unknown fields are ignored.
 """
 
@@ -12,12 +13,14 @@ from __future__ import annotations
 
 import functools
 import re
+import typing
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import attrs
 import cattrs
+from cattrs.cols import homogenous_tuple_structure_factory
 from cattrs.preconf.json import make_converter
 
 from ._exceptions import reduce_error
@@ -137,6 +140,25 @@ def _structure_open_enum(value: object, cls: type[OpenEnum]) -> OpenEnum:
 # Registered by class (not by predicate) so that it wins over the `str` hook for these str-enums.
 converter.register_structure_hook(OpenEnum, _structure_open_enum)
 converter.register_unstructure_hook(OpenEnum, lambda v: v.value)
+
+
+def _is_homogeneous_tuple(t: Any) -> bool:
+    return typing.get_origin(t) is tuple and typing.get_args(t)[1:] == (Ellipsis,)
+
+
+def _json_array_tuple(t: Any, conv: cattrs.Converter) -> Any:
+    # cattrs turns any iterable into a tuple: "ab" into ("a", "b"), {"k": 1} into ("k",).
+    inner = homogenous_tuple_structure_factory(t, conv)
+
+    def hook(value: object, cls: Any) -> Any:
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(f"expected a JSON array, got {type(value).__name__}")
+        return inner(value, cls)
+
+    return hook
+
+
+converter.register_structure_hook_factory(_is_homogeneous_tuple, _json_array_tuple)
 
 
 def _structure_cancel(value: object, _: Any) -> CancelJobResult:

@@ -70,6 +70,8 @@ def samples(t: Any) -> tuple[list[Any], list[Any]]:
         return ["PT2M30S", "P1DT2H", "PT0.5S", 3, 2.5], ["P1Y", "soon", None, True, [1]]
     if inner is int:
         return [0, 7], ["3", 1.5, True, None]
+    if inner is float:
+        return [0.5, 3], ["1.5", True, None]
     if inner is bool:
         return [True, False], [0, "false", None]
     if typing.get_origin(inner) is tuple and typing.get_args(inner)[1:] == (Ellipsis,):

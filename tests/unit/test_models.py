@@ -91,6 +91,8 @@ def test_unknown_enum_values_and_extra_fields_are_tolerated() -> None:
         ({"status": 3}, "$.status"),
         ({"runtime": "two minutes"}, "$.runtime"),
         ({"output_node_files": [{"node_id": "n"}]}, "$.output_node_files[0].file_id"),
+        ({"input_file_ids": "ab"}, "expected tuple[str, ...] | None @ $.input_file_ids"),
+        ({"output_node_files": {"k": 1}}, "@ $.output_node_files"),
     ],
 )
 def test_ill_typed_fields_are_named(patch: dict[str, Any], message: str) -> None:

@@ -144,6 +144,7 @@ def test_tolerant_timestamp_parser_for_forms_fromisoformat_refuses() -> None:
     assert parse_datetime("2026-01-01T00:00:00.1234567z").microsecond == 123456
     assert parse_datetime("2026-01-01T00:00:00,5Z").microsecond == 500000
     assert parse_datetime("2026-01-01T00:00Z") == datetime(2026, 1, 1, tzinfo=UTC)
+    assert parse_datetime(" 2026-01-01T00:00:00+02:00\n") == datetime(2025, 12, 31, 22, tzinfo=UTC)
     with pytest.raises(ValueError):
         parse_datetime("yesterday")
 

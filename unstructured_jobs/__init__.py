@@ -40,6 +40,7 @@ from ._exceptions import (
     UnstructuredJobsError,
     WaitTimeoutError,
 )
+from ._inputs import InputFile, InputFileLike
 from ._loop_thread import EventLoopThread
 from ._models import (
     CancelJobResult,
@@ -54,9 +55,9 @@ from ._models import (
     ValidationErrorDetail,
     WorkflowJobType,
 )
+from ._multipart import ProgressCallback
 from ._options import RetryConfig, Timeout
 from ._sync import JobsClient
-from ._uploads import InputFile, InputFileLike, ProgressCallback
 from ._version import __version__
 
 __all__ = [

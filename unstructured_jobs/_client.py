@@ -47,6 +47,7 @@ from ._converter import ShapeError, structure
 from ._core import MayHaveCreatedJob, Request, Safety, api_path, validate_id
 from ._downloads import stream_to_file
 from ._exceptions import InvalidInputError, WaitTimeoutError
+from ._inputs import InputFile, InputFileLike, PreparedFile, prepare_files, request_data_json
 from ._models import (
     CancelJobResult,
     JobDetails,
@@ -54,20 +55,12 @@ from ._models import (
     JobInformation,
     JobStatus,
 )
+from ._multipart import MultipartBody, ProgressCallback
 from ._options import RetryConfig, Timeout
 from ._response import RawResponse
 from ._secret import Secret
 from ._tls import SSLOption
 from ._transport import Attempt, ConnectionPool, SessionFactory, Transport
-from ._uploads import (
-    InputFile,
-    InputFileLike,
-    MultipartBody,
-    PreparedFile,
-    ProgressCallback,
-    prepare_files,
-    request_data_json,
-)
 
 T = TypeVar("T")
 P = ParamSpec("P")

@@ -32,10 +32,10 @@ from ._exceptions import (
     WaitTimeoutError,
 )
 from ._grouping import GroupLimits, group_files, match_job
+from ._inputs import InputFile
 from ._manifest import FileRow, FileState, GroupRow, Manifest, unique_name
 from ._models import JobInformation, JobStatus
 from ._paths import output_path_inside, safe_output_name
-from ._uploads import InputFile
 
 log = logging.getLogger(LOGGER_NAME)
 T = TypeVar("T")

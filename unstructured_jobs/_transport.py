@@ -45,10 +45,10 @@ from ._exceptions import (
     ResponseValidationError,
     UnstructuredJobsError,
 )
+from ._multipart import FileChangedError, UploadStalledError
 from ._options import RetryConfig, Timeout
 from ._proxy import Proxy
 from ._secret import Secret, scrub_traceback
-from ._uploads import FileChangedError, UploadStalledError
 
 log = logging.getLogger(LOGGER_NAME)
 T = TypeVar("T")

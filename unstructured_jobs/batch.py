@@ -45,9 +45,9 @@ from ._constants import (
 from ._engine import BatchObserver, BatchRun
 from ._exceptions import InvalidInputError, UnsafePathError
 from ._grouping import GroupLimits
+from ._inputs import request_data_json
 from ._manifest import FileState, GroupState, Manifest
 from ._paths import collect_files, output_path_inside, safe_output_name
-from ._uploads import request_data_json
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing.Unpack for **kwargs needs Python 3.12

@@ -91,6 +91,8 @@ def test_unknown_enum_values_and_extra_fields_are_tolerated() -> None:
         ({"status": 3}, "$.status"),
         ({"runtime": "two minutes"}, "$.runtime"),
         ({"output_node_files": [{"node_id": "n"}]}, "$.output_node_files[0].file_id"),
+        ({"input_file_ids": "ab"}, "expected tuple[str, ...] | None @ $.input_file_ids"),
+        ({"output_node_files": {"k": 1}}, "@ $.output_node_files"),
     ],
 )
 def test_ill_typed_fields_are_named(patch: dict[str, Any], message: str) -> None:
@@ -142,6 +144,7 @@ def test_tolerant_timestamp_parser_for_forms_fromisoformat_refuses() -> None:
     assert parse_datetime("2026-01-01T00:00:00.1234567z").microsecond == 123456
     assert parse_datetime("2026-01-01T00:00:00,5Z").microsecond == 500000
     assert parse_datetime("2026-01-01T00:00Z") == datetime(2026, 1, 1, tzinfo=UTC)
+    assert parse_datetime(" 2026-01-01T00:00:00+02:00\n") == datetime(2025, 12, 31, 22, tzinfo=UTC)
     with pytest.raises(ValueError):
         parse_datetime("yesterday")
 

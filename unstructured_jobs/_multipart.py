@@ -1,36 +1,29 @@
-"""Input files and the streaming multipart body.
-
-`prepare_files` turns whatever the user passed into `PreparedFile` records, checking every local
-path (exists, regular file, readable) and reporting every problem at once, before any request.
-It does blocking `stat` calls, so the client runs it in a worker thread.
+"""The streaming multipart/form-data body of an upload (create_job, run_workflow).
 
 `MultipartBody` is a body *factory*: each attempt gets a fresh aiohttp payload that opens each
 file only when its turn to be written comes, reads it in chunks in a worker thread, closes it
 right after, and never holds more than one chunk in memory. A job with 2,000 files therefore uses
 one file descriptor at a time, and a retry re-reads the files from disk (aiohttp closes a body
 after each attempt, so a body object can never be sent twice).
+
+The files arrive here already checked (`_inputs.PreparedFile`); text fields are sent as given.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
-import json
 import logging
-import mimetypes
-import os
 import random
 import re
-import stat
-from collections.abc import Callable, Iterable, Sequence
-from typing import IO, Any, BinaryIO, Union
+from collections.abc import Callable, Sequence
+from typing import Any, BinaryIO
 
-import attrs
 from aiohttp import payload as aiohttp_payload
 from aiohttp.abc import AbstractStreamWriter
 
-from ._constants import DEFAULT_CONTENT_TYPE, LOGGER_NAME, UPLOAD_CHUNK_SIZE
-from ._exceptions import InputFileError, reduce_error
+from ._constants import LOGGER_NAME, UPLOAD_CHUNK_SIZE
+from ._exceptions import reduce_error
+from ._inputs import PreparedFile
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -39,180 +32,6 @@ ProgressCallback = Callable[[int], object]
 that is retried, it is called once with minus the bytes that attempt had reported, so a running
 sum (a progress bar's ``update``) always equals the bytes of the attempt in flight. It runs on the
 event loop's thread; an exception it raises is logged and ignored (it cannot abort the upload)."""
-
-
-@attrs.frozen
-class InputFile:
-    """One file to upload, with an explicit name and content type.
-
-    `content` is a local path, bytes, or an open binary file object (which the client reads but
-    does not close; it is rewound for a retry when it is seekable, and never retried otherwise).
-    """
-
-    content: str | os.PathLike[str] | bytes | IO[bytes]
-    filename: str | None = None
-    content_type: str | None = None
-
-
-InputFileLike = Union[
-    str,
-    "os.PathLike[str]",
-    IO[bytes],
-    InputFile,
-    tuple[str, bytes | IO[bytes]],
-    tuple[str, bytes | IO[bytes], str],
-]
-"""Anything `input_files` accepts: a path, an open binary file, ``(name, bytes_or_file)``,
-``(name, bytes_or_file, content_type)``, or an `InputFile`."""
-
-
-@attrs.frozen
-class PreparedFile:
-    """A validated input file. Exactly one of `path`, `data`, `stream` is set."""
-
-    filename: str
-    content_type: str
-    size: int | None
-    path: str | None = None
-    data: bytes | None = None
-    stream: IO[bytes] | None = attrs.field(default=None, eq=False)
-    start: int | None = None  # stream position to rewind to; None when not seekable
-
-
-def _clean_name(name: str) -> str:
-    # Names from non-UTF-8 file systems arrive with lone surrogates: keep what is valid UTF-8.
-    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-
-
-def _guess_type(filename: str) -> str:
-    return mimetypes.guess_type(filename, strict=False)[0] or DEFAULT_CONTENT_TYPE
-
-
-def _normalise(item: object) -> InputFile:
-    if isinstance(item, InputFile):
-        return item
-    if isinstance(item, tuple):
-        if len(item) not in (2, 3) or not isinstance(item[0], str):
-            raise TypeError("a tuple input must be (filename, bytes_or_file[, content_type])")
-        return InputFile(item[1], item[0], item[2] if len(item) == 3 else None)
-    if isinstance(item, (str, os.PathLike, bytes)) or hasattr(item, "read"):
-        return InputFile(item)  # type: ignore[arg-type]
-    raise TypeError(f"unsupported input file: {type(item).__name__}")
-
-
-def prepare_files(items: Iterable[object]) -> list[PreparedFile]:
-    """Validate and describe every input; raise one `InputFileError` listing all problems."""
-    prepared: list[PreparedFile] = []
-    problems: list[tuple[str, str]] = []
-    for index, item in enumerate(items):
-        label = f"input #{index}"
-        try:
-            spec = _normalise(item)
-            label = spec.filename or _label(spec.content) or label
-            prepared.append(_prepare_one(spec))
-        except (OSError, TypeError, ValueError) as exc:
-            problems.append((label, _reason(exc)))
-    if problems:
-        raise InputFileError(problems)
-    return prepared
-
-
-def _label(content: object) -> str | None:
-    if isinstance(content, (str, os.PathLike)):
-        return os.fsdecode(content)
-    name = getattr(content, "name", None)
-    return name if isinstance(name, str) else None
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, FileNotFoundError):
-        return "no such file"
-    if isinstance(exc, PermissionError):
-        return "permission denied"
-    if isinstance(exc, IsADirectoryError):
-        return "is a directory"
-    if isinstance(exc, OSError):
-        return exc.strerror or str(exc)
-    return str(exc)
-
-
-def _check_content_type(value: str | None, filename: str) -> str:
-    content_type = value or _guess_type(filename)
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in content_type):
-        raise ValueError("content type contains control characters")
-    return content_type
-
-
-def _prepare_one(spec: InputFile) -> PreparedFile:
-    content = spec.content
-    if isinstance(content, (str, os.PathLike)):
-        path = os.fspath(content)
-        if isinstance(path, bytes):
-            path = os.fsdecode(path)
-        st = os.stat(path)
-        if stat.S_ISDIR(st.st_mode):
-            raise IsADirectoryError(path)
-        if not stat.S_ISREG(st.st_mode):
-            raise ValueError("not a regular file")
-        if not os.access(path, os.R_OK):
-            raise PermissionError(path)
-        filename = _clean_name(spec.filename or os.path.basename(path))
-        return PreparedFile(
-            _nonempty(filename),
-            _check_content_type(spec.content_type, filename),
-            st.st_size,
-            path=path,
-        )
-    if isinstance(content, (bytes, bytearray, memoryview)):
-        if not spec.filename:
-            raise ValueError("bytes need a filename: pass (filename, data)")
-        filename = _clean_name(spec.filename)
-        data = bytes(content)
-        return PreparedFile(
-            _nonempty(filename),
-            _check_content_type(spec.content_type, filename),
-            len(data),
-            data=data,
-        )
-    if isinstance(content, io.TextIOBase):
-        raise TypeError("file objects must be opened in binary mode ('rb')")
-    stream: IO[bytes] = content
-    name = spec.filename or _label(stream)
-    if not name:
-        raise ValueError("this file object has no name: pass (filename, file)")
-    filename = _clean_name(os.path.basename(name) if not spec.filename else name)
-    start = size = None
-    if _seekable(stream):
-        start = stream.tell()
-        size = stream.seek(0, os.SEEK_END) - start
-        stream.seek(start)
-    return PreparedFile(
-        _nonempty(filename),
-        _check_content_type(spec.content_type, filename),
-        size,
-        stream=stream,
-        start=start,
-    )
-
-
-def _open_binary(path: str) -> BinaryIO:
-    return open(path, "rb")
-
-
-def _nonempty(filename: str) -> str:
-    if not filename or "\x00" in filename:
-        raise ValueError("empty file name or NUL in it")
-    return filename
-
-
-def _seekable(stream: IO[bytes]) -> bool:
-    try:
-        return bool(stream.seekable())
-    except (AttributeError, OSError, ValueError):
-        return False
-
-
-# --------------------------------------------------------------------------- multipart
 
 
 _NEEDS_ESCAPE = re.compile(r'[\\"\x00-\x1f\x7f]')
@@ -421,7 +240,7 @@ class _BodyPayload(aiohttp_payload.Payload):
                 raise
             # Our own watchdog cancelled the write: turn it into an error aiohttp reports.
             task = asyncio.current_task()
-            if task is not None and hasattr(task, "uncancel"):
+            if task is not None:
                 task.uncancel()
             state.error = UploadStalledError(f"no upload progress for {self._timeout:g} s")
             raise state.error from None
@@ -520,28 +339,5 @@ def _read_small(path: str, size: int) -> bytes:
         return fh.read(size + 1)  # one byte more, to notice a file that grew
 
 
-def request_data_json(
-    *, template_id: str | None, job_nodes: Sequence[Any] | None, request_data: Any
-) -> str:
-    """Build create_job's ``request_data`` JSON string from exactly one of the three forms."""
-    given = [x is not None for x in (template_id, job_nodes, request_data)]
-    if sum(given) != 1:
-        raise ValueError("pass exactly one of template_id, job_nodes or request_data")
-    if template_id is not None:
-        if not isinstance(template_id, str) or not template_id.strip():
-            raise ValueError("template_id must be a non-empty string")
-        return json.dumps({"template_id": template_id})
-    if job_nodes is not None:
-        if isinstance(job_nodes, (str, bytes)) or not list(job_nodes):
-            raise ValueError("job_nodes must be a non-empty list of node objects")
-        return json.dumps({"job_nodes": list(job_nodes)})
-    if isinstance(request_data, str):
-        try:
-            parsed = json.loads(request_data)
-        except ValueError as exc:
-            raise ValueError(f"request_data is not valid JSON: {exc}") from None
-    else:
-        parsed = request_data
-    if not isinstance(parsed, dict) or not ({"template_id", "job_nodes"} & parsed.keys()):
-        raise ValueError("request_data must be a JSON object with template_id or job_nodes")
-    return request_data if isinstance(request_data, str) else json.dumps(request_data)
+def _open_binary(path: str) -> BinaryIO:
+    return open(path, "rb")

@@ -1,0 +1,85 @@
+"""The job's inputs: normalising and checking input files, and building ``request_data``."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from unstructured_jobs import InputFile, InputFileError
+from unstructured_jobs._inputs import prepare_files, request_data_json
+
+
+def test_every_form_of_input_is_normalised(tmp_path: Path) -> None:
+    path = tmp_path / "a.pdf"
+    path.write_bytes(b"pdf")
+    handle = io.BytesIO(b"0123456789")
+    handle.seek(4)
+    handle.name = "/some/dir/stream.docx"  # type: ignore[attr-defined]
+    files = prepare_files(
+        [
+            str(path),
+            path,
+            handle,
+            ("x.json", b"{}"),
+            ("y.bin", b"1", "image/png"),
+            InputFile(b"zz", filename="z.md"),
+        ]
+    )
+    assert [(f.filename, f.content_type, f.size) for f in files] == [
+        ("a.pdf", "application/pdf", 3),
+        ("a.pdf", "application/pdf", 3),
+        (
+            "stream.docx",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            6,
+        ),
+        ("x.json", "application/json", 2),
+        ("y.bin", "image/png", 1),
+        ("z.md", "text/markdown", 2),
+    ]
+    assert files[2].start == 4  # rewound to where the caller left it, for each attempt
+
+
+@pytest.mark.parametrize(
+    ("item", "reason"),
+    [
+        (("", b"x"), "filename"),
+        (("a\x00b.pdf", b"x"), "NUL"),
+        (b"raw bytes", "need a filename"),
+        (("a.pdf", b"x", "text/html\r\nX-Evil: 1"), "control characters"),
+        (("a", "b", "c", "d"), "tuple input"),
+        (3.14, "unsupported input file"),
+    ],
+)
+def test_bad_inputs_are_listed(item: Any, reason: str) -> None:
+    with pytest.raises(InputFileError) as info:
+        prepare_files([("ok.txt", b"fine"), item])
+    assert len(info.value.problems) == 1 and reason in info.value.problems[0][1]
+
+
+def test_request_data_forms() -> None:
+    assert json.loads(request_data_json(template_id="t", job_nodes=None, request_data=None)) == {
+        "template_id": "t"
+    }
+    nodes = [{"name": "n", "type": "partition", "subtype": "vlm", "settings": {}}]
+    assert json.loads(request_data_json(template_id=None, job_nodes=nodes, request_data=None)) == {
+        "job_nodes": nodes
+    }
+    raw = '{"template_id": "x", "extra": 1}'
+    assert request_data_json(template_id=None, job_nodes=None, request_data=raw) == raw
+    for bad in (
+        {"template_id": "t", "job_nodes": nodes},
+        {},
+        {"template_id": ""},
+        {"job_nodes": []},
+        {"request_data": "not json"},
+        {"request_data": "[1]"},
+    ):
+        kwargs: dict[str, Any] = {"template_id": None, "job_nodes": None, "request_data": None}
+        kwargs.update(bad)
+        with pytest.raises(ValueError):
+            request_data_json(**kwargs)

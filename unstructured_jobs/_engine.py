@@ -434,11 +434,10 @@ def _unwrap(exc: BaseException) -> BaseException:
     stack = [exc]
     while stack:
         item = stack.pop(0)
-        inner = getattr(item, "exceptions", None)
-        if inner is None:
-            leaves.append(item)
+        if isinstance(item, BaseExceptionGroup):
+            stack.extend(item.exceptions)
         else:
-            stack.extend(inner)
+            leaves.append(item)
     ours = [e for e in leaves if isinstance(e, UnstructuredJobsError)]
     if ours:
         return ours[0]

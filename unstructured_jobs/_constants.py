@@ -46,3 +46,7 @@ SERVICE_MAX_FILE_BYTES = 10 * 1000 * 1000
 SERVICE_LAUNCHES_PER_SECOND = 1.0
 
 ERROR_SNIPPET_CHARS = 200
+
+# Command line.
+CLI_BATCH_MANIFEST = "unstructured-jobs-batch.sqlite"  # `batch` without -o: in the current folder
+CLI_DEMO_FILES = 7  # sample documents `demo` writes and sends

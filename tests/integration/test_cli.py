@@ -15,6 +15,7 @@ import re
 import signal
 import subprocess
 import sys
+import sysconfig
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -99,22 +100,39 @@ def process_env(env: Env) -> dict[str, str]:
     return {name: value for name, value in merged.items() if value is not None}
 
 
-def start(*args: str, env: Env, cwd: Path) -> subprocess.Popen[str]:
+class Start(Protocol):
+    def __call__(self, *args: str, env: Env, cwd: Path) -> subprocess.Popen[str]: ...
+
+
+@pytest.fixture
+def start() -> Iterator[Start]:
     """Start ``python -m unstructured_jobs ARGS`` with Ctrl-C at its default, as in a terminal.
 
     A caught signal is reset to its default by exec, an ignored one stays ignored: pytest run
     in the background by a script (``pytest &``) ignores SIGINT, and a child that inherited that
-    would keep ignoring the test's Ctrl-C and hang it.
+    would keep ignoring the test's Ctrl-C and hang it. Children still running at the end of the
+    test (it failed) are killed.
     """
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        return subprocess.Popen(
-            [sys.executable, "-m", "unstructured_jobs", *args],
-            env=process_env(env), cwd=cwd, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    children: list[subprocess.Popen[str]] = []
+
+    def run(*args: str, env: Env, cwd: Path) -> subprocess.Popen[str]:
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "unstructured_jobs", *args],
+                env=process_env(env), cwd=cwd, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        children.append(child)
+        return child
+
+    yield run
+    for child in children:
+        if child.poll() is None:
+            child.kill()
+        child.communicate()
 
 
 def poll_until(check: Callable[[], bool], what: str, limit: float = READY_LIMIT) -> None:
@@ -230,7 +248,11 @@ def _resume_setup(tmp_path: Path, count: int) -> list[str]:
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_batch_killed_mid_run_resumes_exactly_once(
-    cli: Cli, unstructured_emulator_factory: Callable[..., Emulator], tmp_path: Path, sig: int
+    cli: Cli,
+    start: Start,
+    unstructured_emulator_factory: Callable[..., Emulator],
+    tmp_path: Path,
+    sig: int,
 ) -> None:
     emu = unstructured_emulator_factory(schedule=Schedule.manual())
     env = env_for(emu)
@@ -296,7 +318,7 @@ def test_debug_output_with_a_short_key_is_redacted_but_not_mangled(
 
 
 def test_ctrl_c_while_waiting_exits_130_with_one_line(
-    unstructured_emulator_factory: Callable[..., Emulator], tmp_path: Path
+    start: Start, unstructured_emulator_factory: Callable[..., Emulator], tmp_path: Path
 ) -> None:
     emu = unstructured_emulator_factory(api_key=KEY, schedule=Schedule.manual())
     with JobsClient(api_key=KEY, server_url=emu.url) as client:
@@ -316,8 +338,10 @@ def test_ctrl_c_while_waiting_exits_130_with_one_line(
 
 def test_the_console_script_exits_with_the_status(emu: Emulator, tmp_path: Path) -> None:
     """The installed `unstructured-jobs` entry point, once: output and the process's status."""
-    script = Path(sys.executable).with_name("unstructured-jobs")
-    assert script.is_file(), f"the package is not installed in {sys.prefix}: pip install -e ."
+    folders = [sysconfig.get_path("scripts"), sysconfig.get_path("scripts", f"{os.name}_user")]
+    scripts = [Path(folder, "unstructured-jobs") for folder in folders]
+    script = next((path for path in scripts if path.is_file()), None)
+    assert script is not None, f"no console script in {folders}: pip install -e ."
 
     def run(key: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -1,25 +1,30 @@
-"""The subcommands of ``unstructured-jobs`` (parsing, errors and exit codes live in `cli`)."""
+"""The subcommands of ``unstructured-jobs`` (parsing and errors live in `cli`)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from tqdm import tqdm
 
 from ._client import AsyncJobsClient
-from ._constants import DEFAULT_WAIT_TIMEOUT
+from ._constants import CLI_BATCH_MANIFEST, DEFAULT_WAIT_TIMEOUT
 from ._converter import unstructure
+from ._demo import demo_workdir, run_demo
 from ._exceptions import WaitTimeoutError
+from ._exit_codes import ExitCode
 from ._models import JobInformation
 from ._options import Timeout
+from ._output import print_json, print_table
 from ._paths import output_path_inside, safe_output_name
 from .batch import BatchObserver, BatchReport, submit_batch
-from .cli import EXIT_FAILED, EXIT_OK, Command, demo_workdir, print_json, print_table
+
+Command = Callable[[argparse.Namespace], Awaitable[ExitCode]]
+"""One subcommand: parsed arguments in, exit status out (errors are raised, `cli` maps them)."""
 
 JOB_COLUMNS = ("id", "status", "created_at", "workflow_name", "files")
 
@@ -74,11 +79,11 @@ def _byte_bar(args: argparse.Namespace, total: int | None, desc: str = "upload")
     )
 
 
-def _exit_for(job: JobInformation) -> int:
-    return EXIT_OK if str(job.status) == "COMPLETED" else EXIT_FAILED
+def _exit_for(job: JobInformation) -> ExitCode:
+    return ExitCode.OK if str(job.status) == "COMPLETED" else ExitCode.FAILED
 
 
-async def _create_or_run(args: argparse.Namespace) -> int:
+async def _create_or_run(args: argparse.Namespace) -> ExitCode:
     total = sum(os.path.getsize(f) for f in args.files if os.path.isfile(f))
     async with _client(args) as client:
         with _byte_bar(args, total) as bar:
@@ -96,7 +101,7 @@ async def _create_or_run(args: argparse.Namespace) -> int:
         if args.wait:
             job = await _wait(args, client, job.id)
     _show_jobs(args, [job])
-    return _exit_for(job) if args.wait else EXIT_OK
+    return _exit_for(job) if args.wait else ExitCode.OK
 
 
 async def _wait(args: argparse.Namespace, client: AsyncJobsClient, job_id: str) -> JobInformation:
@@ -110,26 +115,26 @@ async def _wait(args: argparse.Namespace, client: AsyncJobsClient, job_id: str) 
         return exc.last_job
 
 
-async def _list(args: argparse.Namespace) -> int:
+async def _list(args: argparse.Namespace) -> ExitCode:
     async with _client(args) as client:
         jobs = await client.list_jobs(workflow_id=args.workflow_id, status=args.status)
     _show_jobs(args, jobs)
-    return EXIT_OK
+    return ExitCode.OK
 
 
-async def _get(args: argparse.Namespace) -> int:
+async def _get(args: argparse.Namespace) -> ExitCode:
     async with _client(args) as client:
         job = await client.get_job(args.job_id)
     _show_jobs(args, [job])
-    return EXIT_OK
+    return ExitCode.OK
 
 
-async def _details(args: argparse.Namespace) -> int:
+async def _details(args: argparse.Namespace) -> ExitCode:
     async with _client(args) as client:
         details = await client.get_job_details(args.job_id)
     if args.json:
         print_json(unstructure(details))
-        return EXIT_OK
+        return ExitCode.OK
     print(
         f"job {details.id}: {details.processing_status}"
         + (f" ({details.message})" if details.message else "")
@@ -139,37 +144,37 @@ async def _details(args: argparse.Namespace) -> int:
         for n in details.node_stats
     ]
     print_table(("node", "type", "ready", "in_progress", "success", "failure"), rows)
-    return EXIT_OK
+    return ExitCode.OK
 
 
-async def _failed_files(args: argparse.Namespace) -> int:
+async def _failed_files(args: argparse.Namespace) -> ExitCode:
     async with _client(args) as client:
         failed = await client.get_job_failed_files(args.job_id)
     if args.json:
         print_json(unstructure(failed))
     else:
         print_table(("document", "error"), [[f.document, f.error] for f in failed.failed_files])
-    return EXIT_OK
+    return ExitCode.OK
 
 
-async def _cancel(args: argparse.Namespace) -> int:
+async def _cancel(args: argparse.Namespace) -> ExitCode:
     async with _client(args) as client:
         result = await client.cancel_job(args.job_id)
     if args.json:
         print_json(dict(result.raw))
     else:
         print_table(("id", "status", "message"), [[result.id, result.status, result.message]])
-    return EXIT_OK
+    return ExitCode.OK
 
 
-async def _wait_cmd(args: argparse.Namespace) -> int:
+async def _wait_cmd(args: argparse.Namespace) -> ExitCode:
     async with _client(args) as client:
         job = await _wait(args, client, args.job_id)
     _show_jobs(args, [job])
     return _exit_for(job)
 
 
-async def _download(args: argparse.Namespace) -> int:
+async def _download(args: argparse.Namespace) -> ExitCode:
     os.makedirs(args.output, exist_ok=True)
     rows: list[dict[str, Any]] = []
     async with _client(args) as client:
@@ -184,7 +189,7 @@ async def _download(args: argparse.Namespace) -> int:
         print_json(rows)
     else:
         print_table(("file_id", "output_path"), [list(r.values()) for r in rows])
-    return EXIT_OK
+    return ExitCode.OK
 
 
 class _Bars(BatchObserver):
@@ -226,7 +231,7 @@ class _Bars(BatchObserver):
                 bar.close()
 
 
-def _report(args: argparse.Namespace, report: BatchReport, wait: bool) -> int:
+def _report(args: argparse.Namespace, report: BatchReport, wait: bool) -> ExitCode:
     bad = {"failed", "pending", "submitting"} | ({"submitted"} if wait else set())
     if args.json:
         files = [
@@ -255,13 +260,13 @@ def _report(args: argparse.Namespace, report: BatchReport, wait: bool) -> int:
         )
     for step in report.next_steps():  # on stderr, also with --json: advice, not data
         print(step, file=sys.stderr)
-    return EXIT_FAILED if any(f.state in bad for f in report.files) else EXIT_OK
+    return ExitCode.FAILED if any(f.state in bad for f in report.files) else ExitCode.OK
 
 
-async def _batch(args: argparse.Namespace) -> int:
+async def _batch(args: argparse.Namespace) -> ExitCode:
     manifest = args.manifest
     if manifest is None and args.output is None:
-        manifest = "unstructured-jobs-batch.sqlite"
+        manifest = CLI_BATCH_MANIFEST
     bars = _Bars(_bars_enabled(args))
     try:
         async with _client(args) as client:
@@ -289,9 +294,7 @@ async def _batch(args: argparse.Namespace) -> int:
     return _report(args, report, not args.no_wait)
 
 
-async def _demo(args: argparse.Namespace) -> int:
-    from ._demo import run_demo
-
+async def _demo(args: argparse.Namespace) -> ExitCode:
     workdir = demo_workdir(args.workdir)
     bars = _Bars(_bars_enabled(args))
     try:

@@ -66,3 +66,7 @@ BATCH_MAX_OUTPUT_NAME_BYTES = 200  # an output file name made from a server file
 MAX_FILE_NAME_BYTES = 255  # one path component on common file systems
 
 ERROR_SNIPPET_CHARS = 200
+
+# Command line.
+CLI_BATCH_MANIFEST = "unstructured-jobs-batch.sqlite"  # `batch` without -o: in the current folder
+CLI_DEMO_FILES = 7  # sample documents `demo` writes and sends

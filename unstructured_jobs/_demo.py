@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from ._client import AsyncJobsClient
+from ._constants import CLI_DEMO_FILES
 from .batch import BatchObserver, BatchReport, submit_batch
 
 DEMO_TEMPLATE = "hi_res_and_enrichment"
@@ -18,6 +20,13 @@ SAMPLES: dict[str, str] = {
     "report.json": '{"title": "Quarterly report", "pages": 3}\n',
     "faq.md": "## Is it offline?\n\nYes: the API is emulated on 127.0.0.1.\n",
 }
+
+
+def demo_workdir(requested: str | None) -> Path:
+    """The demo's folder: the one asked for, or a new temporary one."""
+    if requested:
+        return Path(requested)
+    return Path(tempfile.mkdtemp(prefix="unstructured-jobs-demo-"))
 
 
 def write_samples(folder: Path, count: int) -> list[Path]:
@@ -37,7 +46,7 @@ def write_samples(folder: Path, count: int) -> list[Path]:
 
 
 async def run_demo(
-    workdir: Path, *, files: int = 7, observer: BatchObserver | None = None
+    workdir: Path, *, files: int = CLI_DEMO_FILES, observer: BatchObserver | None = None
 ) -> BatchReport:
     """Serve the emulator, write sample files under `workdir` and run a batch through it."""
     from .testing import Emulator, Schedule

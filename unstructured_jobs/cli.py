@@ -1,7 +1,7 @@
-"""The ``unstructured-jobs`` command line (see docs/cli.md).
+"""The ``unstructured-jobs`` command line (see docs/cli.md): parsing, errors and exit codes.
 
-Exit codes: 0 all done, 1 some jobs/files failed, 2 usage error, 3 API/auth/connection error,
-130 interrupted. Errors are one line on stderr (a traceback only with ``--debug``).
+The subcommands live in `_commands`, what they print in `_output`, the exit statuses in
+`_exit_codes` (`ExitCode`). Errors are one line on stderr (a traceback only with ``--debug``).
 """
 
 from __future__ import annotations
@@ -13,14 +13,24 @@ import logging
 import os
 import re
 import sys
-import tempfile
-from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 import anyio
 
-from ._constants import API_PREFIX, ENV_API_KEY, ENV_SERVER_URL, LOGGER_NAME
+from ._commands import COMMANDS
+from ._constants import (
+    API_PREFIX,
+    CLI_BATCH_MANIFEST,
+    CLI_DEMO_FILES,
+    DEFAULT_POLL_INTERVAL,
+    ENV_API_KEY,
+    ENV_SERVER_URL,
+    LOGGER_NAME,
+    SERVICE_LAUNCHES_PER_SECOND,
+    SERVICE_MAX_FILE_BYTES,
+    SERVICE_MAX_FILES_PER_JOB,
+)
 from ._core import URL_FORMS
 from ._exceptions import (
     InvalidInputError,
@@ -29,12 +39,12 @@ from ._exceptions import (
     UnstructuredJobsError,
     redact_secrets,
 )
+from ._exit_codes import ExitCode
 from ._proxy import environment_secrets
 from ._version import __version__
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_API, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?)?b?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "ki": 2**10, "mi": 2**20, "gi": 2**30}
 _secrets: list[str] = []
@@ -53,7 +63,7 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         _fail(message)
-        raise SystemExit(EXIT_USAGE)
+        raise SystemExit(ExitCode.USAGE)
 
 
 class _RedactingFormatter(logging.Formatter):
@@ -66,6 +76,14 @@ def _size(text: str) -> int:
     if not match:
         raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 10MB, 512KiB, 1000)")
     return int(float(match[1]) * _UNITS[(match[2] or "").lower()])
+
+
+def _size_text(size: int) -> str:
+    """`size` the way `_size` reads it back, in the largest decimal unit that divides it."""
+    for unit in ("g", "m", "k"):
+        if size and size % _UNITS[unit] == 0:
+            return f"{size // _UNITS[unit]}{unit.upper()}B"
+    return str(size)
 
 
 def _job_nodes(text: str) -> list[dict[str, Any]]:
@@ -127,7 +145,12 @@ def _build_parser() -> _Parser:
         if flag:
             p.add_argument("--wait", action="store_true", help="wait until the job ends")
         p.add_argument("--timeout", type=float, default=None, help="seconds to wait at most")
-        p.add_argument("--poll-interval", type=float, default=1.0, help="first poll interval")
+        p.add_argument(
+            "--poll-interval",
+            type=float,
+            default=DEFAULT_POLL_INTERVAL,
+            help="first poll interval",
+        )
 
     p = cmd("create", "create one job from files")
     job_def(p)
@@ -162,12 +185,27 @@ def _build_parser() -> _Parser:
     p.add_argument(
         "--manifest",
         help="manifest file (default: OUTPUT/.unstructured-jobs.sqlite, "
-        "else ./unstructured-jobs-batch.sqlite)",
+        f"else ./{CLI_BATCH_MANIFEST})",
     )
-    p.add_argument("--files-per-job", type=int, default=10, help="default 10")
-    p.add_argument("--max-file-size", type=_size, default=10**7, help="default 10MB")
+    p.add_argument(
+        "--files-per-job",
+        type=int,
+        default=SERVICE_MAX_FILES_PER_JOB,
+        help=f"default {SERVICE_MAX_FILES_PER_JOB}",
+    )
+    p.add_argument(
+        "--max-file-size",
+        type=_size,
+        default=SERVICE_MAX_FILE_BYTES,
+        help=f"default {_size_text(SERVICE_MAX_FILE_BYTES)}",
+    )
     p.add_argument("--max-job-size", type=_size, default=None, help="default: no limit")
-    p.add_argument("--launch-rate", type=float, default=1.0, help="jobs/s, 0: no limit")
+    p.add_argument(
+        "--launch-rate",
+        type=float,
+        default=SERVICE_LAUNCHES_PER_SECOND,
+        help="jobs/s, 0: no limit",
+    )
     p.add_argument("--concurrency", type=int, default=4, help="uploads at once (default 4)")
     p.add_argument("--no-wait", action="store_true", help="submit only; re-run to wait")
     p.add_argument("--retry-failed", action="store_true", help="resend files whose job failed")
@@ -176,7 +214,12 @@ def _build_parser() -> _Parser:
     sub.add_parser("serve", help="serve the local emulator (see: serve --help)", add_help=False)
     p = cmd("demo", "run a batch against a built-in emulator (no account needed)")
     p.add_argument("--workdir", help="folder for inputs/outputs (default: a temporary one)")
-    p.add_argument("--files", type=int, default=7, help="sample files (default 7)")
+    p.add_argument(
+        "--files",
+        type=int,
+        default=CLI_DEMO_FILES,
+        help=f"sample files (default {CLI_DEMO_FILES})",
+    )
     return parser
 
 
@@ -191,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _build_parser().parse_args(argv)
     except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        return int(exc.code) if isinstance(exc.code, int) else int(ExitCode.USAGE)
     if args.api_key:
         _secrets.append(args.api_key)
     if args.debug:
@@ -200,8 +243,6 @@ def main(argv: list[str] | None = None) -> int:
         logger = logging.getLogger(LOGGER_NAME)
         logger.addHandler(handler)
         logger.setLevel(logging.DEBUG)
-    from ._commands import COMMANDS
-
     try:
         return int(anyio.run(COMMANDS[args.command], args))
     except (KeyboardInterrupt, asyncio.CancelledError):
@@ -209,9 +250,9 @@ def main(argv: list[str] | None = None) -> int:
         # cancels the main task and the CancelledError is what comes out of anyio.run.
         hint = "; run the same command again to resume" if args.command == "batch" else ""
         _fail(f"interrupted{hint}")
-        return EXIT_INTERRUPTED
+        return int(ExitCode.INTERRUPTED)
     except Exception as exc:
-        code = _exit_code(exc)
+        code = int(_exit_code(exc))
         if args.debug:
             import traceback
 
@@ -220,14 +261,14 @@ def main(argv: list[str] | None = None) -> int:
         return code
 
 
-def _exit_code(exc: BaseException) -> int:
+def _exit_code(exc: BaseException) -> ExitCode:
     if isinstance(exc, InvalidInputError):
-        return EXIT_USAGE
+        return ExitCode.USAGE
     if isinstance(exc, LocalFileError):
-        return EXIT_FAILED  # a local I/O error, as documented
+        return ExitCode.FAILED  # a local I/O error, as documented
     if isinstance(exc, UnstructuredJobsError):
-        return EXIT_API
-    return EXIT_FAILED
+        return ExitCode.API
+    return ExitCode.FAILED
 
 
 def _describe(exc: BaseException) -> str:
@@ -242,28 +283,3 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         return f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-# Shared by the command implementations (`_commands`).
-Command = Callable[[argparse.Namespace], Awaitable[int]]
-
-
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    """Print rows as a plain, left-aligned text table."""
-    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    print("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    for row in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
-
-
-def print_json(data: object) -> None:
-    """Print data as indented JSON."""
-    print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
-
-
-def demo_workdir(requested: str | None) -> Path:
-    """The demo's folder: the one asked for, or a new temporary one."""
-    if requested:
-        return Path(requested)
-    return Path(tempfile.mkdtemp(prefix="unstructured-jobs-demo-"))

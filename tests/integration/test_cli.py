@@ -1,7 +1,13 @@
-"""The ``unstructured-jobs`` command line against the emulator, mostly run as a subprocess."""
+"""The ``unstructured-jobs`` command line against the emulator.
+
+Most tests call `main(argv)` in this process (`cli` below: stdout, stderr and the exit status,
+like a process would give them). Only what needs a real process runs one: Ctrl-C, a kill, and
+the installed console script with its exit status.
+"""
 
 from __future__ import annotations
 
+import ast
 import json
 import logging
 import os
@@ -9,47 +15,128 @@ import re
 import signal
 import subprocess
 import sys
+import sysconfig
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import NamedTuple, Protocol
 
 import pytest
 
+import unstructured_jobs
 from unstructured_jobs import JobsClient
 from unstructured_jobs._constants import LOGGER_NAME
 from unstructured_jobs.cli import main
 from unstructured_jobs.testing import Emulator, Fault, Schedule
 
 KEY = "cli-secret-key-0042"
+READY_LIMIT = 60.0  # seconds a child may take to reach the point a test waits for (loaded CI)
+
+Env = Mapping[str, str | None]
+"""Environment changes for one run: a value sets the variable, None unsets it."""
 
 
-def env_for(emu: Emulator | None, key: str = KEY) -> dict[str, str]:
-    env = dict(os.environ, UNSTRUCTURED_API_KEY=key)
-    env.pop("UNSTRUCTURED_API_URL", None)
-    if emu is not None:
-        env["UNSTRUCTURED_API_URL"] = emu.url
-    return env
+class Result(NamedTuple):
+    """What one run of the command line gave (named like `subprocess.CompletedProcess`)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
 
 
+class Cli(Protocol):
+    def __call__(self, *args: str, env: Env, cwd: Path | None = None) -> Result: ...
+
+
+def env_for(emu: Emulator | None, key: str | None = KEY) -> dict[str, str | None]:
+    """The API key, and the emulator's URL (or none at all)."""
+    return {"UNSTRUCTURED_API_KEY": key, "UNSTRUCTURED_API_URL": None if emu is None else emu.url}
+
+
+@pytest.fixture
+def package_logger() -> Iterator[logging.Logger]:
+    """The package logger, restored after `--debug` gave it a handler and the DEBUG level."""
+    logger = logging.getLogger(LOGGER_NAME)
+    handlers, level = list(logger.handlers), logger.level
+    yield logger
+    logger.handlers[:], logger.level = handlers, level
+
+
+@pytest.fixture
 def cli(
-    *args: str, env: dict[str, str], cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "unstructured_jobs", *args],
-        env=env, cwd=cwd, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    package_logger: logging.Logger,
+) -> Cli:
+    """Run `main(argv)` here, with `env` and `cwd` for that run only."""
+
+    def run(*args: str, env: Env, cwd: Path | None = None) -> Result:
+        capsys.readouterr()  # what earlier code printed is not this run's output
+        handlers, level = list(package_logger.handlers), package_logger.level
+        with monkeypatch.context() as patch:
+            for name, value in env.items():
+                if value is None:
+                    patch.delenv(name, raising=False)
+                else:
+                    patch.setenv(name, value)
+            if cwd is not None:
+                patch.chdir(cwd)
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # `serve --help`: argparse exits, as in a process
+                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+            finally:
+                package_logger.handlers[:], package_logger.level = handlers, level
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return run
 
 
-def start(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "unstructured_jobs", *args],
-        env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+def process_env(env: Env) -> dict[str, str]:
+    """This process's environment with `env`'s changes, for a child."""
+    merged: dict[str, str | None] = {**os.environ, **env}
+    return {name: value for name, value in merged.items() if value is not None}
 
 
-def poll_until(check: Callable[[], bool], what: str, limit: float = 20.0) -> None:
+class Start(Protocol):
+    def __call__(self, *args: str, env: Env, cwd: Path) -> subprocess.Popen[str]: ...
+
+
+@pytest.fixture
+def start() -> Iterator[Start]:
+    """Start ``python -m unstructured_jobs ARGS`` with Ctrl-C at its default, as in a terminal.
+
+    A caught signal is reset to its default by exec, an ignored one stays ignored: pytest run
+    in the background by a script (``pytest &``) ignores SIGINT, and a child that inherited that
+    would keep ignoring the test's Ctrl-C and hang it. Children still running at the end of the
+    test (it failed) are killed.
+    """
+    children: list[subprocess.Popen[str]] = []
+
+    def run(*args: str, env: Env, cwd: Path) -> subprocess.Popen[str]:
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "unstructured_jobs", *args],
+                env=process_env(env), cwd=cwd, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        children.append(child)
+        return child
+
+    yield run
+    for child in children:
+        if child.poll() is None:
+            child.kill()
+        child.communicate()
+
+
+def poll_until(check: Callable[[], bool], what: str, limit: float = READY_LIMIT) -> None:
+    """Wait until `check()` holds (it reads the emulator's state), or fail after `limit` s."""
     deadline = time.monotonic() + limit
     while not check():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
@@ -61,7 +148,7 @@ def emu(unstructured_emulator_factory: Callable[..., Emulator]) -> Emulator:
     return unstructured_emulator_factory(api_key=KEY)
 
 
-def test_job_subcommands_json_and_tables(emu: Emulator, tmp_path: Path) -> None:
+def test_job_subcommands_json_and_tables(cli: Cli, emu: Emulator, tmp_path: Path) -> None:
     env = env_for(emu)
     doc = tmp_path / "a.txt"
     doc.write_text("hello")
@@ -91,7 +178,7 @@ def test_job_subcommands_json_and_tables(emu: Emulator, tmp_path: Path) -> None:
 
 
 def test_wait_on_failed_job_exits_1(
-    unstructured_emulator_factory: Callable[..., Emulator], tmp_path: Path
+    cli: Cli, unstructured_emulator_factory: Callable[..., Emulator], tmp_path: Path
 ) -> None:
     emu = unstructured_emulator_factory(fail_files=lambda name: True)
     doc = tmp_path / "bad.txt"
@@ -101,7 +188,7 @@ def test_wait_on_failed_job_exits_1(
     assert r.returncode == 1 and "FAILED" in r.stdout
 
 
-def test_usage_and_api_errors_exit_codes(emu: Emulator, tmp_path: Path) -> None:
+def test_usage_and_api_errors_exit_codes(cli: Cli, emu: Emulator, tmp_path: Path) -> None:
     env = env_for(emu)
     assert cli("frobnicate", env=env).returncode == 2
     assert cli("batch", str(tmp_path), env=env).returncode == 2  # no --template-id
@@ -117,14 +204,13 @@ def test_usage_and_api_errors_exit_codes(emu: Emulator, tmp_path: Path) -> None:
     assert r.returncode == 3 and wrong not in r.stderr and "Traceback" in r.stderr
     r = cli("list", "--server-url", "http://127.0.0.1:9", "--max-retries", "0", env=env)
     assert r.returncode == 3 and len(r.stderr.strip().splitlines()) == 1
-    env_no_key = env_for(emu)
-    env_no_key.pop("UNSTRUCTURED_API_KEY")
-    assert cli("list", env=env_no_key).returncode == 2
+    r = cli("list", env=env_for(emu, key=None))
+    assert r.returncode == 2 and "UNSTRUCTURED_API_KEY" in r.stderr
     r = cli("serve", "--help", env=env)
     assert r.returncode == 0 and "--run-for" in r.stdout
 
 
-def test_download_never_escapes_output_folder(emu: Emulator, tmp_path: Path) -> None:
+def test_download_never_escapes_output_folder(cli: Cli, emu: Emulator, tmp_path: Path) -> None:
     with JobsClient(api_key=KEY, server_url=emu.url) as client:
         job = client.create_job(template_id="t", input_files=[("../../evil.txt", b"boo")])
     (tmp_path / "out").mkdir()
@@ -137,7 +223,7 @@ def test_download_never_escapes_output_folder(emu: Emulator, tmp_path: Path) -> 
 
 
 def test_batch_exit_codes_and_json(
-    unstructured_emulator_factory: Callable[..., Emulator], tmp_path: Path
+    cli: Cli, unstructured_emulator_factory: Callable[..., Emulator], tmp_path: Path
 ) -> None:
     emu = unstructured_emulator_factory(fail_files=lambda name: name == "b.txt")
     for name in ("a.txt", "b.txt", "c.txt"):
@@ -162,17 +248,27 @@ def _resume_setup(tmp_path: Path, count: int) -> list[str]:
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_batch_killed_mid_run_resumes_exactly_once(
-    unstructured_emulator_factory: Callable[..., Emulator], tmp_path: Path, sig: int
+    cli: Cli,
+    start: Start,
+    unstructured_emulator_factory: Callable[..., Emulator],
+    tmp_path: Path,
+    sig: int,
 ) -> None:
     emu = unstructured_emulator_factory(schedule=Schedule.manual())
     env = env_for(emu)
     args = _resume_setup(tmp_path, 20)
     proc = start(*args, env=env, cwd=tmp_path)
+    # Jobs on the emulator prove the child is inside its event loop, where Ctrl-C is handled.
     poll_until(lambda: len(emu.jobs) >= 3, "a few jobs")
     proc.send_signal(sig)
-    _, err = proc.communicate(timeout=30)
+    out, err = proc.communicate(timeout=READY_LIMIT)
     if sig == signal.SIGINT:
-        assert proc.returncode == 130 and "run the same command again" in err
+        assert proc.returncode == 130 and out == ""
+        assert (
+            err == "unstructured-jobs: error: interrupted; run the same command again to resume\n"
+        )
+    else:
+        assert proc.returncode == -signal.SIGKILL
     before = len(emu.jobs)
     assert 3 <= before <= 10
     r = cli(*args, "--no-wait", env=env, cwd=tmp_path)  # sends the rest, does not wait
@@ -187,41 +283,29 @@ def test_batch_killed_mid_run_resumes_exactly_once(
     assert len(list((tmp_path / "out").glob("*.json"))) == 20
 
 
-def test_demo_runs_offline(tmp_path: Path) -> None:
-    env: dict[str, Any] = {k: v for k, v in os.environ.items() if not k.startswith("UNSTRUCTURED")}
+def test_demo_runs_offline(cli: Cli, tmp_path: Path) -> None:
+    env = {k: None for k in os.environ if k.startswith("UNSTRUCTURED")}
     r = cli("demo", "--workdir", str(tmp_path / "demo"), env=env)
     assert r.returncode == 0, r.stderr
     assert "7 done" in r.stdout
     assert len(list((tmp_path / "demo" / "outputs").glob("*.json"))) == 7
-    r = cli("demo", "--workdir", str(tmp_path / "demo"), "--json", "--no-progress", env=env)
-    assert r.returncode == 0 and json.loads(r.stdout)["counts"] == {"done": 7}
-
-
-@pytest.fixture
-def package_logger() -> Iterator[logging.Logger]:
-    """The package logger, restored after `--debug` gave it a handler and the DEBUG level."""
-    logger = logging.getLogger(LOGGER_NAME)
-    handlers, level = list(logger.handlers), logger.level
-    yield logger
-    logger.handlers[:], logger.level = handlers, level
+    r = cli("demo", "--workdir", str(tmp_path / "demo2"), "--files", "2", "--json",
+            "--no-progress", env=env)  # fmt: skip
+    assert r.returncode == 0 and json.loads(r.stdout)["counts"] == {"done": 2}
 
 
 def test_debug_output_with_a_short_key_is_redacted_but_not_mangled(
-    unstructured_emulator_factory: Callable[..., Emulator],
-    package_logger: logging.Logger,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    cli: Cli, unstructured_emulator_factory: Callable[..., Emulator]
 ) -> None:
     """`--debug` prints a traceback; the short key `k` is redacted there only as a token."""
-    monkeypatch.delenv("UNSTRUCTURED_API_KEY", raising=False)
     emu = unstructured_emulator_factory()  # accepts any key, `k` among them
     # A careless server that quotes the key back in its error message.
     echo = Fault.raw(401, b'{"detail": "API key \'k\' is not valid (key=k)"}')
     emu.inject(echo, method="GET", path="/api/v1/jobs/")
-    code = main(
-        ["list", "--api-key", "k", "--server-url", emu.url, "--debug", "--max-retries", "0"]
-    )
-    out, err = capsys.readouterr()
+    code, out, err = cli(
+        "list", "--api-key", "k", "--server-url", emu.url, "--debug", "--max-retries", "0",
+        env=env_for(None, key=None),
+    )  # fmt: skip
     assert code == 3 and out == ""
     assert "Traceback (most recent call last):" in err
     assert "unstructured_jobs._exceptions.AuthenticationError: GET " in err
@@ -231,3 +315,62 @@ def test_debug_output_with_a_short_key_is_redacted_but_not_mangled(
     assert last.endswith("-> 401: API key '***' is not valid (key=***)")
     assert err.count("API key '***' is not valid (key=***)") == 2  # traceback and error line
     assert re.search(r"(?<![\w-])k(?![\w-])", err) is None, err
+
+
+def test_ctrl_c_while_waiting_exits_130_with_one_line(
+    start: Start, unstructured_emulator_factory: Callable[..., Emulator], tmp_path: Path
+) -> None:
+    emu = unstructured_emulator_factory(api_key=KEY, schedule=Schedule.manual())
+    with JobsClient(api_key=KEY, server_url=emu.url) as client:
+        job = client.create_job(template_id="t")  # stays SCHEDULED: the wait never ends
+    proc = start("wait", job.id, "--poll-interval", "3600", env=env_for(emu), cwd=tmp_path)
+
+    def polled() -> bool:
+        return any(r.method == "GET" and job.id in r.path for r in emu.requests)
+
+    # A poll on the emulator proves the child is inside its event loop, where Ctrl-C is handled
+    # (asyncio's runner takes SIGINT over before the first line of the command runs).
+    poll_until(polled, "the first poll")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=READY_LIMIT)
+    assert (proc.returncode, out, err) == (130, "", "unstructured-jobs: error: interrupted\n")
+
+
+def test_the_console_script_exits_with_the_status(emu: Emulator, tmp_path: Path) -> None:
+    """The installed `unstructured-jobs` entry point, once: output and the process's status."""
+    folders = [sysconfig.get_path("scripts"), sysconfig.get_path("scripts", f"{os.name}_user")]
+    scripts = [Path(folder, "unstructured-jobs") for folder in folders]
+    script = next((path for path in scripts if path.is_file()), None)
+    assert script is not None, f"no console script in {folders}: pip install -e ."
+
+    def run(key: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(script), "list", "--json"], env=process_env(env_for(emu, key=key)),
+            cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    r = run(KEY)
+    assert (r.returncode, json.loads(r.stdout)) == (0, []), r.stderr
+    r = run("wrong-secret-key-777")
+    assert (r.returncode, r.stdout) == (3, "") and r.stderr.startswith("unstructured-jobs: error")
+
+
+def _package_imports(module: str) -> set[str]:
+    """The package modules `module` imports (at the top or inside functions)."""
+    path = Path(unstructured_jobs.__file__).with_name(module.removeprefix(".") + ".py")
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            found.add("." + (node.module or ""))
+    return found
+
+
+def test_the_command_line_modules_import_each_other_as_a_tree() -> None:
+    """`cli -> _commands -> _output`: no module of the command line imports one above it."""
+    layers = [".cli", "._commands", "._output", "._exit_codes"]
+    for i, module in enumerate(layers):
+        above = set(layers[: i + 1])
+        assert not _package_imports(module) & above, f"{module} imports from {above}"
+    assert "._commands" in _package_imports(".cli")
+    assert "._output" in _package_imports("._commands")
+    assert _package_imports("._output") == _package_imports("._exit_codes") == set()

@@ -6,6 +6,7 @@ transport-level unit tests.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -13,6 +14,17 @@ from helpers import API_KEY, API_URL, CompatAioresponses
 
 from unstructured_jobs import AsyncJobsClient
 from unstructured_jobs.testing import FakeClock
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give Ctrl-C back its default meaning when pytest inherited it ignored.
+
+    A shell script that starts pytest in the background (``pytest &``) makes SIGINT ignored,
+    and an ignored signal is inherited by every child: the Ctrl-C tests (in-process and in
+    child processes) would then wait for an interrupt that never comes.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

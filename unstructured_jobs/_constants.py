@@ -64,6 +64,7 @@ BATCH_CLOCK_SKEW = 300.0  # seconds tolerated between our clock and the server's
 BATCH_RECONCILE_GRACE = 2.0  # seconds before listing jobs again after a lost answer
 BATCH_MAX_OUTPUT_NAME_BYTES = 200  # an output file name made from a server file id, at most
 MAX_FILE_NAME_BYTES = 255  # one path component on common file systems
+BATCH_MANIFEST_NAME = ".unstructured-jobs.sqlite"  # in output_dir, when no manifest is given
 
 ERROR_SNIPPET_CHARS = 200
 

@@ -33,6 +33,7 @@ import attrs
 
 from ._constants import (
     BATCH_CLOCK_SKEW,
+    BATCH_MANIFEST_NAME,
     BATCH_MAX_CONCURRENT_UPLOADS,
     BATCH_MAX_SUBMIT_ATTEMPTS,
     BATCH_RECONCILE_GRACE,
@@ -212,7 +213,7 @@ async def submit_batch(
         raise InvalidInputError(str(exc)) from None
     out = None if output_dir is None else os.path.abspath(output_dir)
     if manifest is None and out is not None:
-        manifest = os.path.join(out, ".unstructured-jobs.sqlite")
+        manifest = os.path.join(out, BATCH_MANIFEST_NAME)
     if out is not None:
         await anyio.to_thread.run_sync(lambda: os.makedirs(out, exist_ok=True))
     store = await anyio.to_thread.run_sync(Manifest, manifest)

@@ -21,6 +21,8 @@ import anyio
 from ._commands import COMMANDS
 from ._constants import (
     API_PREFIX,
+    BATCH_MANIFEST_NAME,
+    BATCH_MAX_CONCURRENT_UPLOADS,
     CLI_BATCH_MANIFEST,
     CLI_DEMO_FILES,
     DEFAULT_POLL_INTERVAL,
@@ -184,8 +186,7 @@ def _build_parser() -> _Parser:
     p.add_argument("-o", "--output", help="download outputs into this folder")
     p.add_argument(
         "--manifest",
-        help="manifest file (default: OUTPUT/.unstructured-jobs.sqlite, "
-        f"else ./{CLI_BATCH_MANIFEST})",
+        help=f"manifest file (default: OUTPUT/{BATCH_MANIFEST_NAME}, else ./{CLI_BATCH_MANIFEST})",
     )
     p.add_argument(
         "--files-per-job",
@@ -206,7 +207,12 @@ def _build_parser() -> _Parser:
         default=SERVICE_LAUNCHES_PER_SECOND,
         help="jobs/s, 0: no limit",
     )
-    p.add_argument("--concurrency", type=int, default=4, help="uploads at once (default 4)")
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=BATCH_MAX_CONCURRENT_UPLOADS,
+        help=f"uploads at once (default {BATCH_MAX_CONCURRENT_UPLOADS})",
+    )
     p.add_argument("--no-wait", action="store_true", help="submit only; re-run to wait")
     p.add_argument("--retry-failed", action="store_true", help="resend files whose job failed")
     p.add_argument("--include-hidden", action="store_true", help="include dot files in folders")
@@ -246,8 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(anyio.run(COMMANDS[args.command], args))
     except (KeyboardInterrupt, asyncio.CancelledError):
-        # 3.11+ turns Ctrl-C into KeyboardInterrupt; on 3.10 the runner's SIGINT handler
-        # cancels the main task and the CancelledError is what comes out of anyio.run.
+        # asyncio's runner cancels the main task on Ctrl-C and raises KeyboardInterrupt once it
+        # has unwound; a CancelledError is caught too, should the task end cancelled anyway.
         hint = "; run the same command again to resume" if args.command == "batch" else ""
         _fail(f"interrupted{hint}")
         return int(ExitCode.INTERRUPTED)

@@ -20,6 +20,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m unstructured_jobs.testing",
         description="Serve a local emulator of the Unstructured Platform jobs API.",
+        epilog=(
+            "Faults on demand: POST a JSON fault to /_emulator/faults (GET lists them with "
+            "their fired counts, DELETE clears them), with the same API key header as the "
+            "API; see docs/emulator.md."
+        ),
     )
     add = parser.add_argument
     add("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")

@@ -316,8 +316,20 @@ class ShapeError(Exception):
         self.messages = messages
 
 
+MAX_SHAPE_ERRORS = 10  # bad records reported from one list; reading stops at the next one
+
+
 def structure(data: Any, cls: type[T]) -> T:
-    """Structure JSON data into `cls`, raising `ShapeError` that names every bad field."""
+    """Structure JSON data into `cls`, raising `ShapeError` that names every bad field.
+
+    A list of records is structured record by record through each record's own hook (faster
+    than cattrs's list hook, which wraps every element), and stops at the eleventh bad record:
+    100,000 malformed jobs give a short error at once, not a 20 MB message after seconds.
+    """
+    if typing.get_origin(cls) is list:
+        (item,) = typing.get_args(cls)
+        if attrs.has(item):
+            return _structure_records(data, item)  # type: ignore[return-value]
     if attrs.has(cls) and not isinstance(data, Mapping):
         raise ShapeError([f"expected a JSON object, got {type(data).__name__} @ $"])
     try:
@@ -326,6 +338,36 @@ def structure(data: Any, cls: type[T]) -> T:
         raise ShapeError(cattrs.transform_error(exc)) from exc
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise ShapeError([f"{exc} @ $"]) from exc
+
+
+def _structure_records(data: Any, cls: type[T]) -> list[T]:
+    if not isinstance(data, list):
+        raise ShapeError([f"expected a JSON array, got {type(data).__name__} @ $"])
+    hook = converter.get_structure_hook(cls)
+    out: list[T] = []
+    messages: list[str] = []
+    bad = 0
+    for index, item in enumerate(data):
+        try:
+            if not isinstance(item, Mapping):
+                raise TypeError(f"expected a JSON object, got {type(item).__name__}")
+            out.append(hook(item, cls))
+        except Exception as exc:  # each record's own error, named by its index
+            bad += 1
+            if bad > MAX_SHAPE_ERRORS:
+                messages.append(
+                    f"reading stopped after {MAX_SHAPE_ERRORS} bad records "
+                    f"(of {len(data)} records) @ $[{index}]"
+                )
+                break
+            path = f"$[{index}]"
+            if isinstance(exc, cattrs.BaseValidationError):
+                messages.extend(cattrs.transform_error(exc, path=path)[:MAX_SHAPE_ERRORS])
+            else:
+                messages.append(f"{exc} @ {path}")
+    if messages:
+        raise ShapeError(messages)
+    return out
 
 
 def unstructure(value: Any) -> Any:

@@ -102,6 +102,10 @@ async def test_huge_wrong_shape_success_names_the_problem(
     with pytest.raises(ResponseValidationError) as info:
         await client.list_jobs()
     assert "$[0].id" in str(info.value) and len(info.value.snippet) <= 203
+    # Ten bad records named, then reading stops: a short message, not one line per record.
+    assert "reading stopped after 10 bad records (of 100000 records) @ $[10]" in str(info.value)
+    assert "$[9].id" in str(info.value) and "$[11]" not in str(info.value)
+    assert len(str(info.value)) < 5000 and len(info.value.messages) < 100
 
 
 async def test_truncated_answer_of_a_create_is_ambiguous(

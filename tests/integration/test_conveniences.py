@@ -191,3 +191,11 @@ async def test_one_fake_clock_drives_client_and_emulator_without_real_sleeping()
 def test_a_clock_without_sleep_is_refused_up_front() -> None:
     with pytest.raises(InvalidInputError, match="clock must have now"):
         AsyncJobsClient("k", "http://127.0.0.1:9", clock=time.monotonic)  # type: ignore[arg-type]
+
+
+def test_with_options_takes_the_same_arguments_on_both_clients() -> None:
+    sync = inspect.signature(JobsClient.with_options).parameters
+    both = inspect.signature(AsyncJobsClient.with_options).parameters
+    assert [(p.name, p.kind, p.default, p.annotation) for p in sync.values()] == [
+        (p.name, p.kind, p.default, p.annotation) for p in both.values()
+    ]

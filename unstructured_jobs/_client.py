@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import functools
 import gc
 import os
@@ -240,12 +241,11 @@ class AsyncJobsClient:
         return AsyncRawResponses(self._copy(transport=self._transport, raw=True))
 
     def _copy(self, *, transport: Transport, raw: bool) -> AsyncJobsClient:
-        copy = object.__new__(AsyncJobsClient)
-        copy.server_url = self.server_url
-        copy.clock = self.clock
-        copy._transport = transport
-        copy._raw = raw
-        return copy
+        clone = copy.copy(self)  # every attribute, so a new one cannot be forgotten here
+        clone.__dict__.pop("with_raw_response", None)  # a cached view of the original
+        clone._transport = transport
+        clone._raw = raw
+        return clone
 
     # ------------------------------------------------------------------ jobs
 
@@ -590,11 +590,6 @@ def _parse_answer(
             return data  # type: ignore[no-any-return]
         try:
             return structure(data, cls)
-        except RecursionError:
-            exc = ShapeError(["nested too deeply to read @ $"])
-            raise _core.shape_error(
-                exc, method=request.method, url=url, status=status, headers=headers, body=body
-            ) from None
         except ShapeError as exc:
             raise _core.shape_error(
                 exc, method=request.method, url=url, status=status, headers=headers, body=body

@@ -334,6 +334,8 @@ def structure(data: Any, cls: type[T]) -> T:
         raise ShapeError([f"expected a JSON object, got {type(data).__name__} @ $"])
     try:
         return converter.structure(data, cls)
+    except RecursionError:
+        raise ShapeError(["nested too deeply to read @ $"]) from None
     except cattrs.BaseValidationError as exc:
         raise ShapeError(cattrs.transform_error(exc)) from exc
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
@@ -352,6 +354,8 @@ def _structure_records(data: Any, cls: type[T]) -> list[T]:
             if not isinstance(item, Mapping):
                 raise TypeError(f"expected a JSON object, got {type(item).__name__}")
             out.append(hook(item, cls))
+        except RecursionError:
+            raise ShapeError([f"nested too deeply to read @ $[{index}]"]) from None
         except Exception as exc:  # each record's own error, named by its index
             bad += 1
             if bad > MAX_SHAPE_ERRORS:

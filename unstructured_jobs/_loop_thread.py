@@ -112,14 +112,25 @@ class EventLoopThread:
             self._tasks.add(task)
             tasks.append(task)
 
-        scheduled = False
+        def cancel() -> None:
+            # Queued after `start` whenever `start` was queued at all (the loop runs callbacks
+            # in order), so no task here means it was never queued, or it failed to start.
+            if tasks:
+                for task in tasks:
+                    task.cancel()
+            elif not done.done():
+                _close_awaitable(awaitable)
+                done.cancel()
+
+        # True before the hop: a Ctrl-C landing just after it must still cancel the task.
+        scheduled = True
         try:
             try:
                 self.loop.call_soon_threadsafe(start)
             except RuntimeError:  # the loop closed between the check and now
+                scheduled = False
                 _close_awaitable(awaitable)
                 raise ClientClosedError("this event loop thread is closed") from None
-            scheduled = True
             return done.result()
         except concurrent.futures.CancelledError:
             if self.closed:
@@ -130,7 +141,8 @@ class EventLoopThread:
                 # KeyboardInterrupt (or another interruption) reached this thread: cancel the
                 # task in the loop and let it unwind, so nothing goes on in the background.
                 # (Scheduled after `start`, so the task exists when this runs.)
-                self.loop.call_soon_threadsafe(lambda: [t.cancel() for t in tasks])
+                with contextlib.suppress(RuntimeError):  # the loop already ended
+                    self.loop.call_soon_threadsafe(cancel)
                 with contextlib.suppress(BaseException):
                     done.result(timeout=CANCEL_GRACE)
             raise

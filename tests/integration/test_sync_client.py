@@ -11,6 +11,7 @@ import textwrap
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import anyio
@@ -18,6 +19,7 @@ import pytest
 
 from unstructured_jobs import (
     AsyncJobsClient,
+    EventLoopThread,
     JobsClient,
     JobStatus,
     NotFoundError,
@@ -262,3 +264,34 @@ def test_closing_while_another_thread_waits_ends_that_call_with_a_typed_error(
         client.close()
         with pytest.raises(UnstructuredJobsError, match="closed during this call"):
             waiter.result(timeout=10)
+
+
+def test_ctrl_c_right_after_the_hop_still_cancels_the_call() -> None:
+    """A Ctrl-C landing between handing the call to the loop and waiting for it (a window the
+    scheduler opens under load) must cancel the call, not leave it running in the background."""
+    outcome: list[str] = []
+    started = threading.Event()
+
+    async def long_call() -> None:
+        started.set()
+        try:
+            await anyio.sleep_forever()
+        except BaseException as exc:
+            outcome.append(type(exc).__name__)
+            raise
+
+    with EventLoopThread() as thread:
+        real = thread.loop.call_soon_threadsafe
+
+        def hop_then_ctrl_c(callback: Any, *args: Any) -> Any:
+            handle = real(callback, *args)
+            if not started.is_set():
+                started.wait(5)  # the call is running in the loop: now the Ctrl-C lands
+                raise KeyboardInterrupt
+            return handle
+
+        thread.loop.call_soon_threadsafe = hop_then_ctrl_c  # type: ignore[method-assign]
+        with pytest.raises(KeyboardInterrupt):
+            thread.run(long_call)
+        thread.loop.call_soon_threadsafe = real  # type: ignore[method-assign]
+        assert outcome == ["CancelledError"]  # before close() would cancel it anyway

@@ -196,6 +196,56 @@ async def test_input_file_without_filename_is_422(http: aiohttp.ClientSession) -
         assert (await resp.json())["detail"][0]["loc"] == ["body", "input_files", 0]
 
 
+def raw_multipart(part_headers: Sequence[str], boundary: str = "b0undary") -> tuple[bytes, str]:
+    """A multipart body built by hand (aiohttp's FormData would refuse or fold these headers):
+    a valid ``request_data`` part, then a file part with exactly `part_headers`."""
+    lines = [
+        f"--{boundary}",
+        'Content-Disposition: form-data; name="request_data"',
+        "",
+        json.dumps({"template_id": TEMPLATE}),
+        f"--{boundary}",
+        *part_headers,
+        "",
+        "%PDF-1.7",
+        f"--{boundary}--",
+        "",
+    ]
+    return "\r\n".join(lines).encode(), f"multipart/form-data; boundary={boundary}"
+
+
+@pytest.mark.parametrize("path", [JOBS, f"/api/v1/workflows/{TEMPLATE}/run"])
+@pytest.mark.parametrize(
+    "part_headers",
+    [
+        # One header line over aiohttp's 8190-byte limit: LineTooLong.
+        [f'Content-Disposition: form-data; name="input_files"; filename="{"n" * 10_000}.pdf"'],
+        # More header lines than aiohttp's 128: BadHttpMessage("Too many headers received").
+        ['Content-Disposition: form-data; name="input_files"; filename="a.pdf"']
+        + [f"X-Extra-{i}: {i}" for i in range(200)],
+    ],
+    ids=["10000-char-filename", "200-part-headers"],
+)
+async def test_part_headers_over_aiohttps_limits_are_400_not_500(
+    emu: Emulator, path: str, part_headers: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """What the emulator's docs promise for a body it cannot parse: 400 with FastAPI's body,
+    nothing created, nothing logged as a failure, and the connection keeps serving."""
+    body, content_type = raw_multipart(part_headers)
+    connector = aiohttp.TCPConnector(limit=1)  # the next request reuses the connection
+    async with aiohttp.ClientSession(
+        base_url=emu.url, headers=emu.headers, connector=connector
+    ) as http:
+        async with http.post(path, data=body, headers={"Content-Type": content_type}) as resp:
+            assert resp.status == 400
+            assert await resp.json() == {"detail": "There was an error parsing the body"}
+        assert emu.jobs == {}
+        assert [r.status for r in emu.requests] == [400]
+        job = await create(http, [("after.pdf", b"ok")])
+    assert [f.filename for f in emu.jobs[job["id"]].files] == ["after.pdf"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
 async def test_run_workflow_is_202(emu: Emulator, http: aiohttp.ClientSession) -> None:
     async with http.post(f"/api/v1/workflows/{TEMPLATE}/run") as resp:
         assert resp.status == 202

@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ._records import ReceivedFile
 
@@ -85,6 +86,11 @@ async def read_form(request: web.BaseRequest, max_file_size: int | None = None) 
                 form.fields[name] = await _read_field(part)
     except (ValueError, RuntimeError, LookupError, UnicodeDecodeError) as exc:
         raise UploadError(str(exc)) from exc
+    except HttpProcessingError as exc:
+        # aiohttp's own limits on a part's headers (a line over 8190 bytes, such as a
+        # 10,000-character file name; more than 128 header lines): a body this reader cannot
+        # parse, answered 400 like any other, not a 500.
+        raise UploadError(exc.message) from exc
     return form
 
 

@@ -44,7 +44,7 @@ class OpenEnum(enum.StrEnum):
     @property
     def is_known(self) -> bool:
         """True for the values this release of the client was written for."""
-        return self._name_ in type(self).__members__
+        return type(self).__members__.get(self._name_) is self
 
 
 @functools.lru_cache(maxsize=PSEUDO_MEMBERS_KEPT)

@@ -133,6 +133,14 @@ def test_a_forgotten_unknown_value_comes_back_equal() -> None:
     assert JobStatus("COMPLETED") is JobStatus.COMPLETED and JobStatus.COMPLETED.is_known
 
 
+def test_an_unknown_value_spelt_like_a_members_name_is_not_known() -> None:
+    """``job_type: "EPHEMERAL"`` is not the known value ``"ephemeral"``: it must not claim to be."""
+    upper = WorkflowJobType("EPHEMERAL")
+    assert upper != WorkflowJobType.EPHEMERAL and upper.value == "EPHEMERAL"
+    assert not upper.is_known
+    assert WorkflowJobType("ephemeral").is_known
+
+
 @pytest.mark.parametrize(
     ("patch", "message"),
     [

@@ -8,11 +8,17 @@ and hashable. Unknown fields in an answer are ignored and unknown enum values ar
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
+
+#: How many unknown enum values keep their pseudo-member object (all enums together). Past it the
+#: least recently used is forgotten (and made again, equal, if it comes back), so a server or a
+#: test that sends endless distinct values cannot grow the process: about 0.6 MB at most.
+PSEUDO_MEMBERS_KEPT = 1024
 
 
 class OpenEnum(enum.StrEnum):
@@ -20,24 +26,34 @@ class OpenEnum(enum.StrEnum):
 
     ``JobStatus("PAUSED")`` returns a pseudo-member whose `value` is ``"PAUSED"`` and whose
     `is_known` is False, instead of raising: a status added by the server must not break a
-    client released before it. Pseudo-members compare equal to their string value.
+    client released before it. Pseudo-members compare equal to their string value (and to each
+    other when their values are equal), hash like it, pickle, and keep their class's properties
+    (`JobStatus.is_terminal` is False for them). Compare them with ``==``, not ``is``: only the
+    most recently seen unknown values (`PSEUDO_MEMBERS_KEPT`) are kept as one object each, so that
+    endless distinct values cannot grow memory; the known members are singletons as usual.
     """
 
     @classmethod
     def _missing_(cls, value: object) -> Any:
         if not isinstance(value, str):
             return None
-        member = str.__new__(cls, value)
-        member._name_ = value
-        member._value_ = value
-        # Cache it so that the same unknown value always gives the same object.
-        cls._value2member_map_[value] = member
-        return member
+        # Not stored in `_value2member_map_`: that map lives as long as the class, and every
+        # distinct value kept there stayed for the life of the process (~560 bytes each).
+        return _pseudo_member(cls, str.__str__(value))
 
     @property
     def is_known(self) -> bool:
         """True for the values this release of the client was written for."""
-        return self._name_ in type(self).__members__
+        return type(self).__members__.get(self._name_) is self
+
+
+@functools.lru_cache(maxsize=PSEUDO_MEMBERS_KEPT)
+def _pseudo_member(cls: type[OpenEnum], value: str) -> OpenEnum:
+    """The pseudo-member of `cls` for an unknown `value` (bounded cache, thread-safe)."""
+    member = str.__new__(cls, value)
+    member._name_ = value
+    member._value_ = value
+    return member
 
 
 class JobStatus(OpenEnum):

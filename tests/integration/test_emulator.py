@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -194,6 +195,144 @@ async def test_input_file_without_filename_is_422(http: aiohttp.ClientSession) -
     async with http.post(JOBS, data=form) as resp:
         assert resp.status == 422
         assert (await resp.json())["detail"][0]["loc"] == ["body", "input_files", 0]
+
+
+def raw_multipart(part_headers: Sequence[str], boundary: str = "b0undary") -> tuple[bytes, str]:
+    """A multipart body built by hand (aiohttp's FormData would refuse or fold these headers):
+    a valid ``request_data`` part, then a file part with exactly `part_headers`."""
+    lines = [
+        f"--{boundary}",
+        'Content-Disposition: form-data; name="request_data"',
+        "",
+        json.dumps({"template_id": TEMPLATE}),
+        f"--{boundary}",
+        *part_headers,
+        "",
+        "%PDF-1.7",
+        f"--{boundary}--",
+        "",
+    ]
+    return "\r\n".join(lines).encode(), f"multipart/form-data; boundary={boundary}"
+
+
+@pytest.mark.parametrize("path", [JOBS, f"/api/v1/workflows/{TEMPLATE}/run"])
+@pytest.mark.parametrize(
+    "part_headers",
+    [
+        # One header line over aiohttp's 8190-byte limit: LineTooLong.
+        [f'Content-Disposition: form-data; name="input_files"; filename="{"n" * 10_000}.pdf"'],
+        # More header lines than aiohttp's 128: BadHttpMessage("Too many headers received").
+        ['Content-Disposition: form-data; name="input_files"; filename="a.pdf"']
+        + [f"X-Extra-{i}: {i}" for i in range(200)],
+    ],
+    ids=["10000-char-filename", "200-part-headers"],
+)
+async def test_part_headers_over_aiohttps_limits_are_400_not_500(
+    emu: Emulator, path: str, part_headers: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """What the emulator's docs promise for a body it cannot parse: 400 with FastAPI's body,
+    nothing created, nothing logged as a failure, and the connection keeps serving."""
+    body, content_type = raw_multipart(part_headers)
+    connector = aiohttp.TCPConnector(limit=1)  # the next request reuses the connection
+    async with aiohttp.ClientSession(
+        base_url=emu.url, headers=emu.headers, connector=connector
+    ) as http:
+        async with http.post(path, data=body, headers={"Content-Type": content_type}) as resp:
+            assert resp.status == 400
+            assert await resp.json() == {"detail": "There was an error parsing the body"}
+        assert emu.jobs == {}
+        assert [r.status for r in emu.requests] == [400]
+        job = await create(http, [("after.pdf", b"ok")])
+    assert [f.filename for f in emu.jobs[job["id"]].files] == ["after.pdf"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+RD_PART = [
+    'Content-Disposition: form-data; name="request_data"',
+    "",
+    json.dumps({"template_id": TEMPLATE}),
+]
+
+
+def raw_parts(*parts: list[str], boundary: str = "b0undary") -> bytes:
+    """Multipart parts given as lines (headers, blank line, body), joined by hand."""
+    lines = [line for part in parts for line in [f"--{boundary}", *part]]
+    return "\r\n".join([*lines, f"--{boundary}--", ""]).encode("utf-8", "surrogateescape")
+
+
+MULTIPART = "multipart/form-data; boundary=b0undary"
+URLENCODED = "application/x-www-form-urlencoded"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "detail"),
+    [
+        # FastAPI (Starlette) refuses a part without a name; the emulator ignored the part.
+        (raw_parts(RD_PART, ["Content-Type: text/plain", "", "x"]), MULTIPART, 400, None),
+        (
+            raw_parts(RD_PART, ['Content-Disposition: form-data; filename="a.pdf"', "", "x"]),
+            MULTIPART,
+            400,
+            None,
+        ),
+        # Starlette reads urlencoded bytes as Latin-1 and ignores a charset: request_data is
+        # then not JSON (422) or read normally (200). Both were 500s (aiohttp's post()).
+        (b"request_data=\xff\xfe", URLENCODED, 422, "not valid JSON"),
+        (
+            b"request_data=" + urllib.parse.quote(json.dumps({"template_id": "t"})).encode(),
+            URLENCODED + "; charset=no-such-charset",
+            200,
+            None,
+        ),
+        # A field's bytes that are not UTF-8 are Latin-1 for Starlette, never a parse error;
+        # a part's own charset is ignored (only the form's counts).
+        (
+            raw_parts(['Content-Disposition: form-data; name="request_data"', "", "\udcff"]),
+            MULTIPART,
+            422,
+            "not valid JSON",
+        ),
+        (
+            raw_parts(
+                [
+                    'Content-Disposition: form-data; name="request_data"',
+                    "Content-Type: text/plain; charset=no-such-charset",
+                    "",
+                    json.dumps({"template_id": "t"}),
+                ]
+            ),
+            MULTIPART,
+            200,
+            None,
+        ),
+    ],
+    ids=[
+        "part-without-content-disposition",
+        "part-without-name",
+        "urlencoded-raw-non-utf8",
+        "urlencoded-unknown-charset",
+        "field-not-utf8",
+        "field-unknown-part-charset",
+    ],
+)
+async def test_odd_form_bodies_are_read_like_fastapi_never_500(
+    emu: Emulator,
+    http: aiohttp.ClientSession,
+    body: bytes,
+    content_type: str,
+    status: int,
+    detail: str | None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with http.post(JOBS, data=body, headers={"Content-Type": content_type}) as resp:
+        assert resp.status == status, await resp.text()
+        answer = await resp.json()
+    if status == 400:
+        assert answer == {"detail": "There was an error parsing the body"}
+    if detail is not None:
+        assert detail in answer["detail"][0]["msg"]
+    assert len(emu.jobs) == (status == 200)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 async def test_run_workflow_is_202(emu: Emulator, http: aiohttp.ClientSession) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import pickle
+import tracemalloc
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +23,7 @@ from unstructured_jobs import (
     JobStatus,
     NodeFileMetadata,
     WorkflowJobType,
+    _models,
 )
 from unstructured_jobs._converter import (
     ShapeError,
@@ -81,6 +85,60 @@ def test_unknown_enum_values_and_extra_fields_are_tolerated() -> None:
     assert JobStatus("PAUSED") is job.status
     assert job.job_type.value == "streaming"
     assert unstructure(job)["status"] == "PAUSED"
+
+
+def test_unknown_enum_values_do_not_grow_the_process() -> None:
+    """100,000 distinct unknown values (a server or a fuzzer inventing them) kept about 56 MB for
+    the life of the process; now only the last `PSEUDO_MEMBERS_KEPT` are kept."""
+    known = {cls: len(cls._value2member_map_) for cls in (JobStatus, WorkflowJobType)}
+    gc.collect()
+    outer = tracemalloc.is_tracing()  # PYTHONTRACEMALLOC=1: leave it running
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(100_000):
+            JobStatus(f"NEW_{i}")
+        WorkflowJobType("streaming")
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        if not outer:
+            tracemalloc.stop()
+    assert kept < 4 * 1024 * 1024, f"{kept:,} bytes kept"  # was ~56 MB
+    assert {cls: len(cls._value2member_map_) for cls in known} == known
+    last = JobStatus("NEW_99999")
+    assert last == "NEW_99999" and not last.is_known and not last.is_terminal
+
+
+def test_a_forgotten_unknown_value_comes_back_equal() -> None:
+    """Past the bound a value is made again: a new object, but equal, same hash, same class,
+    same properties; known members stay singletons."""
+    first = JobStatus("PAUSED")
+    assert JobStatus("PAUSED") is first  # recently seen values are one object
+    for i in range(_models.PSEUDO_MEMBERS_KEPT + 1):
+        JobStatus(f"FILLER_{i}")
+    again = JobStatus("PAUSED")
+    assert again == first == "PAUSED" and hash(again) == hash(first) == hash("PAUSED")
+    assert {first: 1}[again] == 1 and len({first, again, "PAUSED"}) == 1
+    assert type(again) is JobStatus and isinstance(again, JobStatus)
+    assert (again.value, again.name, str(again), repr(again)) == (
+        "PAUSED",
+        "PAUSED",
+        "PAUSED",
+        "<JobStatus.PAUSED: 'PAUSED'>",
+    )
+    assert not again.is_known and not again.is_terminal and again not in list(JobStatus)
+    assert pickle.loads(pickle.dumps(again)) == again
+    assert JobStatus(again) is again
+    assert JobStatus("COMPLETED") is JobStatus.COMPLETED and JobStatus.COMPLETED.is_known
+
+
+def test_an_unknown_value_spelt_like_a_members_name_is_not_known() -> None:
+    """``job_type: "EPHEMERAL"`` is not the known value ``"ephemeral"``: it must not claim to be."""
+    upper = WorkflowJobType("EPHEMERAL")
+    assert upper != WorkflowJobType.EPHEMERAL and upper.value == "EPHEMERAL"
+    assert not upper.is_known
+    assert WorkflowJobType("ephemeral").is_known
 
 
 @pytest.mark.parametrize(

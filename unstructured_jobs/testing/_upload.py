@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import urllib.parse
 from dataclasses import dataclass, field
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ._records import ReceivedFile
 
@@ -49,17 +51,17 @@ async def read_form(request: web.BaseRequest, max_file_size: int | None = None) 
     form = Form()
     ctype = request.content_type
     if ctype == "application/x-www-form-urlencoded":
-        for key, value in (await request.post()).items():
+        for key, value in _parse_urlencoded(await request.read()):
             if key in FILE_FIELDS:
                 form.nameless_file_at = 0
                 break
-            if isinstance(value, str):
-                form.fields[key] = value
+            form.fields[key] = value
         return form
     if ctype != "multipart/form-data":
         return form
     try:
         reader = await request.multipart()
+        charset = request.charset or "utf-8"  # Starlette: the form's, never the part's
         file_index = 0
         while True:
             part = await reader.next()
@@ -67,7 +69,10 @@ async def read_form(request: web.BaseRequest, max_file_size: int | None = None) 
                 break
             if not isinstance(part, BodyPartReader):
                 raise UploadError("nested multipart bodies are not supported")
-            name = part.name or ""
+            if part.name is None:
+                # Starlette: 'The Content-Disposition header field "name" must be provided.'
+                raise UploadError("a part without a name")
+            name = part.name
             if name in FILE_FIELDS:
                 if part.filename is None:
                     if form.nameless_file_at is None:
@@ -82,10 +87,23 @@ async def read_form(request: web.BaseRequest, max_file_size: int | None = None) 
                 form.file_fields.add(name)
                 await _skip(part)
             else:
-                form.fields[name] = await _read_field(part)
+                form.fields[name] = await _read_field(part, charset)
     except (ValueError, RuntimeError, LookupError, UnicodeDecodeError) as exc:
         raise UploadError(str(exc)) from exc
+    except HttpProcessingError as exc:
+        # aiohttp's own limits on a part's headers (a line over 8190 bytes, such as a
+        # 10,000-character file name; more than 128 header lines): a body this reader cannot
+        # parse, answered 400 like any other, not a 500.
+        raise UploadError(exc.message) from exc
     return form
+
+
+def _parse_urlencoded(body: bytes) -> list[tuple[str, str]]:
+    """Starlette's reading of a urlencoded form: the bytes as Latin-1 (so any byte is accepted
+    and a ``charset`` parameter is ignored), then percent-decoding as UTF-8 with U+FFFD for
+    invalid sequences. aiohttp's ``request.post()`` honours the charset and raised on a bogus
+    one or on raw non-UTF-8 bytes (a 500 where FastAPI reads the form)."""
+    return urllib.parse.parse_qsl(body.decode("latin-1"), keep_blank_values=True, errors="replace")
 
 
 async def _skip(part: BodyPartReader) -> None:
@@ -93,7 +111,7 @@ async def _skip(part: BodyPartReader) -> None:
         pass
 
 
-async def _read_field(part: BodyPartReader) -> str:
+async def _read_field(part: BodyPartReader, charset: str) -> str:
     chunks: list[bytes] = []
     total = 0
     while chunk := await part.read_chunk(CHUNK):
@@ -102,8 +120,11 @@ async def _read_field(part: BodyPartReader) -> str:
             await _skip(part)
             raise UploadError(f"form field {part.name!r} is larger than {MAX_FIELD} bytes")
         chunks.append(chunk)
-    charset = part.get_charset(default="utf-8")
-    return b"".join(chunks).decode(charset)
+    data = b"".join(chunks)
+    try:
+        return data.decode(charset)
+    except (UnicodeDecodeError, LookupError):
+        return data.decode("latin-1")  # Starlette's _user_safe_decode: never a parse error
 
 
 async def _read_file(part: BodyPartReader, name: str, max_size: int | None) -> ReceivedFile:

@@ -7,6 +7,11 @@ one file descriptor at a time, and a retry re-reads the files from disk (aiohttp
 after each attempt, so a body object can never be sent twice).
 
 The files arrive here already checked (`_inputs.PreparedFile`); text fields are sent as given.
+
+Every blocking call on a file runs in the loop's executor, and a cancellation waits for the call
+in flight to end (it cannot be stopped in its thread): a file the call opens is closed, never left
+to the garbage collector, and a cancelled attempt lets go of its file before the transport
+returns (`AttemptState.wait_stopped`).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import logging
 import random
 import re
 from collections.abc import Callable, Sequence
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from aiohttp import payload as aiohttp_payload
 from aiohttp.abc import AbstractStreamWriter
@@ -26,6 +31,7 @@ from ._exceptions import reduce_error
 from ._inputs import PreparedFile
 
 log = logging.getLogger(LOGGER_NAME)
+T = TypeVar("T")
 
 ProgressCallback = Callable[[int], object]
 """Called with the number of file bytes just written to the connection. After a failed attempt
@@ -91,6 +97,19 @@ class AttemptState:
         self.started = False
         self.complete = False
         self.error: BaseException | None = None
+        self.writer: asyncio.Task[Any] | None = None  # the task writing this attempt's body
+
+    async def wait_stopped(self) -> None:
+        """Stop this attempt's body writer if it still runs, and return once it has ended.
+
+        The writer then holds no file: it closes each file before it ends, a cancelled one
+        included. A second cancellation of the caller cuts the wait short.
+        """
+        writer = self.writer
+        if writer is None or writer.done() or writer is asyncio.current_task():
+            return
+        writer.cancel()
+        await asyncio.wait([writer])
 
 
 class MultipartBody:
@@ -229,6 +248,7 @@ class _BodyPayload(aiohttp_payload.Payload):
     ) -> None:
         state = self._state
         state.started = True
+        state.writer = asyncio.current_task()
         if self._timeout is not None:
             self._watchdog = _StallWatchdog(self._timeout)
         try:
@@ -295,22 +315,21 @@ class _BodyPayload(aiohttp_payload.Payload):
                 piece = bytes(view[offset : offset + chunk_size])
                 await self._send(writer, piece, len(piece))
             return
-        loop = asyncio.get_running_loop()
         if prepared.path is not None and prepared.size is not None and prepared.size <= chunk_size:
-            data = await loop.run_in_executor(None, _read_small, prepared.path, prepared.size)
+            data = await _in_thread(_read_small, prepared.path, prepared.size)
             self._check_size(prepared, len(data))
             await self._send(writer, data, len(data))
             return
         if prepared.path is not None:
-            stream: Any = await loop.run_in_executor(None, _open_binary, prepared.path)
+            stream: Any = await _in_thread(_open_binary, prepared.path, close=True)
         else:
             stream = prepared.stream
             if prepared.start is not None:
-                await loop.run_in_executor(None, stream.seek, prepared.start)
+                await _in_thread(stream.seek, prepared.start)
         try:
             sent = 0
             while True:
-                data = await loop.run_in_executor(None, stream.read, chunk_size)
+                data = await _in_thread(stream.read, chunk_size)
                 if not data:
                     break
                 sent += len(data)
@@ -320,7 +339,7 @@ class _BodyPayload(aiohttp_payload.Payload):
             self._check_size(prepared, sent)
         finally:
             if prepared.path is not None:
-                await loop.run_in_executor(None, stream.close)
+                await _in_thread(stream.close)
 
     @staticmethod
     def _check_size(prepared: PreparedFile, sent: int) -> None:
@@ -332,6 +351,28 @@ class _BodyPayload(aiohttp_payload.Payload):
             prepared.filename,
             f"{verb} while it was being uploaded (expected {expected} bytes)",
         )
+
+
+async def _in_thread(fn: Callable[..., T], *args: Any, close: bool = False) -> T:
+    """``fn(*args)`` in the loop's default executor.
+
+    If the caller is cancelled, the call cannot be stopped in its thread: wait for it to end
+    before the cancellation goes on, so that no file is closed under a running read, and (with
+    `close`) close the file it returns instead of leaving it to the garbage collector.
+    """
+    future = asyncio.get_running_loop().run_in_executor(None, fn, *args)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        if close:
+            future.add_done_callback(_close_result)
+        await asyncio.wait([future])  # a second cancellation ends this wait early
+        raise
+
+
+def _close_result(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        future.result().close()
 
 
 def _read_small(path: str, size: int) -> bytes:

@@ -1,0 +1,253 @@
+"""Uploads under local and network faults, over real loopback sockets and real files (issue 11):
+a file deleted after it was checked, slow but steady servers against stalled ones, what a stall
+means once the whole body is handed over, and what a cancelled upload leaves behind.
+
+The raw servers here run in the test's own event loop and pace their reading by ticks of that
+loop: when the machine is loaded, the server and the client's stall watchdog slow down together,
+and the watchdog does not count time it was not running. No assertion is on wall-clock time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import threading
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pytest
+
+from unstructured_jobs import (
+    APITimeoutError,
+    AsyncJobsClient,
+    Timeout,
+)
+from unstructured_jobs import _multipart as multipart
+from unstructured_jobs.testing import FakeClock
+
+MiB = 1024 * 1024
+JOB_ID = "b2c3d4e5-6f7a-8b9c-0d1e-2f3a4b5c6d7e"
+JOB = {
+    "id": JOB_ID,
+    "workflow_id": "f0a1b2c3-4d5e-6f7a-8b9c-0d1e2f3a4b5c",
+    "workflow_name": "w",
+    "status": "SCHEDULED",
+    "created_at": "2026-01-01T00:00:00Z",
+}
+BodyReader = Callable[[asyncio.StreamReader, int], Awaitable[bool]]
+
+
+# ---------------------------------------------------------------- slow, stalled and small uploads
+
+
+@asynccontextmanager
+async def upload_server(read_body: BodyReader) -> AsyncIterator[str]:
+    """A loopback HTTP server: reads a request head, lets `read_body` consume the body (given
+    the reader and the Content-Length), then answers 200 with a job if it returned True."""
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        tasks.add(asyncio.current_task())  # type: ignore[arg-type]
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next(
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            if await read_body(reader, length):
+                body = json.dumps(JOB).encode()
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                    + body
+                )
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except asyncio.CancelledError:
+            pass  # the server's close: end quietly (a cancelled handler is logged as an error)
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.close()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def never_read(reader: asyncio.StreamReader, length: int) -> bool:
+    await asyncio.Event().wait()  # stop reading; never answer (cancelled at the server's close)
+    return False
+
+
+# ---------------------------------------------------------------- cancelled uploads
+
+
+class GatedFile:
+    """A file whose reads after the first wait for `gate` (as a slow disk would), holding the
+    file's lock meanwhile as `io.BufferedReader` does: a close waits for the read to end.
+    `on_wait` is called (in the reading thread) when a read starts to wait."""
+
+    def __init__(self, fh: BinaryIO, gate: threading.Event, on_wait: Callable[[], None]):
+        self._fh = fh
+        self._gate = gate
+        self._on_wait = on_wait
+        self._lock = threading.Lock()
+        self._reads = 0
+
+    @property
+    def closed(self) -> bool:
+        return self._fh.closed
+
+    def read(self, n: int = -1) -> bytes:
+        with self._lock:
+            self._reads += 1
+            if self._reads > 1:
+                self._on_wait()
+                self._gate.wait()
+            return self._fh.read(n)
+
+    def close(self) -> None:
+        with self._lock:
+            self._fh.close()
+
+
+class OpenFiles:
+    """Records every file the body writer opens (`_multipart._open_binary`, patched). The open
+    itself waits for `gate` (`gate_open`), or else every read after the first does."""
+
+    def __init__(
+        self, monkeypatch: pytest.MonkeyPatch, gate: threading.Event, *, gate_open: bool
+    ) -> None:
+        self.files: list[BinaryIO | GatedFile] = []
+        self.entered = asyncio.Event()  # the gated open or read has started
+        loop = asyncio.get_running_loop()
+        real = multipart._open_binary
+
+        def entered() -> None:
+            loop.call_soon_threadsafe(self.entered.set)
+
+        def opener(path: str) -> BinaryIO | GatedFile:
+            fh: BinaryIO | GatedFile
+            if gate_open:
+                entered()
+                gate.wait()
+                fh = real(path)
+            else:
+                fh = GatedFile(real(path), gate, entered)
+            self.files.append(fh)
+            return fh
+
+        monkeypatch.setattr(multipart, "_open_binary", opener)
+
+
+async def cancel_while_gated(task: asyncio.Future[Any], gate: threading.Event) -> None:
+    """Cancel `task` while a call of its body writer waits in a worker thread, and open the
+    gate once the cancel has gone as far as it goes without that call: the task is done by then
+    if it does not wait for its writer, else it is still waiting."""
+    task.cancel()
+    try:
+        for _ in range(200):
+            if task.done():
+                break
+            await asyncio.sleep(0)
+    finally:
+        gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_a_cancelled_upload_has_closed_its_file_when_the_cancel_arrives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelled while a chunk of the file is being read: the `CancelledError` reaches the
+    caller only once the body writer has stopped and closed the file (it was closed 1-5 ms
+    later, by a writer still running in the background)."""
+    gate = threading.Event()
+    opened = OpenFiles(monkeypatch, gate, gate_open=False)
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(2 * MiB))
+
+    server = upload_server(never_read)
+    async with server as url, AsyncJobsClient(api_key="k", server_url=url, clock=FakeClock()) as c:
+        task = asyncio.ensure_future(c.create_job(template_id="t", input_files=[big]))
+        try:
+            await opened.entered.wait()  # the second chunk's read has started
+            assert not opened.files[0].closed
+            await cancel_while_gated(task, gate)
+        finally:
+            gate.set()
+        assert opened.files[0].closed  # at the very moment the cancel arrived
+
+
+async def test_a_cancel_during_the_open_leaves_no_file_to_the_gc(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The open runs in a worker thread and cannot be stopped there: the file it opens after the
+    cancel is closed by the writer, not left to the garbage collector (`ResourceWarning`)."""
+    gate = threading.Event()
+    opened = OpenFiles(monkeypatch, gate, gate_open=True)
+    doc = tmp_path / "doc.bin"
+    doc.write_bytes(os.urandom(600_000))
+
+    server = upload_server(never_read)
+    async with server as url, AsyncJobsClient(api_key="k", server_url=url, clock=FakeClock()) as c:
+        task = asyncio.ensure_future(c.create_job(template_id="t", input_files=[doc]))
+        try:
+            await opened.entered.wait()  # the open of doc.bin has started in its thread
+            await cancel_while_gated(task, gate)
+        finally:
+            gate.set()
+        assert len(opened.files) == 1 and opened.files[0].closed
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        opened.files.clear()
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+
+async def test_a_total_timeout_mid_upload_has_closed_the_file_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`Timeout(total=...)` cancels the attempt from inside an anyio cancel scope, which cancels
+    every await again: the wait for the body writer is shielded from it."""
+    gate = threading.Event()
+    opened = OpenFiles(monkeypatch, gate, gate_open=False)
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(2 * MiB))
+    writer: list[asyncio.Task[Any]] = []
+
+    def on_progress(_: int) -> None:  # runs in the body writer's task
+        writer.append(asyncio.current_task())  # type: ignore[arg-type]
+
+    server = upload_server(never_read)
+    timeout = Timeout(total=0.2)
+    async with server as url, AsyncJobsClient(api_key="k", server_url=url, timeout=timeout) as c:
+        task = asyncio.ensure_future(
+            c.create_job(template_id="t", input_files=[big], on_upload_progress=on_progress)
+        )
+        try:
+            await opened.entered.wait()  # the second chunk's read has started
+            while not writer[0].cancelling():  # the total timeout has fired
+                await asyncio.sleep(0.01)
+            for _ in range(200):  # as far as the cancel goes without the gated read
+                if task.done():
+                    break
+                await asyncio.sleep(0)
+        finally:
+            gate.set()
+        with pytest.raises(APITimeoutError) as info:
+            await task
+        assert info.value.phase == "total"
+        assert opened.files[0].closed

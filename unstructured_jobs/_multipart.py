@@ -7,6 +7,9 @@ one file descriptor at a time, and a retry re-reads the files from disk (aiohttp
 after each attempt, so a body object can never be sent twice).
 
 The files arrive here already checked (`_inputs.PreparedFile`); text fields are sent as given.
+A file that cannot be read when its turn comes (deleted, made unreadable, a stream that fails)
+or that changes size is recorded on the attempt (`AttemptState.error`): the transport raises it
+as `InputFileError`, never retried, and the body is cut short, so no job can exist.
 
 Every blocking call on a file runs in the loop's executor, and a cancellation waits for the call
 in flight to end (it cannot be stopped in its thread): a file the call opens is closed, never left
@@ -28,7 +31,7 @@ from aiohttp.abc import AbstractStreamWriter
 
 from ._constants import LOGGER_NAME, UPLOAD_CHUNK_SIZE
 from ._exceptions import reduce_error
-from ._inputs import PreparedFile
+from ._inputs import PreparedFile, reason_for
 
 log = logging.getLogger(LOGGER_NAME)
 T = TypeVar("T")
@@ -76,7 +79,8 @@ def _part_head(boundary: bytes, name: str, filename: str | None, content_type: s
 
 
 class FileChangedError(Exception):
-    """Internal: a file's size changed between validation and upload."""
+    """Internal: a file changed between validation and upload (its size, or it cannot be read
+    any more: deleted, permissions changed, an I/O error); the transport raises InputFileError."""
 
     __reduce__ = reduce_error
 
@@ -316,20 +320,20 @@ class _BodyPayload(aiohttp_payload.Payload):
                 await self._send(writer, piece, len(piece))
             return
         if prepared.path is not None and prepared.size is not None and prepared.size <= chunk_size:
-            data = await _in_thread(_read_small, prepared.path, prepared.size)
+            data = await _read_input(prepared, _read_small, prepared.path, prepared.size)
             self._check_size(prepared, len(data))
             await self._send(writer, data, len(data))
             return
         if prepared.path is not None:
-            stream: Any = await _in_thread(_open_binary, prepared.path, close=True)
+            stream: Any = await _read_input(prepared, _open_binary, prepared.path, close=True)
         else:
             stream = prepared.stream
             if prepared.start is not None:
-                await _in_thread(stream.seek, prepared.start)
+                await _read_input(prepared, stream.seek, prepared.start)
         try:
             sent = 0
             while True:
-                data = await _in_thread(stream.read, chunk_size)
+                data = await _read_input(prepared, stream.read, chunk_size)
                 if not data:
                     break
                 sent += len(data)
@@ -373,6 +377,20 @@ async def _in_thread(fn: Callable[..., T], *args: Any, close: bool = False) -> T
 def _close_result(future: asyncio.Future[Any]) -> None:
     if not future.cancelled() and future.exception() is None:
         future.result().close()
+
+
+async def _read_input(
+    prepared: PreparedFile, fn: Callable[..., T], *args: Any, close: bool = False
+) -> T:
+    """`_in_thread` for a call on an input file: its failure is the file's, not the network's."""
+    try:
+        return await _in_thread(fn, *args, close=close)
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            reason = "no such file (deleted after it was checked)"
+        else:
+            reason = "could not be read: " + reason_for(exc)
+        raise FileChangedError(prepared.filename, reason) from exc
 
 
 def _read_small(path: str, size: int) -> bytes:

@@ -25,10 +25,11 @@ import pytest
 from unstructured_jobs import (
     APITimeoutError,
     AsyncJobsClient,
+    InputFileError,
     Timeout,
 )
 from unstructured_jobs import _multipart as multipart
-from unstructured_jobs.testing import FakeClock
+from unstructured_jobs.testing import Emulator, FakeClock
 
 MiB = 1024 * 1024
 JOB_ID = "b2c3d4e5-6f7a-8b9c-0d1e-2f3a4b5c6d7e"
@@ -40,6 +41,78 @@ JOB = {
     "created_at": "2026-01-01T00:00:00Z",
 }
 BodyReader = Callable[[asyncio.StreamReader, int], Awaitable[bool]]
+
+
+@pytest.fixture
+async def emu() -> AsyncIterator[Emulator]:
+    async with Emulator() as emulator:
+        yield emulator
+
+
+def posts(emu: Emulator) -> int:
+    return len([r for r in emu.requests if r.method == "POST"])
+
+
+# ---------------------------------------------------------------- a file deleted after validation
+
+
+@pytest.mark.parametrize("size", [1000, 600_000], ids=["small", "large"])
+async def test_a_file_deleted_after_validation_is_an_input_error_at_once(
+    emu: Emulator, tmp_path: Path, size: int
+) -> None:
+    """Deleted between create_job's check and its upload: `InputFileError` naming the file,
+    raised at once (no retry, the other files are not sent again), and no job."""
+    first = tmp_path / "first.bin"
+    first.write_bytes(os.urandom(600_000))  # more than a chunk: progress is reported mid-body
+    doomed = tmp_path / "doomed.bin"
+    doomed.write_bytes(os.urandom(size))
+
+    def delete_doomed(_: int) -> None:
+        doomed.unlink(missing_ok=True)  # validated already; the body has not reached it yet
+
+    fake = FakeClock(1000.0)
+    async with AsyncJobsClient(api_key=emu.api_key, server_url=emu.url, clock=fake) as client:
+        with pytest.raises(InputFileError) as info:
+            await client.create_job(
+                template_id="t", input_files=[first, doomed], on_upload_progress=delete_doomed
+            )
+    assert [name for name, _ in info.value.problems] == ["doomed.bin"]
+    assert "no such file" in str(info.value) and "deleted" in str(info.value)
+    assert fake.sleeps == []  # not retried
+    assert posts(emu) <= 1  # one attempt (the emulator may not even record the cut-short body)
+    assert emu.jobs == {}
+
+
+async def test_a_file_object_that_fails_to_read_is_an_input_error(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """The same through a user's file object that fails when read: an input problem, not a
+    network one (it was retried four times as `APIConnectionError`)."""
+
+    class Failing:
+        name = "failing.bin"
+
+        def seekable(self) -> bool:
+            return True
+
+        def tell(self) -> int:
+            return 0
+
+        def seek(self, offset: int, whence: int = 0) -> int:
+            return 10 * MiB if whence == os.SEEK_END else offset
+
+        def read(self, n: int = -1) -> bytes:
+            raise OSError(5, "Input/output error")
+
+    fake = FakeClock(1000.0)
+    async with AsyncJobsClient(api_key=emu.api_key, server_url=emu.url, clock=fake) as client:
+        with pytest.raises(InputFileError) as info:
+            await client.create_job(
+                template_id="t",
+                input_files=[("ok.txt", b"fine"), Failing()],  # type: ignore[list-item]
+            )
+    assert info.value.problems == [("failing.bin", "could not be read: Input/output error")]
+    assert fake.sleeps == [] and emu.jobs == {}
 
 
 # ---------------------------------------------------------------- slow, stalled and small uploads

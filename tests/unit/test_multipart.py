@@ -6,6 +6,8 @@ import io
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from unstructured_jobs._inputs import prepare_files
 from unstructured_jobs._multipart import MultipartBody, _quote_param
 
@@ -81,3 +83,19 @@ async def test_progress_is_taken_back_for_a_new_attempt(tmp_path: Path) -> None:
     await render(body)
     assert events == [1000, -1000, 1000]
     assert sum(events) == 1000
+
+
+@pytest.mark.parametrize("size", [10, 600_000])
+async def test_a_missing_file_is_recorded_as_the_attempts_input_error(
+    tmp_path: Path, size: int
+) -> None:
+    path = tmp_path / "gone.bin"
+    path.write_bytes(bytes(size))
+    body = MultipartBody(prepare_files([path]))
+    path.unlink()
+    payload = body.new_attempt(None)
+    with pytest.raises(Exception) as info:
+        await payload.write(RecordingWriter())  # type: ignore[arg-type]
+    assert body.state.error is info.value
+    assert str(info.value) == "no such file (deleted after it was checked)"
+    assert isinstance(info.value.__cause__, FileNotFoundError)

@@ -159,9 +159,50 @@ async def upload_server(read_body: BodyReader) -> AsyncIterator[str]:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+def slow_then_fast(per_tick: int, ticks: int) -> BodyReader:
+    """Read `per_tick` bytes per tick of the loop (10 ms) for `ticks` ticks, then the rest."""
+
+    async def read_body(reader: asyncio.StreamReader, length: int) -> bool:
+        done = 0
+        for _ in range(ticks):
+            done += len(await reader.readexactly(min(per_tick, length - done)))
+            await asyncio.sleep(0.01)
+        await reader.readexactly(length - done)
+        return True
+
+    return read_body
+
+
 async def never_read(reader: asyncio.StreamReader, length: int) -> bool:
     await asyncio.Event().wait()  # stop reading; never answer (cancelled at the server's close)
     return False
+
+
+async def create(url: str, data: bytes, timeout: Timeout) -> Any:
+    async with AsyncJobsClient(
+        api_key="k", server_url=url, timeout=timeout, max_retries=0, clock=FakeClock()
+    ) as client:
+        return await client.create_job(template_id="t", input_files=[("big.bin", data)])
+
+
+async def test_a_slow_but_steady_upload_is_not_a_stall() -> None:
+    """The server reads 16 KiB every tick (about 1.6 MB/s) for 1.2 seconds: progress is any byte
+    the server takes, however slowly. Counting only finished chunk writes, the client saw no
+    progress for about a second at a time (the OS wakes a writer when a third of its socket
+    buffer is free) and gave up with `APITimeoutError(phase="write")` after 0.5 s."""
+    async with upload_server(slow_then_fast(16 * 1024, 120)) as url:
+        job = await create(url, bytes(12 * MiB), Timeout(connect=5, read=30, write=0.5))
+    assert job.id == JOB_ID
+
+
+async def test_a_server_that_stops_reading_trips_the_write_timeout() -> None:
+    """The contrast: a server that takes no byte at all. The body was not all handed over, so
+    no job can exist: `APITimeoutError(phase="write")`, not `JobMayExistError`."""
+    async with upload_server(never_read) as url:
+        with pytest.raises(APITimeoutError) as info:
+            await create(url, bytes(24 * MiB), Timeout(connect=5, read=30, write=0.5))
+    assert info.value.phase == "write"
+    assert "upload stalled" in str(info.value)
 
 
 # ---------------------------------------------------------------- cancelled uploads

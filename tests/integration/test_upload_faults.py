@@ -26,6 +26,7 @@ from unstructured_jobs import (
     APITimeoutError,
     AsyncJobsClient,
     InputFileError,
+    JobMayExistError,
     Timeout,
 )
 from unstructured_jobs import _multipart as multipart
@@ -203,6 +204,18 @@ async def test_a_server_that_stops_reading_trips_the_write_timeout() -> None:
             await create(url, bytes(24 * MiB), Timeout(connect=5, read=30, write=0.5))
     assert info.value.phase == "write"
     assert "upload stalled" in str(info.value)
+
+
+async def test_a_stalled_small_upload_may_have_created_a_job() -> None:
+    """A body small enough for the socket buffers is handed over whole before the server stops
+    reading: the server may have it all, so the silence that follows is `JobMayExistError` (its
+    cause a read timeout), never a write timeout that would say "no job"."""
+    async with upload_server(never_read) as url:
+        with pytest.raises(JobMayExistError) as info:
+            await create(url, bytes(1000), Timeout(connect=5, read=0.3, write=0.3))
+    assert isinstance(info.value.cause, APITimeoutError)
+    assert info.value.cause.phase == "read"
+    assert info.value.input_file_names == ["big.bin"]
 
 
 # ---------------------------------------------------------------- cancelled uploads

@@ -32,6 +32,8 @@ MAX_RETRY_AFTER = 60.0  # a server's Retry-After is honoured up to this many sec
 
 # Uploads.
 UPLOAD_CHUNK_SIZE = 256 * 1024
+STALL_CHECKS_PER_TIMEOUT = 4  # the stall watchdog looks for progress this often per Timeout.write
+WRITER_STOP_GRACE = 5.0  # seconds a failed or cancelled attempt waits for its body to let go
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
 # Answers.

@@ -427,6 +427,10 @@ class AttemptProgress(Protocol):
         """Why the body itself stopped (a file that changed, an upload stall), if it did."""
         ...
 
+    async def wait_stopped(self) -> None:
+        """Stop the body's writer if it still runs; return once it has let go of every file."""
+        ...
+
 
 class RequestBody(Protocol):
     """A request body that can be sent once per attempt (`MultipartBody` is the one we have)."""

@@ -97,7 +97,7 @@ def prepare_files(items: Iterable[object]) -> list[PreparedFile]:
             label = spec.filename or _label(spec.content) or label
             prepared.append(_prepare_one(spec))
         except (OSError, TypeError, ValueError) as exc:
-            problems.append((label, _reason(exc)))
+            problems.append((label, reason_for(exc)))
     if problems:
         raise InputFileError(problems)
     return prepared
@@ -110,7 +110,8 @@ def _label(content: object) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def _reason(exc: BaseException) -> str:
+def reason_for(exc: BaseException) -> str:
+    """A short reason for a failure to use an input file (``no such file``, ...)."""
     if isinstance(exc, FileNotFoundError):
         return "no such file"
     if isinstance(exc, PermissionError):

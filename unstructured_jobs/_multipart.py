@@ -7,6 +7,18 @@ one file descriptor at a time, and a retry re-reads the files from disk (aiohttp
 after each attempt, so a body object can never be sent twice).
 
 The files arrive here already checked (`_inputs.PreparedFile`); text fields are sent as given.
+A file that cannot be read when its turn comes (deleted, made unreadable, a stream that fails)
+or that changes size is recorded on the attempt (`AttemptState.error`): the transport raises it
+as `InputFileError`, never retried, and the body is cut short, so no job can exist.
+
+Every blocking call on a file runs in the loop's executor, and a cancellation waits for the call
+in flight to end (it cannot be stopped in its thread): a file the call opens is closed, never left
+to the garbage collector, and a cancelled attempt lets go of its file before the transport
+returns (`AttemptState.wait_stopped`).
+
+The upload-stall watchdog (`Timeout.write`) counts as progress any byte the server's end of the
+connection acknowledged (the kernel's ``TCP_INFO``, on Linux), else any byte handed to the OS or
+any chunk written: a server that reads slowly but steadily is never a stall.
 """
 
 from __future__ import annotations
@@ -15,17 +27,20 @@ import asyncio
 import logging
 import random
 import re
+import socket
+import sys
 from collections.abc import Callable, Sequence
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from aiohttp import payload as aiohttp_payload
 from aiohttp.abc import AbstractStreamWriter
 
-from ._constants import LOGGER_NAME, UPLOAD_CHUNK_SIZE
+from ._constants import LOGGER_NAME, STALL_CHECKS_PER_TIMEOUT, UPLOAD_CHUNK_SIZE
 from ._exceptions import reduce_error
-from ._inputs import PreparedFile
+from ._inputs import PreparedFile, reason_for
 
 log = logging.getLogger(LOGGER_NAME)
+T = TypeVar("T")
 
 ProgressCallback = Callable[[int], object]
 """Called with the number of file bytes just written to the connection. After a failed attempt
@@ -70,7 +85,8 @@ def _part_head(boundary: bytes, name: str, filename: str | None, content_type: s
 
 
 class FileChangedError(Exception):
-    """Internal: a file's size changed between validation and upload."""
+    """Internal: a file changed between validation and upload (its size, or it cannot be read
+    any more: deleted, permissions changed, an I/O error); the transport raises InputFileError."""
 
     __reduce__ = reduce_error
 
@@ -91,6 +107,19 @@ class AttemptState:
         self.started = False
         self.complete = False
         self.error: BaseException | None = None
+        self.writer: asyncio.Task[Any] | None = None  # the task writing this attempt's body
+
+    async def wait_stopped(self) -> None:
+        """Stop this attempt's body writer if it still runs, and return once it has ended.
+
+        The writer then holds no file: it closes each file before it ends, a cancelled one
+        included. A second cancellation of the caller cuts the wait short.
+        """
+        writer = self.writer
+        if writer is None or writer.done() or writer is asyncio.current_task():
+            return
+        writer.cancel()
+        await asyncio.wait([writer])
 
 
 class MultipartBody:
@@ -172,32 +201,94 @@ class MultipartBody:
             log.exception("on_upload_progress raised; the upload goes on")
 
 
-class _StallWatchdog:
-    """Cancels the writing task when no bytes went out for `timeout` seconds.
+Probe = Callable[[], object]
 
-    One timer per attempt, re-armed only when it fires: the per-chunk cost is one float store
-    (a `wait_for` per chunk would create a task per chunk).
+
+class _StallWatchdog:
+    """Cancels the writing task when the upload made no progress for `timeout` seconds.
+
+    Progress is a finished write (`note_progress`) or, checked a few times per timeout, a change
+    in what `probe` returns (the bytes the peer acknowledged, or handed to the OS). A check that
+    runs late (the loop was blocked, the process stopped) restarts the count: a stall is time
+    the watchdog watched and saw nothing move, not time it was not running.
+
+    One timer per check: the per-chunk cost is one float store.
     """
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(
+        self,
+        timeout: float,
+        probe: Probe,
+        *,
+        loop: Any = None,
+        task: asyncio.Task[Any] | None = None,
+    ) -> None:
         self.timeout = timeout
-        self.loop = asyncio.get_running_loop()
-        self.task = asyncio.current_task()
+        self.interval = timeout / STALL_CHECKS_PER_TIMEOUT
+        self.probe = probe
+        self.loop = loop or asyncio.get_running_loop()
+        self.task = task or asyncio.current_task()
         self.last_progress = self.loop.time()
         self.fired = False
-        self._handle = self.loop.call_later(timeout, self._check)
+        self._seen = probe()
+        self._due = self.last_progress + self.interval
+        self._handle = self.loop.call_later(self.interval, self._check)
+
+    def note_progress(self) -> None:
+        """A write finished."""
+        self.last_progress = self.loop.time()
 
     def _check(self) -> None:
-        idle = self.loop.time() - self.last_progress
-        if idle >= self.timeout:
+        now = self.loop.time()
+        seen = self.probe()
+        if seen != self._seen or now - self._due > self.interval:
+            self._seen = seen
+            self.last_progress = max(self.last_progress, now)
+        if now - self.last_progress >= self.timeout:
             self.fired = True
             if self.task is not None:
                 self.task.cancel()
-        else:
-            self._handle = self.loop.call_later(self.timeout - idle, self._check)
+            return
+        self._due = now + self.interval
+        self._handle = self.loop.call_later(self.interval, self._check)
 
     def stop(self) -> None:
         self._handle.cancel()
+
+
+_TCP_INFO: int | None = getattr(socket, "TCP_INFO", None)
+_BYTES_ACKED = slice(120, 128)  # struct tcp_info's tcpi_bytes_acked (Linux >= 4.1)
+
+
+def _progress_probe(writer: AbstractStreamWriter) -> Probe:
+    """What the watchdog watches on `writer`'s connection: a value that changes when bytes move.
+
+    On Linux, the bytes the peer acknowledged (``TCP_INFO``), which grow as soon as the server
+    takes any byte; elsewhere (or on a socket without it), the bytes handed to the OS, which
+    grow only when the OS wakes the writer (after a third of its buffer drained).
+    """
+    transport = getattr(writer, "transport", None)
+    if transport is None:  # not aiohttp's writer: finished writes are the only progress
+        return lambda: None
+
+    def handed_over() -> object:
+        return writer.output_size - transport.get_write_buffer_size()
+
+    sock = transport.get_extra_info("socket")
+    if _TCP_INFO is None or sock is None:
+        return handed_over
+    tcp_info = _TCP_INFO
+
+    def acked() -> object:
+        try:
+            info = sock.getsockopt(socket.IPPROTO_TCP, tcp_info, 136)
+        except (OSError, ValueError):  # not a TCP socket, or closed
+            info = b""
+        if len(info) < _BYTES_ACKED.stop:
+            return handed_over()
+        return int.from_bytes(info[_BYTES_ACKED], sys.byteorder)
+
+    return acked
 
 
 class _BodyPayload(aiohttp_payload.Payload):
@@ -229,8 +320,9 @@ class _BodyPayload(aiohttp_payload.Payload):
     ) -> None:
         state = self._state
         state.started = True
+        state.writer = asyncio.current_task()
         if self._timeout is not None:
-            self._watchdog = _StallWatchdog(self._timeout)
+            self._watchdog = _StallWatchdog(self._timeout, _progress_probe(writer))
         try:
             await self._write_all(writer)
             await self._flush(writer)
@@ -272,7 +364,7 @@ class _BodyPayload(aiohttp_payload.Payload):
         await writer.write(chunk)
         self._state.bytes_sent += len(chunk)
         if self._watchdog is not None:
-            self._watchdog.last_progress = self._watchdog.loop.time()
+            self._watchdog.note_progress()
         if progress:
             self._body._progress(progress)
 
@@ -295,22 +387,21 @@ class _BodyPayload(aiohttp_payload.Payload):
                 piece = bytes(view[offset : offset + chunk_size])
                 await self._send(writer, piece, len(piece))
             return
-        loop = asyncio.get_running_loop()
         if prepared.path is not None and prepared.size is not None and prepared.size <= chunk_size:
-            data = await loop.run_in_executor(None, _read_small, prepared.path, prepared.size)
+            data = await _read_input(prepared, _read_small, prepared.path, prepared.size)
             self._check_size(prepared, len(data))
             await self._send(writer, data, len(data))
             return
         if prepared.path is not None:
-            stream: Any = await loop.run_in_executor(None, _open_binary, prepared.path)
+            stream: Any = await _read_input(prepared, _open_binary, prepared.path, close=True)
         else:
             stream = prepared.stream
             if prepared.start is not None:
-                await loop.run_in_executor(None, stream.seek, prepared.start)
+                await _read_input(prepared, stream.seek, prepared.start)
         try:
             sent = 0
             while True:
-                data = await loop.run_in_executor(None, stream.read, chunk_size)
+                data = await _read_input(prepared, stream.read, chunk_size)
                 if not data:
                     break
                 sent += len(data)
@@ -320,7 +411,7 @@ class _BodyPayload(aiohttp_payload.Payload):
             self._check_size(prepared, sent)
         finally:
             if prepared.path is not None:
-                await loop.run_in_executor(None, stream.close)
+                await _in_thread(stream.close)
 
     @staticmethod
     def _check_size(prepared: PreparedFile, sent: int) -> None:
@@ -332,6 +423,42 @@ class _BodyPayload(aiohttp_payload.Payload):
             prepared.filename,
             f"{verb} while it was being uploaded (expected {expected} bytes)",
         )
+
+
+async def _in_thread(fn: Callable[..., T], *args: Any, close: bool = False) -> T:
+    """``fn(*args)`` in the loop's default executor.
+
+    If the caller is cancelled, the call cannot be stopped in its thread: wait for it to end
+    before the cancellation goes on, so that no file is closed under a running read, and (with
+    `close`) close the file it returns instead of leaving it to the garbage collector.
+    """
+    future = asyncio.get_running_loop().run_in_executor(None, fn, *args)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        if close:
+            future.add_done_callback(_close_result)
+        await asyncio.wait([future])  # a second cancellation ends this wait early
+        raise
+
+
+def _close_result(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        future.result().close()
+
+
+async def _read_input(
+    prepared: PreparedFile, fn: Callable[..., T], *args: Any, close: bool = False
+) -> T:
+    """`_in_thread` for a call on an input file: its failure is the file's, not the network's."""
+    try:
+        return await _in_thread(fn, *args, close=close)
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            reason = "no such file (deleted after it was checked)"
+        else:
+            reason = "could not be read: " + reason_for(exc)
+        raise FileChangedError(prepared.filename, reason) from exc
 
 
 def _read_small(path: str, size: int) -> bytes:

@@ -32,6 +32,7 @@ from ._constants import (
     ERROR_SNIPPET_CHARS,
     LOGGER_NAME,
     MAX_ERROR_BODY,
+    WRITER_STOP_GRACE,
 )
 from ._core import AttemptProgress, Failure, FailureKind, Request, Safety, Verdict
 from ._exceptions import (
@@ -324,6 +325,26 @@ class Transport:
         body = request.body
         data = body.new_attempt(timeout.write) if body is not None else None
         state = body.state if body is not None else None
+        try:
+            return await self._exchange(request, url, timeout, consume, retries, data, state)
+        except BaseException:
+            if state is not None:
+                # Whatever ended the attempt (an error, a retry to come, a cancellation, the
+                # total timeout), its body writer has closed its file before anything goes on.
+                with anyio.move_on_after(WRITER_STOP_GRACE, shield=True):
+                    await state.wait_stopped()
+            raise
+
+    async def _exchange(
+        self,
+        request: Request,
+        url: str,
+        timeout: Timeout,
+        consume: Consume[T],
+        retries: int,
+        data: Any,
+        state: AttemptProgress | None,
+    ) -> T:
         started = time.perf_counter()
         attempt = retries + 1
         client_timeout = aiohttp.ClientTimeout(

@@ -262,7 +262,9 @@ class AsyncJobsClient:
     ) -> JobInformation:
         """Create an on-demand job from a template or custom nodes, uploading `input_files`.
 
-        Pass exactly one of `template_id`, `job_nodes` or `request_data` (a dict or its JSON).
+        Pass `template_id` (see `list_templates`), `job_nodes`, or both (sent together, as
+        the vendor's REST collection does; which one the server runs is the server's choice),
+        or else `request_data` alone (a dict or its JSON).
         Every local file is checked before anything is sent; files are streamed from disk one at
         a time. The request is retried only where the server cannot have created the job; after
         an ambiguous failure `JobMayExistError` is raised instead.

@@ -33,8 +33,9 @@ Choices made where the contract is silent (the real service may differ):
   without auth, like FastAPI. A path that only lacks (or has an extra) trailing slash gets
   FastAPI's 307 redirect to the other form.
 - **Validation** errors are 422 in the pydantic v2 shape ``{"detail": [{"type", "loc", "msg",
-  "input"}]}``. ``request_data`` must be a JSON object with exactly one of ``template_id`` (a
-  non-empty string) and ``job_nodes`` (a non-empty list of objects). A non-multipart body is an
+  "input"}]}``. ``request_data`` must be a JSON object with ``template_id`` (a non-empty
+  string), ``job_nodes`` (a non-empty list of objects) or both; with both (as the vendor's REST
+  collection sends them) the job runs ``job_nodes``. A non-multipart body is an
   empty form (so create-job answers 422 for ``request_data``; run-workflow accepts it);
   urlencoded forms are read like FastAPI does. An ``input_files`` part without a filename is
   422; a malformed multipart body, or a part without a ``name``, is 400 ``{"detail": "There

@@ -274,7 +274,7 @@ class ApiApp:
         if problem is not None:
             return _invalid(loc, f"Value error, {problem}", "value_error", raw)
         template = data.get("template_id")
-        if template is not None:
+        if template is not None and "job_nodes" not in data:  # with both, job_nodes run
             workflow_id = _uuid(template) or str(uuid.uuid4())
             name = f"template {template}"
         else:
@@ -392,14 +392,14 @@ def _check_request_data(data: Any) -> str | None:
     if not isinstance(data, dict):
         return "request_data must be a JSON object"
     has_template, has_nodes = "template_id" in data, "job_nodes" in data
-    if has_template == has_nodes:
-        return "request_data needs exactly one of template_id and job_nodes"
+    if not has_template and not has_nodes:
+        return "request_data needs template_id or job_nodes"
     if has_template:
         template = data["template_id"]
         if not isinstance(template, str) or not template:
             return "template_id must be a non-empty string"
-        return None
-    nodes = data["job_nodes"]
-    if not isinstance(nodes, list) or not nodes or not all(isinstance(n, dict) for n in nodes):
-        return "job_nodes must be a non-empty list of objects"
+    if has_nodes:
+        nodes = data["job_nodes"]
+        if not isinstance(nodes, list) or not nodes or not all(isinstance(n, dict) for n in nodes):
+            return "job_nodes must be a non-empty list of objects"
     return None

@@ -44,6 +44,7 @@ from ._inputs import InputFile, InputFileLike
 from ._loop_thread import EventLoopThread
 from ._models import (
     CancelJobResult,
+    CronTabEntry,
     FailedFile,
     JobDetails,
     JobFailedFiles,
@@ -52,8 +53,16 @@ from ._models import (
     JobProcessingStatus,
     JobStatus,
     NodeFileMetadata,
+    Template,
+    TemplateDetail,
+    TemplateNode,
     ValidationErrorDetail,
+    Workflow,
     WorkflowJobType,
+    WorkflowNode,
+    WorkflowSchedule,
+    WorkflowState,
+    WorkflowType,
 )
 from ._multipart import ProgressCallback
 from ._options import RetryConfig, Timeout
@@ -74,6 +83,7 @@ __all__ = [
     "CertificateVerifyError",
     "ClientClosedError",
     "ConflictError",
+    "CronTabEntry",
     "EventLoopThread",
     "FailedFile",
     "ForkedProcessError",
@@ -102,12 +112,20 @@ __all__ = [
     "ResponseValidationError",
     "RetryConfig",
     "SyncInAsyncContextError",
+    "Template",
+    "TemplateDetail",
+    "TemplateNode",
     "Timeout",
     "UnprocessableEntityError",
     "UnsafePathError",
     "UnstructuredJobsError",
     "ValidationErrorDetail",
     "WaitTimeoutError",
+    "Workflow",
     "WorkflowJobType",
+    "WorkflowNode",
+    "WorkflowSchedule",
+    "WorkflowState",
+    "WorkflowType",
     "__version__",
 ]

@@ -20,11 +20,11 @@ import gc
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from ssl import SSLContext
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -45,7 +45,14 @@ from ._constants import (
     POLL_BACKOFF,
 )
 from ._converter import ShapeError, structure
-from ._core import MayHaveCreatedJob, Request, Safety, api_path, validate_id
+from ._core import (
+    MayHaveCreatedJob,
+    Request,
+    Safety,
+    api_path,
+    validate_id,
+    validate_name_id,
+)
 from ._downloads import stream_to_file
 from ._exceptions import InvalidInputError, WaitTimeoutError
 from ._inputs import InputFile, InputFileLike, PreparedFile, prepare_files, request_data_json
@@ -55,6 +62,10 @@ from ._models import (
     JobFailedFiles,
     JobInformation,
     JobStatus,
+    Template,
+    TemplateDetail,
+    Workflow,
+    WorkflowState,
 )
 from ._multipart import MultipartBody, ProgressCallback
 from ._options import RetryConfig, Timeout
@@ -415,6 +426,89 @@ class AsyncJobsClient:
         )
         return path
 
+    # ------------------------------------------------------------------ templates, workflows
+
+    async def list_templates(
+        self,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> list[Template]:
+        """List the job templates: their `id` is what create_job takes as `template_id`."""
+        request = Request("GET", api_path("templates", ""), Safety.IDEMPOTENT)
+        return await self._send(request, list[Template], timeout, max_retries, unwrap="templates")
+
+    async def get_template(
+        self,
+        template_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> TemplateDetail:
+        """Get one template with its nodes. Template ids are names (``hi_res_partition``),
+        not UUIDs; an unknown one raises `NotFoundError`."""
+        path = api_path("templates", validate_name_id(template_id, "template_id"))
+        request = Request("GET", path, Safety.IDEMPOTENT)
+        return await self._send(request, TemplateDetail, timeout, max_retries, unwrap="template")
+
+    async def list_workflows(
+        self,
+        *,
+        page: int | None = None,
+        page_size: int | None = None,
+        status: WorkflowState | str | None = None,
+        name: str | None = None,
+        source_id: str | None = None,
+        destination_id: str | None = None,
+        created_since: datetime | None = None,
+        created_before: datetime | None = None,
+        sort_by: str | None = None,
+        sort_direction: Literal["asc", "desc"] | None = None,
+        show_only_soft_deleted: bool | None = None,
+        show_recommender_workflows: bool | None = None,
+        dag_node_configuration_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> list[Workflow]:
+        """List workflows (one page of them when `page`/`page_size` are given).
+
+        Every filter is optional and sent only when given: `status` (``active``,
+        ``inactive``), `name`, a connector (`source_id`, `destination_id`), creation time
+        (`created_since`, `created_before`: datetimes, naive ones taken as UTC), order
+        (`sort_by` a field name, `sort_direction` ``asc``/``desc``), `page` (from 1) and
+        `page_size`. Creating, updating and deleting workflows is not part of this client.
+        """
+        params = _workflow_filters(
+            page=page,
+            page_size=page_size,
+            status=status,
+            name=name,
+            source_id=source_id,
+            destination_id=destination_id,
+            created_since=created_since,
+            created_before=created_before,
+            sort_by=sort_by,
+            sort_direction=sort_direction,
+            show_only_soft_deleted=show_only_soft_deleted,
+            show_recommender_workflows=show_recommender_workflows,
+            dag_node_configuration_id=dag_node_configuration_id,
+        )
+        request = Request("GET", api_path("workflows", ""), Safety.IDEMPOTENT, params=params)
+        return await self._send(request, list[Workflow], timeout, max_retries)
+
+    async def get_workflow(
+        self,
+        workflow_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> Workflow:
+        """Get one workflow (its nodes, connectors, schedule); run it with `run_workflow`."""
+        path = api_path("workflows", validate_id(workflow_id, "workflow_id"))
+        return await self._send(
+            Request("GET", path, Safety.IDEMPOTENT), Workflow, timeout, max_retries
+        )
+
     # ------------------------------------------------------------------ waiting
 
     async def watch_job(
@@ -508,12 +602,14 @@ class AsyncJobsClient:
         cls: type[T],
         timeout: Timeout | float | None,
         max_retries: int | RetryConfig | None,
+        *,
+        unwrap: str | None = None,
     ) -> T:
         async def consume(response: aiohttp.ClientResponse, attempt: Attempt) -> Any:
             body = await self._transport.read_answer(request, response)
 
             def parse() -> T:
-                return _parse_answer(request, response, body, cls)
+                return _parse_answer(request, response, body, cls, unwrap)
 
             if self._raw:
                 return _raw_response(request, response, attempt, body, parse)
@@ -535,6 +631,10 @@ RAW_METHODS = (
     "cancel_job",
     "download_job_output",
     "download_job_output_to",
+    "list_templates",
+    "get_template",
+    "list_workflows",
+    "get_workflow",
 )
 """The methods that make exactly one request, and so have a `with_raw_response` twin."""
 
@@ -552,6 +652,10 @@ class AsyncRawResponses:
         self.cancel_job = _returns_raw(client.cancel_job)
         self.download_job_output = _returns_raw(client.download_job_output)
         self.download_job_output_to = _returns_raw(client.download_job_output_to)
+        self.list_templates = _returns_raw(client.list_templates)
+        self.get_template = _returns_raw(client.get_template)
+        self.list_workflows = _returns_raw(client.list_workflows)
+        self.get_workflow = _returns_raw(client.get_workflow)
 
 
 def _returns_raw(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[RawResponse[T]]]:
@@ -581,13 +685,19 @@ def _raw_response(
 
 
 def _parse_answer(
-    request: Request, response: aiohttp.ClientResponse, body: bytes, cls: type[T]
+    request: Request,
+    response: aiohttp.ClientResponse,
+    body: bytes,
+    cls: type[T],
+    unwrap: str | None = None,
 ) -> T:
     url, headers, status = str(response.url), dict(response.headers), response.status
     with _gc_paused(len(body) >= BULK_ANSWER):
         data = _core.parse_json_answer(
             method=request.method, url=url, status=status, headers=headers, body=body
         )
+        if unwrap is not None and isinstance(data, dict) and list(data) == [unwrap]:
+            data = data[unwrap]  # the wrapped form some versions of the API answer
         if cls is object:
             return data  # type: ignore[no-any-return]
         try:
@@ -596,6 +706,71 @@ def _parse_answer(
             raise _core.shape_error(
                 exc, method=request.method, url=url, status=status, headers=headers, body=body
             ) from None
+
+
+def _workflow_filters(
+    *,
+    page: int | None,
+    page_size: int | None,
+    status: WorkflowState | str | None,
+    name: str | None,
+    source_id: str | None,
+    destination_id: str | None,
+    created_since: datetime | None,
+    created_before: datetime | None,
+    sort_by: str | None,
+    sort_direction: str | None,
+    show_only_soft_deleted: bool | None,
+    show_recommender_workflows: bool | None,
+    dag_node_configuration_id: str | None,
+) -> tuple[tuple[str, str], ...]:
+    """list_workflows' query, checked before anything is sent (`InvalidInputError`)."""
+    params: list[tuple[str, str]] = []
+    for key, number in (("page", page), ("page_size", page_size)):
+        if number is not None:
+            if type(number) is not int or number < 1:
+                raise InvalidInputError(f"{key} must be an integer >= 1, got {number!r:.40}")
+            params.append((key, str(number)))
+    if status is not None:
+        if not isinstance(status, str) or not status:
+            raise InvalidInputError(f"status must be a WorkflowState or its value, got {status!r}")
+        params.append(("status", str(WorkflowState(status).value)))
+    for key, text in (("name", name), ("sort_by", sort_by)):
+        if text is not None:
+            if not isinstance(text, str) or not text:
+                raise InvalidInputError(f"{key} must be a non-empty string, got {text!r:.40}")
+            params.append((key, text))
+    if sort_direction is not None:
+        if sort_direction not in ("asc", "desc"):
+            raise InvalidInputError(
+                f"sort_direction must be 'asc' or 'desc', got {sort_direction!r}"
+            )
+        params.append(("sort_direction", sort_direction))
+    for key, connector in (("source_id", source_id), ("destination_id", destination_id)):
+        if connector is not None:
+            params.append((key, validate_id(connector, key)))
+    for key, when in (("created_since", created_since), ("created_before", created_before)):
+        if when is not None:
+            if not isinstance(when, datetime):
+                raise InvalidInputError(f"{key} must be a datetime, got {when!r:.40}")
+            aware = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+            params.append((key, aware.isoformat().replace("+00:00", "Z")))
+    for key, flag in (
+        ("show_only_soft_deleted", show_only_soft_deleted),
+        ("show_recommender_workflows", show_recommender_workflows),
+    ):
+        if flag is not None:
+            if not isinstance(flag, bool):
+                raise InvalidInputError(f"{key} must be True, False or None, got {flag!r:.40}")
+            params.append((key, "true" if flag else "false"))
+    if dag_node_configuration_id is not None:
+        text = dag_node_configuration_id
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidInputError(
+                f"dag_node_configuration_id must be a non-empty string, got {text!r:.40}"
+            )
+        params.append(("dag_node_configuration_id", text))
+    return tuple(params)
 
 
 def _check_key(secret: Secret | None) -> Secret:

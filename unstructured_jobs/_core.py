@@ -71,6 +71,20 @@ def validate_id(value: object, what: str) -> str:
         raise InvalidIdError(f"{what} is not a UUID: {value!r:.60}") from None
 
 
+def validate_name_id(value: object, what: str) -> str:
+    """Return an id that is a name, not a UUID (a template's ``hi_res_partition``), or raise
+    `InvalidIdError` before sending.
+
+    Any non-blank string is sent as given, percent-encoded as one path segment; ``.`` and
+    ``..`` are refused, since a URL resolver would turn them into another path.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidIdError(f"{what} must be a non-empty string, got {value!r:.60}")
+    if value in (".", ".."):
+        raise InvalidIdError(f"{what} cannot be {value!r}: it would change the path")
+    return value
+
+
 def api_path(*segments: str) -> str:
     """Join path segments under ``/api/v1``, percent-encoding each (``/`` included)."""
     return API_PREFIX + "".join("/" + quote(s, safe="") for s in segments)

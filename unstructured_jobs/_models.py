@@ -228,3 +228,111 @@ class ValidationErrorDetail:
     msg: str
     type: str
     unparsed: Mapping[str, Any] = _unparsed()
+
+
+# ------------------------------------------------------------------ templates
+
+
+@attrs.frozen
+class TemplateNode:
+    """One node of a template: what it does (`type`, `subtype`) and its `settings`."""
+
+    id: str
+    name: str
+    type: str
+    subtype: str
+    settings: Mapping[str, Any] | None = attrs.field(default=None, hash=False)
+    """The node's settings as JSON (None when the server gives none)."""
+    unparsed: Mapping[str, Any] = _unparsed()
+
+
+@attrs.frozen
+class Template:
+    """A job template (list_templates): pass its `id` to create_job as `template_id`.
+
+    Ids are names such as ``hi_res_partition``, not UUIDs.
+    """
+
+    id: str
+    name: str
+    description: str
+    version: str
+    last_updated: str
+    """As the server gives it (the contract types it as a string)."""
+    unparsed: Mapping[str, Any] = _unparsed()
+
+
+@attrs.frozen
+class TemplateDetail(Template):
+    """One template with its nodes (get_template)."""
+
+    nodes: tuple[TemplateNode, ...] = attrs.field(kw_only=True)
+
+
+# ------------------------------------------------------------------ workflows
+
+
+class WorkflowState(OpenEnum):
+    """Whether a workflow runs (its schedule, run_workflow)."""
+
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+
+
+class WorkflowType(OpenEnum):
+    """The kind of a workflow, as the platform's UI makes them."""
+
+    BASIC = "basic"
+    ADVANCED = "advanced"
+    PLATINUM = "platinum"
+    CUSTOM = "custom"
+
+
+@attrs.frozen
+class WorkflowNode:
+    """One node of a workflow's DAG."""
+
+    name: str
+    type: str
+    subtype: str
+    id: str | None = None
+    settings: Mapping[str, Any] | None = attrs.field(default=None, hash=False)
+    unparsed: Mapping[str, Any] = _unparsed()
+
+
+@attrs.frozen
+class CronTabEntry:
+    """One cron line of a workflow's schedule (``0 0 * * 0``)."""
+
+    cron_expression: str
+    unparsed: Mapping[str, Any] = _unparsed()
+
+
+@attrs.frozen
+class WorkflowSchedule:
+    """When a scheduled workflow runs."""
+
+    crontab_entries: tuple[CronTabEntry, ...]
+    unparsed: Mapping[str, Any] = _unparsed()
+
+
+@attrs.frozen
+class Workflow:
+    """A long-lived workflow (list_workflows, get_workflow): run it with run_workflow(id).
+
+    `sources` and `destinations` are the ids of its connectors.
+    """
+
+    id: str
+    name: str
+    sources: tuple[str, ...]
+    destinations: tuple[str, ...]
+    status: WorkflowState
+    created_at: datetime
+    """Always timezone-aware (UTC when the server says ``Z``)."""
+    workflow_nodes: tuple[WorkflowNode, ...]
+    reprocess_all: bool = False
+    schedule: WorkflowSchedule | None = None
+    updated_at: datetime | None = None
+    workflow_type: WorkflowType | None = None
+    unparsed: Mapping[str, Any] = _unparsed()

@@ -108,7 +108,7 @@ async def test_create_job_shape_and_records(emu: Emulator, http: aiohttp.ClientS
     assert info["runtime"] is None
     assert info["input_file_ids"] == ["a.pdf", "b.pdf"]
     assert info["output_node_files"] is None
-    assert info["job_type"] == "ephemeral"
+    assert info["job_type"] == "template"  # a template's job
 
     job = emu.jobs[info["id"]]
     assert isinstance(job, EmulatedJob)

@@ -66,6 +66,7 @@ from ._models import (
 )
 from ._multipart import ProgressCallback
 from ._options import RetryConfig, Timeout
+from ._run import FileOutput, JobRun
 from ._sync import JobsClient
 from ._version import __version__
 
@@ -86,6 +87,7 @@ __all__ = [
     "CronTabEntry",
     "EventLoopThread",
     "FailedFile",
+    "FileOutput",
     "ForkedProcessError",
     "InputFile",
     "InputFileError",
@@ -100,6 +102,7 @@ __all__ = [
     "JobMayExistError",
     "JobNodeDetails",
     "JobProcessingStatus",
+    "JobRun",
     "JobStatus",
     "JobsClient",
     "LocalFileError",

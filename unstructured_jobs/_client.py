@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import anyio
 
-from . import _core, _proxy, _tls
+from . import _core, _proxy, _run, _tls
 from ._clock import SYSTEM_CLOCK, Clock
 from ._constants import (
     BULK_ANSWER,
@@ -70,6 +70,7 @@ from ._models import (
 from ._multipart import MultipartBody, ProgressCallback
 from ._options import RetryConfig, Timeout
 from ._response import RawResponse
+from ._run import JobRun
 from ._secret import Secret
 from ._tls import SSLOption
 from ._transport import Attempt, ConnectionPool, SessionFactory, Transport
@@ -582,6 +583,53 @@ class AsyncJobsClient:
                 interval = deadline - now  # one last look exactly at the deadline
             await self.clock.sleep(interval)
             interval = min(interval * POLL_BACKOFF, max_poll_interval)
+
+    # ------------------------------------------------------------------ one call
+
+    async def run_job(
+        self,
+        *,
+        template_id: str | None = None,
+        job_nodes: Sequence[dict[str, Any]] | None = None,
+        request_data: dict[str, Any] | str | None = None,
+        input_files: Iterable[InputFileLike] = (),
+        on_upload_progress: ProgressCallback | None = None,
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        on_poll: PollCallback | None = None,
+        output_dir: str | os.PathLike[str] | None = None,
+    ) -> JobRun:
+        """Create a job, wait for it, and fetch every input file's output: a `JobRun`.
+
+        Takes create_job's inputs, and wait_for_job's `timeout` (the whole wait, seconds;
+        `WaitTimeoutError` past it, carrying the last job seen), `poll_interval`,
+        `max_poll_interval` and `on_poll`. Built from those calls, so each request keeps its
+        validation, retries and typed errors; per-request settings come from the client
+        (`with_options(timeout=..., max_retries=...)`).
+
+        ``run.files`` has one `FileOutput` per input file: its parsed `elements`, or its
+        `error` (from the job's failed files, the status a FAILED or STOPPED job ended in, or a
+        failed download). With `output_dir`, outputs are streamed to ``<file id>.json`` files
+        there (safe names) and `FileOutput.path` is set instead of `elements`;
+        ``run.to_dir(path)`` writes in-memory outputs the same way.
+
+        An error after the job was created (a wait timeout, a lost connection) carries a note
+        with the job's id: the job exists on the server and is not cancelled.
+        """
+        return await _run.run_job(
+            self,
+            template_id=template_id,
+            job_nodes=job_nodes,
+            request_data=request_data,
+            input_files=input_files,
+            on_upload_progress=on_upload_progress,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            on_poll=on_poll,
+            output_dir=output_dir,
+        )
 
     # ------------------------------------------------------------------ plumbing
 

@@ -335,6 +335,7 @@ class JobsClient:
         get_template = _typed(AsyncJobsClient.get_template)
         list_workflows = _typed(AsyncJobsClient.list_workflows)
         get_workflow = _typed(AsyncJobsClient.get_workflow)
+        run_job = _typed(AsyncJobsClient.run_job)
         wait_for_job = _typed(AsyncJobsClient.wait_for_job)
         watch_job = _typed(AsyncJobsClient.watch_job)
 

@@ -197,6 +197,8 @@ def _lenient_record(cls: Any, conv: cattrs.Converter) -> Callable[[Any, Any], An
         try:
             return strict(data, cls)
         except cattrs.ClassValidationError as exc:
+            if not isinstance(data, Mapping):
+                raise
             odd = {n: data[n] for n in _failed_fields(exc) & optional if n in data}
             if not odd:
                 raise

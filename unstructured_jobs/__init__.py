@@ -44,6 +44,7 @@ from ._inputs import InputFile, InputFileLike
 from ._loop_thread import EventLoopThread
 from ._models import (
     CancelJobResult,
+    CronTabEntry,
     FailedFile,
     JobDetails,
     JobFailedFiles,
@@ -52,11 +53,20 @@ from ._models import (
     JobProcessingStatus,
     JobStatus,
     NodeFileMetadata,
+    Template,
+    TemplateDetail,
+    TemplateNode,
     ValidationErrorDetail,
+    Workflow,
     WorkflowJobType,
+    WorkflowNode,
+    WorkflowSchedule,
+    WorkflowState,
+    WorkflowType,
 )
 from ._multipart import ProgressCallback
 from ._options import RetryConfig, Timeout
+from ._run import FileOutput, JobRun
 from ._sync import JobsClient
 from ._version import __version__
 
@@ -74,8 +84,10 @@ __all__ = [
     "CertificateVerifyError",
     "ClientClosedError",
     "ConflictError",
+    "CronTabEntry",
     "EventLoopThread",
     "FailedFile",
+    "FileOutput",
     "ForkedProcessError",
     "InputFile",
     "InputFileError",
@@ -90,6 +102,7 @@ __all__ = [
     "JobMayExistError",
     "JobNodeDetails",
     "JobProcessingStatus",
+    "JobRun",
     "JobStatus",
     "JobsClient",
     "LocalFileError",
@@ -102,12 +115,20 @@ __all__ = [
     "ResponseValidationError",
     "RetryConfig",
     "SyncInAsyncContextError",
+    "Template",
+    "TemplateDetail",
+    "TemplateNode",
     "Timeout",
     "UnprocessableEntityError",
     "UnsafePathError",
     "UnstructuredJobsError",
     "ValidationErrorDetail",
     "WaitTimeoutError",
+    "Workflow",
     "WorkflowJobType",
+    "WorkflowNode",
+    "WorkflowSchedule",
+    "WorkflowState",
+    "WorkflowType",
     "__version__",
 ]

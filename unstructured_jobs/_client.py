@@ -20,17 +20,17 @@ import gc
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from ssl import SSLContext
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
 import anyio
 
-from . import _core, _proxy, _tls
+from . import _core, _proxy, _run, _tls
 from ._clock import SYSTEM_CLOCK, Clock
 from ._constants import (
     BULK_ANSWER,
@@ -45,7 +45,14 @@ from ._constants import (
     POLL_BACKOFF,
 )
 from ._converter import ShapeError, structure
-from ._core import MayHaveCreatedJob, Request, Safety, api_path, validate_id
+from ._core import (
+    MayHaveCreatedJob,
+    Request,
+    Safety,
+    api_path,
+    validate_id,
+    validate_name_id,
+)
 from ._downloads import stream_to_file
 from ._exceptions import InvalidInputError, WaitTimeoutError
 from ._inputs import InputFile, InputFileLike, PreparedFile, prepare_files, request_data_json
@@ -55,10 +62,15 @@ from ._models import (
     JobFailedFiles,
     JobInformation,
     JobStatus,
+    Template,
+    TemplateDetail,
+    Workflow,
+    WorkflowState,
 )
 from ._multipart import MultipartBody, ProgressCallback
 from ._options import RetryConfig, Timeout
 from ._response import RawResponse
+from ._run import JobRun
 from ._secret import Secret
 from ._tls import SSLOption
 from ._transport import Attempt, ConnectionPool, SessionFactory, Transport
@@ -262,7 +274,9 @@ class AsyncJobsClient:
     ) -> JobInformation:
         """Create an on-demand job from a template or custom nodes, uploading `input_files`.
 
-        Pass exactly one of `template_id`, `job_nodes` or `request_data` (a dict or its JSON).
+        Pass `template_id` (see `list_templates`), `job_nodes`, or both (sent together, as
+        the vendor's REST collection does; which one the server runs is the server's choice),
+        or else `request_data` alone (a dict or its JSON).
         Every local file is checked before anything is sent; files are streamed from disk one at
         a time. The request is retried only where the server cannot have created the job; after
         an ambiguous failure `JobMayExistError` is raised instead.
@@ -413,6 +427,89 @@ class AsyncJobsClient:
         )
         return path
 
+    # ------------------------------------------------------------------ templates, workflows
+
+    async def list_templates(
+        self,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> list[Template]:
+        """List the job templates: their `id` is what create_job takes as `template_id`."""
+        request = Request("GET", api_path("templates", ""), Safety.IDEMPOTENT)
+        return await self._send(request, list[Template], timeout, max_retries, unwrap="templates")
+
+    async def get_template(
+        self,
+        template_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> TemplateDetail:
+        """Get one template with its nodes. Template ids are names (``hi_res_partition``),
+        not UUIDs; an unknown one raises `NotFoundError`."""
+        path = api_path("templates", validate_name_id(template_id, "template_id"))
+        request = Request("GET", path, Safety.IDEMPOTENT)
+        return await self._send(request, TemplateDetail, timeout, max_retries, unwrap="template")
+
+    async def list_workflows(
+        self,
+        *,
+        page: int | None = None,
+        page_size: int | None = None,
+        status: WorkflowState | str | None = None,
+        name: str | None = None,
+        source_id: str | None = None,
+        destination_id: str | None = None,
+        created_since: datetime | None = None,
+        created_before: datetime | None = None,
+        sort_by: str | None = None,
+        sort_direction: Literal["asc", "desc"] | None = None,
+        show_only_soft_deleted: bool | None = None,
+        show_recommender_workflows: bool | None = None,
+        dag_node_configuration_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> list[Workflow]:
+        """List workflows (one page of them when `page`/`page_size` are given).
+
+        Every filter is optional and sent only when given: `status` (``active``,
+        ``inactive``), `name`, a connector (`source_id`, `destination_id`), creation time
+        (`created_since`, `created_before`: datetimes, naive ones taken as UTC), order
+        (`sort_by` a field name, `sort_direction` ``asc``/``desc``), `page` (from 1) and
+        `page_size`. Creating, updating and deleting workflows is not part of this client.
+        """
+        params = _core.workflow_filters(
+            page=page,
+            page_size=page_size,
+            status=status,
+            name=name,
+            source_id=source_id,
+            destination_id=destination_id,
+            created_since=created_since,
+            created_before=created_before,
+            sort_by=sort_by,
+            sort_direction=sort_direction,
+            show_only_soft_deleted=show_only_soft_deleted,
+            show_recommender_workflows=show_recommender_workflows,
+            dag_node_configuration_id=dag_node_configuration_id,
+        )
+        request = Request("GET", api_path("workflows", ""), Safety.IDEMPOTENT, params=params)
+        return await self._send(request, list[Workflow], timeout, max_retries)
+
+    async def get_workflow(
+        self,
+        workflow_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> Workflow:
+        """Get one workflow (its nodes, connectors, schedule); run it with `run_workflow`."""
+        path = api_path("workflows", validate_id(workflow_id, "workflow_id"))
+        return await self._send(
+            Request("GET", path, Safety.IDEMPOTENT), Workflow, timeout, max_retries
+        )
+
     # ------------------------------------------------------------------ waiting
 
     async def watch_job(
@@ -487,6 +584,53 @@ class AsyncJobsClient:
             await self.clock.sleep(interval)
             interval = min(interval * POLL_BACKOFF, max_poll_interval)
 
+    # ------------------------------------------------------------------ one call
+
+    async def run_job(
+        self,
+        *,
+        template_id: str | None = None,
+        job_nodes: Sequence[dict[str, Any]] | None = None,
+        request_data: dict[str, Any] | str | None = None,
+        input_files: Iterable[InputFileLike] = (),
+        on_upload_progress: ProgressCallback | None = None,
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        on_poll: PollCallback | None = None,
+        output_dir: str | os.PathLike[str] | None = None,
+    ) -> JobRun:
+        """Create a job, wait for it, and fetch every input file's output: a `JobRun`.
+
+        Takes create_job's inputs, and wait_for_job's `timeout` (the whole wait, seconds;
+        `WaitTimeoutError` past it, carrying the last job seen), `poll_interval`,
+        `max_poll_interval` and `on_poll`. Built from those calls, so each request keeps its
+        validation, retries and typed errors; per-request settings come from the client
+        (`with_options(timeout=..., max_retries=...)`).
+
+        ``run.files`` has one `FileOutput` per input file: its parsed `elements`, or its
+        `error` (from the job's failed files, the status a FAILED or STOPPED job ended in, or a
+        failed download). With `output_dir`, outputs are streamed to ``<file id>.json`` files
+        there (safe names) and `FileOutput.path` is set instead of `elements`;
+        ``run.to_dir(path)`` writes in-memory outputs the same way.
+
+        An error after the job was created (a wait timeout, a lost connection) carries a note
+        with the job's id: the job exists on the server and is not cancelled.
+        """
+        return await _run.run_job(
+            self,
+            template_id=template_id,
+            job_nodes=job_nodes,
+            request_data=request_data,
+            input_files=input_files,
+            on_upload_progress=on_upload_progress,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            on_poll=on_poll,
+            output_dir=output_dir,
+        )
+
     # ------------------------------------------------------------------ plumbing
 
     def _download_request(self, job_id: str, file_id: str, node_id: str | None) -> Request:
@@ -506,12 +650,14 @@ class AsyncJobsClient:
         cls: type[T],
         timeout: Timeout | float | None,
         max_retries: int | RetryConfig | None,
+        *,
+        unwrap: str | None = None,
     ) -> T:
         async def consume(response: aiohttp.ClientResponse, attempt: Attempt) -> Any:
             body = await self._transport.read_answer(request, response)
 
             def parse() -> T:
-                return _parse_answer(request, response, body, cls)
+                return _parse_answer(request, response, body, cls, unwrap)
 
             if self._raw:
                 return _raw_response(request, response, attempt, body, parse)
@@ -533,6 +679,10 @@ RAW_METHODS = (
     "cancel_job",
     "download_job_output",
     "download_job_output_to",
+    "list_templates",
+    "get_template",
+    "list_workflows",
+    "get_workflow",
 )
 """The methods that make exactly one request, and so have a `with_raw_response` twin."""
 
@@ -550,6 +700,10 @@ class AsyncRawResponses:
         self.cancel_job = _returns_raw(client.cancel_job)
         self.download_job_output = _returns_raw(client.download_job_output)
         self.download_job_output_to = _returns_raw(client.download_job_output_to)
+        self.list_templates = _returns_raw(client.list_templates)
+        self.get_template = _returns_raw(client.get_template)
+        self.list_workflows = _returns_raw(client.list_workflows)
+        self.get_workflow = _returns_raw(client.get_workflow)
 
 
 def _returns_raw(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[RawResponse[T]]]:
@@ -579,13 +733,19 @@ def _raw_response(
 
 
 def _parse_answer(
-    request: Request, response: aiohttp.ClientResponse, body: bytes, cls: type[T]
+    request: Request,
+    response: aiohttp.ClientResponse,
+    body: bytes,
+    cls: type[T],
+    unwrap: str | None = None,
 ) -> T:
     url, headers, status = str(response.url), dict(response.headers), response.status
     with _gc_paused(len(body) >= BULK_ANSWER):
         data = _core.parse_json_answer(
             method=request.method, url=url, status=status, headers=headers, body=body
         )
+        if unwrap is not None and isinstance(data, dict) and list(data) == [unwrap]:
+            data = data[unwrap]  # the wrapped form some versions of the API answer
         if cls is object:
             return data  # type: ignore[no-any-return]
         try:

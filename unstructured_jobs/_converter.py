@@ -6,6 +6,9 @@
 - primitives are strict: ``"3"`` is not an int, ``"false"`` is not a bool, ``5`` is not a str;
   a tuple field takes a JSON array only (not a string's characters or an object's keys).
 - open enums keep unknown values (see `OpenEnum`); unknown fields are ignored.
+- optional fields are lenient: a value that cannot be read as its type gives the field's
+  default, and the value goes to the record's ``unparsed`` mapping (see `_models`); required
+  fields raise, naming the field. Both paths below (cattrs's hooks and the fast job hook) agree.
 """
 
 from __future__ import annotations
@@ -22,11 +25,15 @@ from typing import Any, TypeVar
 import attrs
 import cattrs
 from cattrs.cols import homogenous_tuple_structure_factory
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from cattrs.preconf.json import make_converter
 
 from ._exceptions import reduce_error
 from ._models import (
+    NOTHING_UNPARSED,
+    UNPARSED,
     CancelJobResult,
+    FrozenMap,
     JobInformation,
     JobStatus,
     OpenEnum,
@@ -160,15 +167,80 @@ def _json_array_tuple(t: Any, conv: cattrs.Converter) -> Any:
 converter.register_structure_hook_factory(_is_homogeneous_tuple, _json_array_tuple)
 
 
+def _has_unparsed(t: Any) -> bool:
+    return attrs.has(t) and any(f.name == UNPARSED for f in attrs.fields(t))
+
+
+def _optional_fields(cls: type) -> frozenset[str]:
+    """The fields of `cls` read from the wire that have a default."""
+    return frozenset(
+        f.name for f in attrs.fields(cls) if f.default is not attrs.NOTHING and f.name != UNPARSED
+    )
+
+
+def _failed_fields(exc: cattrs.ClassValidationError) -> set[str]:
+    names = set()
+    for sub in exc.exceptions:
+        for note in getattr(sub, "__notes__", ()):
+            if isinstance(note, cattrs.AttributeValidationNote):
+                names.add(note.name)
+    return names
+
+
+def _lenient_record(cls: Any, conv: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    """cattrs's own detailed hook for `cls`, except that an optional field it cannot read
+    takes its default and its value goes to ``unparsed``; required fields still raise."""
+    strict = make_dict_structure_fn(cls, conv, unparsed=override(omit=True))
+    optional = _optional_fields(cls)
+
+    def hook(data: Any, _: Any) -> Any:
+        try:
+            return strict(data, cls)
+        except cattrs.ClassValidationError as exc:
+            if not isinstance(data, Mapping):
+                raise
+            odd = {n: data[n] for n in _failed_fields(exc) & optional if n in data}
+            if not odd:
+                raise
+        # Again without them: a required field that is also wrong is named on its own.
+        record = strict({k: v for k, v in data.items() if k not in odd}, cls)
+        return attrs.evolve(record, **{UNPARSED: FrozenMap(odd)})
+
+    return hook
+
+
+def _unstructure_record(cls: Any, conv: cattrs.Converter) -> Callable[[Any], Any]:
+    """Records become JSON as received: an odd optional field gives back the server's value."""
+    plain = make_dict_unstructure_fn(cls, conv, unparsed=override(omit=True))
+
+    def hook(value: Any) -> Any:
+        data = plain(value)
+        data.update(getattr(value, UNPARSED))
+        return data
+
+    return hook
+
+
+converter.register_structure_hook_factory(_has_unparsed, _lenient_record)
+converter.register_unstructure_hook_factory(_has_unparsed, _unstructure_record)
+
+
 def _structure_cancel(value: object, _: Any) -> CancelJobResult:
+    # Untyped in the spec, and a success whatever it says: the job was cancelled.
     if not isinstance(value, Mapping):
-        raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+        return CancelJobResult(unparsed=FrozenMap({"answer": value}))
+    odd = {
+        k: value[k]
+        for k in ("id", "status", "message")
+        if value.get(k) is not None and not isinstance(value[k], str)
+    }
     status = value.get("status")
     return CancelJobResult(
         id=value["id"] if isinstance(value.get("id"), str) else None,
         status=JobStatus(status) if isinstance(status, str) else None,
         message=value["message"] if isinstance(value.get("message"), str) else None,
         raw=dict(value),
+        unparsed=FrozenMap(odd) if odd else NOTHING_UNPARSED,
     )
 
 
@@ -216,14 +288,19 @@ class _FastCodegen:
         name = self._functions[cls] = f"_fast_{cls.__name__}_{len(self._functions)}"
         body = ["if type(d) is not dict:", "    raise TypeError"]
         args, kwargs = [], []
+        lenient = bool(_optional_fields(cls)) and _has_unparsed(cls)
+        if lenient:
+            body.append("u = None")
         for i, field in enumerate(attrs.fields(attrs.resolve_types(cls))):
             if not field.init:
+                continue
+            if field.name == UNPARSED:  # filled below, never read from the answer
                 continue
             var, key, default = f"v{i}", repr(field.name), field.default
             if default is attrs.NOTHING:
                 body += [f"{var} = d[{key}]", *self._convert(field.type, var)[0]]
             elif default is None and _optional(field.type) is not None:
-                body += [f"{var} = d.get({key})", *self._convert(field.type, var)[0]]
+                body += [f"{var} = d.get({key})", *self._lenient(field.type, var, key, "None")]
             else:
                 if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
                     if default.takes_self:
@@ -235,14 +312,30 @@ class _FastCodegen:
                     fill = self._bind(default)
                 body += [f"{var} = d.get({key}, _MISSING)", f"if {var} is _MISSING:"]
                 body += [f"    {var} = {fill}", "else:"]
-                body += _indent(self._convert(field.type, var)[0] or ["pass"])
+                body += _indent(self._lenient(field.type, var, key, fill) or ["pass"])
             if field.kw_only:  # attrs puts these after the positional ones
                 kwargs.append(f"{field.alias}={var}")
             else:
                 args.append(var)
-        body.append(f"return {self._bind(cls)}({', '.join(args + kwargs)})")
+        call = f"{self._bind(cls)}({', '.join(args + kwargs)}"
+        if lenient:
+            body += [
+                "if u is not None:",
+                f"    return {call}, {UNPARSED}={self._bind(FrozenMap)}(u))",
+            ]
+        body.append(f"return {call})")
         self._lines += [f"def {name}(d):", *_indent(body), ""]
         return name
+
+    def _lenient(self, t: Any, var: str, key: str, fill: str) -> list[str]:
+        """Convert an optional field's value; if it cannot be, use `fill` and keep the value
+        in ``u`` (what becomes the record's ``unparsed``), as `_lenient_record` does."""
+        lines = self._convert(t, var)[0]
+        if not lines:
+            return []
+        return ["try:", *_indent(lines), "except Exception:",
+                "    if u is None:", "        u = {}",
+                f"    u[{key}] = d[{key}]", f"    {var} = {fill}"]  # fmt: skip
 
     def _convert(self, t: Any, var: str) -> tuple[list[str], bool]:
         """Statements that check `var` and replace it by its structured value; and whether
@@ -330,7 +423,7 @@ def structure(data: Any, cls: type[T]) -> T:
         (item,) = typing.get_args(cls)
         if attrs.has(item):
             return _structure_records(data, item)  # type: ignore[return-value]
-    if attrs.has(cls) and not isinstance(data, Mapping):
+    if attrs.has(cls) and not isinstance(data, Mapping) and cls is not CancelJobResult:
         raise ShapeError([f"expected a JSON object, got {type(data).__name__} @ $"])
     try:
         return converter.structure(data, cls)

@@ -47,7 +47,7 @@ from ._exceptions import (
     UnprocessableEntityError,
     UnstructuredJobsError,
 )
-from ._models import ValidationErrorDetail
+from ._models import ValidationErrorDetail, WorkflowState
 from ._version import __version__
 
 USER_AGENT = f"unstructured-jobs/{__version__}"
@@ -71,9 +71,88 @@ def validate_id(value: object, what: str) -> str:
         raise InvalidIdError(f"{what} is not a UUID: {value!r:.60}") from None
 
 
+def validate_name_id(value: object, what: str) -> str:
+    """Return an id that is a name, not a UUID (a template's ``hi_res_partition``), or raise
+    `InvalidIdError` before sending.
+
+    Any non-blank string is sent as given, percent-encoded as one path segment; ``.`` and
+    ``..`` are refused, since a URL resolver would turn them into another path.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidIdError(f"{what} must be a non-empty string, got {value!r:.60}")
+    if value in (".", ".."):
+        raise InvalidIdError(f"{what} cannot be {value!r}: it would change the path")
+    return value
+
+
 def api_path(*segments: str) -> str:
     """Join path segments under ``/api/v1``, percent-encoding each (``/`` included)."""
     return API_PREFIX + "".join("/" + quote(s, safe="") for s in segments)
+
+
+def workflow_filters(
+    *,
+    page: int | None,
+    page_size: int | None,
+    status: WorkflowState | str | None,
+    name: str | None,
+    source_id: str | None,
+    destination_id: str | None,
+    created_since: datetime | None,
+    created_before: datetime | None,
+    sort_by: str | None,
+    sort_direction: str | None,
+    show_only_soft_deleted: bool | None,
+    show_recommender_workflows: bool | None,
+    dag_node_configuration_id: str | None,
+) -> tuple[tuple[str, str], ...]:
+    """list_workflows' query, checked before anything is sent (`InvalidInputError`)."""
+    params: list[tuple[str, str]] = []
+    for key, number in (("page", page), ("page_size", page_size)):
+        if number is not None:
+            if type(number) is not int or number < 1:
+                raise InvalidInputError(f"{key} must be an integer >= 1, got {number!r:.40}")
+            params.append((key, str(number)))
+    if status is not None:
+        if not isinstance(status, str) or not status:
+            raise InvalidInputError(f"status must be a WorkflowState or its value, got {status!r}")
+        params.append(("status", str(WorkflowState(status).value)))
+    for key, text in (("name", name), ("sort_by", sort_by)):
+        if text is not None:
+            if not isinstance(text, str) or not text:
+                raise InvalidInputError(f"{key} must be a non-empty string, got {text!r:.40}")
+            params.append((key, text))
+    if sort_direction is not None:
+        if sort_direction not in ("asc", "desc"):
+            raise InvalidInputError(
+                f"sort_direction must be 'asc' or 'desc', got {sort_direction!r}"
+            )
+        params.append(("sort_direction", sort_direction))
+    for key, connector in (("source_id", source_id), ("destination_id", destination_id)):
+        if connector is not None:
+            params.append((key, validate_id(connector, key)))
+    for key, when in (("created_since", created_since), ("created_before", created_before)):
+        if when is not None:
+            if not isinstance(when, datetime):
+                raise InvalidInputError(f"{key} must be a datetime, got {when!r:.40}")
+            aware = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+            params.append((key, aware.isoformat().replace("+00:00", "Z")))
+    for key, flag in (
+        ("show_only_soft_deleted", show_only_soft_deleted),
+        ("show_recommender_workflows", show_recommender_workflows),
+    ):
+        if flag is not None:
+            if not isinstance(flag, bool):
+                raise InvalidInputError(f"{key} must be True, False or None, got {flag!r:.40}")
+            params.append((key, "true" if flag else "false"))
+    if dag_node_configuration_id is not None:
+        text = dag_node_configuration_id
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidInputError(
+                f"dag_node_configuration_id must be a non-empty string, got {text!r:.40}"
+            )
+        params.append(("dag_node_configuration_id", text))
+    return tuple(params)
 
 
 URL_FORMS = "https://HOST or https://HOST/api/v1 (a trailing slash is fine)"

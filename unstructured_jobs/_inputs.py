@@ -7,8 +7,8 @@ request is made; `_multipart` then sends them without knowing what they mean.
 path (exists, regular file, readable) and reporting every problem at once, before any request.
 It does blocking `stat` calls, so the client runs it in a worker thread.
 
-`request_data_json` builds the ``request_data`` JSON text from exactly one of ``template_id``,
-``job_nodes`` or a ready-made ``request_data``.
+`request_data_json` builds the ``request_data`` JSON text from ``template_id`` and/or
+``job_nodes``, or from a ready-made ``request_data``.
 """
 
 from __future__ import annotations
@@ -198,18 +198,24 @@ def _seekable(stream: IO[bytes]) -> bool:
 def request_data_json(
     *, template_id: str | None, job_nodes: Sequence[Any] | None, request_data: Any
 ) -> str:
-    """Build create_job's ``request_data`` JSON string from exactly one of the three forms."""
-    given = [x is not None for x in (template_id, job_nodes, request_data)]
-    if sum(given) != 1:
-        raise ValueError("pass exactly one of template_id, job_nodes or request_data")
-    if template_id is not None:
-        if not isinstance(template_id, str) or not template_id.strip():
-            raise ValueError("template_id must be a non-empty string")
-        return json.dumps({"template_id": template_id})
-    if job_nodes is not None:
-        if isinstance(job_nodes, (str, bytes)) or not list(job_nodes):
-            raise ValueError("job_nodes must be a non-empty list of node objects")
-        return json.dumps({"job_nodes": list(job_nodes)})
+    """Build create_job's ``request_data`` JSON string: `template_id` and/or `job_nodes` (both
+    together are sent as given: the vendor's REST collection does so and the server decides),
+    or a ready-made `request_data` alone."""
+    if request_data is not None and (template_id is not None or job_nodes is not None):
+        raise ValueError("pass template_id and/or job_nodes, or request_data alone")
+    if template_id is None and job_nodes is None and request_data is None:
+        raise ValueError("pass template_id, job_nodes or request_data")
+    if template_id is not None or job_nodes is not None:
+        data: dict[str, Any] = {}
+        if template_id is not None:
+            if not isinstance(template_id, str) or not template_id.strip():
+                raise ValueError("template_id must be a non-empty string")
+            data["template_id"] = template_id
+        if job_nodes is not None:
+            if isinstance(job_nodes, (str, bytes)) or not list(job_nodes):
+                raise ValueError("job_nodes must be a non-empty list of node objects")
+            data["job_nodes"] = list(job_nodes)
+        return json.dumps(data)
     if isinstance(request_data, str):
         try:
             parsed = json.loads(request_data)

@@ -3,13 +3,20 @@
 Field names and types follow the wire contract. Lists are tuples so that records are immutable
 and hashable. Unknown fields in an answer are ignored and unknown enum values are kept (see
 `OpenEnum`), so a server that grows keeps working with this client.
+
+Optional fields are lenient: an optional field whose value has a form the contract does not
+give (a ``runtime`` of ``"0:02:30"`` or ``""``, a list that is a string) gets its default and
+its value as received goes to the record's `unparsed` mapping, keyed by the field's name, so one
+odd record never fails a whole list. Required fields stay strict: missing or ill-typed, they
+raise `ResponseValidationError` naming the field. Every record has `unparsed` (empty almost
+always); it is left out of equality and hashing.
 """
 
 from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -54,6 +61,41 @@ def _pseudo_member(cls: type[OpenEnum], value: str) -> OpenEnum:
     member._name_ = value
     member._value_ = value
     return member
+
+
+UNPARSED = "unparsed"
+"""The name of the field every record keeps odd optional values in (never read from the wire)."""
+
+
+class FrozenMap(Mapping[str, Any]):
+    """A read-only mapping (what `unparsed` holds); compares equal to a dict with its items."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, Any] | None = None) -> None:
+        self._data: dict[str, Any] = dict(data or {})
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return repr(self._data)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenMap, (self._data,))
+
+
+NOTHING_UNPARSED = FrozenMap()
+
+
+def _unparsed() -> Any:
+    return attrs.field(default=NOTHING_UNPARSED, eq=False, kw_only=True)
 
 
 class JobStatus(OpenEnum):
@@ -102,6 +144,7 @@ class NodeFileMetadata:
     file_id: str
     node_type: str
     node_subtype: str
+    unparsed: Mapping[str, Any] = _unparsed()
 
 
 @attrs.frozen
@@ -117,7 +160,9 @@ class JobInformation:
     runtime: timedelta | None = None
     input_file_ids: tuple[str, ...] | None = None
     output_node_files: tuple[NodeFileMetadata, ...] | None = None
-    job_type: WorkflowJobType = WorkflowJobType.EPHEMERAL
+    job_type: WorkflowJobType | None = WorkflowJobType.EPHEMERAL
+    """Absent: ``ephemeral`` (the contract's default); ``null`` from the server: None."""
+    unparsed: Mapping[str, Any] = _unparsed()
 
 
 @attrs.frozen
@@ -131,6 +176,7 @@ class JobNodeDetails:
     node_name: str | None = None
     node_type: str | None = None
     node_subtype: str | None = None
+    unparsed: Mapping[str, Any] = _unparsed()
 
 
 @attrs.frozen
@@ -141,6 +187,7 @@ class JobDetails:
     processing_status: JobProcessingStatus
     node_stats: tuple[JobNodeDetails, ...]
     message: str | None = None
+    unparsed: Mapping[str, Any] = _unparsed()
 
 
 @attrs.frozen
@@ -149,6 +196,7 @@ class FailedFile:
 
     document: str
     error: str
+    unparsed: Mapping[str, Any] = _unparsed()
 
 
 @attrs.frozen
@@ -156,17 +204,20 @@ class JobFailedFiles:
     """The files of a job that failed (get_job_failed_files)."""
 
     failed_files: tuple[FailedFile, ...]
+    unparsed: Mapping[str, Any] = _unparsed()
 
 
 @attrs.frozen
 class CancelJobResult:
     """The answer to cancel_job. The spec leaves it untyped; every field is optional and
-    `raw` keeps the whole JSON object as received."""
+    `raw` keeps the whole JSON object as received. Any other JSON answer (``null``, a string)
+    is a success too: the fields stay None and the value is in ``unparsed["answer"]``."""
 
     id: str | None = None
     status: JobStatus | None = None
     message: str | None = None
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False)
+    unparsed: Mapping[str, Any] = _unparsed()
 
 
 @attrs.frozen
@@ -176,3 +227,112 @@ class ValidationErrorDetail:
     loc: tuple[str | int, ...]
     msg: str
     type: str
+    unparsed: Mapping[str, Any] = _unparsed()
+
+
+# ------------------------------------------------------------------ templates
+
+
+@attrs.frozen
+class TemplateNode:
+    """One node of a template: what it does (`type`, `subtype`) and its `settings`."""
+
+    id: str
+    name: str
+    type: str
+    subtype: str
+    settings: Mapping[str, Any] | None = attrs.field(default=None, hash=False)
+    """The node's settings as JSON (None when the server gives none)."""
+    unparsed: Mapping[str, Any] = _unparsed()
+
+
+@attrs.frozen
+class Template:
+    """A job template (list_templates): pass its `id` to create_job as `template_id`.
+
+    Ids are names such as ``hi_res_partition``, not UUIDs.
+    """
+
+    id: str
+    name: str
+    description: str
+    version: str
+    last_updated: str
+    """As the server gives it (the contract types it as a string)."""
+    unparsed: Mapping[str, Any] = _unparsed()
+
+
+@attrs.frozen
+class TemplateDetail(Template):
+    """One template with its nodes (get_template)."""
+
+    nodes: tuple[TemplateNode, ...] = attrs.field(kw_only=True)
+
+
+# ------------------------------------------------------------------ workflows
+
+
+class WorkflowState(OpenEnum):
+    """Whether a workflow runs (its schedule, run_workflow)."""
+
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+
+
+class WorkflowType(OpenEnum):
+    """The kind of a workflow, as the platform's UI makes them."""
+
+    BASIC = "basic"
+    ADVANCED = "advanced"
+    PLATINUM = "platinum"
+    CUSTOM = "custom"
+
+
+@attrs.frozen
+class WorkflowNode:
+    """One node of a workflow's DAG."""
+
+    name: str
+    type: str
+    subtype: str
+    id: str | None = None
+    settings: Mapping[str, Any] | None = attrs.field(default=None, hash=False)
+    unparsed: Mapping[str, Any] = _unparsed()
+
+
+@attrs.frozen
+class CronTabEntry:
+    """One cron line of a workflow's schedule (``0 0 * * 0``)."""
+
+    cron_expression: str
+    unparsed: Mapping[str, Any] = _unparsed()
+
+
+@attrs.frozen
+class WorkflowSchedule:
+    """When a scheduled workflow runs."""
+
+    crontab_entries: tuple[CronTabEntry, ...]
+    unparsed: Mapping[str, Any] = _unparsed()
+
+
+@attrs.frozen
+class Workflow:
+    """A long-lived workflow (list_workflows, get_workflow): run it with run_workflow(id).
+
+    `sources` and `destinations` are the ids of its connectors.
+    """
+
+    id: str
+    name: str
+    sources: tuple[str, ...]
+    destinations: tuple[str, ...]
+    status: WorkflowState
+    created_at: datetime
+    """Always timezone-aware (UTC when the server says ``Z``)."""
+    workflow_nodes: tuple[WorkflowNode, ...]
+    reprocess_all: bool = False
+    schedule: WorkflowSchedule | None = None
+    updated_at: datetime | None = None
+    workflow_type: WorkflowType | None = None
+    unparsed: Mapping[str, Any] = _unparsed()

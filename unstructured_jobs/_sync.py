@@ -331,6 +331,11 @@ class JobsClient:
         cancel_job = _typed(AsyncJobsClient.cancel_job)
         download_job_output = _typed(AsyncJobsClient.download_job_output)
         download_job_output_to = _typed(AsyncJobsClient.download_job_output_to)
+        list_templates = _typed(AsyncJobsClient.list_templates)
+        get_template = _typed(AsyncJobsClient.get_template)
+        list_workflows = _typed(AsyncJobsClient.list_workflows)
+        get_workflow = _typed(AsyncJobsClient.get_workflow)
+        run_job = _typed(AsyncJobsClient.run_job)
         wait_for_job = _typed(AsyncJobsClient.wait_for_job)
         watch_job = _typed(AsyncJobsClient.watch_job)
 
@@ -365,6 +370,10 @@ class RawResponses:
         cancel_job = _typed_raw(AsyncJobsClient.cancel_job)
         download_job_output = _typed_raw(AsyncJobsClient.download_job_output)
         download_job_output_to = _typed_raw(AsyncJobsClient.download_job_output_to)
+        list_templates = _typed_raw(AsyncJobsClient.list_templates)
+        get_template = _typed_raw(AsyncJobsClient.get_template)
+        list_workflows = _typed_raw(AsyncJobsClient.list_workflows)
+        get_workflow = _typed_raw(AsyncJobsClient.get_workflow)
 
 
 for _name in RAW_METHODS:

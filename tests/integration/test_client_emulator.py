@@ -122,6 +122,21 @@ async def test_job_nodes_and_request_data_forms(emu: Emulator, client: AsyncJobs
     }
 
 
+async def test_template_id_and_job_nodes_together_reach_the_server(
+    emu: Emulator, client: AsyncJobsClient
+) -> None:
+    """The vendor's REST collection sends both; the server decides (the emulator: job_nodes)."""
+    nodes = [{"name": "Custom", "type": "partition", "subtype": "vlm", "settings": {}}]
+    job = await client.create_job(
+        template_id="hi_res_partition", job_nodes=nodes, input_files=[("a.pdf", b"%PDF")]
+    )
+    assert emu.jobs[job.id].request_data == {"template_id": "hi_res_partition", "job_nodes": nodes}
+    details = await client.get_job_details(job.id)
+    assert [n.node_name for n in details.node_stats] == ["Custom", "Destination"]
+    both = await client.create_job(request_data={"template_id": "t", "job_nodes": nodes})
+    assert emu.jobs[both.id].request_data == {"template_id": "t", "job_nodes": nodes}
+
+
 async def test_errors_from_the_server_are_typed(emu: Emulator) -> None:
     async with (
         Emulator(api_key="right") as strict,

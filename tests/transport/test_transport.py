@@ -252,7 +252,7 @@ async def test_bad_arguments_fail_before_any_request(
     with pytest.raises(InvalidIdError):
         await mocked_client.run_workflow("")
     with pytest.raises(InvalidInputError):
-        await mocked_client.create_job(template_id="t", job_nodes=[{}])
+        await mocked_client.create_job(template_id="t", request_data={"template_id": "t"})
     with pytest.raises(InvalidInputError):
         await mocked_client.create_job(request_data='{"nope": 1}')
     with pytest.raises(InvalidInputError):

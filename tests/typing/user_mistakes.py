@@ -6,7 +6,14 @@ catching the mistake, mypy would report the ignore as unused and CI would fail.
 
 from __future__ import annotations
 
-from unstructured_jobs import AsyncJobsClient, JobInformation, JobsClient
+from unstructured_jobs import (
+    AsyncJobsClient,
+    JobInformation,
+    JobRun,
+    JobsClient,
+    TemplateDetail,
+    Workflow,
+)
 from unstructured_jobs.batch import run_batch, submit_batch
 
 
@@ -52,3 +59,13 @@ async def async_raw_responses_keep_the_record_type(client: AsyncJobsClient) -> N
 
 def a_misspelt_option_of_a_copy(client: AsyncJobsClient) -> None:
     client.with_options(max_retry=1)  # type: ignore[call-arg]
+
+
+def the_new_calls_are_typed_on_the_blocking_client(client: JobsClient) -> None:
+    template: TemplateDetail = client.get_template("hi_res_partition")
+    workflows: list[Workflow] = client.list_workflows(page=1, sort_direction="desc")
+    client.list_workflows(sort_direction="up")  # type: ignore[arg-type]
+    client.list_workflows(pagesize=10)  # type: ignore[call-arg]
+    run: JobRun = client.run_job(template_id=template.id, input_files=["a.pdf"])
+    elements: list[Workflow] = client.run_job(template_id="t")  # type: ignore[assignment]
+    del template, workflows, run, elements

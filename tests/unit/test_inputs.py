@@ -71,8 +71,16 @@ def test_request_data_forms() -> None:
     }
     raw = '{"template_id": "x", "extra": 1}'
     assert request_data_json(template_id=None, job_nodes=None, request_data=raw) == raw
+    # Both together, as the vendor's REST collection sends them: the server decides.
+    assert json.loads(request_data_json(template_id="t", job_nodes=nodes, request_data=None)) == {
+        "template_id": "t",
+        "job_nodes": nodes,
+    }
     for bad in (
-        {"template_id": "t", "job_nodes": nodes},
+        {"template_id": "t", "request_data": {"template_id": "t"}},
+        {"job_nodes": nodes, "request_data": {"template_id": "t"}},
+        {"template_id": "", "job_nodes": nodes},
+        {"template_id": "t", "job_nodes": []},
         {},
         {"template_id": ""},
         {"job_nodes": []},

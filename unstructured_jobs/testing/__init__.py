@@ -1,6 +1,7 @@
 """A local emulator of the Unstructured Platform jobs API, for tests, demos and benchmarks.
 
-It serves the eight jobs endpoints of the wire contract over loopback (aiohttp.web), builds
+It serves the eight jobs endpoints of the wire contract, templates and the read side of
+workflows over loopback (aiohttp.web), builds
 its JSON straight from the contract (never from the client's models), streams uploads to a
 SHA-256 without keeping them, and injects faults on demand::
 
@@ -33,8 +34,9 @@ Choices made where the contract is silent (the real service may differ):
   without auth, like FastAPI. A path that only lacks (or has an extra) trailing slash gets
   FastAPI's 307 redirect to the other form.
 - **Validation** errors are 422 in the pydantic v2 shape ``{"detail": [{"type", "loc", "msg",
-  "input"}]}``. ``request_data`` must be a JSON object with exactly one of ``template_id`` (a
-  non-empty string) and ``job_nodes`` (a non-empty list of objects). A non-multipart body is an
+  "input"}]}``. ``request_data`` must be a JSON object with ``template_id`` (a non-empty
+  string), ``job_nodes`` (a non-empty list of objects) or both; with both (as the vendor's REST
+  collection sends them) the job runs ``job_nodes``. A non-multipart body is an
   empty form (so create-job answers 422 for ``request_data``; run-workflow accepts it);
   urlencoded forms are read like FastAPI does. An ``input_files`` part without a filename is
   422; a malformed multipart body, or a part without a ``name``, is 400 ``{"detail": "There
@@ -44,14 +46,31 @@ Choices made where the contract is silent (the real service may differ):
   UTF-8 are read as Latin-1, and charsets other than the form's are ignored.
   Ids in paths are accepted in any form ``uuid.UUID`` parses and served in canonical form.
 - **Jobs**: ``workflow_id`` is the ``template_id`` when it is a UUID, else a new UUID;
-  ``workflow_name`` is ``"template <id>"``, ``"custom job"`` or ``"workflow <8 hex>"``;
-  ``job_type`` is always ``ephemeral``; ``created_at`` is UTC with milliseconds and ``Z``.
+  ``workflow_name`` is the template's or added workflow's name, else ``"template <id>"``,
+  ``"custom job"`` or ``"workflow <8 hex>"``; ``job_type`` is ``template`` for a template's
+  job, ``persistent`` for a workflow's run (``scheduled`` when the added workflow has a
+  schedule), ``ephemeral`` for ``job_nodes``; ``created_at`` is UTC with milliseconds and ``Z``.
   ``input_file_ids`` are the filenames in upload order (duplicates kept), or null when no file
-  was sent. Run-workflow accepts any UUID and always starts a new job (no "already active"
-  check). Each job has the nodes of ``job_nodes`` (a template or workflow gets one
-  ``Partitioner``) plus a final ``Destination`` (``destination``/``local``) node; when the job
+  was sent. Run-workflow accepts any UUID, added with ``add_workflow`` or not, and always
+  starts a new job (no "already active" check, not even for an inactive workflow). Any
+  ``template_id`` is accepted, known or not. Each job has the nodes of ``job_nodes``, of its
+  known template or of its added workflow (else one ``Partitioner``) plus a final
+  ``Destination`` (``destination``/``local``) node; when the job
   is COMPLETED ``output_node_files`` has one entry per succeeded file, ``file_id`` being
   ``"<filename>.json"`` and ``node_id`` the final node's id.
+- **Templates**: a fixed catalogue (``hi_res_partition``, ``hi_res_and_enrichment``,
+  ``fast_partition``, ``vlm_partition``, ``hi_res_chunk_by_title``), listed without nodes; an
+  unknown id is 404 ``{"detail": "Template <id> not found"}``.
+- **Workflows** exist once a test calls ``emu.add_workflow(...)`` (none at start; ``reset()``
+  forgets them). ``GET /api/v1/workflows/`` filters by ``status``, ``name`` (contained, any
+  case), ``source_id``, ``destination_id``, ``created_since`` (inclusive), ``created_before``
+  (exclusive) and ``dag_node_configuration_id`` (a node id), sorts by ``sort_by`` (``id``,
+  ``name``, ``created_at``, ``updated_at``, ``status``; default ``id``) and
+  ``sort_direction``, and returns everything unless ``page`` or ``page_size`` is given (then
+  pages from 1, 20 per page by default). ``show_only_soft_deleted=true`` gives ``[]`` (nothing
+  is ever soft-deleted); ``show_recommender_workflows`` is accepted and ignored. A bad value is
+  422 naming the query parameter; an unknown workflow id is 404 ``{"detail": "Workflow not
+  found"}``.
 - **Lifecycle**: statuses are computed lazily on each read from the injected clock; at most
   ``max_running`` (default 5, the published limit) jobs are IN_PROGRESS, the rest wait in
   creation order. A job whose files all fail ``fail_files`` ends FAILED, one with some

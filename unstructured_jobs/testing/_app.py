@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ._catalog import TEMPLATES, Catalog, parse_list_query, template_list_item, template_nodes
 from ._control import FAULTS_PATH, fault_to_json, listing, read_fault
 from ._faults import CONTROL_PREFIX, Fault, FaultPlan
 from ._records import JOB_STATUSES, RecordedRequest
@@ -60,12 +61,14 @@ class ApiApp:
         store: JobStore,
         faults: FaultPlan,
         *,
+        catalog: Catalog,
         api_key: str | None,
         max_files_per_job: int | None,
         max_file_size: int | None,
         launch_rate: float | None,
     ) -> None:
         self.store = store
+        self.catalog = catalog
         self.faults = faults
         self.api_key = api_key
         self.max_files_per_job = max_files_per_job
@@ -98,6 +101,10 @@ class ApiApp:
         app.router.add_post("/api/v1/jobs/{job_id}/cancel", self.cancel_job)
         app.router.add_get("/api/v1/jobs/{job_id}/download", self.download, allow_head=False)
         app.router.add_post("/api/v1/workflows/{workflow_id}/run", self.run_workflow)
+        app.router.add_get("/api/v1/workflows/", self.list_workflows, allow_head=False)
+        app.router.add_get("/api/v1/workflows/{workflow_id}", self.get_workflow, allow_head=False)
+        app.router.add_get("/api/v1/templates/", self.list_templates, allow_head=False)
+        app.router.add_get("/api/v1/templates/{template_id}", self.get_template, allow_head=False)
         app.router.add_get(FAULTS_PATH, self.list_faults, allow_head=False)
         app.router.add_post(FAULTS_PATH, self.add_fault)
         app.router.add_delete(FAULTS_PATH, self.clear_faults)
@@ -274,9 +281,12 @@ class ApiApp:
         if problem is not None:
             return _invalid(loc, f"Value error, {problem}", "value_error", raw)
         template = data.get("template_id")
-        if template is not None:
+        job_type, nodes = "ephemeral", None
+        if template is not None and "job_nodes" not in data:  # with both, job_nodes run
             workflow_id = _uuid(template) or str(uuid.uuid4())
-            name = f"template {template}"
+            known = TEMPLATES.get(template)
+            name = f"template {template}" if known is None else known["name"]
+            job_type, nodes = "template", template_nodes(template)
         else:
             workflow_id, name = str(uuid.uuid4()), "custom job"
         created = self._launch(
@@ -285,6 +295,8 @@ class ApiApp:
             workflow_name=name,
             request_data=data,
             files=form.files,
+            nodes=nodes,
+            job_type=job_type,
         )
         return created if isinstance(created, web.Response) else web.json_response(created)
 
@@ -297,12 +309,19 @@ class ApiApp:
         form = await self._read_upload(request)
         if isinstance(form, web.Response):
             return form
+        workflow = self.catalog.get(workflow_id)
+        name, nodes, job_type = f"workflow {workflow_id[:8]}", None, "persistent"
+        if workflow is not None:
+            name, nodes = workflow["name"], workflow["workflow_nodes"]
+            job_type = "scheduled" if workflow["schedule"] else "persistent"
         created = self._launch(
             endpoint="run_workflow",
             workflow_id=workflow_id,
-            workflow_name=f"workflow {workflow_id[:8]}",
+            workflow_name=name,
             request_data=None,
             files=form.files,
+            nodes=nodes,
+            job_type=job_type,
         )
         if isinstance(created, web.Response):
             return created
@@ -367,6 +386,34 @@ class ApiApp:
         status, body = self.store.download(job_id, file_id, node_id)
         return web.Response(status=status, body=body, content_type="application/json")
 
+    async def list_workflows(self, request: web.Request) -> web.Response:
+        """``GET /api/v1/workflows/``: filters, sorting and paging (see ``_catalog``)."""
+        query = parse_list_query(request.query)
+        if isinstance(query, list):
+            return _error(422, query)
+        return web.json_response(self.catalog.list(query))
+
+    async def get_workflow(self, request: web.Request) -> web.Response:
+        """``GET /api/v1/workflows/{workflow_id}``: WorkflowInformation."""
+        raw = request.match_info["workflow_id"]
+        workflow_id = _uuid(raw)
+        if workflow_id is None:
+            return _bad_uuid(["path", "workflow_id"], raw)
+        found = self.catalog.get(workflow_id)
+        return _error(404, "Workflow not found") if found is None else web.json_response(found)
+
+    async def list_templates(self, request: web.Request) -> web.Response:
+        """``GET /api/v1/templates/``: every template, without nodes."""
+        return web.json_response([template_list_item(t) for t in TEMPLATES.values()])
+
+    async def get_template(self, request: web.Request) -> web.Response:
+        """``GET /api/v1/templates/{template_id}``: one template with its nodes."""
+        template_id = request.match_info["template_id"]
+        found = TEMPLATES.get(template_id)
+        if found is None:
+            return _error(404, f"Template {template_id} not found")
+        return web.json_response(found)
+
     # -- control endpoints (``/_emulator/``, see ``_control``) --------------------------------
 
     async def list_faults(self, request: web.Request) -> web.Response:
@@ -392,14 +439,14 @@ def _check_request_data(data: Any) -> str | None:
     if not isinstance(data, dict):
         return "request_data must be a JSON object"
     has_template, has_nodes = "template_id" in data, "job_nodes" in data
-    if has_template == has_nodes:
-        return "request_data needs exactly one of template_id and job_nodes"
+    if not has_template and not has_nodes:
+        return "request_data needs template_id or job_nodes"
     if has_template:
         template = data["template_id"]
         if not isinstance(template, str) or not template:
             return "template_id must be a non-empty string"
-        return None
-    nodes = data["job_nodes"]
-    if not isinstance(nodes, list) or not nodes or not all(isinstance(n, dict) for n in nodes):
-        return "job_nodes must be a non-empty list of objects"
+    if has_nodes:
+        nodes = data["job_nodes"]
+        if not isinstance(nodes, list) or not nodes or not all(isinstance(n, dict) for n in nodes):
+            return "job_nodes must be a non-empty list of objects"
     return None

@@ -121,6 +121,9 @@ class EmulatedJob:
     runtime: str | None = None
     failed_files: list[str] = field(default_factory=list)
     """Names of the input files reported in ``/failed-files``."""
+    job_type: str = "ephemeral"
+    """As served: ``template`` for a template's job, ``persistent``/``scheduled`` for a
+    workflow's run, else ``ephemeral``."""
 
 
 def iso_duration(seconds: float) -> str:

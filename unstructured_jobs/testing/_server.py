@@ -5,13 +5,16 @@ from __future__ import annotations
 import contextlib
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from types import TracebackType
+from typing import Any
 
 from aiohttp import web
 
 from .._loop_thread import EventLoopThread
 from ._app import API_KEY_HEADER, DEFAULT_API_KEY, ApiApp
+from ._catalog import Catalog
 from ._faults import Fault, FaultPlan, FaultRates, InjectedFault, UnfiredFaultsError
 from ._records import EmulatedJob, ReceivedFile, RecordedRequest, Schedule
 from ._state import JobStore
@@ -77,9 +80,11 @@ class Emulator:
             output_for=output_for,
         )
         self._faults = FaultPlan(fault_rates)
+        self._catalog = Catalog()
         self._api = ApiApp(
             self._store,
             self._faults,
+            catalog=self._catalog,
             api_key=api_key,
             max_files_per_job=max_files_per_job,
             max_file_size=max_file_size,
@@ -241,6 +246,49 @@ class Emulator:
         """Force a job's status (one of the five JobStatus values)."""
         self._store.set_status(job_id, status)
 
+    def add_workflow(
+        self,
+        name: str,
+        *,
+        workflow_id: str | None = None,
+        status: str = "active",
+        sources: Iterable[str] = (),
+        destinations: Iterable[str] = (),
+        workflow_type: str | None = "custom",
+        nodes: Sequence[Mapping[str, Any]] | None = None,
+        schedule: Sequence[str] | None = None,
+        reprocess_all: bool = False,
+        created_at: datetime | str | None = None,
+        updated_at: datetime | str | None = None,
+    ) -> str:
+        """Add a workflow (as the platform's UI would make one) and return its id.
+
+        It is then listed by ``GET /api/v1/workflows/``, read by ``GET .../{id}``, and run by
+        ``POST .../{id}/run``: its jobs get its name and nodes (plus the final Destination)
+        and ``job_type`` ``persistent``, or ``scheduled`` with a `schedule` (cron lines such
+        as ``"0 0 * * 0"``). `sources` and `destinations` are connector UUIDs; `nodes` are
+        ``{"name", "type", "subtype", "settings"?}`` (default: one hi_res Partitioner);
+        `created_at` defaults to now (a datetime or ISO 8601 text, naive meaning UTC).
+        """
+        return self._catalog.add(
+            name,
+            workflow_id=workflow_id,
+            status=status,
+            sources=sources,
+            destinations=destinations,
+            workflow_type=workflow_type,
+            nodes=nodes,
+            schedule=schedule,
+            reprocess_all=reprocess_all,
+            created_at=created_at,
+            updated_at=updated_at,
+        )
+
+    @property
+    def workflows(self) -> dict[str, dict[str, Any]]:
+        """Every added workflow as served (WorkflowInformation JSON), by id, oldest first."""
+        return self._catalog.all()
+
     @property
     def jobs(self) -> dict[str, EmulatedJob]:
         """A snapshot of every job, oldest first, keyed by id."""
@@ -259,10 +307,12 @@ class Emulator:
         return [f for job in self._store.snapshot().values() for f in job.files]
 
     def reset(self) -> None:
-        """Forget jobs, recorded requests and scripted faults (options and rates stay).
+        """Forget jobs, workflows, recorded requests and scripted faults (options and rates
+        stay).
 
         Like ``clear_faults()``, forgotten faults are not checked by ``assert_all_faults_fired()``.
         """
         self._store.clear()
+        self._catalog.clear()
         self._faults.clear()
         self._api.clear_log()

@@ -53,6 +53,7 @@ class _Job:
     finished_t: float | None = None
     failed: dict[str, str] = field(default_factory=dict)  # filename -> error
     message: str | None = None
+    job_type: str = "ephemeral"
 
 
 def _utc_now() -> str:
@@ -60,9 +61,9 @@ def _utc_now() -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
-def _nodes_for(request_data: Json | None) -> list[_Node]:
+def _nodes_for(request_data: Json | None, given: list[Json] | None = None) -> list[_Node]:
     nodes: list[_Node] = []
-    raw = (request_data or {}).get("job_nodes")
+    raw = given if given is not None else (request_data or {}).get("job_nodes")
     if isinstance(raw, list):
         for item in raw:
             spec = item if isinstance(item, dict) else {}
@@ -133,8 +134,13 @@ class JobStore:
         workflow_name: str,
         request_data: Json | None,
         files: list[ReceivedFile],
+        nodes: list[Json] | None = None,
+        job_type: str = "ephemeral",
     ) -> Json:
-        """Record a new SCHEDULED job and return its JobInformation."""
+        """Record a new SCHEDULED job and return its JobInformation.
+
+        `nodes` (a template's or workflow's) replace those of ``request_data["job_nodes"]``.
+        """
         with self.lock:
             now = self.clock()
             self._refresh(now)
@@ -145,10 +151,11 @@ class JobStore:
                 endpoint=endpoint,
                 request_data=request_data,
                 files=list(files),
-                nodes=_nodes_for(request_data),
+                nodes=_nodes_for(request_data, nodes),
                 created_at=_utc_now(),
                 created_t=now,
                 auto=not self.schedule.is_manual,
+                job_type=job_type,
             )
             self._jobs[job.id] = self._active[job.id] = job
             return self._info(job)
@@ -298,7 +305,7 @@ class JobStore:
             "runtime": self._runtime(job),
             "input_file_ids": [f.filename for f in job.files] if job.files else None,
             "output_node_files": outputs,
-            "job_type": "ephemeral",
+            "job_type": job.job_type,
         }
 
     def info(self, job_id: str) -> Json | None:
@@ -403,6 +410,7 @@ class JobStore:
                     files=list(j.files),
                     runtime=self._runtime(j),
                     failed_files=list(j.failed),
+                    job_type=j.job_type,
                 )
                 for j in self._jobs.values()
             }

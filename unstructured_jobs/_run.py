@@ -1,0 +1,229 @@
+"""`run_job`: from files to their elements in one call, made of the client's own calls.
+
+``create_job`` -> ``wait_for_job`` -> ``get_job_failed_files`` -> ``download_job_output`` (or
+``download_job_output_to`` with `output_dir`) for each input file: no second code path, so the
+retries, validation and errors are those of each call. Its result is a `JobRun`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.to_thread
+import attrs
+
+from ._constants import LOGGER_NAME
+from ._exceptions import InvalidInputError, LocalFileError, UnstructuredJobsError
+from ._inputs import InputFileLike
+from ._models import JobInformation, JobStatus
+from ._multipart import ProgressCallback
+from ._paths import output_path_inside, safe_output_name
+
+if TYPE_CHECKING:
+    from ._client import AsyncJobsClient, PollCallback
+
+__all__ = ["DOWNLOADS_AT_ONCE", "FileOutput", "JobRun", "run_job"]
+
+log = logging.getLogger(LOGGER_NAME)
+DOWNLOADS_AT_ONCE = 4
+"""Outputs of one job downloaded at the same time."""
+
+
+@attrs.frozen
+class FileOutput:
+    """What became of one input file of a `run_job`: its output, or why it has none."""
+
+    file_id: str
+    """The file's id in the job (its name as uploaded, from ``job.input_file_ids``)."""
+    elements: Any = None
+    """The output parsed from JSON (usually a list of element dicts); None when it failed,
+    or when it was streamed to `path` instead (``run_job(output_dir=...)``)."""
+    path: Path | None = None
+    """Where the output was written (``output_dir=``), else None."""
+    error: str | None = None
+    """Why there is no output: the server's error for this file (``/failed-files``), the
+    status the job ended in, or the download's error. None when it succeeded."""
+    exception: UnstructuredJobsError | None = attrs.field(default=None, eq=False, repr=False)
+    """The download's error itself, when that is what failed."""
+
+    @property
+    def ok(self) -> bool:
+        """True when the file has an output."""
+        return self.error is None
+
+    def read_elements(self) -> Any:
+        """The output: `elements`, or the JSON read back from `path` (blocking)."""
+        if self.error is not None:
+            raise InvalidInputError(f"{self.file_id} has no output: {self.error}")
+        if self.path is not None and self.elements is None:
+            with open(self.path, "rb") as fh:
+                return json.load(fh)
+        return self.elements
+
+
+@attrs.frozen
+class JobRun:
+    """The result of `run_job`: the final job, and each input file's output or failure."""
+
+    job: JobInformation
+    """The job as last read: COMPLETED, FAILED or STOPPED."""
+    files: tuple[FileOutput, ...]
+    """One entry per input file, in the job's ``input_file_ids`` order."""
+
+    @property
+    def ok(self) -> bool:
+        """True when the job COMPLETED and every file has an output."""
+        return self.job.status == JobStatus.COMPLETED and all(f.ok for f in self.files)
+
+    @property
+    def failed(self) -> tuple[FileOutput, ...]:
+        """The files without an output, each with its `error`."""
+        return tuple(f for f in self.files if not f.ok)
+
+    def to_dir(self, folder: str | os.PathLike[str]) -> list[Path]:
+        """Write each output to `folder` as ``<file id>.json`` and return the paths.
+
+        Names are made safe (`safe_output_name`: a server's name never leaves the folder), and
+        two files with one name get ``name (2).json``. Existing files of those names are
+        replaced, each only once complete. Blocking: from async code, pass ``output_dir=`` to
+        `run_job` instead (it streams), or run this in a thread. Failed files are skipped.
+        """
+        base = _check_folder(folder)
+        base.mkdir(parents=True, exist_ok=True)
+        names = _output_names([f.file_id for f in self.files if f.ok])
+        written = []
+        for f, name in zip([f for f in self.files if f.ok], names, strict=True):
+            target = output_path_inside(base, name)
+            if f.elements is None and f.path is not None:
+                if Path(f.path).resolve() != target.resolve():
+                    _replace(target, lambda tmp, src=f.path: shutil.copyfile(src, tmp))
+            else:
+                data = f.elements
+                _replace(target, lambda tmp, data=data: Path(tmp).write_text(json.dumps(data)))
+            written.append(target)
+        return written
+
+
+def _check_folder(folder: object) -> Path:
+    if not isinstance(folder, (str, os.PathLike)) or not os.fspath(folder):
+        raise InvalidInputError(f"the output folder must be a path, got {folder!r:.60}")
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise InvalidInputError(f"the output folder {str(path)!r} exists and is not a folder")
+    return path
+
+
+def _output_names(file_ids: Sequence[str]) -> list[str]:
+    from ._manifest import unique_name  # the batch's own rule; sqlite3 only when used
+
+    taken: set[str] = set()
+    names = []
+    for file_id in file_ids:
+        name = unique_name(safe_output_name(file_id) + ".json", taken)
+        taken.add(name)
+        names.append(name)
+    return names
+
+
+def _replace(target: Path, write: Any) -> None:
+    tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.part"
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise LocalFileError(f"cannot write {target}: {exc.strerror or exc}", path=target) from exc
+
+
+async def run_job(
+    client: AsyncJobsClient,
+    *,
+    template_id: str | None,
+    job_nodes: Sequence[dict[str, Any]] | None,
+    request_data: dict[str, Any] | str | None,
+    input_files: Iterable[InputFileLike],
+    on_upload_progress: ProgressCallback | None,
+    timeout: float | None,
+    poll_interval: float,
+    max_poll_interval: float,
+    on_poll: PollCallback | None,
+    output_dir: str | os.PathLike[str] | None,
+) -> JobRun:
+    """See `AsyncJobsClient.run_job`."""
+    base = None
+    if output_dir is not None:
+        base = _check_folder(output_dir)
+        try:  # before the upload: a folder we cannot make must not cost a job
+            await anyio.to_thread.run_sync(lambda: base.mkdir(parents=True, exist_ok=True))
+        except OSError as exc:
+            raise LocalFileError(f"cannot create {base}: {exc.strerror or exc}", path=base) from exc
+    created = await client.create_job(
+        template_id=template_id,
+        job_nodes=job_nodes,
+        request_data=request_data,
+        input_files=input_files,
+        on_upload_progress=on_upload_progress,
+    )
+    try:
+        job = await client.wait_for_job(
+            created.id,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            on_poll=on_poll,
+        )
+        return await _outputs(client, job, base)
+    except Exception as exc:
+        exc.add_note(
+            f"run_job created job {created.id}: it exists on the server; wait for it with "
+            f"wait_for_job({created.id!r}) and read its outputs with download_job_output"
+        )
+        raise
+
+
+async def _outputs(client: AsyncJobsClient, job: JobInformation, base: Path | None) -> JobRun:
+    file_ids = list(job.input_file_ids or ())
+    failed: dict[str, str] = {}
+    try:
+        report = await client.get_job_failed_files(job.id)
+        failed = {f.document: f.error for f in report.failed_files}
+    except UnstructuredJobsError as exc:
+        log.warning("job %s: cannot read its failed files: %s", job.id, exc)
+    results: list[FileOutput | None] = [None] * len(file_ids)
+    todo = []
+    for i, file_id in enumerate(file_ids):
+        if file_id in failed:
+            results[i] = FileOutput(file_id, error=failed[file_id])
+        elif job.status != JobStatus.COMPLETED:
+            results[i] = FileOutput(file_id, error=f"the job ended {job.status}")
+        else:
+            todo.append(i)
+    names = _output_names([file_ids[i] for i in todo])
+    gate = anyio.Semaphore(DOWNLOADS_AT_ONCE)
+
+    async def fetch(i: int, name: str) -> None:
+        file_id = file_ids[i]
+        async with gate:
+            try:
+                if base is None:
+                    data = await client.download_job_output(job.id, file_id=file_id)
+                    results[i] = FileOutput(file_id, elements=data)
+                else:
+                    target = output_path_inside(base, name)
+                    path = await client.download_job_output_to(job.id, target, file_id=file_id)
+                    results[i] = FileOutput(file_id, path=path)
+            except UnstructuredJobsError as exc:
+                results[i] = FileOutput(file_id, error=f"download failed: {exc}", exception=exc)
+
+    async with anyio.create_task_group() as group:
+        for i, name in zip(todo, names, strict=True):
+            group.start_soon(fetch, i, name)
+    return JobRun(job=job, files=tuple(r for r in results if r is not None))

@@ -505,7 +505,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     if report.get("profiles"):
         lines += [
             "",
-            "## Profiles of our client for missed targets (cProfile, all threads)",
+            "## Profiles of our client for missed targets (cProfile, all threads, CPU time)",
             "",
         ]
         for key, text in report["profiles"].items():

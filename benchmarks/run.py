@@ -39,7 +39,7 @@ from _report import evaluate_targets, render_markdown  # noqa: E402
 CHILD = HERE / "_child.py"
 
 FULL: dict[str, Any] = {
-    "reps": 3,
+    "reps": 5,
     "upload_files": 4,
     "upload_mib": 256,
     "upload_small_mib": 16,  # the same job with smaller files: is peak RSS flat in file size?

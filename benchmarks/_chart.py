@@ -47,6 +47,10 @@ def draw_chart(report: dict[str, Any], path: Path) -> str | None:
         if item["limit"] is not None:
             ax.plot([item["limit"]] * 2, [ours_y - height / 2, ours_y + height / 2],
                     color=TARGET, linewidth=2.2)  # fmt: skip
+        if item["sdk_floor"] is None and item["sdk_error"]:
+            reason = str(item["sdk_error"]).split(":")[0]
+            ax.text(0.52, y - height / 2, f"SDK failed ({reason})", va="center", fontsize=8,
+                    color=SDK)  # fmt: skip
         if item["sdk_floor"] is not None:
             sdk_y = y - height / 2
             ax.barh(sdk_y, item["sdk_floor"], height=height, color=SDK)

@@ -111,10 +111,15 @@ def ratio_items(results: dict[str, Any]) -> list[dict[str, Any]]:
         ours, floor, sdk, other = (_value(results, workload, c, sub, field) for c in who)
         with contextlib.suppress(KeyError, ValueError):
             label = label.format(**(_get(results, workload, "_params") or {}))
+        sdk_entry = _get(results, workload, who[2])
+        if isinstance(sdk_entry, dict) and sub is not None:
+            sdk_entry = sdk_entry.get(sub)
+        sdk_error = sdk_entry.get("error") if isinstance(sdk_entry, dict) else None
         items.append(
             {
                 "key": key,
                 "label": label,
+                "sdk_error": sdk_error,
                 "ours": _num(ours),
                 "floor": _num(floor),
                 "sdk": _num(sdk),

@@ -553,6 +553,19 @@ def _trim_pstats(text: str) -> str:
 # ----------------------------------------------------------------------------- main
 
 
+def redraw(path: Path) -> int:
+    """Rewrite the Markdown report and the chart of an earlier run from its JSON."""
+    report = json.loads(path.read_text())
+    report["targets"] = evaluate_targets(report["results"], report.get("with_sdk", True))
+    problem = draw_chart(report, path.with_suffix(".png"))
+    if problem:
+        log(f"no chart: {problem}")
+    path.with_suffix(".md").write_text(render_markdown(report) + "\n")
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    log(f"rewritten {path.with_suffix('.md')} and .png from {path.name}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, 1 repetition (CI)")
@@ -564,7 +577,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-profile", action="store_true", help="do not profile misses")
     parser.add_argument("--no-chart", action="store_true", help="do not draw the PNG chart")
     parser.add_argument("--out", default=None, help="result file stem (default: results/latest)")
+    parser.add_argument(
+        "--redraw",
+        metavar="JSON",
+        default=None,
+        help="measure nothing: rewrite the .md and .png of an earlier run from its .json",
+    )
     args = parser.parse_args(argv)
+    if args.redraw:
+        return redraw(Path(args.redraw))
 
     cfg = dict(QUICK if args.quick else FULL)
     if args.reps is not None:

@@ -7,13 +7,15 @@ import json
 import os
 import selectors
 import signal
+import ssl
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -27,18 +29,33 @@ class EmulatorProcess:
     """``python -m unstructured_jobs.testing --port 0 ...`` as a context manager.
 
     Waits for the "listening on URL" line; stops the process (SIGTERM, then SIGKILL) on exit.
-    The emulator's stderr goes to `log_path`.
+    The emulator's stderr goes to `log_path`. With `tls` = (server PEM, CA PEM) it serves HTTPS
+    instead (`_tls_emulator.py`, which takes ``--max-running`` only), and the orchestrator's
+    own calls trust that CA.
     """
 
-    def __init__(self, args: Sequence[str] = (), *, log_path: str, start_timeout: float = 20.0):
+    def __init__(
+        self,
+        args: Sequence[str] = (),
+        *,
+        log_path: str,
+        start_timeout: float = 20.0,
+        tls: tuple[str, str] | None = None,
+    ):
         self.args = list(args)
         self.log_path = log_path
         self.start_timeout = start_timeout
+        self.tls = tls
+        self.context = None if tls is None else ssl.create_default_context(cafile=tls[1])
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
 
     def __enter__(self) -> EmulatorProcess:
-        cmd = [sys.executable, "-m", "unstructured_jobs.testing", "--port", "0", *self.args]
+        if self.tls is None:
+            cmd = [sys.executable, "-m", "unstructured_jobs.testing", "--port", "0", *self.args]
+        else:
+            script = str(Path(__file__).resolve().parent / "_tls_emulator.py")
+            cmd = [sys.executable, script, "--cert", self.tls[0], *self.args]
         with open(self.log_path, "a") as log:
             self.proc = subprocess.Popen(
                 cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True
@@ -85,7 +102,7 @@ class EmulatorProcess:
 
     # -- plain HTTP (stdlib), retried: the emulator may be injecting faults --------------------
 
-    def get_json(self, path: str, params: dict[str, str] | None = None, tries: int = 50) -> Any:
+    def get_bytes(self, path: str, params: dict[str, str] | None = None, tries: int = 50) -> bytes:
         url = self.url + path
         if params:
             url += "?" + urllib.parse.urlencode(params)
@@ -93,8 +110,9 @@ class EmulatorProcess:
         for _ in range(tries):
             request = urllib.request.Request(url, headers=HEADERS)
             try:
-                with urllib.request.urlopen(request, timeout=60) as resp:
-                    return json.loads(resp.read())
+                with urllib.request.urlopen(request, timeout=120, context=self.context) as resp:
+                    body: bytes = resp.read()
+                    return body
             except urllib.error.HTTPError as exc:
                 if exc.code not in (429, 503):
                     raise
@@ -104,16 +122,26 @@ class EmulatorProcess:
             time.sleep(0.05)
         raise RuntimeError(f"GET {path} kept failing: {last}")
 
+    def get_json(self, path: str, params: dict[str, str] | None = None) -> Any:
+        return json.loads(self.get_bytes(path, params))
+
     def list_jobs(self) -> list[dict[str, Any]]:
         jobs: list[dict[str, Any]] = self.get_json("/api/v1/jobs/")
         return jobs
 
-    def seed_jobs(self, count: int, concurrency: int = 32) -> list[str]:
-        """Create `count` jobs cheaply (raw aiohttp, one 16-byte file each); return their ids."""
-        return asyncio.run(_seed(self.url, count, concurrency))
+    def seed_jobs(
+        self, count: int, concurrency: int = 32, files: Callable[[int], int] = lambda i: 1
+    ) -> list[str]:
+        """Create `count` jobs cheaply (aiohttp, `files(i)` 16-byte files each); their ids.
+
+        Each job completes at once (no schedule), so it lists one ``output_node_files`` entry
+        per input file.
+        """
+        assert self.tls is None, "seeding speaks plain HTTP"
+        return asyncio.run(_seed(self.url, count, concurrency, files))
 
 
-async def _seed(url: str, count: int, concurrency: int) -> list[str]:
+async def _seed(url: str, count: int, concurrency: int, files: Callable[[int], int]) -> list[str]:
     import aiohttp
 
     request_data = json.dumps({"template_id": TEMPLATE_ID})
@@ -127,7 +155,9 @@ async def _seed(url: str, count: int, concurrency: int) -> list[str]:
                 for _ in range(20):
                     form = aiohttp.FormData()  # a FormData cannot be sent twice
                     form.add_field("request_data", request_data)
-                    form.add_field("input_files", b"x" * 16, filename=f"seed-{i:06d}.txt")
+                    for k in range(files(i)):
+                        name = f"seed-{i:06d}-{k}.pdf"
+                        form.add_field("input_files", b"x" * 16, filename=name)
                     async with session.post(
                         url + "/api/v1/jobs/", data=form, headers=HEADERS
                     ) as resp:

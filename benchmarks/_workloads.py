@@ -3,11 +3,16 @@
 Clients:
 
 - ``ours``: `unstructured_jobs.AsyncJobsClient` (``ours-sync``: `unstructured_jobs.JobsClient`).
-- ``raw``: plain aiohttp doing the same requests with the least work possible: a hand-built
-  `aiohttp.FormData` with open file objects, ``json.loads`` of the body, no retries, no
-  validation, no models.
-- ``sdk``: the official SDK, ``unstructured_client.UnstructuredClient`` (async methods, except
-  ``sdk-sync`` in the sequential get workload), with its default configuration.
+- ``floor``: the least work possible, written by hand on aiohttp (`_floor.Floor`; ``floor-sync``:
+  `_floor.FloorSync`, the same coroutines on a private loop in the calling thread).
+- ``formdata``: plain aiohttp with `aiohttp.FormData` bodies (open file objects), ``json.loads``
+  of the answer, no retries, validation or models (the old "raw aiohttp" baseline).
+- ``sdk``: the official SDK, ``unstructured_client.UnstructuredClient``, async methods
+  (``sdk-sync``: its sync methods), with its default configuration.
+
+With ``ca`` in the parameters (a CA bundle path), every client speaks HTTPS and trusts that CA
+only: ours through ``ssl=``, the floor and aiohttp through an `ssl.SSLContext` given to the
+connector, the SDK through httpx clients built with ``verify=`` that context.
 
 Every function gets a `Ctx` and returns a dict of figures. It wraps the part to be measured in
 ``with ctx.meter:`` (once), so client construction and imports stay out of CPU and wall figures.
@@ -54,22 +59,70 @@ def workload(name: str, client: str) -> Callable[[Workload], Workload]:
 # ----------------------------------------------------------------------------- client factories
 
 
+def _ssl_context(ctx: Ctx) -> Any:
+    import ssl
+
+    ca = ctx.params.get("ca")
+    return True if ca is None else ssl.create_default_context(cafile=ca)
+
+
 def _ours(ctx: Ctx, **kwargs: Any) -> Any:
     from unstructured_jobs import AsyncJobsClient
 
+    if ctx.params.get("ca"):
+        kwargs["ssl"] = ctx.params["ca"]
     return AsyncJobsClient(api_key=API_KEY, server_url=ctx.url, **kwargs)
+
+
+def _ours_sync(ctx: Ctx, **kwargs: Any) -> Any:
+    from unstructured_jobs import JobsClient
+
+    if ctx.params.get("ca"):
+        kwargs["ssl"] = ctx.params["ca"]
+    return JobsClient(api_key=API_KEY, server_url=ctx.url, **kwargs)
+
+
+def _floor(ctx: Ctx, limit: int = 100) -> Any:
+    import _floor as floor_module
+    from _floor import Floor
+
+    if ctx.params.get("floor_chunk"):  # for measuring the floor's own choices
+        floor_module.CHUNK = int(ctx.params["floor_chunk"])
+    body = ctx.params.get("floor_body", "payload")
+    return Floor(ctx.url, API_KEY, limit=limit, cafile=ctx.params.get("ca"), body=body)
+
+
+def _floor_sync(ctx: Ctx) -> Any:
+    import _floor as floor_module
+    from _floor import FloorSync
+
+    if ctx.params.get("floor_chunk"):
+        floor_module.CHUNK = int(ctx.params["floor_chunk"])
+    body = ctx.params.get("floor_body", "payload")
+    return FloorSync(ctx.url, API_KEY, cafile=ctx.params.get("ca"), body=body)
 
 
 def _sdk(ctx: Ctx) -> Any:
     from unstructured_client import UnstructuredClient
 
-    return UnstructuredClient(api_key_auth=API_KEY, server_url=ctx.url)
+    if not ctx.params.get("ca"):
+        return UnstructuredClient(api_key_auth=API_KEY, server_url=ctx.url)
+    import httpx
+
+    context = _ssl_context(ctx)
+    return UnstructuredClient(
+        api_key_auth=API_KEY,
+        server_url=ctx.url,
+        client=httpx.Client(verify=context),
+        async_client=httpx.AsyncClient(verify=context),
+    )
 
 
-def _raw_session(limit: int = 100) -> Any:
+def _raw_session(ctx: Ctx, limit: int = 100) -> Any:
     import aiohttp
 
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit))
+    connector = aiohttp.TCPConnector(limit=limit, ssl=_ssl_context(ctx))
+    return aiohttp.ClientSession(connector=connector)
 
 
 def _raw_form(files: list[tuple[str, Any]]) -> Any:
@@ -129,10 +182,38 @@ async def upload_ours(ctx: Ctx) -> dict[str, Any]:
     return _upload_result(ctx, job.id, job.input_file_ids)
 
 
-@workload("upload", "raw")
-async def upload_raw(ctx: Ctx) -> dict[str, Any]:
+@workload("upload", "ours-sync")
+def upload_ours_sync(ctx: Ctx) -> dict[str, Any]:
     paths = ctx.params["paths"]
-    async with _raw_session() as session:
+    with _ours_sync(ctx) as client, ctx.meter:
+        job = client.create_job(template_id=TEMPLATE_ID, input_files=paths)
+    return _upload_result(ctx, job.id, job.input_file_ids)
+
+
+@workload("upload", "floor")
+async def upload_floor(ctx: Ctx) -> dict[str, Any]:
+    paths = ctx.params["paths"]
+    floor = _floor(ctx)
+    try:
+        with ctx.meter:
+            job = await floor.create_job(REQUEST_DATA, paths)
+    finally:
+        await floor.close()
+    return _upload_result(ctx, job["id"], job.get("input_file_ids"))
+
+
+@workload("upload", "floor-sync")
+def upload_floor_sync(ctx: Ctx) -> dict[str, Any]:
+    paths = ctx.params["paths"]
+    with _floor_sync(ctx) as floor, ctx.meter:
+        job = floor.create_job(REQUEST_DATA, paths)
+    return _upload_result(ctx, job["id"], job.get("input_file_ids"))
+
+
+@workload("upload", "formdata")
+async def upload_formdata(ctx: Ctx) -> dict[str, Any]:
+    paths = ctx.params["paths"]
+    async with _raw_session(ctx) as session:
         with ctx.meter:
             handles = [(os.path.basename(p), open(p, "rb")) for p in paths]  # noqa: SIM115
             job = await _raw_create(session, ctx.url, handles)  # aiohttp closes the files
@@ -148,6 +229,22 @@ async def upload_sdk(ctx: Ctx) -> dict[str, Any]:
         with ctx.meter:
             handles = [(os.path.basename(p), open(p, "rb")) for p in paths]  # noqa: SIM115
             res = await client.jobs.create_job_async(request=_sdk_create_request(handles))
+    finally:
+        for _, handle in handles:
+            handle.close()
+    job = res.job_information
+    return _upload_result(ctx, job.id, job.input_file_ids)
+
+
+@workload("upload", "sdk-sync")
+def upload_sdk_sync(ctx: Ctx) -> dict[str, Any]:
+    paths = ctx.params["paths"]
+    client = _sdk(ctx)
+    handles = []
+    try:
+        with ctx.meter:
+            handles = [(os.path.basename(p), open(p, "rb")) for p in paths]  # noqa: SIM115
+            res = client.jobs.create_job(request=_sdk_create_request(handles))
     finally:
         for _, handle in handles:
             handle.close()
@@ -198,11 +295,25 @@ async def creates_ours(ctx: Ctx) -> dict[str, Any]:
         return await _many(ctx, one, count, conc)
 
 
-@workload("creates", "raw")
-async def creates_raw(ctx: Ctx) -> dict[str, Any]:
+@workload("creates", "floor")
+async def creates_floor(ctx: Ctx) -> dict[str, Any]:
+    path, count, conc = ctx.params["path"], ctx.params["count"], ctx.params["concurrency"]
+    floor = _floor(ctx, conc)
+    try:
+
+        async def one(i: int) -> None:
+            await floor.create_job(REQUEST_DATA, [path])
+
+        return await _many(ctx, one, count, conc)
+    finally:
+        await floor.close()
+
+
+@workload("creates", "formdata")
+async def creates_formdata(ctx: Ctx) -> dict[str, Any]:
     path, count, conc = ctx.params["path"], ctx.params["count"], ctx.params["concurrency"]
     name = os.path.basename(path)
-    async with _raw_session(conc) as session:
+    async with _raw_session(ctx, conc) as session:
 
         async def one(i: int) -> None:
             await _raw_create(session, ctx.url, [(name, open(path, "rb"))])  # noqa: SIM115
@@ -229,7 +340,9 @@ async def creates_sdk(ctx: Ctx) -> dict[str, Any]:
 
 async def _list_loop(ctx: Ctx, fetch: Callable[[], Awaitable[int]]) -> dict[str, Any]:
     expected, calls = ctx.params["jobs"], ctx.params["calls"]
-    got = await fetch()  # warm-up: connection, first-use caches
+    got = expected
+    for _ in range(ctx.params.get("warmup", 1)):  # connection, first-use caches
+        got = await fetch()
     walls: list[float] = []
     with ctx.meter:
         for _ in range(calls):
@@ -256,15 +369,17 @@ async def list_ours(ctx: Ctx) -> dict[str, Any]:
         return await _list_loop(ctx, fetch)
 
 
-@workload("list", "raw")
-async def list_raw(ctx: Ctx) -> dict[str, Any]:
-    async with _raw_session() as session:
+@workload("list", "floor")
+async def list_floor(ctx: Ctx) -> dict[str, Any]:
+    floor = _floor(ctx)
+    try:
 
         async def fetch() -> int:
-            async with session.get(ctx.url + JOBS, headers=HEADERS) as resp:
-                return len(json.loads(await resp.read()))
+            return len(await floor.list_jobs())
 
         return await _list_loop(ctx, fetch)
+    finally:
+        await floor.close()
 
 
 @workload("list", "sdk")
@@ -317,10 +432,8 @@ def _get_loop_sync(ctx: Ctx, one: Callable[[], Any]) -> dict[str, Any]:
 
 @workload("get", "ours-sync")
 def get_ours_sync(ctx: Ctx) -> dict[str, Any]:
-    from unstructured_jobs import JobsClient
-
     job_id = ctx.params["job_id"]
-    with JobsClient(api_key=API_KEY, server_url=ctx.url) as client:
+    with _ours_sync(ctx) as client:
         return _get_loop_sync(ctx, lambda: client.get_job(job_id))
 
 
@@ -331,16 +444,30 @@ async def get_ours(ctx: Ctx) -> dict[str, Any]:
         return await _get_loop_async(ctx, lambda: client.get_job(job_id))
 
 
-@workload("get", "raw")
-async def get_raw(ctx: Ctx) -> dict[str, Any]:
-    url = ctx.url + JOBS + ctx.params["job_id"]
-    async with _raw_session() as session:
+@workload("get", "floor")
+async def get_floor(ctx: Ctx) -> dict[str, Any]:
+    job_id = ctx.params["job_id"]
+    floor = _floor(ctx)
+    try:
+        return await _get_loop_async(ctx, lambda: floor.get_job(job_id))
+    finally:
+        await floor.close()
 
-        async def one() -> Any:
-            async with session.get(url, headers=HEADERS) as resp:
-                return json.loads(await resp.read())
 
-        return await _get_loop_async(ctx, one)
+@workload("get", "floor-sync")
+def get_floor_sync(ctx: Ctx) -> dict[str, Any]:
+    job_id = ctx.params["job_id"]
+    with _floor_sync(ctx) as floor:
+        return _get_loop_sync(ctx, lambda: floor.get_job(job_id))
+
+
+@workload("get", "sdk")
+async def get_sdk(ctx: Ctx) -> dict[str, Any]:
+    from unstructured_client.models.operations import GetJobRequest
+
+    client = _sdk(ctx)
+    request = GetJobRequest(job_id=ctx.params["job_id"])
+    return await _get_loop_async(ctx, lambda: client.jobs.get_job_async(request=request))
 
 
 @workload("get", "sdk-sync")
@@ -374,11 +501,23 @@ async def many_files_ours(ctx: Ctx) -> dict[str, Any]:
     return _many_files_result(ctx, job.id, job.input_file_ids)
 
 
-@workload("many_files", "raw")
-async def many_files_raw(ctx: Ctx) -> dict[str, Any]:
+@workload("many_files", "floor")
+async def many_files_floor(ctx: Ctx) -> dict[str, Any]:
+    paths = ctx.params["paths"]
+    floor = _floor(ctx)
+    try:
+        with ctx.meter:
+            job = await floor.create_job(REQUEST_DATA, paths)
+    finally:
+        await floor.close()
+    return _many_files_result(ctx, job["id"], job.get("input_file_ids"))
+
+
+@workload("many_files", "formdata")
+async def many_files_formdata(ctx: Ctx) -> dict[str, Any]:
     paths = ctx.params["paths"]
     handles: list[tuple[str, Any]] = []
-    async with _raw_session() as session:
+    async with _raw_session(ctx) as session:
         try:
             with ctx.meter:
                 for p in paths:
@@ -450,9 +589,9 @@ async def faults_ours(ctx: Ctx) -> dict[str, Any]:
         return await _faulted(ctx, one)
 
 
-@workload("faults", "raw")
-async def faults_raw(ctx: Ctx) -> dict[str, Any]:
-    async with _raw_session() as session:
+@workload("faults", "formdata")
+async def faults_formdata(ctx: Ctx) -> dict[str, Any]:
+    async with _raw_session(ctx) as session:
 
         async def one(name: str, data: bytes) -> None:
             await _raw_create(session, ctx.url, [(name, data)])

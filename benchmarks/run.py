@@ -1,4 +1,4 @@
-"""Benchmarks of unstructured-jobs against raw aiohttp and the official SDK, in one run.
+"""Benchmarks of unstructured-jobs against the floor, aiohttp FormData and the official SDK.
 
     python benchmarks/run.py                 # full run (several minutes), writes results/latest.*
     python benchmarks/run.py --quick         # CI smoke test (< 1 minute), writes results/quick.*
@@ -31,6 +31,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from _chart import draw_chart  # noqa: E402
 from _common import MIB, RESULT_PREFIX  # noqa: E402
 from _emulator import EmulatorProcess, machine_description  # noqa: E402
 from _report import evaluate_targets, render_markdown  # noqa: E402
@@ -38,7 +39,7 @@ from _report import evaluate_targets, render_markdown  # noqa: E402
 CHILD = HERE / "_child.py"
 
 FULL: dict[str, Any] = {
-    "reps": 3,
+    "reps": 5,
     "upload_files": 4,
     "upload_mib": 256,
     "upload_small_mib": 16,  # the same job with smaller files: is peak RSS flat in file size?
@@ -47,6 +48,7 @@ FULL: dict[str, Any] = {
     "small_kb": 10,
     "list_jobs": 10_000,
     "list_calls": 3,
+    "list_big_jobs": 100_000,  # is listing linear in the count?
     "get_calls": 500,
     "get_warmup": 20,
     "many_files": 2000,
@@ -64,11 +66,27 @@ QUICK: dict[str, Any] = {
     "creates": 300,
     "list_jobs": 1000,
     "list_calls": 2,
+    "list_big_jobs": 5000,
     "get_calls": 100,
     "get_warmup": 5,
     "fault_calls": 60,
     "child_timeout": 120,
 }
+# Input files per seeded job: 2-6 output_node_files each, 2.8 on average, as in the issue's
+# "10,000 jobs (each with 2-6 output_node_files, ~7-8 MB)".
+SEED_FILES = (2, 2, 3, 2, 2, 4, 2, 2, 3, 2, 5, 2, 6, 2, 3)
+# The clients of each workload (SDK columns dropped without the SDK).
+CLIENTS = {
+    "upload": ["ours", "ours-sync", "floor", "floor-sync", "formdata", "sdk", "sdk-sync"],
+    "creates": ["ours", "floor", "formdata", "sdk"],
+    "list": ["ours", "floor", "sdk"],
+    "get": ["ours-sync", "ours", "floor-sync", "floor", "sdk-sync", "sdk"],
+    "many_files": ["ours", "floor", "formdata", "sdk"],
+    "tls_upload": ["ours", "ours-sync", "floor", "floor-sync", "sdk", "sdk-sync"],
+    "tls_creates": ["ours", "floor", "sdk"],
+    "faults": ["ours", "formdata", "sdk"],
+}
+WORKLOADS = "upload,creates,list,get,many_files,tls,list100k,faults"
 FAULT_MODES = {
     "429/503": ["--fault-429", "0.1", "--fault-503", "0.1"],
     "drop": ["--fault-drop", "0.1"],
@@ -138,8 +156,9 @@ class Runner:
         )
         return result
 
-    def emulator(self, *extra: str) -> EmulatorProcess:
-        return EmulatorProcess(["--max-running", "0", *extra], log_path=self.emulator_log)
+    def emulator(self, *extra: str, tls: tuple[str, str] | None = None) -> EmulatorProcess:
+        args = ["--max-running", "0", *extra]
+        return EmulatorProcess(args, log_path=self.emulator_log, tls=tls)
 
 
 def _brief(result: dict[str, Any]) -> str:
@@ -150,6 +169,7 @@ def _brief(result: dict[str, Any]) -> str:
         "lat_median_ms",
         "lat_p99_ms",
         "cpu_per_call_ms",
+        "cpu_s",
         "ok",
         "errors",
         "peak_rss_mib",
@@ -228,27 +248,46 @@ def check_integrity(
 # ----------------------------------------------------------------------------- workloads
 
 
-def bench_upload(r: Runner, clients: list[str], data: Path) -> dict[str, Any]:
+def _reps(r: Runner, clients: list[str], run_one: Any) -> dict[str, list[dict[str, Any]]]:
+    """`run_one(client)` for each repetition, clients interleaved; results per client."""
+    runs: dict[str, list[dict[str, Any]]] = {c: [] for c in clients}
+    for _ in range(r.cfg["reps"]):
+        for client in clients:
+            runs[client].append(run_one(client))
+    return runs
+
+
+def bench_upload(
+    r: Runner, clients: list[str], data: Path, tls: tuple[str, str] | None = None
+) -> dict[str, Any]:
     cfg = r.cfg
     out: dict[str, Any] = {}
-    for label, mib in (("large", cfg["upload_mib"]), ("small", cfg["upload_small_mib"])):
+    sizes = [("large", cfg["upload_mib"])]
+    if tls is None:  # memory flat in file size: measured over plain HTTP only
+        sizes.append(("small", cfg["upload_small_mib"]))
+    for label, mib in sizes:
         size = mib * MIB
-        log(f"a. upload: generating {cfg['upload_files']} x {mib} MiB")
+        log(f"a. upload{' over TLS' if tls else ''}: {cfg['upload_files']} x {mib} MiB")
         paths, digests = make_files(data / f"up{mib}", f"up{mib}", cfg["upload_files"], size)
         names = [os.path.basename(p) for p in paths]
-        params = {"paths": paths, "sizes": [size] * len(paths)}
-        runs: dict[str, list[dict[str, Any]]] = {c: [] for c in clients}
-        integrity: dict[str, list[str]] = {c: [] for c in clients}
-        with r.emulator() as emu:
-            for _ in range(cfg["reps"]):
-                for client in clients:
-                    res = r.child("upload", client, emu.url, params)
-                    integrity[client].append(check_integrity(emu, res, names, digests, size))
-                    runs[client].append(res)
+        params: dict[str, Any] = {"paths": paths, "sizes": [size] * len(paths)}
+        if tls is not None:
+            params["ca"] = tls[1]
+        with r.emulator(tls=tls) as emu:
+
+            def one(
+                client: str, params: dict[str, Any] = params, expect: Any = (names, digests, size)
+            ) -> dict[str, Any]:
+                res = r.child("upload", client, emu.url, params)
+                res["integrity"] = check_integrity(emu, res, *expect)
+                return res
+
+            runs = _reps(r, clients, one)
         for client in clients:
             merged = median_result(runs[client])
-            bad = [v for v in integrity[client] if v not in ("ok", "n/a")]
-            merged["integrity"] = bad[0] if bad else integrity[client][0]
+            checks = [res["integrity"] for res in runs[client]]
+            bad = [v for v in checks if v not in ("ok", "n/a")]
+            merged["integrity"] = bad[0] if bad else checks[0]
             out.setdefault(client, {})[label] = merged
         for path in paths:
             os.unlink(path)
@@ -256,53 +295,77 @@ def bench_upload(r: Runner, clients: list[str], data: Path) -> dict[str, Any]:
         "files": cfg["upload_files"],
         "mib": cfg["upload_mib"],
         "small_mib": cfg["upload_small_mib"],
+        "tls": tls is not None,
     }
     return out
 
 
-def bench_creates(r: Runner, clients: list[str], data: Path) -> dict[str, Any]:
+def bench_creates(
+    r: Runner, clients: list[str], data: Path, tls: tuple[str, str] | None = None
+) -> dict[str, Any]:
     cfg = r.cfg
     path = data / "small-10k.bin"
-    path.write_bytes(os.urandom(cfg["small_kb"] * 1000))
-    params = {"path": str(path), "count": cfg["creates"], "concurrency": cfg["creates_concurrency"]}
-    runs: dict[str, list[dict[str, Any]]] = {c: [] for c in clients}
-    log(f"b. {cfg['creates']} create_job calls, concurrency {cfg['creates_concurrency']}")
-    with r.emulator() as emu:
-        for _ in range(cfg["reps"]):
-            for client in clients:
-                runs[client].append(r.child("creates", client, emu.url, params))
+    if not path.exists():
+        path.write_bytes(os.urandom(cfg["small_kb"] * 1000))
+    params: dict[str, Any] = {
+        "path": str(path),
+        "count": cfg["creates"],
+        "concurrency": cfg["creates_concurrency"],
+    }
+    if tls is not None:
+        params["ca"] = tls[1]
+    log(
+        f"b. {cfg['creates']} create_job calls, concurrency {cfg['creates_concurrency']}"
+        + (" over TLS" if tls else "")
+    )
+    with r.emulator(tls=tls) as emu:
+        runs = _reps(r, clients, lambda c: r.child("creates", c, emu.url, params))
     out: dict[str, Any] = {c: median_result(runs[c]) for c in clients}
-    out["_params"] = params
+    out["_params"] = {**params, "tls": tls is not None}
     return out
 
 
-def bench_list(r: Runner, clients: list[str]) -> dict[str, Any]:
-    cfg = r.cfg
-    params = {"jobs": cfg["list_jobs"], "calls": cfg["list_calls"]}
-    runs: dict[str, list[dict[str, Any]]] = {c: [] for c in clients}
+def seed_listing(emu: EmulatorProcess, count: int) -> dict[str, Any]:
+    """Seed `count` jobs of 2-6 files; check the listing's shape; its size and node counts."""
+    emu.seed_jobs(count, concurrency=64, files=lambda i: SEED_FILES[i % len(SEED_FILES)])
+    raw = emu.get_bytes("/api/v1/jobs/")
+    jobs = json.loads(raw)
+    nodes = [len(job.get("output_node_files") or ()) for job in jobs]
+    if len(jobs) != count or min(nodes) < 2 or max(nodes) > 6:
+        raise RuntimeError(
+            f"seeded listing has {len(jobs)} jobs, {min(nodes)}-{max(nodes)} output nodes"
+        )
+    return {
+        "body_bytes": len(raw),
+        "nodes_min": min(nodes),
+        "nodes_max": max(nodes),
+        "nodes_total": sum(nodes),
+    }
+
+
+def bench_list(
+    r: Runner, clients: list[str], jobs: int, calls: int, warmup: int = 1
+) -> dict[str, Any]:
+    params = {"jobs": jobs, "calls": calls, "warmup": warmup}
     with r.emulator() as emu:
-        log(f"c. list: seeding {cfg['list_jobs']} jobs")
-        emu.seed_jobs(cfg["list_jobs"])
-        body_bytes = len(json.dumps(emu.list_jobs()))
-        for _ in range(cfg["reps"]):
-            for client in clients:
-                runs[client].append(r.child("list", client, emu.url, params))
+        log(f"c. list: seeding {jobs:,} jobs")
+        shape = seed_listing(emu, jobs)
+        log(
+            f"   listing: {shape['body_bytes'] / 1e6:.1f} MB, {shape['nodes_total']:,} output nodes"
+        )
+        runs = _reps(r, clients, lambda c: r.child("list", c, emu.url, params))
     out: dict[str, Any] = {c: median_result(runs[c]) for c in clients}
-    out["_params"] = {**params, "body_bytes": body_bytes}
+    out["_params"] = {**params, **shape}
     return out
 
 
-def bench_get(r: Runner, with_sdk: bool) -> dict[str, Any]:
+def bench_get(r: Runner, clients: list[str]) -> dict[str, Any]:
     cfg = r.cfg
-    clients = ["ours-sync", "ours", "raw"] + (["sdk-sync"] if with_sdk else [])
-    runs: dict[str, list[dict[str, Any]]] = {c: [] for c in clients}
     log(f"d. {cfg['get_calls']} sequential get_job calls")
     with r.emulator() as emu:
         job_id = emu.seed_jobs(1)[0]
         params = {"job_id": job_id, "calls": cfg["get_calls"], "warmup": cfg["get_warmup"]}
-        for _ in range(cfg["reps"]):
-            for client in clients:
-                runs[client].append(r.child("get", client, emu.url, params))
+        runs = _reps(r, clients, lambda c: r.child("get", c, emu.url, params))
     out: dict[str, Any] = {c: median_result(runs[c]) for c in clients}
     out["_params"] = params
     return out
@@ -319,16 +382,32 @@ def bench_many_files(r: Runner, clients: list[str], data: Path) -> dict[str, Any
         path = folder / f"m-{i:05d}.txt"
         path.write_bytes(os.urandom(size))
         paths.append(str(path))
-    out: dict[str, Any] = {}
     with r.emulator() as emu:
-        for client in clients:
+
+        def one(client: str) -> dict[str, Any]:
             res = r.child("many_files", client, emu.url, {"paths": paths}, nofile=cfg["nofile"])
             if "error" not in res and res.get("files_recorded") != count:
                 res["error"] = f"job recorded {res.get('files_recorded')} of {count} files"
-            out[client] = res
+            return res
+
+        runs = _reps(r, clients, one)
+    out: dict[str, Any] = {c: median_result(runs[c]) for c in clients}
     shutil.rmtree(folder)
     out["_params"] = {"files": count, "bytes_each": size, "nofile": cfg["nofile"]}
     return out
+
+
+def make_tls(folder: Path) -> tuple[str, str] | None:
+    """A throwaway CA and a certificate for 127.0.0.1: (server PEM, CA PEM), or None."""
+    try:
+        import trustme
+    except ImportError:
+        return None
+    ca = trustme.CA()
+    server, ca_pem = folder / "server.pem", folder / "ca.pem"
+    ca.issue_cert("127.0.0.1", "localhost").private_key_and_cert_chain_pem.write_to_path(server)
+    ca.cert_pem.write_to_path(ca_pem)
+    return str(server), str(ca_pem)
 
 
 def bench_faults(r: Runner, clients: list[str]) -> dict[str, Any]:
@@ -372,51 +451,94 @@ def bench_faults(r: Runner, clients: list[str]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- profiling
 
 
-def profile_misses(
-    r: Runner, results: dict[str, Any], targets: list[dict[str, Any]], data: Path
-) -> dict[str, str]:
-    """Re-run our client under cProfile for each missed target; return the top functions."""
-    import pstats
-    from io import StringIO
+PROFILE_SPECS: dict[str, tuple[str, str, bool]] = {  # key -> workload, client, over TLS
+    "upload": ("upload", "ours", False),
+    "upload-sync": ("upload", "ours-sync", False),
+    "creates": ("creates", "ours", False),
+    "list": ("list", "ours", False),
+    "get-sync": ("get", "ours-sync", False),
+    "get": ("get", "ours", False),
+    "many_files": ("many_files", "ours", False),
+    "tls-upload": ("upload", "ours", True),
+    "tls-upload-sync": ("upload", "ours-sync", True),
+    "tls-creates": ("creates", "ours", True),
+}
 
+
+def profile_misses(
+    r: Runner,
+    results: dict[str, Any],
+    targets: list[dict[str, Any]],
+    data: Path,
+    tls: tuple[str, str] | None,
+) -> dict[str, str]:
+    """Re-run our client under cProfile (all threads) for each missed target; the top lines."""
     assert r.profile_dir is not None
     r.profile_dir.mkdir(parents=True, exist_ok=True)
     cfg = r.cfg
-    size = cfg["upload_mib"] * MIB
-    specs: dict[str, tuple[str, str, int]] = {  # key -> workload, client, jobs to seed
-        "upload": ("upload", "ours", 0),
-        "creates": ("creates", "ours", 0),
-        "list": ("list", "ours", cfg["list_jobs"]),
-        "get-sync": ("get", "ours-sync", 1),
-    }
-    keys = [t["profile"] for t in targets if t["status"] == "MISS" and t["profile"] in specs]
+    keys = [
+        t["profile"] for t in targets if t["status"] == "MISS" and t["profile"] in PROFILE_SPECS
+    ]
     texts: dict[str, str] = {}
+    prof_data = data / "prof"
+    upload_paths: list[str] = []
+    many_paths: list[str] = []
     for key in dict.fromkeys(keys):
-        workload, client, seed = specs[key]
+        workload, client, over_tls = PROFILE_SPECS[key]
+        if over_tls and tls is None:
+            continue
         log(f"profiling our client: {key}")
         prof_path = str(r.profile_dir / f"{key}.prof")
         params: dict[str, Any] = {}
-        if key == "upload":
-            paths, _ = make_files(data / "prof", "prof", cfg["upload_files"], size)
-            params = {"paths": paths, "sizes": [size] * len(paths)}
-        elif key == "creates":
-            params = results["creates"]["_params"]
-        elif key == "list":
-            params = {"jobs": cfg["list_jobs"], "calls": cfg["list_calls"]}
-        with r.emulator() as emu:
-            ids = emu.seed_jobs(seed) if seed else []
-            if key == "get-sync":
+        nofile = None
+        if workload == "upload":
+            if not upload_paths:
+                size = cfg["upload_mib"] * MIB
+                upload_paths, _ = make_files(prof_data, "prof", cfg["upload_files"], size)
+            params = {"paths": upload_paths, "sizes": [os.path.getsize(p) for p in upload_paths]}
+        elif workload == "creates":
+            params = {
+                k: v for k, v in results["creates"]["_params"].items() if k not in ("tls", "ca")
+            }
+        elif workload == "list":
+            params = {"jobs": cfg["list_jobs"], "calls": cfg["list_calls"], "warmup": 1}
+        elif workload == "many_files":
+            if not many_paths:
+                prof_data.mkdir(parents=True, exist_ok=True)
+                for i in range(cfg["many_files"]):
+                    path = prof_data / f"m-{i:05d}.txt"
+                    path.write_bytes(os.urandom(cfg["many_files_kb"] * 1000))
+                    many_paths.append(str(path))
+            params = {"paths": many_paths}
+            nofile = cfg["nofile"]
+        if over_tls and tls is not None:
+            params["ca"] = tls[1]
+        with r.emulator(tls=tls if over_tls else None) as emu:
+            if workload == "list":
+                seed_listing(emu, cfg["list_jobs"])
+            elif workload == "get":
+                ids = emu.seed_jobs(1)
                 params = {"job_id": ids[0], "calls": cfg["get_calls"], "warmup": cfg["get_warmup"]}
-            res = r.child(workload, client, emu.url, params, profile=prof_path)
+            res = r.child(workload, client, emu.url, params, nofile=nofile, profile=prof_path)
         if "error" in res or not os.path.exists(prof_path):
             texts[key] = f"profiling failed: {res.get('error')}"
             continue
+        texts[key] = _profile_text(prof_path)
+    shutil.rmtree(prof_data, ignore_errors=True)
+    return texts
+
+
+def _profile_text(prof_path: str) -> str:
+    import pstats
+    from io import StringIO
+
+    out = []
+    for order, count in (("tottime", 20), ("cumulative", 12)):
         buf = StringIO()
         stats = pstats.Stats(prof_path, stream=buf)
-        stats.strip_dirs().sort_stats("tottime").print_stats(18)
-        texts[key] = _trim_pstats(buf.getvalue())
-    shutil.rmtree(data / "prof", ignore_errors=True)
-    return texts
+        stats.strip_dirs().sort_stats(order).print_stats(count)
+        out.append(f"-- by {order} --\n" + _trim_pstats(buf.getvalue()))
+    return "\n\n".join(out)
 
 
 def _trim_pstats(text: str) -> str:
@@ -431,24 +553,47 @@ def _trim_pstats(text: str) -> str:
 # ----------------------------------------------------------------------------- main
 
 
+def redraw(path: Path) -> int:
+    """Rewrite the Markdown report and the chart of an earlier run from its JSON."""
+    report = json.loads(path.read_text())
+    report["targets"] = evaluate_targets(report["results"], report.get("with_sdk", True))
+    problem = draw_chart(report, path.with_suffix(".png"))
+    if problem:
+        log(f"no chart: {problem}")
+    path.with_suffix(".md").write_text(render_markdown(report) + "\n")
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    log(f"rewritten {path.with_suffix('.md')} and .png from {path.name}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, 1 repetition (CI)")
     parser.add_argument("--no-sdk", action="store_true", help="skip the official SDK columns")
     parser.add_argument("--reps", type=int, default=None, help="repetitions (median reported)")
     parser.add_argument(
-        "--only",
-        default="upload,creates,list,get,many_files,faults",
-        help="comma-separated workloads to run (default: all)",
+        "--only", default=WORKLOADS, help=f"comma-separated workloads to run (default: {WORKLOADS})"
     )
     parser.add_argument("--no-profile", action="store_true", help="do not profile misses")
+    parser.add_argument("--no-chart", action="store_true", help="do not draw the PNG chart")
     parser.add_argument("--out", default=None, help="result file stem (default: results/latest)")
+    parser.add_argument(
+        "--redraw",
+        metavar="JSON",
+        default=None,
+        help="measure nothing: rewrite the .md and .png of an earlier run from its .json",
+    )
     args = parser.parse_args(argv)
+    if args.redraw:
+        return redraw(Path(args.redraw))
 
     cfg = dict(QUICK if args.quick else FULL)
     if args.reps is not None:
         cfg["reps"] = max(1, args.reps)
     only = {w.strip() for w in args.only.split(",") if w.strip()}
+    unknown = only - set(WORKLOADS.split(","))
+    if unknown:
+        parser.error(f"unknown workloads: {', '.join(sorted(unknown))}")
     notes: list[str] = []
     with_sdk = not args.no_sdk
     if with_sdk and importlib.util.find_spec("unstructured_client") is None:
@@ -459,7 +604,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     elif not with_sdk:
         notes.append("--no-sdk: SDK columns skipped.")
-    clients = ["ours", "raw"] + (["sdk"] if with_sdk else [])
+    clients = {
+        w: [c for c in cs if with_sdk or not c.startswith("sdk")] for w, cs in CLIENTS.items()
+    }
     stem = Path(args.out) if args.out else HERE / "results" / ("quick" if args.quick else "latest")
 
     signal.signal(signal.SIGTERM, _on_sigterm)
@@ -469,45 +616,69 @@ def main(argv: list[str] | None = None) -> int:
     runner = Runner(cfg, tmp, profile_dir)
     results: dict[str, Any] = {}
     profiles: dict[str, str] = {}
+    load_before = os.getloadavg()
     try:
         data = tmp / "data"
         data.mkdir()
+        tls = make_tls(tmp) if "tls" in only else None
+        if "tls" in only and tls is None:
+            notes.append("trustme is not importable: the HTTPS workloads were skipped.")
         if "upload" in only:
-            results["upload"] = bench_upload(runner, clients, data)
+            results["upload"] = bench_upload(runner, clients["upload"], data)
         if "creates" in only:
-            results["creates"] = bench_creates(runner, clients, data)
+            results["creates"] = bench_creates(runner, clients["creates"], data)
         if "list" in only:
-            results["list"] = bench_list(runner, clients)
+            results["list"] = bench_list(
+                runner, clients["list"], cfg["list_jobs"], cfg["list_calls"]
+            )
         if "get" in only:
-            results["get"] = bench_get(runner, with_sdk)
+            results["get"] = bench_get(runner, clients["get"])
         if "many_files" in only:
-            results["many_files"] = bench_many_files(runner, clients, data)
+            results["many_files"] = bench_many_files(runner, clients["many_files"], data)
+        if tls is not None:
+            results["tls_upload"] = bench_upload(runner, clients["tls_upload"], data, tls)
+            results["tls_creates"] = bench_creates(runner, clients["tls_creates"], data, tls)
+        if "list100k" in only:
+            results["list_big"] = bench_list(
+                runner, clients["list"], cfg["list_big_jobs"], calls=1, warmup=1
+            )
         if "faults" in only:
-            results["faults"] = bench_faults(runner, clients)
+            results["faults"] = bench_faults(runner, clients["faults"])
         targets = evaluate_targets(results, with_sdk)
         if profile_dir is not None and any(t["status"] == "MISS" for t in targets):
-            profiles = profile_misses(runner, results, targets, data)
+            profiles = profile_misses(runner, results, targets, data, tls)
     except (KeyboardInterrupt, Interrupted) as exc:
         log(f"interrupted ({exc or 'Ctrl-C'}): cleaning up")
         return 130
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
+    machine = machine_description()
+    machine["load_before"] = [round(x, 2) for x in load_before]
+    machine["load_after"] = [round(x, 2) for x in os.getloadavg()]
     report = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "mode": "quick" if args.quick else "full",
         "config": cfg,
-        "machine": machine_description(),
-        "clients": clients,
+        "machine": machine,
+        "clients": sorted({c for cs in clients.values() for c in cs}),
+        "with_sdk": with_sdk,
         "notes": notes,
         "results": results,
         "targets": targets,
         "profiles": profiles,
         "elapsed_s": round(time.perf_counter() - started, 1),
     }
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    chart_path = stem.with_suffix(".png")
+    if not args.no_chart:
+        problem = draw_chart(report, chart_path)
+        if problem:
+            notes.append(f"no chart: {problem}")
+        else:
+            report["chart"] = chart_path.name
     markdown = render_markdown(report)
     print(markdown)
-    stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".md").write_text(markdown + "\n")
     stem.with_suffix(".json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     log(f"written {stem.with_suffix('.md')} and .json in {report['elapsed_s']} s")

@@ -216,7 +216,7 @@ class Manifest:
             self.close()
             code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
             if code in (_SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_IOERR):
-                raise self._error(exc) from None
+                raise self._error(exc) from exc
             raise InvalidInputError(f"{target} is not a batch manifest: {exc}") from None
 
     def _error(self, exc: sqlite3.Error) -> UnstructuredJobsError:
@@ -230,13 +230,13 @@ class Manifest:
             )
         if code in (_SQLITE_FULL, _SQLITE_IOERR) and self.path is not None:
             full = code == _SQLITE_FULL or _is_full(self.path)
-            return write_error(self.path, f"cannot write the batch manifest {name}", str(exc),
-                                   full=full)  # fmt: skip
+            what = f"cannot write the batch manifest {name}"
+            return write_error(self.path, what, str(exc), full=full)
         return LocalFileError(f"the batch manifest {name} failed: {exc}", path=self.path)
 
     def _os_error(self, exc: OSError) -> LocalFileError:
         assert self.path is not None
-        what = f"cannot create the batch manifest {display_path(self.path)}"
+        what = f"cannot open the batch manifest {display_path(self.path)}"
         full = exc.errno in DISK_FULL_ERRNOS
         return write_error(self.path, what, exc.strerror or str(exc), full=full)
 
@@ -247,14 +247,18 @@ class Manifest:
             import fcntl
         except ImportError:  # pragma: no cover - Windows: no advisory lock
             return
-        handle = open(f"{self.path}.lock", "a")  # noqa: SIM115 - held for the manifest's life
+        try:
+            handle = open(f"{self.path}.lock", "a")  # noqa: SIM115 - held for the manifest's life
+        except OSError as exc:
+            self._db.close()
+            raise self._os_error(exc) from exc
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.close()
             self._db.close()
             raise InvalidInputError(
-                f"the manifest {self.path} is in use by another batch process"
+                f"the manifest {display_path(self.path)} is in use by another batch process"
             ) from None
         self._flock = handle
 

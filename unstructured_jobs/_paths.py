@@ -100,7 +100,7 @@ def _glob(pattern: str) -> list[str]:
     the tree below it once per level the system resolves (40), and two such links multiply.
     Here one ``**`` enters a real folder at most once, however many links lead to it.
     """
-    parts = pattern.split(os.sep)
+    parts = re.split(r"[\\/]", pattern) if os.altsep else pattern.split(os.sep)
     if "**" not in parts:
         return glob.glob(pattern, recursive=True)  # nothing recursive: no loop possible
     first = next(i for i, part in enumerate(parts) if _GLOB_CHARS.search(part))
@@ -123,7 +123,7 @@ def _glob(pattern: str) -> list[str]:
             current = [_join(c, part) for c in current if os.path.lexists(_join(c, part))]
         if not last:
             current = [c for c in current if os.path.isdir(c or os.curdir)]
-    return list(dict.fromkeys(c for c in current if c))
+    return list(dict.fromkeys(c or os.curdir for c in current))
 
 
 def _join(folder: str, name: str) -> str:

@@ -17,6 +17,7 @@ from ._converter import unstructure
 from ._demo import demo_workdir, run_demo
 from ._exceptions import WaitTimeoutError
 from ._exit_codes import ExitCode
+from ._manifest import display_path
 from ._models import JobInformation
 from ._options import Timeout
 from ._output import print_json, print_table
@@ -231,24 +232,31 @@ class _Bars(BatchObserver):
                 bar.close()
 
 
+def _shown(text: str | None) -> str | None:
+    return None if text is None else display_path(text)
+
+
 def _report(args: argparse.Namespace, report: BatchReport, wait: bool) -> ExitCode:
     bad = {"failed", "pending", "submitting"} | ({"submitted"} if wait else set())
+    # Paths that are not UTF-8 (caf\xe9.pdf from an old archive) are shown with their bytes
+    # escaped: printing them raw would fail on a UTF-8 terminal or pipe.
     if args.json:
         files = [
             {
-                k: getattr(f, k)
+                k: _shown(getattr(f, k)) if k in ("path", "output_path", "error") else getattr(f, k)
                 for k in ("path", "state", "job_id", "job_status", "output_path", "error")
             }
             for f in report.files
         ]
-        print_json({"manifest": report.manifest, "counts": report.counts(), "files": files})
+        manifest = _shown(report.manifest)
+        print_json({"manifest": manifest, "counts": report.counts(), "files": files})
     else:
         rows = [
             [
-                os.path.relpath(f.path) if os.path.isabs(f.path) else f.path,
+                display_path(os.path.relpath(f.path) if os.path.isabs(f.path) else f.path),
                 f.state,
                 f.job_id,
-                f.output_path or f.error,
+                _shown(f.output_path or f.error),
             ]
             for f in report.files
         ]
@@ -256,7 +264,7 @@ def _report(args: argparse.Namespace, report: BatchReport, wait: bool) -> ExitCo
         summary = ", ".join(f"{n} {state}" for state, n in sorted(report.counts().items()))
         print(
             f"\n{len(report.files)} files: {summary}"
-            + (f" (manifest: {report.manifest})" if report.manifest else "")
+            + (f" (manifest: {_shown(report.manifest)})" if report.manifest else "")
         )
     for step in report.next_steps():  # on stderr, also with --json: advice, not data
         print(step, file=sys.stderr)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,40 @@ import anyio.to_thread
 
 from ._constants import DOWNLOAD_CHUNK_SIZE
 from ._exceptions import LocalFileError
+
+_PART_RANDOM_BYTES = 6
+# ".<target name>.<12 hex digits>.part": the temporary file of one download (see part_name).
+_PART = re.compile(rf"^\.(?P<target>.+)\.[0-9a-f]{{{2 * _PART_RANDOM_BYTES}}}\.part$")
+
+
+def part_name(target: Path) -> Path:
+    """A fresh temporary name beside `target`: ``.<name>.<random hex>.part``."""
+    return target.parent / f".{target.name}.{secrets.token_hex(_PART_RANDOM_BYTES)}.part"
+
+
+def remove_stale_parts(folder: str | os.PathLike[str], targets: Iterable[str]) -> list[str]:
+    """Remove the temporary files that killed downloads of `targets` left in `folder`.
+
+    Only names of exactly the form `part_name` gives, for a target name in `targets`, are
+    touched: a user's ``.notes.part``, or a ``.part`` file of a name we do not own, stays.
+    Call it before any download into `folder` starts. Returns the names removed. Blocking.
+    """
+    owned = set(targets)
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    for name in names:
+        match = _PART.match(name)
+        if match is None or match["target"] not in owned:
+            continue
+        try:
+            os.unlink(os.path.join(folder, name))
+        except OSError:  # gone already, or not ours to remove after all: leave it
+            continue
+        removed.append(name)
+    return removed
 
 
 async def stream_to_file(response: aiohttp.ClientResponse, target: Path) -> Path:
@@ -28,7 +63,7 @@ async def stream_to_file(response: aiohttp.ClientResponse, target: Path) -> Path
         target.parent.mkdir(parents=True, exist_ok=True)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
         while True:
-            name = str(target.parent / f".{target.name}.{secrets.token_hex(6)}.part")
+            name = str(part_name(target))
             try:
                 return os.open(name, flags, 0o666), name
             except FileExistsError:  # pragma: no cover - 48 random bits

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
@@ -16,6 +18,7 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._constants import BATCH_MAX_CONCURRENT_DOWNLOADS, LOGGER_NAME
+from ._downloads import remove_stale_parts
 from ._exceptions import (
     AmbiguousRequestError,
     APIConnectionError,
@@ -23,6 +26,7 @@ from ._exceptions import (
     AuthenticationError,
     InputFileError,
     InternalServerError,
+    LocalFileError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -31,11 +35,19 @@ from ._exceptions import (
     UnstructuredJobsError,
     WaitTimeoutError,
 )
-from ._grouping import GroupLimits, group_files, match_job
+from ._grouping import GroupLimits, group_files, match_job, server_offset
 from ._inputs import InputFile
-from ._manifest import FileRow, FileState, GroupRow, Manifest, unique_name
+from ._manifest import (
+    DISK_FULL_ERRNOS,
+    FileRow,
+    FileState,
+    GroupRow,
+    Manifest,
+    unique_name,
+    write_error,
+)
 from ._models import JobInformation, JobStatus
-from ._paths import output_path_inside, safe_output_name
+from ._paths import name_as_sent, output_path_inside, safe_output_name
 
 log = logging.getLogger(LOGGER_NAME)
 T = TypeVar("T")
@@ -112,6 +124,8 @@ class BatchRun:
         self.max_attempts = max_submit_attempts
         self.observer = observer
         self.attempts: dict[int, int] = {}
+        # server time - local time, as last measured from a created job (see _list_jobs).
+        self.created_offset: timedelta | None = None
         self.used_names: set[str] = set()
         self.next_launch = 0.0
         self.outstanding = 0
@@ -133,7 +147,9 @@ class BatchRun:
             for f in await self.db(m.ungrouped_pending_files, larger_than=limit):
                 reason = f"file is {f.size} bytes, over the limit of {limit} bytes per file"
                 await self.db(m.reject, f.path, reason)
-        self.used_names = {os.path.basename(p) for p in await self.db(m.used_outputs)}
+        used = await self.db(m.used_outputs)
+        self.used_names = {os.path.basename(p) for p in used}
+        await self._remove_stale_parts(used)
         await self._reconcile_leftovers()
         ungrouped = await self.db(m.ungrouped_pending_files)
         for chunk in group_files(sorted(ungrouped, key=lambda f: f.path), self.limits):
@@ -158,7 +174,34 @@ class BatchRun:
                     tg.start_soon(self._wait_group, group)
                 await self._launch(receive)
         except Exception as exc:
-            raise _unwrap(exc) from None
+            error = _unwrap(exc)
+            raise error from error.__cause__
+
+    async def _remove_stale_parts(self, outputs: set[str]) -> None:
+        """Temporary files that downloads killed in an earlier run left beside our outputs."""
+        by_folder: dict[str, set[str]] = defaultdict(set)
+        for path in outputs:
+            by_folder[os.path.dirname(path)].add(os.path.basename(path))
+        for folder, names in by_folder.items():
+            removed = await self.db(remove_stale_parts, folder, names)
+            if removed:
+                log.info("removed %d temporary file(s) left in %s", len(removed), folder)
+
+    async def _list_jobs(self) -> tuple[list[JobInformation], timedelta]:
+        """Every job, and the server's clock offset (server time - local time) measured now.
+
+        The offset comes from the listing's ``Date`` header: the server wrote it before we got
+        the answer, so ``Date - now`` never exceeds the true offset (it is low by at most the
+        round trip and the header's one-second precision). Without the header: the offset
+        measured on the last job this run created, else 0 (the clocks are assumed to agree).
+        """
+        raw = await self.client.with_raw_response.list_jobs()
+        received_at = _now()
+        jobs: list[JobInformation] = raw.parse()
+        offset = server_offset(raw.headers.get("Date"), received_at)
+        if offset is None:
+            offset = self.created_offset or timedelta(0)
+        return jobs, offset
 
     async def _reconcile_leftovers(self) -> None:
         """Groups left ``submitting`` by a run that died: adopt their job or send them again."""
@@ -166,7 +209,7 @@ class BatchRun:
         if not leftovers:
             return
         try:
-            jobs = await self.client.list_jobs()
+            jobs, offset = await self._list_jobs()
         except _WRONG_SERVER:
             raise
         except UnstructuredJobsError as exc:
@@ -175,14 +218,19 @@ class BatchRun:
                 await self.db(self.m.group_error, group.id, why)
             return
         for group in leftovers:
-            await self._adopt_or_release(group, jobs, requeue=False)
+            await self._adopt_or_release(group, jobs, offset, requeue=False)
 
     async def _adopt_or_release(
-        self, group: GroupRow, jobs: Sequence[JobInformation], *, requeue: bool
+        self,
+        group: GroupRow,
+        jobs: Sequence[JobInformation],
+        offset: timedelta,
+        *,
+        requeue: bool,
     ) -> bool:
         claimed = await self.db(self.m.claimed_job_ids)
         sent_at = datetime.fromisoformat(group.sent_at or _now().isoformat())
-        job = match_job(group.names, sent_at, jobs, claimed, self.skew)
+        job = match_job(group.names, sent_at, jobs, claimed, self.skew, offset)
         if job is None:
             if not requeue:
                 await self.db(self.m.group_unsent, group.id, None)
@@ -241,17 +289,24 @@ class BatchRun:
             sent += delta
             self.observer.on_upload(delta)
 
+        sent_at = _now().isoformat()
         try:
-            sent_at = _now().isoformat()
+            # Outside the try below: a manifest that cannot be written stops the batch, it
+            # never makes the group look refused.
             await self.db(self.m.group_sending, group.id, sent_at)
-            group = attrs.evolve(group, sent_at=sent_at)
-            files = [InputFile(f.path, filename=f.upload_name) for f in group.files]
+        except BaseException:
+            self.uploads.release()
+            raise
+        group = attrs.evolve(group, sent_at=sent_at)
+        files = [InputFile(f.path, filename=f.upload_name) for f in group.files]
+        try:
             try:
                 job = await self.client.create_job(
                     request_data=self.request_data, input_files=files, on_upload_progress=progress
                 )
             finally:
                 self.uploads.release()
+            self.created_offset = job.created_at - _now()
         except (AmbiguousRequestError, ResponseValidationError) as exc:
             # The job may exist: never send again before looking for it.
             self.observer.on_upload(-sent)
@@ -294,7 +349,7 @@ class BatchRun:
         """After a lost answer: True when the job was found and recorded."""
         for look in range(2):
             try:
-                jobs = await self.client.list_jobs()
+                jobs, offset = await self._list_jobs()
             except _WRONG_SERVER:
                 self._settled()
                 raise
@@ -304,7 +359,7 @@ class BatchRun:
                     f"({_short(list_exc)}); run again to reconcile"
                 )
                 return await self._leave_for_next_run(group, why)
-            if await self._adopt_or_release(group, jobs, requeue=True):
+            if await self._adopt_or_release(group, jobs, offset, requeue=True):
                 return True
             if look == 0 and self.grace > 0:
                 await self.client.clock.sleep(self.grace)
@@ -342,8 +397,14 @@ class BatchRun:
         except _FATAL:
             raise
         except NotFoundError:
-            await self.db(self.m.group_job_missing, group.id, f"job {job_id} not found")
-            self._notify(group.files, FileState.FAILED)
+            # Files already done keep their outputs; the others failed, so that a run with
+            # retry_failed sends only them again.
+            why = (
+                f"job {job_id} no longer exists on the server (404); run again with "
+                "retry_failed=True (command line: --retry-failed) to send this file again"
+            )
+            await self.db(self.m.group_job_missing, group.id, why)
+            self._notify([f for f in group.files if f.state != FileState.DONE], FileState.FAILED)
             return
         except (WaitTimeoutError, UnstructuredJobsError) as exc:
             await self.db(self.m.group_error, group.id, f"{_short(exc)}; run again to wait")
@@ -387,11 +448,24 @@ class BatchRun:
         except UnsafePathError as exc:
             await self._record(f, FileState.FAILED, status, None, str(exc))
             return True
+        if f.output_path is None:  # recorded first: a later run knows its .part files
+            await self.db(self.m.claim_output, f.id, target)
         try:
             async with self.downloads:
                 await self.client.download_job_output_to(job.id, target, file_id=file_id)
         except _FATAL:
             raise
+        except LocalFileError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, OSError) and cause.errno in DISK_FULL_ERRNOS:
+                # Every other output would fail the same way: stop, the next run resumes.
+                reason = cause.strerror or str(cause)
+                raise write_error(
+                    Path(target), f"cannot write the output {target}", reason, full=True
+                ) from cause
+            why = f"download failed ({_short(exc)}); run again to retry"
+            await self._record(f, FileState.SUBMITTED, status, target, why)
+            return False
         except UnstructuredJobsError as exc:
             why = f"download failed ({_short(exc)}); run again to retry"
             await self._record(f, FileState.SUBMITTED, status, target, why)
@@ -423,13 +497,18 @@ class BatchRun:
 def _file_id(job: JobInformation, f: FileRow, position: int) -> str:
     """The server's id of a file of the job: its upload name, as listed in input_file_ids."""
     ids = list(job.input_file_ids or ())
-    if f.upload_name in ids:
-        return f.upload_name
-    return ids[position] if position < len(ids) else f.upload_name
+    for name in (f.upload_name, name_as_sent(f.upload_name)):
+        if name in ids:
+            return name
+    return ids[position] if position < len(ids) else name_as_sent(f.upload_name)
 
 
 def _unwrap(exc: BaseException) -> BaseException:
-    """Our first error inside a task group's exception group, else its only error, else it."""
+    """One error for a task group's exception group: our first one, else its first one.
+
+    Never the bare group: several tasks failing at once (a full disk hits every writer) is one
+    problem to the user. The others are noted on the one raised (shown in its traceback).
+    """
     leaves: list[BaseException] = []
     stack = [exc]
     while stack:
@@ -438,7 +517,11 @@ def _unwrap(exc: BaseException) -> BaseException:
             stack.extend(item.exceptions)
         else:
             leaves.append(item)
+    if not leaves:
+        return exc
     ours = [e for e in leaves if isinstance(e, UnstructuredJobsError)]
-    if ours:
-        return ours[0]
-    return leaves[0] if len(leaves) == 1 else exc
+    chosen = (ours or leaves)[0]
+    if len(leaves) > 1:
+        others = sorted({type(e).__name__ for e in leaves if e is not chosen})
+        chosen.add_note(f"{len(leaves) - 1} other task(s) of the batch failed too: {others}")
+    return chosen

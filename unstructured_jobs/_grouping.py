@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 
 import attrs
 
 from ._manifest import FileRow
 from ._models import JobInformation
+from ._paths import name_as_sent
 
-__all__ = ["GroupLimits", "group_files", "match_job"]
+__all__ = ["GroupLimits", "group_files", "match_job", "server_offset"]
 
 
 @attrs.frozen
@@ -46,20 +48,44 @@ def match_job(
     jobs: Sequence[JobInformation],
     claimed: set[str],
     skew: timedelta,
+    offset: timedelta = timedelta(0),
 ) -> JobInformation | None:
-    """The unclaimed job with exactly these input names created closest to `sent_at`.
+    """The unclaimed job with exactly these input names created closest to the send.
 
-    Candidates are created after ``sent_at - skew``; one created at or after `sent_at` is
-    preferred to an earlier one (which could belong to another run sending the same names).
+    `sent_at` is our clock's time of the send, `offset` what we measured of the server's clock
+    (server time - ours, see `server_offset`), so the server's clock read about ``sent_at +
+    offset`` when the group left. Candidates are created after that minus `skew` (an extra
+    tolerance: the clock behind ``Date`` and the one behind ``created_at`` may differ); one
+    created at or after it is preferred to an earlier one (which could belong to another run
+    sending the same names). Names are compared as the server stores them (`name_as_sent`).
     """
-    wanted = tuple(names)
+    wanted = tuple(name_as_sent(n) for n in names)
+    sent = sent_at + offset
     found = [
         j
         for j in jobs
         if j.id not in claimed
-        and tuple(j.input_file_ids or ()) == wanted
-        and j.created_at >= sent_at - skew
+        and j.created_at >= sent - skew
+        and tuple(name_as_sent(n) for n in j.input_file_ids or ()) == wanted
     ]
     if not found:
         return None
-    return min(found, key=lambda j: (j.created_at < sent_at, abs(j.created_at - sent_at)))
+    return min(found, key=lambda j: (j.created_at < sent, abs(j.created_at - sent)))
+
+
+def server_offset(date_header: str | None, received_at: datetime) -> timedelta | None:
+    """Server time - local time, from an answer's ``Date`` header and when we received it.
+
+    The server wrote the header (whole seconds, rounded down) before we received the answer,
+    so the result never exceeds the true offset; it is low by at most the round trip plus one
+    second. None when the header is missing or unreadable.
+    """
+    if not date_header:
+        return None
+    try:
+        server_time = parsedate_to_datetime(date_header)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if server_time.tzinfo is None:  # "-0000": UTC by RFC 5322
+        server_time = server_time.replace(tzinfo=UTC)
+    return server_time - received_at

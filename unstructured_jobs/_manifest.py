@@ -15,10 +15,17 @@ Schema (version 1)::
         state (a `FileState`): pending -> submitting -> submitted -> done | failed
 
 A file is `failed` without a `group_id` when it was refused before sending (too large,
-unreadable): such files are checked again on the next run. Every transition is one committed
-transaction (`Manifest._write`), so a process killed at any point leaves a consistent file;
-groups found in state ``submitting`` are reconciled against ``list_jobs`` before anything is
-sent again.
+unreadable): such files are checked again on the next run. `upload_name` is the name as the
+server stores it (`unstructured_jobs._paths.name_as_sent`: control characters percent-encoded,
+bytes that are not UTF-8 as U+FFFD), unique within the batch. `path` and `output_path` are
+TEXT, or a BLOB of the file system's bytes for a path that is not UTF-8 (the byte 0xE9 of
+``café.pdf`` written in Latin-1 by an old archive), so every path survives exactly.
+`output_path` is recorded before the output is downloaded, so a later run knows which
+temporary ``.part`` files are its own.
+
+Every transition is one committed transaction (`Manifest._write`), so a process killed at any
+point leaves a consistent file; groups found in state ``submitting`` are reconciled against
+``list_jobs`` before anything is sent again.
 
 All SQL of the batch lives here: the engine asks named questions (`Manifest.groups_to_send`,
 ...) and records named transitions (`Manifest.group_created`, ...), each of which updates a
@@ -29,16 +36,18 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import errno
 import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import attrs
 
-from ._exceptions import InvalidInputError
+from ._exceptions import InvalidInputError, LocalFileError, UnstructuredJobsError
+from ._paths import mount_point, name_as_sent
 
 __all__ = ["FileRow", "FileState", "GroupRow", "GroupState", "Manifest"]
 
@@ -95,6 +104,41 @@ _SELECT_FILES = (
 _FILE_ORDER = " ORDER BY group_id, position, path"
 # The job status recorded when a group's job no longer exists on the server.
 _UNKNOWN_JOB_STATUS = "UNKNOWN"
+# SQLite's primary result codes (the low byte of `sqlite3.Error.sqlite_errorcode`).
+_SQLITE_IOERR, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 10, 11, 13, 26
+
+
+def _db_path(path: str) -> str | bytes:
+    """A path as stored: TEXT when it is UTF-8, else a BLOB of its bytes on disk."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path)
+    return path
+
+
+def _py_path(value: str | bytes | None) -> str | None:
+    """A stored path back as the `str` Python uses for it (`os.fsdecode` for a BLOB)."""
+    return os.fsdecode(value) if isinstance(value, bytes) else value
+
+
+@overload
+def _db_text(text: str) -> str: ...
+@overload
+def _db_text(text: str | None) -> str | None: ...
+def _db_text(text: str | None) -> str | None:
+    """Text (an error, a server's job id or status) made storable (see `display_path`)."""
+    return None if text is None else display_path(text)
+
+
+def display_path(path: str | os.PathLike[str]) -> str:
+    r"""A path (or text) for messages and printing: bytes that are not UTF-8 shown as ``\xe9``,
+    any other lone surrogate as ``\udXXX``, so that it prints on any terminal or pipe."""
+    text = os.fspath(path)
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 @attrs.frozen
@@ -150,13 +194,17 @@ class Manifest:
 
     def __init__(self, path: str | os.PathLike[str] | None) -> None:
         self.path = None if path is None else Path(path)
-        target = ":memory:" if self.path is None else str(self.path)
+        target = ":memory:" if self.path is None else display_path(self.path)
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise self._os_error(exc) from exc
         self._lock = threading.Lock()
         self._flock: Any = None
+        where: str | bytes = ":memory:" if self.path is None else _db_path(str(self.path))
         try:
-            self._db = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
+            self._db = sqlite3.connect(where, check_same_thread=False, isolation_level=None)
         except sqlite3.Error as exc:
             raise InvalidInputError(f"cannot open the manifest {target}: {exc}") from None
         self._lock_file()
@@ -166,7 +214,31 @@ class Manifest:
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             self.close()
+            code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+            if code in (_SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_IOERR):
+                raise self._error(exc) from exc
             raise InvalidInputError(f"{target} is not a batch manifest: {exc}") from None
+
+    def _error(self, exc: sqlite3.Error) -> UnstructuredJobsError:
+        """The typed error for an SQLite failure: which manifest, what to do."""
+        name = display_path(self.path) if self.path is not None else "(in memory)"
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+        if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+            return InvalidInputError(
+                f"the manifest {name} is damaged ({exc}): restore a copy, or move it away to "
+                "start the batch afresh (files it recorded as sent would then be sent again)"
+            )
+        if code in (_SQLITE_FULL, _SQLITE_IOERR) and self.path is not None:
+            full = code == _SQLITE_FULL or _is_full(self.path)
+            what = f"cannot write the batch manifest {name}"
+            return write_error(self.path, what, str(exc), full=full)
+        return LocalFileError(f"the batch manifest {name} failed: {exc}", path=self.path)
+
+    def _os_error(self, exc: OSError) -> LocalFileError:
+        assert self.path is not None
+        what = f"cannot open the batch manifest {display_path(self.path)}"
+        full = exc.errno in DISK_FULL_ERRNOS
+        return write_error(self.path, what, exc.strerror or str(exc), full=full)
 
     def _lock_file(self) -> None:
         if self.path is None:
@@ -175,14 +247,18 @@ class Manifest:
             import fcntl
         except ImportError:  # pragma: no cover - Windows: no advisory lock
             return
-        handle = open(f"{self.path}.lock", "a")  # noqa: SIM115 - held for the manifest's life
+        try:
+            handle = open(f"{self.path}.lock", "a")  # noqa: SIM115 - held for the manifest's life
+        except OSError as exc:
+            self._db.close()
+            raise self._os_error(exc) from exc
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.close()
             self._db.close()
             raise InvalidInputError(
-                f"the manifest {self.path} is in use by another batch process"
+                f"the manifest {display_path(self.path)} is in use by another batch process"
             ) from None
         self._flock = handle
 
@@ -196,19 +272,34 @@ class Manifest:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One transaction: every change made inside is committed together, or none is."""
+        """One transaction: every change made inside is committed together, or none is.
+
+        SQLite's errors become typed ones (`_error`): a full disk a `LocalFileError` naming
+        the manifest and its file system, a damaged file an `InvalidInputError`.
+        """
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    if self._db.in_transaction:  # SQLite may have rolled back on its own
+                        with contextlib.suppress(sqlite3.Error):
+                            self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                raise self._error(exc) from exc
 
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
-            return list(self._db.execute(sql, args).fetchall())
+            try:
+                return list(self._db.execute(sql, args).fetchall())
+            except sqlite3.Error as exc:
+                raise self._error(exc) from exc
 
     # -- setup --------------------------------------------------------------------------------
 
@@ -228,22 +319,28 @@ class Manifest:
         """Add ``(path, wanted_name, size)`` files not yet known, as pending, with unique names.
 
         A known file still pending gets its size updated (it may have changed since).
+        The upload name is `wanted_name` as the server will store it (`name_as_sent`), made
+        unique in that form: two names that differ only in bytes that are not UTF-8 both
+        arrive as ``caf�.pdf``, so the second is sent as
+        ``caf� (2).pdf``.
         """
-        known = {row[0]: row for row in self._read("SELECT path, upload_name FROM files")}
-        taken = {row[1] for row in known.values()}
+        rows = self._read("SELECT path, upload_name FROM files")
+        known = {_py_path(row[0]) for row in rows}
+        taken = {name_as_sent(row[1]) for row in rows}  # older manifests kept raw names
         with self._write() as db:
             for path, name, size in files:
                 if path in known:
                     db.execute(
                         "UPDATE files SET size = ? WHERE path = ? AND state = ?",
-                        (size, path, FileState.PENDING),
+                        (size, _db_path(path), FileState.PENDING),
                     )
                     continue
-                upload_name = unique_name(name, taken)
+                upload_name = unique_name(name_as_sent(name), taken)
                 taken.add(upload_name)
+                known.add(path)
                 db.execute(
                     "INSERT INTO files (path, upload_name, size, state) VALUES (?, ?, ?, ?)",
-                    (path, upload_name, size, FileState.PENDING),
+                    (_db_path(path), upload_name, size, FileState.PENDING),
                 )
 
     def reject(self, path: str, error: str) -> None:
@@ -252,7 +349,7 @@ class Manifest:
             db.execute(
                 "UPDATE files SET state = ?, error = ? "
                 "WHERE path = ? AND state = ? AND group_id IS NULL",
-                (FileState.FAILED, error, path, FileState.PENDING),
+                (FileState.FAILED, _db_text(error), _db_path(path), FileState.PENDING),
             )
 
     def retry(self, *, failed_jobs: bool) -> None:
@@ -304,11 +401,25 @@ class Manifest:
     def used_outputs(self) -> set[str]:
         """Output paths already assigned to a file."""
         rows = self._read("SELECT output_path FROM files WHERE output_path IS NOT NULL")
-        return {r[0] for r in rows}
+        return {_py_path(r[0]) or "" for r in rows}
 
     def _files(self, where: str, args: Sequence[Any] = ()) -> list[FileRow]:
         sql = _SELECT_FILES + where + _FILE_ORDER  # `where`: a literal of this module
-        return [FileRow(*row) for row in self._read(sql, args)]
+        return [
+            FileRow(
+                id=row[0],
+                path=_py_path(row[1]) or "",
+                upload_name=row[2],
+                size=row[3],
+                state=row[4],
+                group_id=row[5],
+                job_id=row[6],
+                job_status=row[7],
+                output_path=_py_path(row[8]),
+                error=row[9],
+            )
+            for row in self._read(sql, args)
+        ]
 
     def _groups(self, state: GroupState, group_id: int | None = None) -> list[GroupRow]:
         sql = "SELECT id, state, job_id, sent_at FROM groups WHERE state = ?"
@@ -348,6 +459,7 @@ class Manifest:
     def group_created(self, group_id: int, job_id: str, job_status: str) -> None:
         """The group's job exists (created, or found after a lost answer): ``submitted``."""
         with self._write() as db:
+            job_id, job_status = _db_text(job_id), _db_text(job_status)
             db.execute(
                 "UPDATE groups SET state = ?, job_id = ?, job_status = ? WHERE id = ?",
                 (GroupState.SUBMITTED, job_id, job_status, group_id),
@@ -360,6 +472,7 @@ class Manifest:
 
     def group_unsent(self, group_id: int, error: str | None) -> None:
         """The group was certainly not created: ``new`` again, its files pending (same group)."""
+        error = _db_text(error)
         with self._write() as db:
             db.execute(
                 "UPDATE groups SET state = ?, error = ? WHERE id = ?",
@@ -372,6 +485,7 @@ class Manifest:
 
     def group_refused(self, group_id: int, error: str) -> None:
         """The server refused the group for good (no job): ``refused``, its files failed."""
+        error = _db_text(error)
         with self._write() as db:
             db.execute(
                 "UPDATE groups SET state = ?, error = ? WHERE id = ?",
@@ -384,18 +498,22 @@ class Manifest:
 
     def group_error(self, group_id: int, error: str) -> None:
         """Note an error on a group and its files whose states do not change."""
+        error = _db_text(error)
         with self._write() as db:
             db.execute("UPDATE groups SET error = ? WHERE id = ?", (error, group_id))
             db.execute("UPDATE files SET error = ? WHERE group_id = ?", (error, group_id))
 
     def group_job_missing(self, group_id: int, error: str) -> None:
-        """The group's job no longer exists: every file failed, the group ``finished``."""
+        """The group's job no longer exists: the group ``finished``, its files not ``done``
+        failed (`retry` with `failed_jobs` sends only them again); done files stay done, with
+        their outputs."""
         with self._write() as db:
             db.execute(
                 "UPDATE files SET state = ?, job_status = ?, output_path = NULL, error = ? "
-                "WHERE group_id = ?",
-                (FileState.FAILED, _UNKNOWN_JOB_STATUS, error, group_id),
-            )
+                "WHERE group_id = ? AND state != ?",
+                (FileState.FAILED, _UNKNOWN_JOB_STATUS, _db_text(error), group_id,
+                 FileState.DONE),
+            )  # fmt: skip
             self._finish_group(db, group_id, _UNKNOWN_JOB_STATUS)
 
     def group_finished(self, group_id: int, job_status: str) -> None:
@@ -409,7 +527,14 @@ class Manifest:
             db.executemany(
                 "UPDATE files SET state = ?, group_id = NULL, position = NULL, error = ? "
                 "WHERE id = ?",
-                [(FileState.FAILED, error, file_id) for file_id, error in errors.items()],
+                [(FileState.FAILED, _db_text(error), file_id) for file_id, error in errors.items()],
+            )
+
+    def claim_output(self, file_id: int, output_path: str) -> None:
+        """Record where a file's output goes, before its download starts (see `used_outputs`)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE files SET output_path = ? WHERE id = ?", (_db_path(output_path), file_id)
             )
 
     def file_outcome(
@@ -426,12 +551,45 @@ class Manifest:
             db.execute(
                 "UPDATE files SET state = ?, job_status = ?, output_path = ?, error = ? "
                 "WHERE id = ?",
-                (state, job_status, output_path, error, file_id),
+                (
+                    state,
+                    _db_text(job_status),
+                    None if output_path is None else _db_path(output_path),
+                    _db_text(error),
+                    file_id,
+                ),
             )
 
     @staticmethod
     def _finish_group(db: sqlite3.Connection, group_id: int, job_status: str) -> None:
         db.execute(
             "UPDATE groups SET state = ?, job_status = ? WHERE id = ?",
-            (GroupState.FINISHED, job_status, group_id),
+            (GroupState.FINISHED, _db_text(job_status), group_id),
         )
+
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+"""The `OSError` errnos that mean "no space left" (a full disk, a used-up quota)."""
+
+
+def _is_full(path: Path) -> bool:
+    """True when the file system holding `path` has no space left for us."""
+    try:
+        st = os.statvfs(path.parent)
+    except (OSError, AttributeError):  # AttributeError: no statvfs (Windows)
+        return False
+    return st.f_bavail * st.f_frsize < 64 * 1024
+
+
+def write_error(path: Path, what: str, reason: str, *, full: bool) -> LocalFileError:
+    """`what` failed on `path`: which file system is full (or what failed), and how to resume."""
+    mount = display_path(mount_point(path))
+    if full:
+        problem = f"the file system at {mount} is full ({reason}); free some space"
+    else:
+        problem = f"{reason} (file system at {mount}); fix that"
+    return LocalFileError(
+        f"{what}: {problem}, then run the same batch again to resume: what is done is kept "
+        "and nothing is sent twice",
+        path=path,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
 import re
@@ -12,8 +13,16 @@ from pathlib import Path
 from ._constants import BATCH_MAX_OUTPUT_NAME_BYTES as _MAX_NAME
 from ._constants import MAX_FILE_NAME_BYTES
 from ._exceptions import UnsafePathError
+from ._inputs import _clean_name
 
-__all__ = ["UnsafePathError", "collect_files", "output_path_inside", "safe_output_name"]
+__all__ = [
+    "UnsafePathError",
+    "collect_files",
+    "mount_point",
+    "name_as_sent",
+    "output_path_inside",
+    "safe_output_name",
+]
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -31,18 +40,20 @@ def collect_files(
     Returns the files (sorted, without duplicates) and the problems as ``(input, reason)``.
     Inside folders, hidden entries (a name starting with ``.``) are skipped unless
     `include_hidden`; paths under an `exclude` entry (the output folder, the manifest) are
-    always skipped. Blocking: run it in a worker thread from async code.
+    always skipped. A file reached by several paths (symbolic links) is taken once, by the
+    first path found; a ``**`` glob follows a link to a folder at most once, so a link to an
+    ancestor folder (a loop) cannot repeat files. Blocking: run it in a worker thread from
+    async code.
     """
     excluded = [os.path.realpath(p) for p in exclude]
-    found: dict[str, int] = {}
+    found: dict[str, tuple[str, int]] = {}  # real path -> (path as found, size)
     problems: list[tuple[str, str]] = []
 
-    def skip(path: str) -> bool:
-        real = os.path.realpath(path)
-        return any(real == e or real.startswith(e.rstrip(os.sep) + os.sep) for e in excluded)
-
     def add(path: str, label: str) -> None:
-        if skip(path):
+        real = os.path.realpath(path)
+        if real in found or any(
+            real == e or real.startswith(e.rstrip(os.sep) + os.sep) for e in excluded
+        ):
             return
         try:
             st = os.stat(path)
@@ -54,7 +65,7 @@ def collect_files(
         elif not os.access(path, os.R_OK):
             problems.append((label, "permission denied"))
         else:
-            found.setdefault(os.path.abspath(path), st.st_size)
+            found[real] = (os.path.abspath(path), st.st_size)
 
     def walk(folder: str) -> None:
         for root, dirs, names in os.walk(folder):
@@ -71,7 +82,7 @@ def collect_files(
         elif os.path.lexists(text) or not _GLOB_CHARS.search(text):
             add(text, text)
         else:
-            matches = sorted(glob.glob(text, recursive=True))
+            matches = sorted(_glob(text))
             if not matches:
                 problems.append((text, "no file matches this pattern"))
             for match in matches:
@@ -79,7 +90,95 @@ def collect_files(
                     walk(match)
                 else:
                     add(match, match)
-    return sorted(found.items()), problems
+    return sorted(found.values()), problems
+
+
+def _glob(pattern: str) -> list[str]:
+    """``glob.glob(pattern, recursive=True)``, except that ``**`` enters each folder once.
+
+    `glob` follows every link to a folder under ``**``: a link to an ancestor folder repeats
+    the tree below it once per level the system resolves (40), and two such links multiply.
+    Here one ``**`` enters a real folder at most once, however many links lead to it.
+    """
+    parts = re.split(r"[\\/]", pattern) if os.altsep else pattern.split(os.sep)
+    if "**" not in parts:
+        return glob.glob(pattern, recursive=True)  # nothing recursive: no loop possible
+    first = next(i for i, part in enumerate(parts) if _GLOB_CHARS.search(part))
+    base = os.sep.join(parts[:first]) or ("" if first == 0 else os.sep)
+    current = [base] if os.path.isdir(base or os.curdir) else []
+    for position, part in enumerate(parts[first:], start=first):
+        last = position == len(parts) - 1
+        if part == "**":
+            seen: set[str] = set()
+            current = [d for c in current for d in _folders_below(c, seen)]
+        elif _GLOB_CHARS.search(part):
+            hidden_ok = part.startswith(".")
+            current = [
+                _join(c, name)
+                for c in current
+                for name in _names(c)
+                if (hidden_ok or not name.startswith(".")) and fnmatch.fnmatch(name, part)
+            ]
+        else:
+            current = [_join(c, part) for c in current if os.path.lexists(_join(c, part))]
+        if not last:
+            current = [c for c in current if os.path.isdir(c or os.curdir)]
+    return list(dict.fromkeys(c or os.curdir for c in current))
+
+
+def _join(folder: str, name: str) -> str:
+    return os.path.join(folder, name) if folder else name
+
+
+def _names(folder: str) -> list[str]:
+    try:
+        return sorted(os.listdir(folder or os.curdir))
+    except OSError:
+        return []
+
+
+def _folders_below(start: str, seen: set[str]) -> list[str]:
+    """`start` and every folder below it (links followed, hidden ones skipped), each real
+    folder once: those already in `seen` are not entered again."""
+    out: list[str] = []
+    stack = [start]
+    while stack:
+        folder = stack.pop()
+        real = os.path.realpath(folder or os.curdir)
+        if real in seen:
+            continue
+        seen.add(real)
+        out.append(folder)
+        subs = [
+            _join(folder, name)
+            for name in _names(folder)
+            if not name.startswith(".") and os.path.isdir(_join(folder, name))
+        ]
+        stack.extend(reversed(subs))
+    return out
+
+
+def name_as_sent(name: str) -> str:
+    """The name the server stores for an upload called `name`.
+
+    The multipart body (`unstructured_jobs._multipart`) sends bytes that are not UTF-8 (the
+    byte 0xE9 of a Latin-1 ``café.pdf`` from an old archive) as U+FFFD and percent-encodes
+    control characters (LF as ``%0A``), so that a name can never break out of its header; the
+    server keeps what it received. Applying it twice changes nothing. The batch names its
+    files by this form, so a lost answer is reconciled on what the server lists.
+    """
+    return _CONTROL.sub(lambda m: f"%{ord(m[0]):02X}", _clean_name(name))
+
+
+def mount_point(path: str | os.PathLike[str]) -> str:
+    """The mount point of the file system that holds `path` (or would hold it)."""
+    current = os.path.realpath(path)
+    while not os.path.exists(current) or not os.path.ismount(current):
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    return current
 
 
 def safe_output_name(file_id: str) -> str:

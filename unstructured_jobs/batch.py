@@ -14,10 +14,22 @@ How it works: inputs are expanded (folders recursively, globs), recorded in a SQ
 `max_file_bytes` are refused before anything is sent. Each group is marked ``submitting`` in
 the manifest *before* its create-job request leaves; when the answer is lost (`JobMayExistError`)
 or the process died meanwhile, the engine lists the jobs and adopts the one whose
-`input_file_ids` equal the group's names, created at or after the recorded send time (minus
-`clock_skew`), before it would ever send the group again. Each file gets a name unique within
-the batch (``report (2).pdf`` for a second ``report.pdf``), so that match is unambiguous.
-Running the same batch again skips finished files and resumes waiting on submitted jobs.
+`input_file_ids` equal the group's names as the server stores them (control characters
+percent-encoded, bytes that are not UTF-8 as U+FFFD), created at or after the recorded send
+time, before it would ever send the group again. The send time is read on the server's clock:
+the listing's ``Date`` header tells how far our clock is from the server's, so a local clock
+hours ahead or behind still finds the job; `clock_skew` is an extra tolerance on top. Each file
+gets a name unique within the batch (``report (2).pdf`` for a second ``report.pdf``), so that
+match is unambiguous. Running the same batch again skips finished files and resumes waiting on
+submitted jobs.
+
+A file reached by several paths (symbolic links) is sent once, and a ``**`` glob enters each
+folder once, so a link to an ancestor folder cannot repeat files. When the disk fills up (the
+manifest's or the outputs'), the batch stops with one `LocalFileError` that names the file
+system and says to run again; a damaged manifest is an `InvalidInputError` naming it.
+Temporary ``.part`` files that a killed run left beside its outputs are removed by the next.
+When a job is gone from the server (404) while the batch waits for it, its files already done
+stay done; the others fail, and ``retry_failed`` sends only those again.
 """
 
 from __future__ import annotations
@@ -25,6 +37,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 import anyio
@@ -47,7 +60,14 @@ from ._engine import BatchObserver, BatchRun
 from ._exceptions import InvalidInputError, UnsafePathError
 from ._grouping import GroupLimits
 from ._inputs import request_data_json
-from ._manifest import FileState, GroupState, Manifest
+from ._manifest import (
+    DISK_FULL_ERRNOS,
+    FileState,
+    GroupState,
+    Manifest,
+    display_path,
+    write_error,
+)
 from ._paths import collect_files, output_path_inside, safe_output_name
 
 if TYPE_CHECKING:
@@ -181,8 +201,10 @@ async def submit_batch(
         wait: wait for the jobs (False: submit, record and return; run again to wait).
         wait_timeout, poll_interval, max_poll_interval: passed to `wait_for_job` per job;
             a job still running after `wait_timeout` leaves its files ``submitted``.
-        clock_skew: seconds of difference tolerated between our clock and the server's when
-            matching a possibly created job to a group.
+        clock_skew: seconds of tolerance when matching a possibly created job to a group,
+            on top of the difference between our clock and the server's, which is measured
+            (from the ``Date`` header of the job listing). It covers a server whose ``Date``
+            and ``created_at`` come from clocks that disagree (a proxy adding ``Date``).
         reconcile_grace: seconds to wait before listing jobs a second time when a lost answer's
             job is not found at once (0: list once).
         max_submit_attempts: sends of one group per run after errors that prove no job was
@@ -190,8 +212,10 @@ async def submit_batch(
         retry_failed: send again the files whose job failed in an earlier run.
         observer: a `BatchObserver` told about progress (upload bytes, jobs, files).
 
-    Raises `InvalidInputError` for bad arguments, a manifest of another batch or one in use by
-    another batch process (``... is in use by another batch process``), and
+    Raises `InvalidInputError` for bad arguments, a manifest of another batch, a damaged one
+    (``the manifest ... is damaged``) or one in use by another batch process (``... is in use
+    by another batch process``), `LocalFileError` when the manifest or an output cannot be
+    written (a full disk: ``the file system at /mnt/x is full``; run again once fixed), and
     `AuthenticationError`/`PermissionDeniedError`, or `NotFoundError` when the jobs endpoint
     itself is missing (a wrong server URL): the batch stops, unsent files stay pending; run
     again once fixed.
@@ -215,7 +239,15 @@ async def submit_batch(
     if manifest is None and out is not None:
         manifest = os.path.join(out, BATCH_MANIFEST_NAME)
     if out is not None:
-        await anyio.to_thread.run_sync(lambda: os.makedirs(out, exist_ok=True))
+        try:
+            await anyio.to_thread.run_sync(lambda: os.makedirs(out, exist_ok=True))
+        except OSError as exc:
+            raise write_error(
+                Path(out),
+                f"cannot create the output folder {display_path(out)}",
+                exc.strerror or str(exc),
+                full=exc.errno in DISK_FULL_ERRNOS,
+            ) from exc
     store = await anyio.to_thread.run_sync(Manifest, manifest)
     try:
         await anyio.to_thread.run_sync(store.check_request_data, request_data)

@@ -389,9 +389,10 @@ async def test_a_job_gone_while_waiting_fails_its_files(
                path=f"/api/v1/jobs/{job_id}")  # fmt: skip
     seen = Recorder()
     report = await submit_batch(client, [tmp_path / "in"], observer=seen, **options)
-    assert {(f.state, f.job_status, f.error) for f in report.files} == {
-        ("failed", "UNKNOWN", f"job {job_id} not found")
-    }
+    assert {(f.state, f.job_status) for f in report.files} == {("failed", "UNKNOWN")}
+    for f in report.files:
+        assert f"job {job_id} no longer exists on the server (404)" in (f.error or "")
+        assert "--retry-failed" in (f.error or "")
     assert seen.states == {"doc000.txt": "failed", "doc001.txt": "failed"}
     assert group_rows(manifest) == [("finished", job_id, "UNKNOWN", None)]
 

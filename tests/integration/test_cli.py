@@ -374,3 +374,76 @@ def test_the_command_line_modules_import_each_other_as_a_tree() -> None:
     assert "._commands" in _package_imports(".cli")
     assert "._output" in _package_imports("._commands")
     assert _package_imports("._output") == _package_imports("._exit_codes") == set()
+
+
+def test_batch_prints_a_file_name_that_is_not_utf8(cli: Cli, emu: Emulator, tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    with open(os.fsencode(tmp_path / "in") + b"/caf\xe9.txt", "wb") as f:
+        f.write(b"old archive")
+    (tmp_path / "in" / "plain.txt").write_text("plain")
+    args = ["batch", "in", "--template-id", "t", "-o", "out", "--launch-rate", "0",
+            "--poll-interval", "0.01"]  # fmt: skip
+    r = cli(*args, env=env_for(emu), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "caf\\xe9.txt" in r.stdout and "2 files: 2 done" in r.stdout
+    r = cli(*args, "--json", env=env_for(emu), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    paths = sorted(Path(f["path"]).name for f in json.loads(r.stdout)["files"])
+    assert paths == ["caf\\xe9.txt", "plain.txt"]  # the bytes shown, as in the table
+    assert sorted(f.filename for f in emu.received_files()) == ["caf\ufffd.txt", "plain.txt"]
+
+
+def test_batch_on_a_full_disk_prints_one_line_and_exits_1(
+    cli: Cli, emu: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from unstructured_jobs import _downloads
+
+    class FullDisk:
+        def __init__(self, handle: object) -> None:
+            self.close = handle.close  # type: ignore[attr-defined]
+
+        def write(self, data: bytes) -> int:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    (tmp_path / "in").mkdir()
+    for name in ("a.txt", "b.txt", "c.txt", "d.txt"):
+        (tmp_path / "in" / name).write_text(name)
+    real_fdopen = os.fdopen
+    monkeypatch.setattr(_downloads.os, "fdopen", lambda fd, mode: FullDisk(real_fdopen(fd, mode)))
+    args = ["batch", "in", "--template-id", "t", "-o", "out", "--launch-rate", "0",
+            "--poll-interval", "0.01", "--files-per-job", "1"]  # fmt: skip
+    r = cli(*args, env=env_for(emu), cwd=tmp_path)
+    assert r.returncode == 1 and r.stdout == ""
+    [line] = r.stderr.strip().splitlines()
+    assert line.startswith("unstructured-jobs: error: cannot write the output ")
+    assert "is full (No space left on device)" in line and "run the same batch again" in line
+    assert "ExceptionGroup" not in line
+    monkeypatch.undo()
+    r = cli(*args, env=env_for(emu), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert len(emu.jobs) == 4  # resumed, nothing sent twice
+
+
+def test_batch_on_a_damaged_manifest_page_exits_2(cli: Cli, emu: Emulator, tmp_path: Path) -> None:
+    import sqlite3
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("a")
+    args = ["batch", "in", "--template-id", "t", "--manifest", "m.sqlite", "--launch-rate", "0",
+            "--poll-interval", "0.01"]  # fmt: skip
+    assert cli(*args, env=env_for(emu), cwd=tmp_path).returncode == 0
+    manifest = tmp_path / "m.sqlite"
+    with sqlite3.connect(manifest) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        size = db.execute("PRAGMA page_size").fetchone()[0]
+        [root] = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'files'").fetchone()
+    db.close()
+    with open(manifest, "r+b") as f:  # a real damaged page: the files table's
+        f.seek((root - 1) * size)
+        f.write(b"\xa5" * size)
+    r = cli(*args, env=env_for(emu), cwd=tmp_path)
+    assert r.returncode == 2 and r.stdout == ""
+    [line] = r.stderr.strip().splitlines()
+    assert "the manifest m.sqlite is damaged (database disk image is malformed)" in line

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -191,3 +193,136 @@ def test_hidden_folders_and_files_are_skipped_inside_folders(tmp_path: Path) -> 
     ]  # fmt: skip
     # Named explicitly, a hidden folder or file is taken: the rule is about what a folder holds.
     assert found(root / ".git", root / ".env") == [".env", ".git/config"]
+
+
+# -- names as sent, paths as stored (issue 11) ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["plain.pdf", "line\nfeed.txt", "car\rriage.txt", "tab\t.txt", "esc\x1b[0m.txt", "del\x7f.txt",
+     'quote".txt', "back\\slash.txt", "caf\udce9.txt", "50%0A.txt"],
+)  # fmt: skip
+def test_name_as_sent_is_what_the_multipart_body_puts_on_the_wire(name: str) -> None:
+    from unstructured_jobs._inputs import _clean_name
+    from unstructured_jobs._multipart import _quote_param
+    from unstructured_jobs._paths import name_as_sent
+
+    sent = name_as_sent(name)
+    # The wire form, once the server undoes the quoted-string escapes (\\ and \"), is it.
+    quoted = _quote_param(_clean_name(name))
+    assert quoted[0] == quoted[-1] == '"'
+    unescaped = quoted[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    assert unescaped == sent
+    assert name_as_sent(sent) == sent  # applying it twice changes nothing
+    assert not any(ord(c) < 0x20 or ord(c) == 0x7F for c in sent)
+    sent.encode("utf-8")  # storable and printable anywhere
+
+
+def test_the_manifest_keeps_paths_that_are_not_utf8_exactly(tmp_path: Path) -> None:
+    m = Manifest(tmp_path / "m.sqlite")
+    latin1 = os.fsdecode(b"/in/caf\xe9.txt")
+    try:
+        m.add_files([(latin1, os.path.basename(latin1), 3), ("/in/cafe.txt", "cafe.txt", 3)])
+        m.add_files([(latin1, os.path.basename(latin1), 4)])  # known: its size is updated
+        rows = {f.path: f for f in m.all_files()}
+        assert set(rows) == {latin1, "/in/cafe.txt"}
+        assert rows[latin1].upload_name == "caf\ufffd.txt" and rows[latin1].size == 4
+        m.claim_output(rows[latin1].id, latin1 + ".json")
+        assert m.used_outputs() == {latin1 + ".json"}
+        m.reject(latin1, f"cannot read {latin1}")
+        [failed] = [f for f in m.all_files() if f.state == FileState.FAILED]
+        assert failed.error == "cannot read /in/caf\\xe9.txt"  # shown, storable
+    finally:
+        m.close()
+
+
+def test_upload_names_are_unique_as_sent(tmp_path: Path) -> None:
+    m = Manifest(None)
+    try:
+        m.add_files([
+            (os.fsdecode(b"/a/caf\xe9.txt"), os.fsdecode(b"caf\xe9.txt"), 1),
+            (os.fsdecode(b"/b/caf\xe8.txt"), os.fsdecode(b"caf\xe8.txt"), 1),
+            ("/c/caf\ufffd.txt", "caf\ufffd.txt", 1),
+            ("/d/a\nb.txt", "a\nb.txt", 1),
+            ("/e/a%0Ab.txt", "a%0Ab.txt", 1),
+        ])  # fmt: skip
+        names = sorted(f.upload_name for f in m.all_files())
+    finally:
+        m.close()
+    assert names == ["a%0Ab (2).txt", "a%0Ab.txt", "caf\ufffd (2).txt", "caf\ufffd (3).txt",
+                     "caf\ufffd.txt"]  # fmt: skip
+
+
+# -- the server's clock (issue 11) ---------------------------------------------------------------
+
+
+def test_the_server_offset_comes_from_the_date_header() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from unstructured_jobs._grouping import server_offset
+
+    received = datetime(2026, 1, 1, 13, 0, 0, 500000, tzinfo=UTC)
+    assert server_offset("Thu, 01 Jan 2026 12:00:00 GMT", received) == -timedelta(
+        hours=1, microseconds=500000
+    )
+    assert server_offset("Thu, 01 Jan 2026 12:00:00 -0000", received) is not None
+    for garbage in (None, "", "yesterday", "Thu, 99 Foo 2026"):
+        assert server_offset(garbage, received) is None
+
+
+def test_a_lost_job_is_matched_on_the_servers_clock() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from unstructured_jobs import JobInformation, JobStatus
+    from unstructured_jobs._grouping import match_job
+
+    sent = datetime(2026, 1, 1, 13, 0, tzinfo=UTC)  # our clock, an hour ahead
+    behind = -timedelta(hours=1, seconds=1)  # measured: Date is whole seconds, received later
+
+    def job(job_id: str, server_time: datetime, names: tuple[str, ...] = ("a%0Ab",)) -> Any:
+        return JobInformation(job_id, "w", "n", JobStatus.SCHEDULED, server_time, None, names)
+
+    ours = job("ours", datetime(2026, 1, 1, 12, 0, 0, 300000, tzinfo=UTC))
+    older = job("older", datetime(2026, 1, 1, 11, 50, tzinfo=UTC))  # another run, same names
+    skew = timedelta(seconds=300)
+    assert match_job(["a\nb"], sent, [ours], set(), skew) is None  # a fixed tolerance misses
+    found = match_job(["a\nb"], sent, [older, ours], set(), skew, behind)
+    assert found is ours  # raw names and names as sent are the same name
+    assert match_job(["a\nb"], sent, [older], set(), skew, behind) is None  # 10 min too old
+    assert match_job(["a\nb"], sent, [ours], {"ours"}, skew, behind) is None
+
+
+# -- stale .part files (issue 11) ----------------------------------------------------------------
+
+
+def test_only_our_own_part_files_are_removed(tmp_path: Path) -> None:
+    from unstructured_jobs._downloads import part_name, remove_stale_parts
+
+    ours = part_name(tmp_path / "a.pdf.json")
+    assert ours.parent == tmp_path and ours.name.startswith(".a.pdf.json.")
+    names = [ours.name, ".b.json.0123456789ab.part", ".a.pdf.json.part", ".a.pdf.json.XYZ.part",
+             ".a.pdf.json.0123456789ABCDEF.part", "a.pdf.json.0123456789ab.part", ".foo.part"]  # fmt: skip
+    for name in names:
+        (tmp_path / name).write_text("x")
+    removed = remove_stale_parts(tmp_path, {"a.pdf.json"})
+    assert removed == [ours.name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[1:])
+    assert remove_stale_parts(tmp_path / "missing", {"a.pdf.json"}) == []
+
+
+def test_an_unusable_manifest_file_is_named_and_typed(tmp_path: Path) -> None:
+    garbage = tmp_path / "notes.txt"
+    garbage.write_bytes(b"these are my notes, not a database\n" * 200)
+    with pytest.raises(InvalidInputError, match=r"notes\.txt is not a batch manifest"):
+        Manifest(garbage)
+    manifest = tmp_path / "m.sqlite"
+    Manifest(manifest).close()
+    with sqlite3.connect(manifest) as db:
+        size = db.execute("PRAGMA page_size").fetchone()[0]
+    db.close()
+    with open(manifest, "r+b") as f:  # the schema page, past its 100-byte file header
+        f.seek(100)
+        f.write(b"\xa5" * (size - 100))
+    with pytest.raises(InvalidInputError, match=r"the manifest .*m\.sqlite is damaged"):
+        Manifest(manifest)

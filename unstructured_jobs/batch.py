@@ -187,7 +187,7 @@ async def submit_batch(
         client: an `AsyncJobsClient`.
         inputs: files, folders (recursive; hidden entries skipped unless `include_hidden`) and
             glob patterns (``**`` allowed).
-        template_id, job_nodes: what every job runs (exactly one of them).
+        template_id, job_nodes: what every job runs (one of them, or both: the server decides).
         output_dir: where to download each file's output (``<file id>.json``); None: no
             download (files are ``done`` when their job completes).
         manifest: the SQLite manifest path; reuse it to resume. None: ``output_dir/

@@ -8,12 +8,13 @@ of its files were done.
 
 from __future__ import annotations
 
+import email.utils
 import errno
 import os
 import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,6 @@ from unstructured_jobs import (
     AsyncJobsClient,
     InvalidInputError,
     LocalFileError,
-    _engine,
 )
 from unstructured_jobs._paths import collect_files
 from unstructured_jobs.batch import submit_batch
@@ -167,19 +167,37 @@ async def test_a_batch_over_a_symlink_loop_sends_each_file_once(
 # -- 4. clock skew -------------------------------------------------------------------------------
 
 
-async def test_a_local_clock_an_hour_ahead_still_finds_the_lost_job(
-    emu_client: tuple[Emulator, AsyncJobsClient], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.fixture
+async def behind(
+    unstructured_emulator_factory: Callable[..., Emulator],
+) -> AsyncIterator[tuple[Emulator, AsyncJobsClient]]:
+    """A server whose clock is two hours behind ours (its ``created_at`` and ``Date`` say so)."""
+    emu = unstructured_emulator_factory(max_running=None, clock_offset=-2 * 3600)
+    async with AsyncJobsClient(
+        api_key=emu.api_key, server_url=emu.url, max_retries=6, clock=FakeClock()
+    ) as client:
+        yield emu, client
+
+
+async def test_the_emulator_clock_offset_shifts_created_at_and_date(
+    behind: tuple[Emulator, AsyncJobsClient],
 ) -> None:
-    emu, client = emu_client
+    _, client = behind
+    job = await client.create_job(template_id="t", input_files=[("a.txt", b"a")])
+    raw = await client.with_raw_response.list_jobs()
+    served = email.utils.parsedate_to_datetime(raw.headers["Date"])
+    now = datetime.now(UTC)
+    assert timedelta(hours=1.9) < now - served < timedelta(hours=2.1)
+    assert timedelta(hours=1.9) < now - job.created_at < timedelta(hours=2.1)
+
+
+async def test_a_local_clock_hours_ahead_still_finds_the_lost_job(
+    behind: tuple[Emulator, AsyncJobsClient], tmp_path: Path
+) -> None:
+    emu, client = behind
     for i in range(3):
         (tmp_path / "in").mkdir(exist_ok=True)
         (tmp_path / "in" / f"doc{i}.txt").write_text(str(i))
-    real_now = _engine._now
-
-    def ahead() -> datetime:  # our clock runs an hour ahead of the server's (its Date header
-        return real_now() + timedelta(hours=1)  # and created_at come from the real time)
-
-    monkeypatch.setattr(_engine, "_now", ahead)
     emu.inject(Fault.drop_after(), **CREATE, times=1)
     report = await submit_batch(client, [tmp_path / "in"], template_id="t", **FAST)
     assert report.ok, report.files
@@ -188,14 +206,12 @@ async def test_a_local_clock_an_hour_ahead_still_finds_the_lost_job(
 
 
 async def test_a_crashed_run_is_reconciled_with_the_clock_skew_measured_then(
-    emu_client: tuple[Emulator, AsyncJobsClient], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    behind: tuple[Emulator, AsyncJobsClient], tmp_path: Path
 ) -> None:
-    emu, client = emu_client
+    emu, client = behind
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.txt").write_text("a")
     manifest = tmp_path / "m.sqlite"
-    real_now = _engine._now
-    monkeypatch.setattr(_engine, "_now", lambda: real_now() + timedelta(hours=2))
     real_create = client.create_job
 
     async def create_then_crash(**kwargs: Any) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import json
 import logging
 import math
@@ -18,7 +19,7 @@ from ._catalog import TEMPLATES, Catalog, parse_list_query, template_list_item, 
 from ._control import FAULTS_PATH, fault_to_json, listing, read_fault
 from ._faults import CONTROL_PREFIX, Fault, FaultPlan
 from ._records import JOB_STATUSES, RecordedRequest
-from ._state import JobStore
+from ._state import JobStore, server_now
 from ._upload import Form, UploadError, drain, read_form
 
 __all__ = ["ApiApp"]
@@ -88,9 +89,16 @@ class ApiApp:
         with self._log_lock:
             self.requests.clear()
 
+    async def _date_header(self, request: web.Request, response: web.StreamResponse) -> None:
+        # A server whose clock is off sends its own time in Date, as a real one would.
+        when = server_now(self.store.clock_offset)
+        response.headers["Date"] = email.utils.format_datetime(when, usegmt=True)
+
     def build(self) -> web.Application:
         """A fresh application serving the contract's jobs endpoints."""
         app = web.Application(middlewares=[self._middleware], client_max_size=16 * 1024 * 1024)
+        if self.store.clock_offset:
+            app.on_response_prepare.append(self._date_header)
         app.router.add_post("/api/v1/jobs/", self.create_job)
         app.router.add_get("/api/v1/jobs/", self.list_jobs, allow_head=False)
         app.router.add_get("/api/v1/jobs/{job_id}", self.get_job, allow_head=False)

@@ -44,6 +44,10 @@ class Emulator:
         max_files_per_job, max_file_size, launch_rate: optional service limits (off by default).
         fault_rates: random faults from the start (see ``FaultRates``).
         output_for: builds the download body (bytes) of one received file.
+        clock_offset: seconds the server's wall clock is ahead of the real time (negative:
+            behind). It shifts every ``created_at`` and the ``Date`` header, to test what a
+            client does when its clock and the server's disagree (the monotonic `clock` above
+            is unaffected).
         ssl_context: serve HTTPS with this server-side context (its certificate and key);
             ``url`` is then ``https://...``. Clients must trust the certificate's CA.
     """
@@ -64,6 +68,7 @@ class Emulator:
         fault_rates: FaultRates | None = None,
         output_for: Callable[[ReceivedFile], bytes] | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        clock_offset: float = 0.0,
     ) -> None:
         if max_running is not None and max_running < 1:
             raise ValueError("max_running must be >= 1 or None")
@@ -78,6 +83,7 @@ class Emulator:
             max_running=max_running,
             fail_files=fail_files,
             output_for=output_for,
+            clock_offset=clock_offset,
         )
         self._faults = FaultPlan(fault_rates)
         self._catalog = Catalog()

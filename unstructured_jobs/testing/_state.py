@@ -12,7 +12,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ._records import (
@@ -56,8 +56,13 @@ class _Job:
     job_type: str = "ephemeral"
 
 
-def _utc_now() -> str:
-    now = datetime.now(UTC)
+def server_now(offset: float = 0.0) -> datetime:
+    """The server's wall-clock time: real UTC time shifted by `offset` seconds."""
+    return datetime.now(UTC) + timedelta(seconds=offset)
+
+
+def _utc_now(offset: float = 0.0) -> str:
+    now = server_now(offset)
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
@@ -113,8 +118,10 @@ class JobStore:
         max_running: int | None,
         fail_files: Callable[[str], bool] | None,
         output_for: Callable[[ReceivedFile], bytes] | None,
+        clock_offset: float = 0.0,
     ) -> None:
         self.lock = threading.RLock()
+        self.clock_offset = clock_offset
         self.schedule = schedule
         self.clock = clock
         self.max_running = max_running
@@ -152,7 +159,7 @@ class JobStore:
                 request_data=request_data,
                 files=list(files),
                 nodes=_nodes_for(request_data, nodes),
-                created_at=_utc_now(),
+                created_at=_utc_now(self.clock_offset),
                 created_t=now,
                 auto=not self.schedule.is_manual,
                 job_type=job_type,

@@ -162,20 +162,21 @@ class BatchRun:
             upload_bytes=sum(f.size for g in queue for f in g.files),
         )
         send, receive = anyio.create_memory_object_stream[GroupRow](math.inf)
-        self.send, self.outstanding = send, len(queue)
-        for group in queue:
-            send.send_nowait(group)
-        if not queue:
-            send.close()
-        try:
-            async with anyio.create_task_group() as tg:
-                self.tg = tg
-                for group in waiting:
-                    tg.start_soon(self._wait_group, group)
-                await self._launch(receive)
-        except Exception as exc:
-            error = _unwrap(exc)
-            raise error from error.__cause__
+        with send, receive:  # closed however the run ends (never left to the GC)
+            self.send, self.outstanding = send, len(queue)
+            for group in queue:
+                send.send_nowait(group)
+            if not queue:
+                send.close()
+            try:
+                async with anyio.create_task_group() as tg:
+                    self.tg = tg
+                    for group in waiting:
+                        tg.start_soon(self._wait_group, group)
+                    await self._launch(receive)
+            except Exception as exc:
+                error = _unwrap(exc)
+                raise error from error.__cause__
 
     async def _remove_stale_parts(self, outputs: set[str]) -> None:
         """Temporary files that downloads killed in an earlier run left beside our outputs."""

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import email.utils
 import errno
+import gc
 import os
 import sqlite3
+import warnings
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -291,8 +293,10 @@ async def test_a_full_disk_under_the_manifest_is_one_typed_error(
     def then_full(self: _manifest.Manifest, *args: Any) -> None:
         # From the first created job on, SQLite may not grow the file: its real SQLITE_FULL,
         # "database or disk is full", in every task that writes next.
-        pages = self._db.execute("PRAGMA page_count").fetchone()[0]
-        self._db.execute(f"PRAGMA max_page_count = {pages}")
+        # The connection is shared by the batch's worker threads: hold the manifest's lock.
+        with self._lock:
+            pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+            self._db.execute(f"PRAGMA max_page_count = {pages}")
         real_created(self, *args)
 
     monkeypatch.setattr(_manifest.Manifest, "group_created", then_full)
@@ -302,6 +306,11 @@ async def test_a_full_disk_under_the_manifest_is_one_typed_error(
     message = str(info.value)
     assert "manifest" in message and str(out / ".unstructured-jobs.sqlite") in message
     assert "is full" in message and "run the same batch again" in message
+    del info  # the error's frames held the run: nothing of it may be left to the GC
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gc.collect()
+    assert not [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
     monkeypatch.undo()
     report = await submit_batch(client, [tmp_path / "in"], template_id="t", **long_names, **FAST)
     assert report.ok

@@ -341,7 +341,8 @@ async def test_a_cancel_during_the_open_leaves_no_file_to_the_gc(
         warnings.simplefilter("always")
         opened.files.clear()
         gc.collect()
-    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+    # Only this file's warning counts: other tests' garbage may be collected here too.
+    assert not [w for w in caught if str(doc) in str(w.message)]
 
 
 async def test_a_total_timeout_mid_upload_has_closed_the_file_too(

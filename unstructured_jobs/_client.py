@@ -12,14 +12,13 @@ view of it is one line in `_sync.py`, which tests/integration/test_sync_client.p
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import copy
 import functools
 import gc
+import json
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from ssl import SSLContext
@@ -43,6 +42,7 @@ from ._constants import (
     DEFAULT_WAIT_TIMEOUT,
     ENV_API_KEY,
     POLL_BACKOFF,
+    UPLOAD_CHUNK_SIZE,
 )
 from ._converter import ShapeError, structure
 from ._core import (
@@ -55,7 +55,16 @@ from ._core import (
 )
 from ._downloads import stream_to_file
 from ._exceptions import InvalidInputError, WaitTimeoutError
-from ._inputs import InputFile, InputFileLike, PreparedFile, prepare_files, request_data_json
+from ._inputs import (
+    FilePlan,
+    InputFile,
+    InputFileLike,
+    PreparedFile,
+    has_streams,
+    path_facts,
+    prepare_files,
+    request_data_json,
+)
 from ._models import (
     CancelJobResult,
     JobDetails,
@@ -68,6 +77,7 @@ from ._models import (
     WorkflowState,
 )
 from ._multipart import MultipartBody, ProgressCallback
+from ._offload import offload
 from ._options import RetryConfig, Timeout
 from ._response import RawResponse
 from ._run import JobRun
@@ -739,21 +749,57 @@ def _parse_answer(
     cls: type[T],
     unwrap: str | None = None,
 ) -> T:
-    url, headers, status = str(response.url), dict(response.headers), response.status
-    with _gc_paused(len(body) >= BULK_ANSWER):
-        data = _core.parse_json_answer(
-            method=request.method, url=url, status=status, headers=headers, body=body
-        )
-        if unwrap is not None and isinstance(data, dict) and list(data) == [unwrap]:
-            data = data[unwrap]  # the wrapped form some versions of the API answer
-        if cls is object:
-            return data  # type: ignore[no-any-return]
+    if len(body) < BULK_ANSWER or not gc.isenabled():
+        return _parse(request, response, body, cls, unwrap)
+    # Decoding 10,000 jobs allocates hundreds of thousands of containers that all survive, so
+    # the collections their allocation triggers find nothing and cost about 40 % of the parse
+    # time. Reference counting still frees memory meanwhile; the GC is re-enabled right after.
+    gc.disable()
+    try:
+        return _parse(request, response, body, cls, unwrap)
+    finally:
+        gc.enable()
+
+
+def _parse(
+    request: Request,
+    response: aiohttp.ClientResponse,
+    body: bytes,
+    cls: type[T],
+    unwrap: str | None,
+) -> T:
+    data: Any = _NOT_DECODED
+    if body and _core.is_json_type(response.headers.get("Content-Type")):
         try:
-            return structure(data, cls)
-        except ShapeError as exc:
-            raise _core.shape_error(
-                exc, method=request.method, url=url, status=status, headers=headers, body=body
-            ) from None
+            data = json.loads(body)
+        except (ValueError, RecursionError):
+            data = _NOT_DECODED  # the full path below names the problem
+    if data is _NOT_DECODED:
+        data = _core.parse_json_answer(
+            method=request.method,
+            url=str(response.url),
+            status=response.status,
+            headers=dict(response.headers),
+            body=body,
+        )
+    if unwrap is not None and isinstance(data, dict) and list(data) == [unwrap]:
+        data = data[unwrap]  # the wrapped form some versions of the API answer
+    if cls is object:
+        return data  # type: ignore[no-any-return]
+    try:
+        return structure(data, cls)
+    except ShapeError as exc:
+        raise _core.shape_error(
+            exc,
+            method=request.method,
+            url=str(response.url),
+            status=response.status,
+            headers=dict(response.headers),
+            body=body,
+        ) from None
+
+
+_NOT_DECODED = object()
 
 
 def _check_key(secret: Secret | None) -> Secret:
@@ -762,24 +808,6 @@ def _check_key(secret: Secret | None) -> Secret:
     if any(c in secret.reveal() for c in "\r\n\x00"):
         raise InvalidInputError("the API key contains control characters")
     return secret
-
-
-@contextlib.contextmanager
-def _gc_paused(pause: bool) -> Iterator[None]:
-    """Pause the cyclic GC while a large answer becomes objects.
-
-    Decoding 10,000 jobs allocates hundreds of thousands of containers that all survive, so the
-    collections their allocation triggers find nothing and cost about 40 % of the parse time.
-    Reference counting still frees memory meanwhile; the GC is re-enabled right after.
-    """
-    if not pause or not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _needs_disk(items: Sequence[object]) -> bool:
@@ -794,6 +822,11 @@ async def _prepare(input_files: Iterable[InputFileLike]) -> list[PreparedFile]:
     if isinstance(input_files, (str, bytes, os.PathLike)):
         raise InvalidInputError("input_files must be a list of files, not a single path")
     items = list(input_files)
-    if _needs_disk(items):  # stat() blocks: keep it off the event loop
-        return await asyncio.get_running_loop().run_in_executor(None, prepare_files, items)
-    return prepare_files(items)
+    if not _needs_disk(items):
+        return prepare_files(items)
+    # stat() blocks: keep it off the event loop (one trip to a worker thread for every file),
+    # and read the first small files on the way, so that their upload needs no other trip.
+    if has_streams(items):  # a user's file object is sized by seeking it: off the loop too
+        return await offload(prepare_files, items, UPLOAD_CHUNK_SIZE)
+    plan = FilePlan(items)  # names and content types, here; only system calls in the thread
+    return plan.finish(await offload(path_facts, plan.paths, UPLOAD_CHUNK_SIZE))

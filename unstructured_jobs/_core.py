@@ -434,6 +434,14 @@ def _parse_validation_items(detail: object) -> list[ValidationErrorDetail]:
     return items
 
 
+def is_json_type(content_type: str | None) -> bool:
+    """Whether a success answer's Content-Type allows JSON (none at all does)."""
+    if not content_type:
+        return True
+    value = content_type.split(";", 1)[0].strip().lower()
+    return not value or value == "application/json" or value.endswith("+json")
+
+
 def parse_json_answer(
     *, method: str, url: str, status: int, headers: Mapping[str, str], body: bytes
 ) -> Any:
@@ -442,9 +450,7 @@ def parse_json_answer(
     problem = None
     if not body:
         problem = "empty body"
-    elif content_type and not (
-        content_type == "application/json" or content_type.endswith("+json")
-    ):
+    elif not is_json_type(content_type):
         problem = f"expected JSON, got content type {content_type!r}"
     if problem is None:
         try:

@@ -44,9 +44,15 @@ from typing import Any, BinaryIO, TypeVar
 from aiohttp import payload as aiohttp_payload
 from aiohttp.abc import AbstractStreamWriter
 
-from ._constants import LOGGER_NAME, STALL_CHECKS_PER_TIMEOUT, UPLOAD_CHUNK_SIZE
+from ._constants import (
+    LOGGER_NAME,
+    STALL_CHECKS_PER_TIMEOUT,
+    UNWATCHED_BODY,
+    UPLOAD_CHUNK_SIZE,
+)
 from ._exceptions import reduce_error
 from ._inputs import PreparedFile, reason_for
+from ._offload import offload
 
 log = logging.getLogger(LOGGER_NAME)
 T = TypeVar("T")
@@ -159,15 +165,20 @@ class MultipartBody:
         self._heads += [
             _part_head(self.boundary, file_field, f.filename, f.content_type) for f in self.files
         ]
+        self.size = self._total_size()
+        """Total bytes, or None when a part's size is unknown (then it is sent chunked)."""
+        # A small body whose every part is in memory is rendered once, written in one piece.
+        self._whole: bytes | None = None
+        small = self.size is not None and self.size <= chunk_size
+        if small and all(f.data is not None for f in self.files):
+            self._whole = self._render()
 
     @property
     def content_type(self) -> str:
         """The request's Content-Type header value."""
         return "multipart/form-data; boundary=" + self.boundary.decode()
 
-    @property
-    def size(self) -> int | None:
-        """Total bytes, or None when a part's size is unknown (then it is sent chunked)."""
+    def _total_size(self) -> int | None:
         total = sum(len(h) + 2 for h in self._heads) + len(self.boundary) + 6
         total += sum(len(v.encode()) for _, v in self.fields)
         for f in self.files:
@@ -175,6 +186,22 @@ class MultipartBody:
                 return None
             total += f.size
         return total
+
+    def _render(self) -> bytes:
+        parts: list[bytes] = []
+        heads = iter(self._heads)
+        for _, value in self.fields:
+            parts += (next(heads), value.encode(), b"\r\n")
+        for f in self.files:
+            assert f.data is not None
+            parts += (next(heads), f.data, b"\r\n")
+        parts += (b"--", self.boundary, b"--\r\n")
+        return b"".join(parts)
+
+    @property
+    def file_bytes(self) -> int:
+        """The bytes of the files' contents in the body (what progress callbacks count)."""
+        return sum(f.size or 0 for f in self.files)
 
     @property
     def file_names(self) -> list[str]:
@@ -329,12 +356,25 @@ class _BodyPayload(aiohttp_payload.Payload):
         state = self._state
         state.started = True
         state.writer = asyncio.current_task()
+        whole = self._body._whole
+        if whole is not None and len(whole) <= UNWATCHED_BODY:
+            # Written in one piece that the connection takes without waiting: nothing can stall.
+            try:
+                await self._write(writer, whole, self._body.file_bytes)
+            except BaseException as exc:
+                state.error = state.error or exc
+                raise
+            state.complete = True
+            return
         if self._timeout is not None:
             probe = _progress_probe(writer)
             self._watchdog = _StallWatchdog(self._timeout, lambda: (probe(), state.bytes_sent))
         try:
-            await self._write_all(writer)
-            await self._flush(writer)
+            if whole is not None:
+                await self._write(writer, whole, self._body.file_bytes)
+            else:
+                await self._write_all(writer)
+                await self._flush(writer)
         except asyncio.CancelledError:
             if self._watchdog is None or not self._watchdog.fired:
                 state.error = state.error or asyncio.CancelledError()
@@ -500,7 +540,7 @@ class _BodyPayload(aiohttp_payload.Payload):
         )
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any, close: bool = False) -> T:
-        future = asyncio.get_running_loop().run_in_executor(None, fn, *args)
+        future = offload(fn, *args)
         self._reading = future
         return await _wait_thread(future, close=close)
 

@@ -12,6 +12,7 @@ for re-reading the environment and ``~/.netrc`` in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import ssl
@@ -78,8 +79,13 @@ class _Progress:
     """Where one call stands, for the error its total timeout gives."""
 
     def __init__(self) -> None:
-        self.sent_at = datetime.now(UTC)
+        self._started = time.time()
         self.in_flight = False  # an attempt is under way (not waiting to retry)
+
+    @property
+    def sent_at(self) -> datetime:
+        """When the call began (read only for errors: a clock read is cheaper than a datetime)."""
+        return datetime.fromtimestamp(self._started, UTC)
 
 
 class ConnectionPool:
@@ -285,7 +291,6 @@ class Transport:
             retries = RetryConfig(max_retries, retries.budget)
         limit = retries.max_retries
         url = self.base_url + request.path
-        sent_at = progress.sent_at
         slept = 0.0
         retry_index = 0
         while True:
@@ -316,7 +321,7 @@ class Transport:
                     retry_index += 1
                     continue
             if verdict is Verdict.AMBIGUOUS:
-                raise _core.ambiguous_error(request, url, error, sent_at) from error
+                raise _core.ambiguous_error(request, url, error, progress.sent_at) from error
             raise error
 
     async def _attempt(
@@ -347,9 +352,7 @@ class Transport:
     ) -> T:
         started = time.perf_counter()
         attempt = retries + 1
-        client_timeout = aiohttp.ClientTimeout(
-            total=None, connect=None, sock_connect=timeout.connect, sock_read=timeout.read
-        )
+        client_timeout = _client_timeout(timeout.connect, timeout.read)
         try:
             async with self.session().request(
                 request.method,
@@ -393,6 +396,12 @@ class Transport:
                 request.method, request.path, attempt, type(exc).__name__, exc,
             )  # fmt: skip
             raise _classify(exc, request, url, state, timeout) from exc
+
+
+@functools.lru_cache(maxsize=64)
+def _client_timeout(connect: float | None, read: float | None) -> aiohttp.ClientTimeout:
+    """aiohttp's timeouts for ours (``total`` None: see the module docstring), made once."""
+    return aiohttp.ClientTimeout(total=None, connect=None, sock_connect=connect, sock_read=read)
 
 
 def _classify(

@@ -24,20 +24,28 @@ import pytest
 
 from unstructured_jobs import AsyncJobsClient
 from unstructured_jobs import _multipart as multipart
+from unstructured_jobs._offload import run_calls
 from unstructured_jobs.testing import Emulator
 
 CHUNK = 256 * 1024
 
 
 class CountingExecutor(concurrent.futures.ThreadPoolExecutor):
-    """The loop's default executor, counting the calls it runs by function name."""
+    """The loop's default executor, recording what it runs: `jobs` (one per trip to a worker
+    thread) and `calls`, the function names of the calls they made (the client batches file
+    calls made at the same time into one job: `_offload.run_calls`)."""
 
     def __init__(self) -> None:
         super().__init__(max_workers=4)
+        self.jobs = 0
         self.calls: list[str] = []
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        self.calls.append(getattr(fn, "__name__", repr(fn)))
+        self.jobs += 1
+        if fn is run_calls:
+            self.calls += [getattr(f, "__name__", repr(f)) for f, _ in args[0]]
+        else:
+            self.calls.append(getattr(fn, "__name__", repr(fn)))
         return super().submit(fn, *args, **kwargs)
 
     def count(self, name: str) -> int:
@@ -173,17 +181,29 @@ async def test_the_real_call_reads_a_freshly_written_file_from_the_cache(tmp_pat
 async def test_a_run_of_small_files_is_read_in_one_hop_per_chunk(
     emu: Emulator, executor: CountingExecutor, tmp_path: Path
 ) -> None:
-    """300 files of 1 KB: one executor hop reads up to a chunk of them, one file open at a time
-    (it was one hop per file: 300)."""
+    """600 files of 1 KB: the first 256 KiB of them (262 files) are read with the checks, the
+    others in one executor hop per 256 KiB, one file open at a time (it was one hop per file)."""
     paths = []
-    for i in range(300):
+    for i in range(600):
         path = tmp_path / f"f{i:03}.txt"
         path.write_bytes(os.urandom(1000))
         paths.append(path)
     received = await upload(emu, *paths)
     assert [f.sha256 for f in received] == [sha(p) for p in paths]
-    assert executor.count("_read_many") == 2  # 262 files fit in the first 256 KiB
-    assert executor.count("_read_small") == 0
+    assert executor.calls == ["path_facts", "_read_many", "_read_many"]  # 262, 262, 76
+
+
+async def test_a_small_create_makes_one_trip_to_a_worker_thread(
+    emu: Emulator, executor: CountingExecutor, tmp_path: Path
+) -> None:
+    """create_job with a 10 kB file: the file is checked and read in the same executor call
+    (there were two: the check, then the read)."""
+    path = tmp_path / "small.pdf"
+    path.write_bytes(os.urandom(10_000))
+    for _ in range(3):
+        (received,) = await upload(emu, path)
+        assert received.sha256 == sha(path)
+    assert executor.calls == ["path_facts"] * 3 and executor.jobs == 3
 
 
 async def test_a_cancel_while_a_cached_chunk_is_written_has_closed_the_file(

@@ -665,13 +665,13 @@ class AsyncJobsClient:
     ) -> T:
         async def consume(response: aiohttp.ClientResponse, attempt: Attempt) -> Any:
             body = await self._transport.read_answer(request, response)
+            if not self._raw:
+                return _parse_answer(request, response, body, cls, unwrap)
 
             def parse() -> T:
                 return _parse_answer(request, response, body, cls, unwrap)
 
-            if self._raw:
-                return _raw_response(request, response, attempt, body, parse)
-            return parse()
+            return _raw_response(request, response, attempt, body, parse)
 
         result: T = await self._transport.send(
             request, consume, timeout=Timeout.coerce(timeout), max_retries=max_retries
@@ -770,10 +770,10 @@ def _parse(
 ) -> T:
     data: Any = _NOT_DECODED
     if body and _core.is_json_type(response.headers.get("Content-Type")):
-        try:
-            data = json.loads(body)
+        try:  # UTF-8, as JSON is sent; anything else (a BOM, UTF-16) takes the full path
+            data = json.loads(body.decode())
         except (ValueError, RecursionError):
-            data = _NOT_DECODED  # the full path below names the problem
+            data = _NOT_DECODED  # the full path below decodes it, or names the problem
     if data is _NOT_DECODED:
         data = _core.parse_json_answer(
             method=request.method,

@@ -296,6 +296,10 @@ class Transport:
         while True:
             try:
                 progress.in_flight = True
+                if request.body is None:  # nothing to write, nothing to stop after a failure
+                    return await self._exchange(
+                        request, url, timeout, consume, retry_index, None, None
+                    )
                 return await self._attempt(request, url, timeout, consume, retry_index)
             except _AttemptFailed as failed:
                 progress.in_flight = False

@@ -16,6 +16,7 @@ gets the exception); the others of its job are unaffected.
 from __future__ import annotations
 
 import asyncio
+import functools
 import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -35,8 +36,8 @@ def offload(fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
     loop = asyncio.get_running_loop()
     batcher = _BATCHERS.get(loop)
     if batcher is None:
-        batcher = _BATCHERS[loop] = _Batcher(loop)
-    return batcher.submit(fn, args)
+        batcher = _BATCHERS[loop] = _Batcher()
+    return batcher.submit(loop, fn, args)
 
 
 def run_calls(calls: list[Call]) -> list[tuple[bool, Any]]:
@@ -52,41 +53,43 @@ def run_calls(calls: list[Call]) -> list[tuple[bool, Any]]:
 
 
 class _Batcher:
-    """The pending calls of one event loop (touched on the loop's thread only)."""
+    """The pending calls of one event loop (touched on the loop's thread only). It holds no
+    reference to its loop, which would keep the loop alive as a key of `_BATCHERS`."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+    def __init__(self) -> None:
         self.pending: list[tuple[asyncio.Future[Any], Callable[..., Any], tuple[Any, ...]]] = []
         self.running = 0  # executor jobs under way
         self.scheduled = False  # a `_start` is due in this pass of the loop
 
-    def submit(self, fn: Callable[..., T], args: tuple[Any, ...]) -> asyncio.Future[T]:
-        future: asyncio.Future[T] = self.loop.create_future()
+    def submit(
+        self, loop: asyncio.AbstractEventLoop, fn: Callable[..., T], args: tuple[Any, ...]
+    ) -> asyncio.Future[T]:
+        future: asyncio.Future[T] = loop.create_future()
         self.pending.append((future, fn, args))
-        self._schedule()
+        self._schedule(loop)
         return future
 
-    def _schedule(self) -> None:
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
         # After the current callbacks: calls made in this pass of the loop join the same job.
         if not self.scheduled and self.running < FILE_CALL_JOBS:
             self.scheduled = True
-            self.loop.call_soon(self._start)
+            loop.call_soon(self._start, loop)
 
-    def _start(self) -> None:
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.scheduled = False
         if not self.pending or self.running >= FILE_CALL_JOBS:
             return
         batch, self.pending = self.pending, []
         calls = [(fn, args) for _, fn, args in batch]
         try:
-            job = self.loop.run_in_executor(None, run_calls, calls)
+            job = loop.run_in_executor(None, run_calls, calls)
         except BaseException as exc:  # the executor is shut down: each call fails alike
             for future, _, _ in batch:
                 if not future.done():
                     future.set_exception(exc)
             return
         self.running += 1
-        job.add_done_callback(lambda done: self._finish(batch, done))
+        job.add_done_callback(functools.partial(self._finish, batch))
 
     def _finish(
         self,
@@ -112,7 +115,7 @@ class _Batcher:
             else:
                 future.set_exception(value)
         if self.pending:
-            self._schedule()
+            self._schedule(job.get_loop())
 
 
 def _discard(value: object) -> None:

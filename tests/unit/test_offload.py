@@ -116,3 +116,22 @@ async def test_a_file_opened_for_a_caller_that_gave_up_is_closed(jobs: Jobs) -> 
             break
         await asyncio.sleep(0.001)
     assert handle.closed
+
+
+def test_a_loop_that_is_gone_leaves_nothing_behind() -> None:
+    """The pending calls are kept per loop, weakly: a loop closed and dropped (each
+    ``asyncio.run`` makes one) is collected, with its entry."""
+    import gc
+    import weakref
+
+    async def use() -> int:
+        return await offload(len, "abc")
+
+    loop = asyncio.new_event_loop()
+    assert loop.run_until_complete(use()) == 3
+    loop.run_until_complete(loop.shutdown_default_executor())
+    loop.close()
+    gone = weakref.ref(loop)
+    del loop
+    gc.collect()
+    assert gone() is None  # and so its entry in _offload._BATCHERS

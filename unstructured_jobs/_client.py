@@ -654,7 +654,7 @@ class AsyncJobsClient:
         path = api_path("jobs", validate_id(job_id, "job_id"), "download")
         return Request("GET", path, Safety.IDEMPOTENT, params=tuple(params))
 
-    async def _send(
+    def _send(
         self,
         request: Request,
         cls: type[T],
@@ -662,9 +662,15 @@ class AsyncJobsClient:
         max_retries: int | RetryConfig | None,
         *,
         unwrap: str | None = None,
-    ) -> T:
+    ) -> Awaitable[T]:
+        # Returns the transport's awaitable: no coroutine frame of its own on every call.
+        transport = self._transport
+
         async def consume(response: aiohttp.ClientResponse, attempt: Attempt) -> Any:
-            body = await self._transport.read_answer(request, response)
+            if transport.reads_whole(response):
+                body = await response.read()
+            else:
+                body = await transport.read_answer(request, response)
             if not self._raw:
                 return _parse_answer(request, response, body, cls, unwrap)
 
@@ -673,10 +679,9 @@ class AsyncJobsClient:
 
             return _raw_response(request, response, attempt, body, parse)
 
-        result: T = await self._transport.send(
+        return transport.send(
             request, consume, timeout=Timeout.coerce(timeout), max_retries=max_retries
         )
-        return result
 
 
 RAW_METHODS = (

@@ -12,14 +12,13 @@ view of it is one line in `_sync.py`, which tests/integration/test_sync_client.p
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import copy
 import functools
 import gc
+import json
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from ssl import SSLContext
@@ -43,6 +42,7 @@ from ._constants import (
     DEFAULT_WAIT_TIMEOUT,
     ENV_API_KEY,
     POLL_BACKOFF,
+    UPLOAD_CHUNK_SIZE,
 )
 from ._converter import ShapeError, structure
 from ._core import (
@@ -55,7 +55,16 @@ from ._core import (
 )
 from ._downloads import stream_to_file
 from ._exceptions import InvalidInputError, WaitTimeoutError
-from ._inputs import InputFile, InputFileLike, PreparedFile, prepare_files, request_data_json
+from ._inputs import (
+    FilePlan,
+    InputFile,
+    InputFileLike,
+    PreparedFile,
+    has_streams,
+    path_facts,
+    prepare_files,
+    request_data_json,
+)
 from ._models import (
     CancelJobResult,
     JobDetails,
@@ -68,6 +77,7 @@ from ._models import (
     WorkflowState,
 )
 from ._multipart import MultipartBody, ProgressCallback
+from ._offload import offload
 from ._options import RetryConfig, Timeout
 from ._response import RawResponse
 from ._run import JobRun
@@ -644,7 +654,7 @@ class AsyncJobsClient:
         path = api_path("jobs", validate_id(job_id, "job_id"), "download")
         return Request("GET", path, Safety.IDEMPOTENT, params=tuple(params))
 
-    async def _send(
+    def _send(
         self,
         request: Request,
         cls: type[T],
@@ -652,21 +662,26 @@ class AsyncJobsClient:
         max_retries: int | RetryConfig | None,
         *,
         unwrap: str | None = None,
-    ) -> T:
+    ) -> Awaitable[T]:
+        # Returns the transport's awaitable: no coroutine frame of its own on every call.
+        transport = self._transport
+
         async def consume(response: aiohttp.ClientResponse, attempt: Attempt) -> Any:
-            body = await self._transport.read_answer(request, response)
+            if transport.reads_whole(response):
+                body = await response.read()
+            else:
+                body = await transport.read_answer(request, response)
+            if not self._raw:
+                return _parse_answer(request, response, body, cls, unwrap)
 
             def parse() -> T:
                 return _parse_answer(request, response, body, cls, unwrap)
 
-            if self._raw:
-                return _raw_response(request, response, attempt, body, parse)
-            return parse()
+            return _raw_response(request, response, attempt, body, parse)
 
-        result: T = await self._transport.send(
+        return transport.send(
             request, consume, timeout=Timeout.coerce(timeout), max_retries=max_retries
         )
-        return result
 
 
 RAW_METHODS = (
@@ -739,21 +754,57 @@ def _parse_answer(
     cls: type[T],
     unwrap: str | None = None,
 ) -> T:
-    url, headers, status = str(response.url), dict(response.headers), response.status
-    with _gc_paused(len(body) >= BULK_ANSWER):
+    if len(body) < BULK_ANSWER or not gc.isenabled():
+        return _parse(request, response, body, cls, unwrap)
+    # Decoding 10,000 jobs allocates hundreds of thousands of containers that all survive, so
+    # the collections their allocation triggers find nothing and cost about 40 % of the parse
+    # time. Reference counting still frees memory meanwhile; the GC is re-enabled right after.
+    gc.disable()
+    try:
+        return _parse(request, response, body, cls, unwrap)
+    finally:
+        gc.enable()
+
+
+def _parse(
+    request: Request,
+    response: aiohttp.ClientResponse,
+    body: bytes,
+    cls: type[T],
+    unwrap: str | None,
+) -> T:
+    data: Any = _NOT_DECODED
+    if body and _core.is_json_type(response.headers.get("Content-Type")):
+        try:  # UTF-8, as JSON is sent; anything else (a BOM, UTF-16) takes the full path
+            data = json.loads(body.decode())
+        except (ValueError, RecursionError):
+            data = _NOT_DECODED  # the full path below decodes it, or names the problem
+    if data is _NOT_DECODED:
         data = _core.parse_json_answer(
-            method=request.method, url=url, status=status, headers=headers, body=body
+            method=request.method,
+            url=str(response.url),
+            status=response.status,
+            headers=dict(response.headers),
+            body=body,
         )
-        if unwrap is not None and isinstance(data, dict) and list(data) == [unwrap]:
-            data = data[unwrap]  # the wrapped form some versions of the API answer
-        if cls is object:
-            return data  # type: ignore[no-any-return]
-        try:
-            return structure(data, cls)
-        except ShapeError as exc:
-            raise _core.shape_error(
-                exc, method=request.method, url=url, status=status, headers=headers, body=body
-            ) from None
+    if unwrap is not None and isinstance(data, dict) and list(data) == [unwrap]:
+        data = data[unwrap]  # the wrapped form some versions of the API answer
+    if cls is object:
+        return data  # type: ignore[no-any-return]
+    try:
+        return structure(data, cls)
+    except ShapeError as exc:
+        raise _core.shape_error(
+            exc,
+            method=request.method,
+            url=str(response.url),
+            status=response.status,
+            headers=dict(response.headers),
+            body=body,
+        ) from None
+
+
+_NOT_DECODED = object()
 
 
 def _check_key(secret: Secret | None) -> Secret:
@@ -762,24 +813,6 @@ def _check_key(secret: Secret | None) -> Secret:
     if any(c in secret.reveal() for c in "\r\n\x00"):
         raise InvalidInputError("the API key contains control characters")
     return secret
-
-
-@contextlib.contextmanager
-def _gc_paused(pause: bool) -> Iterator[None]:
-    """Pause the cyclic GC while a large answer becomes objects.
-
-    Decoding 10,000 jobs allocates hundreds of thousands of containers that all survive, so the
-    collections their allocation triggers find nothing and cost about 40 % of the parse time.
-    Reference counting still frees memory meanwhile; the GC is re-enabled right after.
-    """
-    if not pause or not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _needs_disk(items: Sequence[object]) -> bool:
@@ -794,6 +827,11 @@ async def _prepare(input_files: Iterable[InputFileLike]) -> list[PreparedFile]:
     if isinstance(input_files, (str, bytes, os.PathLike)):
         raise InvalidInputError("input_files must be a list of files, not a single path")
     items = list(input_files)
-    if _needs_disk(items):  # stat() blocks: keep it off the event loop
-        return await asyncio.get_running_loop().run_in_executor(None, prepare_files, items)
-    return prepare_files(items)
+    if not _needs_disk(items):
+        return prepare_files(items)
+    # stat() blocks: keep it off the event loop (one trip to a worker thread for every file),
+    # and read the first small files on the way, so that their upload needs no other trip.
+    if has_streams(items):  # a user's file object is sized by seeking it: off the loop too
+        return await offload(prepare_files, items, UPLOAD_CHUNK_SIZE)
+    plan = FilePlan(items)  # names and content types, here; only system calls in the thread
+    return plan.finish(await offload(path_facts, plan.paths, UPLOAD_CHUNK_SIZE))

@@ -33,8 +33,12 @@ MAX_RETRY_AFTER = 60.0  # a server's Retry-After is honoured up to this many sec
 # Uploads.
 UPLOAD_CHUNK_SIZE = 256 * 1024
 STALL_CHECKS_PER_TIMEOUT = 4  # the stall watchdog looks for progress this often per Timeout.write
+# A body this small, all in memory, is written in one piece that the connection takes without
+# waiting (asyncio's transports make a writer wait only past 64 KiB buffered): no stall watchdog.
+UNWATCHED_BODY = 16 * 1024
 WRITER_STOP_GRACE = 5.0  # seconds a failed or cancelled attempt waits for its body to let go
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
+FILE_CALL_JOBS = 4  # executor jobs running batched file calls (stat, open, reads) at once
 
 # Answers.
 MAX_ERROR_BODY = 1024 * 1024  # bytes of an error answer read for its message and `body`

@@ -397,6 +397,7 @@ def _structure_job(data: Any, cls: Any) -> JobInformation:
 
 
 converter.register_structure_hook(JobInformation, _structure_job)
+_FAST_HOOKS: dict[Any, Callable[[Any], Any]] = {JobInformation: _fast_job}
 
 
 class ShapeError(Exception):
@@ -419,6 +420,12 @@ def structure(data: Any, cls: type[T]) -> T:
     than cattrs's list hook, which wraps every element), and stops at the eleventh bad record:
     100,000 malformed jobs give a short error at once, not a 20 MB message after seconds.
     """
+    fast = _FAST_HOOKS.get(cls)
+    if fast is not None and type(data) is dict:
+        try:
+            return fast(data)  # type: ignore[no-any-return]
+        except Exception:  # noqa: S110 - the hooks below decide, naming each bad field
+            pass
     if typing.get_origin(cls) is list:
         (item,) = typing.get_args(cls)
         if attrs.has(item):

@@ -7,9 +7,11 @@ aiohttp shell in `_transport` only carries out what these functions decide.
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 import json
 import random
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -63,6 +65,8 @@ def validate_id(value: object, what: str) -> str:
     """
     if isinstance(value, uuid.UUID):
         return str(value)
+    if isinstance(value, str) and _CANONICAL_UUID.fullmatch(value) is not None:
+        return value  # already what str(uuid.UUID(value)) gives
     if not isinstance(value, str) or not value.strip():
         raise InvalidIdError(f"{what} must be a non-empty UUID string, got {value!r:.60}")
     try:
@@ -87,7 +91,16 @@ def validate_name_id(value: object, what: str) -> str:
 
 def api_path(*segments: str) -> str:
     """Join path segments under ``/api/v1``, percent-encoding each (``/`` included)."""
-    return API_PREFIX + "".join("/" + quote(s, safe="") for s in segments)
+    path = API_PREFIX
+    for segment in segments:
+        if _UNRESERVED.fullmatch(segment) is None:
+            segment = quote(segment, safe="")
+        path += "/" + segment
+    return path
+
+
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")  # what quote() leaves as it is
 
 
 def workflow_filters(
@@ -434,6 +447,15 @@ def _parse_validation_items(detail: object) -> list[ValidationErrorDetail]:
     return items
 
 
+@functools.lru_cache(maxsize=64)  # a server sends one or two spellings
+def is_json_type(content_type: str | None) -> bool:
+    """Whether a success answer's Content-Type allows JSON (none at all does)."""
+    if not content_type:
+        return True
+    value = content_type.split(";", 1)[0].strip().lower()
+    return not value or value == "application/json" or value.endswith("+json")
+
+
 def parse_json_answer(
     *, method: str, url: str, status: int, headers: Mapping[str, str], body: bytes
 ) -> Any:
@@ -442,9 +464,7 @@ def parse_json_answer(
     problem = None
     if not body:
         problem = "empty body"
-    elif content_type and not (
-        content_type == "application/json" or content_type.endswith("+json")
-    ):
+    elif not is_json_type(content_type):
         problem = f"expected JSON, got content type {content_type!r}"
     if problem is None:
         try:

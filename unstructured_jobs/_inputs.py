@@ -13,12 +13,14 @@ It does blocking `stat` calls, so the client runs it in a worker thread.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import mimetypes
 import os
+import re
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import IO, Any, TypeAlias
 
 import attrs
@@ -86,21 +88,150 @@ def _normalise(item: object) -> InputFile:
     raise TypeError(f"unsupported input file: {type(item).__name__}")
 
 
-def prepare_files(items: Iterable[object]) -> list[PreparedFile]:
-    """Validate and describe every input; raise one `InputFileError` listing all problems."""
-    prepared: list[PreparedFile] = []
-    problems: list[tuple[str, str]] = []
-    for index, item in enumerate(items):
-        label = f"input #{index}"
+def prepare_files(items: Iterable[object], read_ahead: int = 0) -> list[PreparedFile]:
+    """Validate and describe every input; raise one `InputFileError` listing all problems.
+
+    With `read_ahead` (bytes), small files on disk are read too, in order, until one does not
+    fit in what is left of it: they become `data` (what they held when checked is what is sent,
+    on every attempt), so that the upload needs no other trip to a worker thread for them. A
+    file that changes while it is read is a problem like the others.
+
+    Blocking (``stat``, reads): the client runs `FilePlan` on the loop and only `path_facts` in
+    a worker thread.
+    """
+    plan = FilePlan(items)
+    return plan.finish(path_facts(plan.paths, read_ahead))
+
+
+class FilePlan:
+    """What `prepare_files` does without touching the disk: every input normalised, named and
+    typed; the local paths to look at (`paths`, for `path_facts`); `finish` does the rest.
+
+    `streams` tells whether a user's file object is among the inputs: its size is found by
+    seeking it, which `FilePlan` does too (so the client makes the whole plan in a worker thread
+    when there is one and a path as well, as it always did).
+    """
+
+    def __init__(self, items: Iterable[object]) -> None:
+        self.paths: list[str] = []
+        self.streams = False
+        # Per input: its label, then a PreparedFile, an error, or (path index, name, content
+        # type, error in the name) for a path, finished once its facts are known.
+        self._entries: list[tuple[str, Any]] = []
+        for index, item in enumerate(items):
+            label = f"input #{index}"
+            try:
+                spec = _normalise(item)
+                label = spec.filename or _label(spec.content) or label
+                if isinstance(spec.content, (str, os.PathLike)):
+                    self._entries.append((label, self._plan_path(spec)))
+                else:
+                    self.streams = self.streams or not isinstance(
+                        spec.content, (bytes, bytearray, memoryview)
+                    )
+                    self._entries.append((label, _prepare_one(spec)))
+            except (OSError, TypeError, ValueError) as exc:
+                self._entries.append((label, exc))
+
+    def _plan_path(self, spec: InputFile) -> tuple[int, str, str, Exception | None]:
+        path = os.fspath(spec.content)  # type: ignore[arg-type]
+        if isinstance(path, bytes):
+            path = os.fsdecode(path)
+        self.paths.append(path)
+        filename = content_type = ""
         try:
-            spec = _normalise(item)
-            label = spec.filename or _label(spec.content) or label
-            prepared.append(_prepare_one(spec))
-        except (OSError, TypeError, ValueError) as exc:
-            problems.append((label, reason_for(exc)))
-    if problems:
-        raise InputFileError(problems)
-    return prepared
+            filename = _nonempty(_clean_name(spec.filename or os.path.basename(path)))
+            content_type = _check_content_type(spec.content_type, filename)
+        except ValueError as exc:  # reported after what the disk says, as a check would
+            return len(self.paths) - 1, filename, content_type, exc
+        return len(self.paths) - 1, filename, content_type, None
+
+    def finish(self, facts: Sequence[PathFacts | OSError]) -> list[PreparedFile]:
+        """The prepared files, given `path_facts` of `paths`; or one `InputFileError` listing
+        every problem."""
+        prepared: list[PreparedFile] = []
+        problems: list[tuple[str, str]] = []
+        for label, entry in self._entries:
+            if isinstance(entry, tuple):
+                index, filename, content_type, name_error = entry
+                path, found = self.paths[index], facts[index]
+                if isinstance(found, OSError):
+                    problems.append((label, reason_for(found)))
+                elif name_error is not None:
+                    problems.append((label, reason_for(name_error)))
+                else:
+                    size, data = found
+                    if data is None:
+                        prepared.append(PreparedFile(filename, content_type, size, path=path))
+                    else:
+                        prepared.append(PreparedFile(filename, content_type, size, data=data))
+            elif isinstance(entry, Exception):
+                problems.append((label, reason_for(entry)))
+            else:
+                prepared.append(entry)
+        if problems:
+            raise InputFileError(problems)
+        return prepared
+
+
+def has_streams(items: Sequence[object]) -> bool:
+    """Whether any input is a user's file object (not a path or bytes)."""
+    for item in items:
+        content = item
+        if isinstance(item, InputFile):
+            content = item.content
+        elif isinstance(item, tuple) and len(item) in (2, 3):
+            content = item[1]
+        if hasattr(content, "read") and not isinstance(content, (str, bytes, os.PathLike)):
+            return True
+    return False
+
+
+PathFacts = tuple[int, "bytes | None"]
+"""A checked path's size, and its contents if it was read ahead."""
+
+
+def path_facts(paths: Sequence[str], read_ahead: int = 0) -> list[PathFacts | OSError]:
+    """Check each local path (exists, regular file, readable); read small files while they fit
+    in `read_ahead` together. Blocking: the only part of `prepare_files` that touches the disk,
+    kept to system calls (it runs in a worker thread, which takes the GIL after each)."""
+    facts: list[PathFacts | OSError] = []
+    budget = read_ahead
+    for path in paths:
+        try:
+            st = os.stat(path)
+            if stat.S_ISDIR(st.st_mode):
+                raise IsADirectoryError(errno.EISDIR, "is a directory", path)
+            if not stat.S_ISREG(st.st_mode):
+                raise OSError(errno.EINVAL, "not a regular file", path)
+            if not os.access(path, os.R_OK):
+                raise PermissionError(errno.EACCES, "permission denied", path)
+            size = st.st_size
+            data = None
+            if size <= budget:
+                budget -= size
+                data = _read_whole(path, size)
+            else:
+                budget = 0  # the files after this one are read when the upload reaches them
+            facts.append((size, data))
+        except OSError as exc:
+            facts.append(exc)
+    return facts
+
+
+def _read_whole(path: str, size: int) -> bytes:
+    fd = os.open(path, os.O_RDONLY | _O_CLOEXEC)
+    try:
+        data = os.read(fd, size + 1)  # one byte more, to notice a file that grew
+    finally:
+        os.close(fd)
+    if len(data) != size:
+        raise OSError("changed while it was being checked")
+    return data
+
+
+_json_string: Callable[[str], str] = json.encoder.encode_basestring_ascii
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 
 def _label(content: object) -> str | None:
@@ -123,33 +254,19 @@ def reason_for(exc: BaseException) -> str:
     return str(exc)
 
 
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f]")
+
+
 def _check_content_type(value: str | None, filename: str) -> str:
     content_type = value or _guess_type(filename)
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in content_type):
+    if _CONTROL_CHARACTER.search(content_type) is not None:
         raise ValueError("content type contains control characters")
     return content_type
 
 
 def _prepare_one(spec: InputFile) -> PreparedFile:
+    """An input that is not a path: bytes, or a user's file object (sized by seeking it)."""
     content = spec.content
-    if isinstance(content, (str, os.PathLike)):
-        path = os.fspath(content)
-        if isinstance(path, bytes):
-            path = os.fsdecode(path)
-        st = os.stat(path)
-        if stat.S_ISDIR(st.st_mode):
-            raise IsADirectoryError(path)
-        if not stat.S_ISREG(st.st_mode):
-            raise ValueError("not a regular file")
-        if not os.access(path, os.R_OK):
-            raise PermissionError(path)
-        filename = _clean_name(spec.filename or os.path.basename(path))
-        return PreparedFile(
-            _nonempty(filename),
-            _check_content_type(spec.content_type, filename),
-            st.st_size,
-            path=path,
-        )
     if isinstance(content, (bytes, bytearray, memoryview)):
         if not spec.filename:
             raise ValueError("bytes need a filename: pass (filename, data)")
@@ -163,6 +280,7 @@ def _prepare_one(spec: InputFile) -> PreparedFile:
         )
     if isinstance(content, io.TextIOBase):
         raise TypeError("file objects must be opened in binary mode ('rb')")
+    assert not isinstance(content, (str, os.PathLike)), "paths go through FilePlan"
     stream: IO[bytes] = content
     name = spec.filename or _label(stream)
     if not name:
@@ -215,6 +333,8 @@ def request_data_json(
             if isinstance(job_nodes, (str, bytes)) or not list(job_nodes):
                 raise ValueError("job_nodes must be a non-empty list of node objects")
             data["job_nodes"] = list(job_nodes)
+        if job_nodes is None:  # json.dumps(data) to the byte, without the encoder's set-up
+            return '{"template_id": ' + _json_string(data["template_id"]) + "}"
         return json.dumps(data)
     if isinstance(request_data, str):
         try:

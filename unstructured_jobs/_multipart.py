@@ -1,30 +1,39 @@
 """The streaming multipart/form-data body of an upload (create_job, run_workflow).
 
 `MultipartBody` is a body *factory*: each attempt gets a fresh aiohttp payload that opens each
-file only when its turn to be written comes, reads it in chunks in a worker thread, closes it
-right after, and never holds more than one chunk in memory. A job with 2,000 files therefore uses
-one file descriptor at a time, and a retry re-reads the files from disk (aiohttp closes a body
-after each attempt, so a body object can never be sent twice).
+file only when its turn to be written comes, reads it in chunks, closes it right after, and never
+holds more than about one chunk in memory. A job with 2,000 files therefore uses one file
+descriptor at a time, and a retry re-reads the files from disk (aiohttp closes a body after each
+attempt, so a body object can never be sent twice).
+
+No read that may wait on the disk runs on the event loop's thread. Opening a file, reading a run
+of small files (one hop for up to a chunk of them) and reading a user's file object run in the
+loop's executor. A large file's chunks are read on the loop's thread only from the page cache
+(``preadv`` with ``RWF_NOWAIT`` on Linux, which answers ``EAGAIN`` rather than wait on the disk);
+a chunk that is not cached, and every chunk where such reads are not supported, is read in the
+executor. A thread hop costs several times the read of a cached chunk, so a cached upload costs
+about what a hand-written loop of ``os.read`` costs (benchmarks/README.md).
 
 The files arrive here already checked (`_inputs.PreparedFile`); text fields are sent as given.
 A file that cannot be read when its turn comes (deleted, made unreadable, a stream that fails)
 or that changes size is recorded on the attempt (`AttemptState.error`): the transport raises it
 as `InputFileError`, never retried, and the body is cut short, so no job can exist.
 
-Every blocking call on a file runs in the loop's executor, and a cancellation waits for the call
-in flight to end (it cannot be stopped in its thread): a file the call opens is closed, never left
-to the garbage collector, and a cancelled attempt lets go of its file before the transport
-returns (`AttemptState.wait_stopped`).
+A cancellation waits for the executor call in flight to end (it cannot be stopped in its
+thread): a file the call opens is closed, never left to the garbage collector, and a cancelled
+attempt lets go of its file before the transport returns (`AttemptState.wait_stopped`).
 
 The upload-stall watchdog (`Timeout.write`) counts as progress any byte the server's end of the
-connection acknowledged (the kernel's ``TCP_INFO``, on Linux), else any byte handed to the OS or
-any chunk written: a server that reads slowly but steadily is never a stall.
+connection acknowledged (the kernel's ``TCP_INFO``, on Linux), else any byte handed to the OS, and
+any byte the body wrote: a server that reads slowly but steadily is never a stall.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
+import os
 import random
 import re
 import socket
@@ -35,9 +44,15 @@ from typing import Any, BinaryIO, TypeVar
 from aiohttp import payload as aiohttp_payload
 from aiohttp.abc import AbstractStreamWriter
 
-from ._constants import LOGGER_NAME, STALL_CHECKS_PER_TIMEOUT, UPLOAD_CHUNK_SIZE
+from ._constants import (
+    LOGGER_NAME,
+    STALL_CHECKS_PER_TIMEOUT,
+    UNWATCHED_BODY,
+    UPLOAD_CHUNK_SIZE,
+)
 from ._exceptions import reduce_error
 from ._inputs import PreparedFile, reason_for
+from ._offload import offload
 
 log = logging.getLogger(LOGGER_NAME)
 T = TypeVar("T")
@@ -150,15 +165,20 @@ class MultipartBody:
         self._heads += [
             _part_head(self.boundary, file_field, f.filename, f.content_type) for f in self.files
         ]
+        self.size = self._total_size()
+        """Total bytes, or None when a part's size is unknown (then it is sent chunked)."""
+        # A small body whose every part is in memory is rendered once, written in one piece.
+        self._whole: bytes | None = None
+        small = self.size is not None and self.size <= chunk_size
+        if small and all(f.data is not None for f in self.files):
+            self._whole = self._render()
 
     @property
     def content_type(self) -> str:
         """The request's Content-Type header value."""
         return "multipart/form-data; boundary=" + self.boundary.decode()
 
-    @property
-    def size(self) -> int | None:
-        """Total bytes, or None when a part's size is unknown (then it is sent chunked)."""
+    def _total_size(self) -> int | None:
         total = sum(len(h) + 2 for h in self._heads) + len(self.boundary) + 6
         total += sum(len(v.encode()) for _, v in self.fields)
         for f in self.files:
@@ -166,6 +186,22 @@ class MultipartBody:
                 return None
             total += f.size
         return total
+
+    def _render(self) -> bytes:
+        parts: list[bytes] = []
+        heads = iter(self._heads)
+        for _, value in self.fields:
+            parts += (next(heads), value.encode(), b"\r\n")
+        for f in self.files:
+            assert f.data is not None
+            parts += (next(heads), f.data, b"\r\n")
+        parts += (b"--", self.boundary, b"--\r\n")
+        return b"".join(parts)
+
+    @property
+    def file_bytes(self) -> int:
+        """The bytes of the files' contents in the body (what progress callbacks count)."""
+        return sum(f.size or 0 for f in self.files)
 
     @property
     def file_names(self) -> list[str]:
@@ -188,7 +224,8 @@ class MultipartBody:
 
     def _progress(self, n: int) -> None:
         self._reported += n
-        self._notify(n)
+        if self.on_progress is not None:
+            self._notify(n)
 
     def _notify(self, n: int) -> None:
         # A failing progress callback must not abort an upload: an upload cut short by it would
@@ -207,12 +244,12 @@ Probe = Callable[[], object]
 class _StallWatchdog:
     """Cancels the writing task when the upload made no progress for `timeout` seconds.
 
-    Progress is a finished write (`note_progress`) or, checked a few times per timeout, a change
-    in what `probe` returns (the bytes the peer acknowledged, or handed to the OS). A check that
-    runs late (the loop was blocked, the process stopped) restarts the count: a stall is time
-    the watchdog watched and saw nothing move, not time it was not running.
+    Progress is a change, checked a few times per timeout, in what `probe` returns (the bytes
+    the peer acknowledged, or handed to the OS, and the bytes the body has written). A check
+    that runs late (the loop was blocked, the process stopped) restarts the count: a stall is
+    time the watchdog watched and saw nothing move, not time it was not running.
 
-    One timer per check: the per-chunk cost is one float store.
+    One timer per check, nothing per chunk.
     """
 
     def __init__(
@@ -233,10 +270,6 @@ class _StallWatchdog:
         self._seen = probe()
         self._due = self.last_progress + self.interval
         self._handle = self.loop.call_later(self.interval, self._check)
-
-    def note_progress(self) -> None:
-        """A write finished."""
-        self.last_progress = self.loop.time()
 
     def _check(self) -> None:
         now = self.loop.time()
@@ -294,9 +327,10 @@ def _progress_probe(writer: AbstractStreamWriter) -> Probe:
 class _BodyPayload(aiohttp_payload.Payload):
     """One attempt's body: writes every part, opening each file only while it is written.
 
-    Small pieces (part headers, small files) are coalesced into writes of about one chunk;
-    file reads run in the loop's default executor, one chunk per hop (a whole small file, open
-    to close, in a single hop).
+    Small pieces (part headers, small files) are coalesced into writes of about one chunk. A run
+    of small files on disk is read in one executor hop (each opened, read and closed in turn);
+    a large file is opened in the executor, then read chunk by chunk from the page cache on the
+    loop's thread when the chunk is all there, else in the executor (see `_copy`).
     """
 
     def __init__(self, body: MultipartBody, state: AttemptState, write_timeout: float | None):
@@ -308,6 +342,7 @@ class _BodyPayload(aiohttp_payload.Payload):
         self._pending = bytearray()
         self._progress_pending = 0
         self._watchdog: _StallWatchdog | None = None
+        self._reading: asyncio.Future[Any] | None = None  # the executor call in flight, if any
 
     def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
         raise TypeError("a streaming upload cannot be decoded")
@@ -321,11 +356,25 @@ class _BodyPayload(aiohttp_payload.Payload):
         state = self._state
         state.started = True
         state.writer = asyncio.current_task()
+        whole = self._body._whole
+        if whole is not None and len(whole) <= UNWATCHED_BODY:
+            # Written in one piece that the connection takes without waiting: nothing can stall.
+            try:
+                await self._write(writer, whole, self._body.file_bytes)
+            except BaseException as exc:
+                state.error = state.error or exc
+                raise
+            state.complete = True
+            return
         if self._timeout is not None:
-            self._watchdog = _StallWatchdog(self._timeout, _progress_probe(writer))
+            probe = _progress_probe(writer)
+            self._watchdog = _StallWatchdog(self._timeout, lambda: (probe(), state.bytes_sent))
         try:
-            await self._write_all(writer)
-            await self._flush(writer)
+            if whole is not None:
+                await self._write(writer, whole, self._body.file_bytes)
+            else:
+                await self._write_all(writer)
+                await self._flush(writer)
         except asyncio.CancelledError:
             if self._watchdog is None or not self._watchdog.fired:
                 state.error = state.error or asyncio.CancelledError()
@@ -344,7 +393,9 @@ class _BodyPayload(aiohttp_payload.Payload):
                 self._watchdog.stop()
         state.complete = True
 
-    async def _send(self, writer: AbstractStreamWriter, data: bytes, progress: int = 0) -> None:
+    async def _send(
+        self, writer: AbstractStreamWriter, data: bytes | bytearray, progress: int = 0
+    ) -> None:
         if len(data) >= self._body.chunk_size:  # big: no copy into the buffer
             await self._flush(writer)
             await self._write(writer, data, progress)
@@ -360,11 +411,11 @@ class _BodyPayload(aiohttp_payload.Payload):
             progress, self._progress_pending = self._progress_pending, 0
             await self._write(writer, chunk, progress)
 
-    async def _write(self, writer: AbstractStreamWriter, chunk: bytes, progress: int) -> None:
+    async def _write(
+        self, writer: AbstractStreamWriter, chunk: bytes | bytearray, progress: int
+    ) -> None:
         await writer.write(chunk)
         self._state.bytes_sent += len(chunk)
-        if self._watchdog is not None:
-            self._watchdog.note_progress()
         if progress:
             self._body._progress(progress)
 
@@ -373,45 +424,109 @@ class _BodyPayload(aiohttp_payload.Payload):
         heads = iter(body._heads)
         for _, value in body.fields:
             await self._send(writer, next(heads) + value.encode() + b"\r\n")
-        for prepared in body.files:
-            await self._send(writer, next(heads))
-            await self._write_file(writer, prepared)
-            await self._send(writer, b"\r\n")
+        files = body.files
+        index = 0
+        while index < len(files):
+            run = _small_run(files, index, body.chunk_size)
+            if not run:
+                await self._send(writer, next(heads))
+                await self._write_file(writer, files[index])
+                await self._send(writer, b"\r\n")
+                index += 1
+                continue
+            # Small files on disk: one executor hop reads them all (one open file at a time).
+            results = await self._in_thread(_read_many, run)
+            for prepared, result in zip(files[index : index + len(run)], results, strict=False):
+                await self._send(writer, next(heads))
+                if isinstance(result, BaseException):
+                    raise _input_error(prepared, result) from result
+                self._check_size(prepared, len(result))
+                await self._send(writer, result, len(result))
+                await self._send(writer, b"\r\n")
+            index += len(run)
         await self._send(writer, b"--" + body.boundary + b"--\r\n")
 
     async def _write_file(self, writer: AbstractStreamWriter, prepared: PreparedFile) -> None:
-        chunk_size = self._body.chunk_size
         if prepared.data is not None:
+            chunk_size = self._body.chunk_size
             view = memoryview(prepared.data)
             for offset in range(0, len(view), chunk_size):
                 piece = bytes(view[offset : offset + chunk_size])
                 await self._send(writer, piece, len(piece))
             return
-        if prepared.path is not None and prepared.size is not None and prepared.size <= chunk_size:
-            data = await _read_input(prepared, _read_small, prepared.path, prepared.size)
-            self._check_size(prepared, len(data))
-            await self._send(writer, data, len(data))
-            return
-        if prepared.path is not None:
-            stream: Any = await _read_input(prepared, _open_binary, prepared.path, close=True)
-        else:
-            stream = prepared.stream
+        if prepared.path is None:  # a user's file object: read (and rewound) in the executor
+            stream: Any = prepared.stream
             if prepared.start is not None:
-                await _read_input(prepared, stream.seek, prepared.start)
+                await self._read_input(prepared, stream.seek, prepared.start)
+            await self._copy(writer, prepared, stream, own=False)
+            return
+        fh: Any = await self._read_input(prepared, _open_binary, prepared.path, close=True)
         try:
-            sent = 0
-            while True:
-                data = await _read_input(prepared, stream.read, chunk_size)
-                if not data:
-                    break
-                sent += len(data)
-                if prepared.size is not None and sent > prepared.size:
-                    self._check_size(prepared, sent)
-                await self._send(writer, data, len(data))
-            self._check_size(prepared, sent)
+            await self._copy(writer, prepared, fh, own=True)
         finally:
-            if prepared.path is not None:
-                await _in_thread(stream.close)
+            self._close_file(fh)
+
+    async def _copy(
+        self, writer: AbstractStreamWriter, prepared: PreparedFile, fh: Any, *, own: bool
+    ) -> None:
+        """Send `fh`'s bytes in chunks, checked against the size the file had when checked.
+
+        A file we opened (`own`, a plain `io.FileIO`) is read at offsets: each chunk that is
+        in the page cache is read on the loop's thread (``preadv`` with ``RWF_NOWAIT``, which
+        never waits on the disk: a chunk that is not there is read in the executor instead),
+        into a buffer used again for the next chunk once the connection let go of it. Where
+        such reads are not supported (not Linux, an old kernel, some file systems), and for a
+        user's file object, every read runs in the executor.
+        """
+        body = self._body
+        state = self._state
+        chunk_size = body.chunk_size
+        expected = prepared.size
+        at = own and type(fh) is io.FileIO  # read at offsets, not from the file's position
+        fd = fh.fileno() if at and _NOWAIT is not None else None
+        buffer: bytearray | None = None
+        alone = 0  # the buffer's reference count while nothing else holds it
+        sent = 0
+        while True:
+            # Once the expected bytes are all sent, one more byte is asked for: a file that grew.
+            want = chunk_size if expected is None else min(chunk_size, expected - sent) or 1
+            data: Any = None
+            if fd is not None:
+                if buffer is None or len(buffer) < want:
+                    buffer = bytearray(want)
+                    alone = sys.getrefcount(buffer) if _COUNTS_REFERENCES else -1
+                try:
+                    got = _pread_nowait(fd, buffer, sent, want)
+                except BlockingIOError:  # not in the page cache: the disk is read off the loop
+                    pass
+                except OSError:  # not supported here, or failing: the executor read says how
+                    fd = None
+                else:  # fewer bytes: the end of the file, or only part of the chunk is cached
+                    data = buffer if got == len(buffer) else buffer[:got]
+            if data is None:
+                if at:
+                    data = await self._read_input(prepared, _read_at, fh, want, sent)
+                else:
+                    data = await self._read_input(prepared, fh.read, want)
+            size = len(data)
+            if not size:
+                break
+            sent += size
+            if expected is not None and sent > expected:
+                self._check_size(prepared, sent)
+            if size < chunk_size or self._pending:
+                await self._send(writer, data, size)
+            else:
+                await writer.write(data)  # a whole chunk: straight to the connection
+                state.bytes_sent += size
+                body._progress(size)
+            if data is buffer:
+                # Used again only if nothing else holds it (the connection may keep a chunk it
+                # could not send yet); otherwise the next chunk gets a new one.
+                data = None
+                if not _COUNTS_REFERENCES or sys.getrefcount(buffer) != alone:
+                    buffer = None
+        self._check_size(prepared, sent)
 
     @staticmethod
     def _check_size(prepared: PreparedFile, sent: int) -> None:
@@ -424,15 +539,37 @@ class _BodyPayload(aiohttp_payload.Payload):
             f"{verb} while it was being uploaded (expected {expected} bytes)",
         )
 
+    async def _in_thread(self, fn: Callable[..., T], *args: Any, close: bool = False) -> T:
+        future = offload(fn, *args)
+        self._reading = future
+        return await _wait_thread(future, close=close)
 
-async def _in_thread(fn: Callable[..., T], *args: Any, close: bool = False) -> T:
-    """``fn(*args)`` in the loop's default executor.
+    async def _read_input(
+        self, prepared: PreparedFile, fn: Callable[..., T], *args: Any, close: bool = False
+    ) -> T:
+        """`_in_thread` for a call on an input file: a failure is the file's, not the network's."""
+        try:
+            return await self._in_thread(fn, *args, close=close)
+        except (OSError, ValueError) as exc:
+            raise _input_error(prepared, exc) from exc
+
+    def _close_file(self, fh: Any) -> None:
+        """Close a file we opened, at once; or, if a read of it still runs in its thread (the
+        wait for it was cut short by a second cancellation), as soon as that read ends."""
+        reading = self._reading
+        if reading is not None and not reading.done():
+            reading.add_done_callback(lambda _: fh.close())
+            return
+        fh.close()
+
+
+async def _wait_thread(future: asyncio.Future[T], close: bool = False) -> T:
+    """The result of an executor call.
 
     If the caller is cancelled, the call cannot be stopped in its thread: wait for it to end
     before the cancellation goes on, so that no file is closed under a running read, and (with
     `close`) close the file it returns instead of leaving it to the garbage collector.
     """
-    future = asyncio.get_running_loop().run_in_executor(None, fn, *args)
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:
@@ -447,18 +584,37 @@ def _close_result(future: asyncio.Future[Any]) -> None:
         future.result().close()
 
 
-async def _read_input(
-    prepared: PreparedFile, fn: Callable[..., T], *args: Any, close: bool = False
-) -> T:
-    """`_in_thread` for a call on an input file: its failure is the file's, not the network's."""
-    try:
-        return await _in_thread(fn, *args, close=close)
-    except (OSError, ValueError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            reason = "no such file (deleted after it was checked)"
-        else:
-            reason = "could not be read: " + reason_for(exc)
-        raise FileChangedError(prepared.filename, reason) from exc
+def _input_error(prepared: PreparedFile, exc: BaseException) -> FileChangedError:
+    if isinstance(exc, FileNotFoundError):
+        reason = "no such file (deleted after it was checked)"
+    else:
+        reason = "could not be read: " + reason_for(exc)
+    return FileChangedError(prepared.filename, reason)
+
+
+def _small_run(files: Sequence[PreparedFile], index: int, budget: int) -> list[tuple[str, int]]:
+    """The paths and sizes of the files on disk from `index` on, together at most `budget`."""
+    run: list[tuple[str, int]] = []
+    for prepared in files[index:]:
+        path, size = prepared.path, prepared.size
+        if path is None or size is None or size > budget:
+            break
+        budget -= size
+        run.append((path, size))
+    return run
+
+
+def _read_many(items: Sequence[tuple[str, int]]) -> list[bytes | OSError]:
+    """Read small files one after the other (each closed before the next is opened); the
+    first failure ends the list."""
+    results: list[bytes | OSError] = []
+    for path, size in items:
+        try:
+            results.append(_read_small(path, size))
+        except OSError as exc:
+            results.append(exc)
+            break
+    return results
 
 
 def _read_small(path: str, size: int) -> bytes:
@@ -467,4 +623,27 @@ def _read_small(path: str, size: int) -> bytes:
 
 
 def _open_binary(path: str) -> BinaryIO:
-    return open(path, "rb")
+    return open(path, "rb", buffering=0)
+
+
+_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None) if hasattr(os, "preadv") else None
+
+
+def _pread_nowait(fd: int, buffer: bytearray, offset: int, size: int) -> int:
+    """Read up to `size` bytes at `offset` into `buffer`, only from the page cache; raises
+    `BlockingIOError` if none of them is there (the read would wait on the disk)."""
+    assert _NOWAIT is not None
+    view = buffer if size == len(buffer) else memoryview(buffer)[:size]
+    return os.preadv(fd, [view], offset, _NOWAIT)
+
+
+# CPython counts references: a buffer no one else holds can be filled again at no risk.
+_COUNTS_REFERENCES = hasattr(sys, "getrefcount")
+
+
+def _read_at(fh: io.FileIO, size: int, offset: int) -> bytes:
+    """Up to `size` bytes at `offset` (in a worker thread: this may wait on the disk)."""
+    if hasattr(os, "pread"):
+        return os.pread(fh.fileno(), size, offset)
+    fh.seek(offset)
+    return fh.read(size) or b""

@@ -12,6 +12,7 @@ for re-reading the environment and ``~/.netrc`` in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import ssl
@@ -78,8 +79,13 @@ class _Progress:
     """Where one call stands, for the error its total timeout gives."""
 
     def __init__(self) -> None:
-        self.sent_at = datetime.now(UTC)
+        self._started = time.time()
         self.in_flight = False  # an attempt is under way (not waiting to retry)
+
+    @property
+    def sent_at(self) -> datetime:
+        """When the call began (read only for errors: a clock read is cheaper than a datetime)."""
+        return datetime.fromtimestamp(self._started, UTC)
 
 
 class ConnectionPool:
@@ -185,6 +191,16 @@ class Transport:
             rng=self._rng,
         )
 
+    def reads_whole(self, response: aiohttp.ClientResponse) -> bool:
+        """Whether `read_answer` would read `response` at once with ``response.read()``: a
+        declared length within `max_answer_bytes`, not compressed (so it cannot grow)."""
+        declared = response.content_length
+        return (
+            declared is not None
+            and declared <= self.max_answer_bytes
+            and not response.headers.get("Content-Encoding")
+        )
+
     async def read_answer(self, request: Request, response: aiohttp.ClientResponse) -> bytes:
         """The whole body of a success answer, decompressed, up to `max_answer_bytes`.
 
@@ -192,12 +208,7 @@ class Transport:
         compression bomb nor an endless answer can exhaust memory.
         """
         limit = self.max_answer_bytes
-        declared = response.content_length
-        if (
-            declared is not None
-            and declared <= limit
-            and not response.headers.get("Content-Encoding")
-        ):
+        if self.reads_whole(response):
             return await response.read()  # the fast path: aiohttp reads a known length at once
         chunks: list[bytes] = []
         size = 0
@@ -228,27 +239,38 @@ class Transport:
         """Close the connection pool (shared with every copy of the client)."""
         await self.pool.aclose()
 
-    async def send(
+    def send(
         self,
         request: Request,
         consume: Consume[T],
         *,
         timeout: Timeout | None = None,
         max_retries: int | RetryConfig | None = None,
-    ) -> T:
+    ) -> Awaitable[T]:
         """Send `request`, retrying as `_core.decide` says, and return ``consume(response)``.
 
-        Whatever leaves here (errors, cancellation) has aiohttp's frames cut from its traceback
+        Whatever leaves it (errors, cancellation) has aiohttp's frames cut from its traceback
         and its chain's: their locals hold the request headers (`_secret.scrub_traceback`).
+        Returns the awaitable that does it (no coroutine frame of its own on every call).
         """
         timeout = timeout or self.timeout
+        if timeout.total is None:
+            return self._send(request, consume, timeout, max_retries, _Progress())
+        return self._send_within(request, consume, timeout, max_retries, timeout.total)
+
+    async def _send_within(
+        self,
+        request: Request,
+        consume: Consume[T],
+        timeout: Timeout,
+        max_retries: int | RetryConfig | None,
+        total: float,
+    ) -> T:
         progress = _Progress()
         try:
-            if timeout.total is None:
+            with anyio.move_on_after(total):
                 return await self._send(request, consume, timeout, max_retries, progress)
-            with anyio.move_on_after(timeout.total):
-                return await self._send(request, consume, timeout, max_retries, progress)
-            raise self._deadline_passed(request, timeout.total, progress)
+            raise self._deadline_passed(request, total, progress)
         except BaseException as exc:
             scrub_traceback(exc)
             raise
@@ -278,46 +300,53 @@ class Transport:
         max_retries: int | RetryConfig | None,
         progress: _Progress,
     ) -> T:
-        retries = self.retries
-        if isinstance(max_retries, RetryConfig):
-            retries = max_retries
-        elif max_retries is not None:
-            retries = RetryConfig(max_retries, retries.budget)
-        limit = retries.max_retries
-        url = self.base_url + request.path
-        sent_at = progress.sent_at
-        slept = 0.0
-        retry_index = 0
-        while True:
-            try:
-                progress.in_flight = True
-                return await self._attempt(request, url, timeout, consume, retry_index)
-            except _AttemptFailed as failed:
-                progress.in_flight = False
-                failure, error = failed.failure, failed.error
-            verdict = _core.decide(request.safety, failure)
-            body = request.body
-            if verdict is Verdict.RETRY and body is not None and not body.can_rebuild():
-                verdict = Verdict.RAISE  # a non-seekable stream was consumed: cannot resend
-            if verdict is Verdict.RETRY and retry_index < limit:
-                delay = _core.retry_delay(retry_index, failure, self._rng)
-                if slept + delay <= retries.budget:
-                    log.info(
-                        "%s %s failed (%s); retry %d/%d in %.2fs",
-                        request.method,
-                        request.path,
-                        _describe(failure),
-                        retry_index + 1,
-                        limit,
-                        delay,
-                    )
-                    await self.clock.sleep(delay)
-                    slept += delay
-                    retry_index += 1
-                    continue
-            if verdict is Verdict.AMBIGUOUS:
-                raise _core.ambiguous_error(request, url, error, sent_at) from error
-            raise error
+        try:
+            retries = self.retries
+            if isinstance(max_retries, RetryConfig):
+                retries = max_retries
+            elif max_retries is not None:
+                retries = RetryConfig(max_retries, retries.budget)
+            limit = retries.max_retries
+            url = self.base_url + request.path
+            slept = 0.0
+            retry_index = 0
+            while True:
+                try:
+                    progress.in_flight = True
+                    if request.body is None:  # nothing to write, nothing to stop after a failure
+                        return await self._exchange(
+                            request, url, timeout, consume, retry_index, None, None
+                        )
+                    return await self._attempt(request, url, timeout, consume, retry_index)
+                except _AttemptFailed as failed:
+                    progress.in_flight = False
+                    failure, error = failed.failure, failed.error
+                verdict = _core.decide(request.safety, failure)
+                body = request.body
+                if verdict is Verdict.RETRY and body is not None and not body.can_rebuild():
+                    verdict = Verdict.RAISE  # a non-seekable stream was consumed: cannot resend
+                if verdict is Verdict.RETRY and retry_index < limit:
+                    delay = _core.retry_delay(retry_index, failure, self._rng)
+                    if slept + delay <= retries.budget:
+                        log.info(
+                            "%s %s failed (%s); retry %d/%d in %.2fs",
+                            request.method,
+                            request.path,
+                            _describe(failure),
+                            retry_index + 1,
+                            limit,
+                            delay,
+                        )
+                        await self.clock.sleep(delay)
+                        slept += delay
+                        retry_index += 1
+                        continue
+                if verdict is Verdict.AMBIGUOUS:
+                    raise _core.ambiguous_error(request, url, error, progress.sent_at) from error
+                raise error
+        except BaseException as exc:
+            scrub_traceback(exc)
+            raise
 
     async def _attempt(
         self, request: Request, url: str, timeout: Timeout, consume: Consume[T], retries: int
@@ -347,9 +376,7 @@ class Transport:
     ) -> T:
         started = time.perf_counter()
         attempt = retries + 1
-        client_timeout = aiohttp.ClientTimeout(
-            total=None, connect=None, sock_connect=timeout.connect, sock_read=timeout.read
-        )
+        client_timeout = _client_timeout(timeout.connect, timeout.read)
         try:
             async with self.session().request(
                 request.method,
@@ -393,6 +420,12 @@ class Transport:
                 request.method, request.path, attempt, type(exc).__name__, exc,
             )  # fmt: skip
             raise _classify(exc, request, url, state, timeout) from exc
+
+
+@functools.lru_cache(maxsize=64)
+def _client_timeout(connect: float | None, read: float | None) -> aiohttp.ClientTimeout:
+    """aiohttp's timeouts for ours (``total`` None: see the module docstring), made once."""
+    return aiohttp.ClientTimeout(total=None, connect=None, sock_connect=connect, sock_read=read)
 
 
 def _classify(

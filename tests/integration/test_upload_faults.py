@@ -10,6 +10,7 @@ and the watchdog does not count time it was not running. No assertion is on wall
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import json
 import os
@@ -221,62 +222,49 @@ async def test_a_stalled_small_upload_may_have_created_a_job() -> None:
 # ---------------------------------------------------------------- cancelled uploads
 
 
-class GatedFile:
-    """A file whose reads after the first wait for `gate` (as a slow disk would), holding the
-    file's lock meanwhile as `io.BufferedReader` does: a close waits for the read to end.
-    `on_wait` is called (in the reading thread) when a read starts to wait."""
-
-    def __init__(self, fh: BinaryIO, gate: threading.Event, on_wait: Callable[[], None]):
-        self._fh = fh
-        self._gate = gate
-        self._on_wait = on_wait
-        self._lock = threading.Lock()
-        self._reads = 0
-
-    @property
-    def closed(self) -> bool:
-        return self._fh.closed
-
-    def read(self, n: int = -1) -> bytes:
-        with self._lock:
-            self._reads += 1
-            if self._reads > 1:
-                self._on_wait()
-                self._gate.wait()
-            return self._fh.read(n)
-
-    def close(self) -> None:
-        with self._lock:
-            self._fh.close()
-
-
 class OpenFiles:
-    """Records every file the body writer opens (`_multipart._open_binary`, patched). The open
-    itself waits for `gate` (`gate_open`), or else every read after the first does."""
+    """Records every file the body writer opens (`_multipart._open_binary`, patched), with none
+    of its bytes in the page cache: `_multipart._pread_nowait` answers `BlockingIOError`, as the
+    kernel does for a cold file, so every chunk is read in a worker thread (`_multipart._read_at`,
+    patched). The open itself waits for `gate` (`gate_open`), or else every read after the first
+    does. `closed_under_read` tells whether a gated read found its file closed when it went on."""
 
     def __init__(
         self, monkeypatch: pytest.MonkeyPatch, gate: threading.Event, *, gate_open: bool
     ) -> None:
-        self.files: list[BinaryIO | GatedFile] = []
+        self.files: list[BinaryIO] = []
         self.entered = asyncio.Event()  # the gated open or read has started
+        self.closed_under_read = False
+        self.reads = 0
         loop = asyncio.get_running_loop()
-        real = multipart._open_binary
+        real_open, real_read = multipart._open_binary, multipart._read_at
 
         def entered() -> None:
             loop.call_soon_threadsafe(self.entered.set)
 
-        def opener(path: str) -> BinaryIO | GatedFile:
-            fh: BinaryIO | GatedFile
+        def opener(path: str) -> BinaryIO:
             if gate_open:
                 entered()
                 gate.wait()
-                fh = real(path)
-            else:
-                fh = GatedFile(real(path), gate, entered)
+            fh = real_open(path)
             self.files.append(fh)
             return fh
 
+        def cold(fd: int, buffer: bytearray, offset: int, size: int) -> int:
+            raise BlockingIOError(errno.EAGAIN, "not in the page cache")
+
+        def read_at(fh: Any, size: int, offset: int) -> bytes:
+            assert threading.current_thread() is not threading.main_thread()
+            self.reads += 1
+            if not gate_open and self.reads > 1:
+                entered()
+                gate.wait()
+                self.closed_under_read = self.closed_under_read or fh.closed
+            return real_read(fh, size, offset)
+
         monkeypatch.setattr(multipart, "_open_binary", opener)
+        monkeypatch.setattr(multipart, "_pread_nowait", cold)
+        monkeypatch.setattr(multipart, "_read_at", read_at)
 
 
 async def cancel_while_gated(task: asyncio.Future[Any], gate: threading.Event) -> None:
@@ -316,6 +304,7 @@ async def test_a_cancelled_upload_has_closed_its_file_when_the_cancel_arrives(
         finally:
             gate.set()
         assert opened.files[0].closed  # at the very moment the cancel arrived
+    assert not opened.closed_under_read
 
 
 async def test_a_cancel_during_the_open_leaves_no_file_to_the_gc(
@@ -379,3 +368,4 @@ async def test_a_total_timeout_mid_upload_has_closed_the_file_too(
             await task
         assert info.value.phase == "total"
         assert opened.files[0].closed
+    assert not opened.closed_under_read

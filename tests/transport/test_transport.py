@@ -4,6 +4,7 @@ aioresponses never reads a request body.)"""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -319,3 +320,22 @@ async def test_connection_limit_is_configurable() -> None:
     await client.aclose()
     with pytest.raises(InvalidInputError):
         AsyncJobsClient(api_key=API_KEY, server_url=API_URL, max_connections=0)
+
+
+@pytest.mark.parametrize(
+    "encoded",
+    [
+        json.dumps(JOB).encode("utf-8-sig"),  # a BOM
+        json.dumps(JOB).encode("utf-16"),
+        json.dumps({**JOB, "workflow_name": "naïve ✓"}).encode(),
+    ],
+    ids=["utf-8 BOM", "utf-16", "utf-8"],
+)
+async def test_json_in_any_encoding_json_allows_is_read(
+    mock_api: CompatAioresponses, mocked_client: AsyncJobsClient, encoded: bytes
+) -> None:
+    """Answers are decoded as UTF-8 first (what servers send); a BOM or UTF-16 falls back to
+    `json.loads` of the bytes, which detects the encoding, as before."""
+    mock_api.get(JOB_URL, body=encoded, content_type="application/json")
+    job = await mocked_client.get_job(JOB_ID)
+    assert job.id == JOB_ID and job.workflow_name == json.loads(encoded)["workflow_name"]

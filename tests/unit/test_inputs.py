@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +92,37 @@ def test_request_data_forms() -> None:
         kwargs.update(bad)
         with pytest.raises(ValueError):
             request_data_json(**kwargs)
+
+
+def test_read_ahead_reads_the_leading_small_files_with_the_checks(tmp_path: Path) -> None:
+    """What fits in `read_ahead` at the start of the list is read now and sent as read; the
+    rest (from the first file that does not fit on) stays on disk for the upload to read."""
+    names = ["a.bin", "b.bin", "big.bin", "c.bin"]
+    sizes = [100, 200, 1000, 10]
+    for name, size in zip(names, sizes, strict=True):
+        (tmp_path / name).write_bytes(os.urandom(size))
+    files = prepare_files([tmp_path / n for n in names], 500)
+    assert [f.data is not None for f in files] == [True, True, False, False]
+    assert files[0].data == (tmp_path / "a.bin").read_bytes() and files[0].path is None
+    assert [f.size for f in files] == sizes
+    assert [f.filename for f in files] == names
+    assert all(f.data is None for f in prepare_files([tmp_path / n for n in names]))
+
+
+def test_a_file_that_changes_while_it_is_read_ahead_is_a_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "moving.bin"
+    path.write_bytes(b"x" * 100)
+    real_stat = os.stat
+
+    def stat_then_grow(p: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        result = real_stat(p, *args, **kwargs)
+        if str(p) == str(path):
+            path.write_bytes(b"x" * 150)  # between the check and the read
+        return result
+
+    monkeypatch.setattr(os, "stat", stat_then_grow)
+    with pytest.raises(InputFileError) as info:
+        prepare_files([path], 1000)
+    assert info.value.problems == [(str(path), "changed while it was being checked")]

@@ -7,7 +7,6 @@ the installed console script with its exit status.
 
 from __future__ import annotations
 
-import ast
 import json
 import logging
 import os
@@ -24,7 +23,6 @@ from typing import NamedTuple, Protocol
 
 import pytest
 
-import unstructured_jobs
 from unstructured_jobs import JobsClient
 from unstructured_jobs._constants import LOGGER_NAME
 from unstructured_jobs.cli import main
@@ -353,27 +351,6 @@ def test_the_console_script_exits_with_the_status(emu: Emulator, tmp_path: Path)
     assert (r.returncode, json.loads(r.stdout)) == (0, []), r.stderr
     r = run("wrong-secret-key-777")
     assert (r.returncode, r.stdout) == (3, "") and r.stderr.startswith("unstructured-jobs: error")
-
-
-def _package_imports(module: str) -> set[str]:
-    """The package modules `module` imports (at the top or inside functions)."""
-    path = Path(unstructured_jobs.__file__).with_name(module.removeprefix(".") + ".py")
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            found.add("." + (node.module or ""))
-    return found
-
-
-def test_the_command_line_modules_import_each_other_as_a_tree() -> None:
-    """`cli -> _commands -> _output`: no module of the command line imports one above it."""
-    layers = [".cli", "._commands", "._output", "._exit_codes"]
-    for i, module in enumerate(layers):
-        above = set(layers[: i + 1])
-        assert not _package_imports(module) & above, f"{module} imports from {above}"
-    assert "._commands" in _package_imports(".cli")
-    assert "._output" in _package_imports("._commands")
-    assert _package_imports("._output") == _package_imports("._exit_codes") == set()
 
 
 def test_batch_prints_a_file_name_that_is_not_utf8(cli: Cli, emu: Emulator, tmp_path: Path) -> None:

@@ -1,0 +1,65 @@
+"""The subcommands of ``unstructured-jobs``, one module each (parsing and errors live in `cli`).
+
+Each command module has ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args)``, a
+coroutine function returning an `ExitCode` (errors are raised; `cli` maps them to statuses).
+Shared pieces: `_common` (common options, the client, job tables), `_progress` (bars).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Awaitable, Callable
+from types import ModuleType
+
+from .._exit_codes import ExitCode
+from .._version import __version__
+from . import (
+    batch,
+    cancel,
+    create,
+    demo,
+    details,
+    download,
+    failed_files,
+    get,
+    run,
+    wait,
+)
+from . import list as list_
+from ._common import Parser, add_common_options
+
+__all__ = ["COMMANDS", "Command", "build_parser"]
+
+Command = Callable[[argparse.Namespace], Awaitable[ExitCode]]
+"""One subcommand: parsed arguments in, exit status out (errors are raised, `cli` maps them)."""
+
+_MODULES: tuple[ModuleType, ...] = (
+    create,
+    run,
+    list_,
+    get,
+    details,
+    failed_files,
+    cancel,
+    wait,
+    download,
+    batch,
+    demo,
+)
+COMMANDS: dict[str, Command] = {m.NAME: m.run for m in _MODULES}
+
+
+def build_parser() -> Parser:
+    """The whole command line: the program, its subcommands and their options."""
+    common = Parser(add_help=False)
+    add_common_options(common)
+    parser = Parser(prog="unstructured-jobs", description="Run Unstructured Platform jobs.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in _MODULES[:-1]:
+        p = sub.add_parser(module.NAME, parents=[common], help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
+    sub.add_parser("serve", help="serve the local emulator (see: serve --help)", add_help=False)
+    p = sub.add_parser(demo.NAME, parents=[common], help=demo.HELP, description=demo.HELP)
+    demo.add_arguments(p)
+    return parser

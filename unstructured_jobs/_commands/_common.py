@@ -1,0 +1,180 @@
+"""What the subcommands share: the parser class, the common options, the client, job tables."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+from .._client import AsyncJobsClient
+from .._constants import DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, ENV_API_KEY, ENV_SERVER_URL
+from .._converter import unstructure
+from .._exceptions import WaitTimeoutError
+from .._exit_codes import ExitCode
+from .._models import JobInformation
+from .._options import Timeout
+from .._output import print_json, print_table
+
+JOB_COLUMNS = ("id", "status", "created_at", "workflow_name", "files")
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?)?b?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "ki": 2**10, "mi": 2**20, "gi": 2**30}
+
+
+class UsageError(Exception):
+    """A command line argparse refused: `cli` prints the usage and the message, exits 2."""
+
+    def __init__(self, message: str, usage: str) -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, except that an error is raised (`UsageError`) for `cli` to print."""
+
+    def error(self, message: str) -> NoReturn:
+        """Raise `UsageError` instead of printing and exiting."""
+        raise UsageError(message, self.format_usage())
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    """The options every subcommand takes."""
+    g = parser.add_argument_group("common options")
+    g.add_argument("--api-key", help=f"API key (default: ${ENV_API_KEY})")
+    g.add_argument(
+        "--server-url",
+        "--api-url",
+        dest="server_url",
+        help=f"API base URL (default: ${ENV_SERVER_URL}, then the public service)",
+    )
+    g.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    g.add_argument("--debug", action="store_true", help="tracebacks and DEBUG logging")
+    g.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="force progress bars on/off (default: on when stderr is a terminal)",
+    )
+    g.add_argument("--max-retries", type=int, default=None, help="retries per request")
+    g.add_argument("--request-timeout", type=float, default=None, help="seconds per request")
+    g.add_argument(
+        "--ca-bundle",
+        metavar="PATH",
+        help="verify the server against this CA bundle (default: $SSL_CERT_FILE, "
+        "else $REQUESTS_CA_BUNDLE, else the system's CAs)",
+    )
+    g.add_argument(
+        "--no-proxy-env",
+        action="store_true",
+        help="ignore HTTPS_PROXY/HTTP_PROXY/NO_PROXY (default: use them, except for loopback)",
+    )
+
+
+def size(text: str) -> int:
+    """A byte size: ``1000``, ``10MB``, ``512KiB``."""
+    match = _SIZE.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 10MB, 512KiB, 1000)")
+    return int(float(match[1]) * _UNITS[(match[2] or "").lower()])
+
+
+def size_text(value: int) -> str:
+    """`value` the way `size` reads it back, in the largest decimal unit that divides it."""
+    for unit in ("g", "m", "k"):
+        if value and value % _UNITS[unit] == 0:
+            return f"{value // _UNITS[unit]}{unit.upper()}B"
+    return str(value)
+
+
+def job_nodes(text: str) -> list[dict[str, Any]]:
+    """A JSON list of job nodes, or ``@file`` holding one."""
+    try:
+        raw = Path(text[1:]).read_text(encoding="utf-8") if text.startswith("@") else text
+        value = json.loads(raw)
+    except (OSError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(f"cannot read job nodes: {exc}") from None
+    if not isinstance(value, list):
+        raise argparse.ArgumentTypeError("job nodes must be a JSON list")
+    return value
+
+
+def add_job_definition(p: argparse.ArgumentParser) -> None:
+    """``--template-id`` or ``--job-nodes``: what a job runs."""
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--template-id", help="template every job runs")
+    which.add_argument("--job-nodes", type=job_nodes, help="JSON list of nodes, or @file")
+
+
+def add_wait_options(p: argparse.ArgumentParser, *, flag: bool) -> None:
+    """``--timeout`` and ``--poll-interval`` (and ``--wait`` when `flag`)."""
+    if flag:
+        p.add_argument("--wait", action="store_true", help="wait until the job ends")
+    p.add_argument("--timeout", type=float, default=None, help="seconds to wait at most")
+    p.add_argument(
+        "--poll-interval",
+        type=float,
+        default=DEFAULT_POLL_INTERVAL,
+        help="first poll interval",
+    )
+
+
+def bars_enabled(args: argparse.Namespace) -> bool:
+    """Whether progress bars are drawn: forced by ``--progress``, else when stderr is a tty."""
+    return sys.stderr.isatty() if args.progress is None else bool(args.progress)
+
+
+@asynccontextmanager
+async def client(args: argparse.Namespace) -> AsyncIterator[AsyncJobsClient]:
+    """The client the common options describe."""
+    options: dict[str, Any] = {}
+    if args.max_retries is not None:
+        options["max_retries"] = args.max_retries
+    if args.request_timeout is not None:
+        options["timeout"] = Timeout.coerce(args.request_timeout)
+    if args.ca_bundle is not None:
+        options["ssl"] = args.ca_bundle
+    if args.no_proxy_env:
+        options["trust_env"] = False
+    async with AsyncJobsClient(api_key=args.api_key, server_url=args.server_url, **options) as c:
+        yield c
+
+
+def _job_row(job: JobInformation) -> list[object]:
+    files = len(job.input_file_ids or ())
+    return [
+        job.id,
+        job.status,
+        job.created_at.isoformat(timespec="seconds"),
+        job.workflow_name,
+        files,
+    ]
+
+
+def show_jobs(args: argparse.Namespace, jobs: list[JobInformation]) -> None:
+    """Jobs as a table, or as JSON with ``--json``."""
+    if args.json:
+        print_json(unstructure(jobs))
+    else:
+        print_table(JOB_COLUMNS, [_job_row(j) for j in jobs])
+
+
+def exit_for(job: JobInformation) -> ExitCode:
+    """0 for a COMPLETED job, 1 for any other."""
+    return ExitCode.OK if str(job.status) == "COMPLETED" else ExitCode.FAILED
+
+
+async def wait(args: argparse.Namespace, c: AsyncJobsClient, job_id: str) -> JobInformation:
+    """Wait for the job; past ``--timeout``, say so and return the last state seen."""
+    try:
+        timeout = DEFAULT_WAIT_TIMEOUT if args.timeout is None else args.timeout
+        return await c.wait_for_job(job_id, timeout=timeout, poll_interval=args.poll_interval)
+    except WaitTimeoutError as exc:
+        if exc.last_job is None:
+            raise
+        print(f"unstructured-jobs: {exc}", file=sys.stderr)
+        return exc.last_job

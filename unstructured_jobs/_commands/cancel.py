@@ -1,0 +1,28 @@
+"""``unstructured-jobs cancel``: cancel a job."""
+
+from __future__ import annotations
+
+import argparse
+
+from .._exit_codes import ExitCode
+from .._output import print_json, print_table
+from . import _common
+
+NAME = "cancel"
+HELP = "cancel a job"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The job id."""
+    p.add_argument("job_id")
+
+
+async def run(args: argparse.Namespace) -> ExitCode:
+    """Cancel the job."""
+    async with _common.client(args) as client:
+        result = await client.cancel_job(args.job_id)
+    if args.json:
+        print_json(dict(result.raw))
+    else:
+        print_table(("id", "status", "message"), [[result.id, result.status, result.message]])
+    return ExitCode.OK

@@ -1,0 +1,41 @@
+"""``unstructured-jobs demo``: a batch against an in-process emulator, no account needed."""
+
+from __future__ import annotations
+
+import argparse
+
+from .._constants import CLI_DEMO_FILES
+from .._demo import demo_workdir, run_demo
+from .._exit_codes import ExitCode
+from . import _common
+from ._progress import Bars
+from ._report import report
+
+NAME = "demo"
+HELP = "run a batch against a built-in emulator (no account needed)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """``--workdir`` and ``--files``."""
+    p.add_argument("--workdir", help="folder for inputs/outputs (default: a temporary one)")
+    p.add_argument(
+        "--files",
+        type=int,
+        default=CLI_DEMO_FILES,
+        help=f"sample files (default {CLI_DEMO_FILES})",
+    )
+
+
+async def run(args: argparse.Namespace) -> ExitCode:
+    """Run the demo batch and print its report."""
+    workdir = demo_workdir(args.workdir)
+    bars = Bars(_common.bars_enabled(args))
+    try:
+        result = await run_demo(workdir, files=args.files, observer=bars)
+    finally:
+        bars.close()
+    code = report(args, result, wait=True)
+    if not args.json:
+        print(f"inputs and outputs are in {workdir}")
+        print("next: unstructured-jobs batch FOLDER --template-id ID -o OUT (with an API key)")
+    return code

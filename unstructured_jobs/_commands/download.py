@@ -1,0 +1,42 @@
+"""``unstructured-jobs download``: a job's outputs into a folder."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from .._exit_codes import ExitCode
+from .._output import print_json, print_table
+from .._paths import output_path_inside, safe_output_name
+from . import _common
+
+NAME = "download"
+HELP = "download a job's outputs into a folder"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The job id, the folder, which files and node."""
+    p.add_argument("job_id")
+    p.add_argument("-o", "--output", default=".", help="folder (default: current)")
+    p.add_argument("--file-id", action="append", help="only this file id (repeatable)")
+    p.add_argument("--node-id", help="node whose output to download (default: last)")
+
+
+async def run(args: argparse.Namespace) -> ExitCode:
+    """Download each output as ``<file id>.json``."""
+    os.makedirs(args.output, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    async with _common.client(args) as client:
+        file_ids = args.file_id or list((await client.get_job(args.job_id)).input_file_ids or ())
+        for file_id in file_ids:
+            target = output_path_inside(args.output, safe_output_name(file_id) + ".json")
+            await client.download_job_output_to(
+                args.job_id, target, file_id=file_id, node_id=args.node_id
+            )
+            rows.append({"file_id": file_id, "output_path": str(target)})
+    if args.json:
+        print_json(rows)
+    else:
+        print_table(("file_id", "output_path"), [list(r.values()) for r in rows])
+    return ExitCode.OK

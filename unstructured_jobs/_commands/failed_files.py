@@ -1,0 +1,29 @@
+"""``unstructured-jobs failed-files``: a job's failed documents and their errors."""
+
+from __future__ import annotations
+
+import argparse
+
+from .._converter import unstructure
+from .._exit_codes import ExitCode
+from .._output import print_json, print_table
+from . import _common
+
+NAME = "failed-files"
+HELP = "list a job's failed files"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The job id."""
+    p.add_argument("job_id")
+
+
+async def run(args: argparse.Namespace) -> ExitCode:
+    """List the failed files."""
+    async with _common.client(args) as client:
+        failed = await client.get_job_failed_files(args.job_id)
+    if args.json:
+        print_json(unstructure(failed))
+    else:
+        print_table(("document", "error"), [[f.document, f.error] for f in failed.failed_files])
+    return ExitCode.OK

@@ -424,3 +424,29 @@ def test_batch_on_a_damaged_manifest_page_exits_2(cli: Cli, emu: Emulator, tmp_p
     assert r.returncode == 2 and r.stdout == ""
     [line] = r.stderr.strip().splitlines()
     assert "the manifest m.sqlite is damaged (database disk image is malformed)" in line
+
+
+def test_common_options_go_before_or_after_the_command(
+    cli: Cli, emu: Emulator, ca_path: str, tmp_path: Path
+) -> None:
+    """`--json`, `--api-key`, `--server-url`, `--debug`, `--ca-bundle`: anywhere, like gh."""
+    no_env = env_for(None, key=None)
+    where = ["--api-key", KEY, "--server-url", emu.url]
+    for args in (
+        ["--json", "list", *where],
+        ["list", "--json", *where],
+        [*where, "--json", "list"],
+        ["--json", *where[:2], "list", *where[2:]],
+    ):
+        r = cli(*args, env=no_env)
+        assert (r.returncode, json.loads(r.stdout)) == (0, []), (args, r.stderr)
+    r = cli("--debug", "list", *where, env=no_env)
+    assert r.returncode == 0 and "unstructured_jobs DEBUG GET /api/v1/jobs/ -> 200" in r.stderr
+    # The one after the command wins, as for any repeated option.
+    r = cli("--server-url", "http://127.0.0.1:9", "list", "--json", *where, env=no_env)
+    assert r.returncode == 0, r.stderr
+    # A missing CA bundle is refused before anything is sent, wherever the option is.
+    for args in (["--ca-bundle", ca_path + ".missing", "list"], ["list", "--ca-bundle", "x"]):
+        r = cli(*args, *where, env=no_env)
+        assert r.returncode == 2 and "no CA bundle at" in r.stderr
+    assert [r.path for r in emu.requests] == ["/api/v1/jobs/"] * 6

@@ -52,9 +52,14 @@ COMMANDS: dict[str, Command] = {m.NAME: m.run for m in _MODULES}
 def build_parser() -> Parser:
     """The whole command line: the program, its subcommands and their options."""
     common = Parser(add_help=False)
-    add_common_options(common)
-    parser = Parser(prog="unstructured-jobs", description="Run Unstructured Platform jobs.")
+    add_common_options(common, defaults=False)
+    parser = Parser(
+        prog="unstructured-jobs",
+        usage="%(prog)s [OPTIONS] COMMAND [ARGS]",
+        description="Run Unstructured Platform jobs. Options go before or after the command.",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    add_common_options(parser, defaults=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in _MODULES[:-1]:
         p = sub.add_parser(module.NAME, parents=[common], help=module.HELP, description=module.HELP)

@@ -42,35 +42,53 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message, self.format_usage())
 
 
-def add_common_options(parser: argparse.ArgumentParser) -> None:
-    """The options every subcommand takes."""
-    g = parser.add_argument_group("common options")
-    g.add_argument("--api-key", help=f"API key (default: ${ENV_API_KEY})")
+def add_common_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """The options every subcommand takes, before or after its name.
+
+    They are given to the program's parser with their `defaults` and to each subcommand's
+    without (``argparse.SUPPRESS``): an option given after the subcommand then overrides one
+    given before it, and one given only before it is not reset by the subcommand's parser.
+    """
+
+    def default(value: object) -> object:
+        return value if defaults else argparse.SUPPRESS
+
+    g = parser.add_argument_group("common options (before or after the command)")
+    g.add_argument("--api-key", default=default(None), help=f"API key (default: ${ENV_API_KEY})")
     g.add_argument(
         "--server-url",
         "--api-url",
         dest="server_url",
+        default=default(None),
         help=f"API base URL (default: ${ENV_SERVER_URL}, then the public service)",
     )
-    g.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    g.add_argument("--debug", action="store_true", help="tracebacks and DEBUG logging")
+    g.add_argument(
+        "--json", action="store_true", default=default(False), help="print JSON instead of tables"
+    )
+    g.add_argument(
+        "--debug", action="store_true", default=default(False), help="tracebacks and DEBUG logging"
+    )
     g.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
-        default=None,
+        default=default(None),
         help="force progress bars on/off (default: on when stderr is a terminal)",
     )
-    g.add_argument("--max-retries", type=int, default=None, help="retries per request")
-    g.add_argument("--request-timeout", type=float, default=None, help="seconds per request")
+    g.add_argument("--max-retries", type=int, default=default(None), help="retries per request")
+    g.add_argument(
+        "--request-timeout", type=float, default=default(None), help="seconds per request"
+    )
     g.add_argument(
         "--ca-bundle",
         metavar="PATH",
+        default=default(None),
         help="verify the server against this CA bundle (default: $SSL_CERT_FILE, "
         "else $REQUESTS_CA_BUNDLE, else the system's CAs)",
     )
     g.add_argument(
         "--no-proxy-env",
         action="store_true",
+        default=default(False),
         help="ignore HTTPS_PROXY/HTTP_PROXY/NO_PROXY (default: use them, except for loopback)",
     )
 

@@ -191,7 +191,10 @@ def test_usage_and_api_errors_exit_codes(cli: Cli, emu: Emulator, tmp_path: Path
     assert cli("frobnicate", env=env).returncode == 2
     assert cli("batch", str(tmp_path), env=env).returncode == 2  # no --template-id
     r = cli("get", "../not-a-uuid", env=env)
-    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert r.returncode == 2 and r.stderr.splitlines() == [
+        "usage: unstructured-jobs get [OPTIONS] JOB_ID",
+        "unstructured-jobs: error: argument job_id: not a job_id (a UUID): '../not-a-uuid'",
+    ]
     wrong = "wrong-secret-key-777"
     for extra in ((), ("--debug",)):
         r = cli("list", *extra, env=env_for(emu, key=wrong))
@@ -450,3 +453,47 @@ def test_common_options_go_before_or_after_the_command(
         r = cli(*args, *where, env=no_env)
         assert r.returncode == 2 and "no CA bundle at" in r.stderr
     assert [r.path for r in emu.requests] == ["/api/v1/jobs/"] * 6
+
+
+def test_bad_values_are_usage_errors_before_any_request(
+    cli: Cli, emu: Emulator, tmp_path: Path
+) -> None:
+    """Statuses (any case), ids, sizes and numbers are checked while parsing: exit 2, no request."""
+    env = env_for(emu)
+    with JobsClient(api_key=KEY, server_url=emu.url) as client:
+        job = client.create_job(template_id="t")
+    sent = len(emu.requests)
+    for status, found in (("completed", [job.id]), ("Completed", [job.id]), ("in-progress", [])):
+        r = cli("list", "--status", status, "--json", env=env)
+        assert r.returncode == 0, r.stderr
+        assert [j["id"] for j in json.loads(r.stdout)] == found, status
+    assert [r.query.get("status") for r in emu.requests[sent:]] == ["COMPLETED"] * 2 + [
+        "IN_PROGRESS"
+    ]
+    sent = len(emu.requests)
+    (tmp_path / "a.txt").write_text("a")
+    bad = [
+        (["list", "--status", "done"], "argument --status: invalid choice: 'DONE' (choose from"),
+        (["list", "--workflow-id", "wf-1"], "not a workflow_id (a UUID): 'wf-1'"),
+        (["get", "42"], "not a job_id (a UUID): '42'"),
+        (["wait", job.id, "--timeout", "-1"], "argument --timeout: not a number above 0"),
+        (["wait", job.id, "--poll-interval", "nan"], "argument --poll-interval: not a number"),
+        (["download", job.id, "--node-id", "last"], "not a node_id (a UUID): 'last'"),
+        (["run", "my-workflow"], "not a workflow_id (a UUID): 'my-workflow'"),
+        (["create", "--template-id", "..", "a.txt"], "template_id cannot be '..'"),
+        (["create", "--job-nodes", "{}", "a.txt"], "job nodes must be a non-empty JSON list"),
+        (["batch", "a.txt", "--template-id", "t", "--max-file-size", "10XB"], "not a size"),
+        (["batch", "a.txt", "--template-id", "t", "--max-job-size", "0"], "not a size: '0'"),
+        (["batch", "a.txt", "--template-id", "t", "--files-per-job", "0"], ">= 1: '0'"),
+        (["batch", "a.txt", "--template-id", "t", "--concurrency", "x"], ">= 1: 'x'"),
+        (["batch", "a.txt", "--template-id", "t", "--launch-rate", "-1"], "not a number >= 0"),
+        (["list", "--max-retries", "-1"], "argument --max-retries: not a whole number >= 0"),
+        (["list", "--request-timeout", "0"], "argument --request-timeout: not a number above 0"),
+    ]
+    for args, message in bad:
+        r = cli(*args, env=env, cwd=tmp_path)
+        assert r.returncode == 2 and r.stdout == "", (args, r)
+        usage, error = r.stderr.splitlines()
+        assert usage.startswith(f"usage: unstructured-jobs {args[0]} "), (args, usage)
+        assert error.startswith("unstructured-jobs: error: ") and message in error, (args, error)
+    assert len(emu.requests) == sent and len(emu.jobs) == 1

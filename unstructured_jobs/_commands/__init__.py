@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Awaitable, Callable
 from types import ModuleType
+from typing import Any
 
 from .._exit_codes import ExitCode
 from .._version import __version__
@@ -60,11 +61,30 @@ def build_parser() -> Parser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     add_common_options(parser, defaults=True)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, prog="unstructured-jobs"
+    )
     for module in _MODULES[:-1]:
-        p = sub.add_parser(module.NAME, parents=[common], help=module.HELP, description=module.HELP)
-        module.add_arguments(p)
+        _add(sub, module, common)
     sub.add_parser("serve", help="serve the local emulator (see: serve --help)", add_help=False)
-    p = sub.add_parser(demo.NAME, parents=[common], help=demo.HELP, description=demo.HELP)
-    demo.add_arguments(p)
+    _add(sub, demo, common)
     return parser
+
+
+def _add(sub: Any, module: ModuleType, common: Parser) -> None:
+    p = sub.add_parser(module.NAME, parents=[common], help=module.HELP, description=module.HELP)
+    module.add_arguments(p)
+    # A short usage line (argparse's own lists every common option: ten lines for `get`).
+    positionals = [_shown(a) for a in p._actions if not a.option_strings]
+    required = getattr(module, "REQUIRED", "")
+    p.usage = " ".join(filter(None, [f"unstructured-jobs {module.NAME}", required, "[OPTIONS]"]))
+    p.usage = " ".join([p.usage, *positionals])
+
+
+def _shown(action: argparse.Action) -> str:
+    name = action.metavar if isinstance(action.metavar, str) else action.dest.upper()
+    if action.nargs == "+":
+        return f"{name}..."
+    if action.nargs in ("*", "?"):
+        return f"[{name}...]" if action.nargs == "*" else f"[{name}]"
+    return name

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
-import re
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any, NoReturn
 
 from .._client import AsyncJobsClient
@@ -19,11 +16,9 @@ from .._exit_codes import ExitCode
 from .._models import JobInformation
 from .._options import Timeout
 from .._output import print_json, print_table
+from ._types import count, job_nodes, name_id, number
 
 JOB_COLUMNS = ("id", "status", "created_at", "workflow_name", "files")
-
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?)?b?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "ki": 2**10, "mi": 2**20, "gi": 2**30}
 
 
 class UsageError(Exception):
@@ -74,9 +69,9 @@ def add_common_options(parser: argparse.ArgumentParser, *, defaults: bool) -> No
         default=default(None),
         help="force progress bars on/off (default: on when stderr is a terminal)",
     )
-    g.add_argument("--max-retries", type=int, default=default(None), help="retries per request")
+    g.add_argument("--max-retries", type=count, default=default(None), help="retries per request")
     g.add_argument(
-        "--request-timeout", type=float, default=default(None), help="seconds per request"
+        "--request-timeout", type=number(), default=default(None), help="seconds per request"
     )
     g.add_argument(
         "--ca-bundle",
@@ -93,49 +88,23 @@ def add_common_options(parser: argparse.ArgumentParser, *, defaults: bool) -> No
     )
 
 
-def size(text: str) -> int:
-    """A byte size: ``1000``, ``10MB``, ``512KiB``."""
-    match = _SIZE.match(text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 10MB, 512KiB, 1000)")
-    return int(float(match[1]) * _UNITS[(match[2] or "").lower()])
-
-
-def size_text(value: int) -> str:
-    """`value` the way `size` reads it back, in the largest decimal unit that divides it."""
-    for unit in ("g", "m", "k"):
-        if value and value % _UNITS[unit] == 0:
-            return f"{value // _UNITS[unit]}{unit.upper()}B"
-    return str(value)
-
-
-def job_nodes(text: str) -> list[dict[str, Any]]:
-    """A JSON list of job nodes, or ``@file`` holding one."""
-    try:
-        raw = Path(text[1:]).read_text(encoding="utf-8") if text.startswith("@") else text
-        value = json.loads(raw)
-    except (OSError, ValueError) as exc:
-        raise argparse.ArgumentTypeError(f"cannot read job nodes: {exc}") from None
-    if not isinstance(value, list):
-        raise argparse.ArgumentTypeError("job nodes must be a JSON list")
-    return value
-
-
 def add_job_definition(p: argparse.ArgumentParser) -> None:
     """``--template-id`` or ``--job-nodes``: what a job runs."""
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--template-id", help="template every job runs")
-    which.add_argument("--job-nodes", type=job_nodes, help="JSON list of nodes, or @file")
+    which.add_argument("--template-id", type=name_id("template_id"), help="template every job runs")
+    which.add_argument(
+        "--job-nodes", type=job_nodes, metavar="JSON|@FILE", help="JSON list of nodes, or @file"
+    )
 
 
 def add_wait_options(p: argparse.ArgumentParser, *, flag: bool) -> None:
     """``--timeout`` and ``--poll-interval`` (and ``--wait`` when `flag`)."""
     if flag:
         p.add_argument("--wait", action="store_true", help="wait until the job ends")
-    p.add_argument("--timeout", type=float, default=None, help="seconds to wait at most")
+    p.add_argument("--timeout", type=number(), default=None, help="seconds to wait at most")
     p.add_argument(
         "--poll-interval",
-        type=float,
+        type=number(),
         default=DEFAULT_POLL_INTERVAL,
         help="first poll interval",
     )

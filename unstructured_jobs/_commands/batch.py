@@ -17,9 +17,11 @@ from ..batch import submit_batch
 from . import _common
 from ._progress import Bars
 from ._report import report
+from ._types import number, positive, size, size_text
 
 NAME = "batch"
 HELP = "send many files as jobs, resumably; re-run the same command to resume"
+REQUIRED = "(--template-id ID | --job-nodes JSON|@FILE)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -33,26 +35,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--files-per-job",
-        type=int,
+        type=positive,
         default=SERVICE_MAX_FILES_PER_JOB,
         help=f"default {SERVICE_MAX_FILES_PER_JOB}",
     )
     p.add_argument(
         "--max-file-size",
-        type=_common.size,
+        type=size,
         default=SERVICE_MAX_FILE_BYTES,
-        help=f"default {_common.size_text(SERVICE_MAX_FILE_BYTES)}",
+        help=f"default {size_text(SERVICE_MAX_FILE_BYTES)}",
     )
-    p.add_argument("--max-job-size", type=_common.size, default=None, help="default: no limit")
+    p.add_argument("--max-job-size", type=size, default=None, help="default: no limit")
     p.add_argument(
         "--launch-rate",
-        type=float,
+        type=number(zero=True),
         default=SERVICE_LAUNCHES_PER_SECOND,
         help="jobs/s, 0: no limit",
     )
     p.add_argument(
         "--concurrency",
-        type=int,
+        type=positive,
         default=BATCH_MAX_CONCURRENT_UPLOADS,
         help=f"uploads at once (default {BATCH_MAX_CONCURRENT_UPLOADS})",
     )

@@ -7,6 +7,7 @@ import argparse
 from .._exit_codes import ExitCode
 from .._output import print_json, print_table
 from . import _common
+from ._types import uuid_id
 
 NAME = "cancel"
 HELP = "cancel a job"
@@ -14,7 +15,7 @@ HELP = "cancel a job"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The job id."""
-    p.add_argument("job_id")
+    p.add_argument("job_id", type=uuid_id("job_id"))
 
 
 async def run(args: argparse.Namespace) -> ExitCode:

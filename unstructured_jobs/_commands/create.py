@@ -11,6 +11,7 @@ from ._progress import byte_bar
 
 NAME = "create"
 HELP = "create one job from files"
+REQUIRED = "(--template-id ID | --job-nodes JSON|@FILE)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

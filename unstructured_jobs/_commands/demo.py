@@ -10,6 +10,7 @@ from .._exit_codes import ExitCode
 from . import _common
 from ._progress import Bars
 from ._report import report
+from ._types import positive
 
 NAME = "demo"
 HELP = "run a batch against a built-in emulator (no account needed)"
@@ -20,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workdir", help="folder for inputs/outputs (default: a temporary one)")
     p.add_argument(
         "--files",
-        type=int,
+        type=positive,
         default=CLI_DEMO_FILES,
         help=f"sample files (default {CLI_DEMO_FILES})",
     )

@@ -8,6 +8,7 @@ from .._converter import unstructure
 from .._exit_codes import ExitCode
 from .._output import print_json, print_table
 from . import _common
+from ._types import uuid_id
 
 NAME = "details"
 HELP = "show a job's processing details"
@@ -15,7 +16,7 @@ HELP = "show a job's processing details"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The job id."""
-    p.add_argument("job_id")
+    p.add_argument("job_id", type=uuid_id("job_id"))
 
 
 async def run(args: argparse.Namespace) -> ExitCode:

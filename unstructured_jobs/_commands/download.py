@@ -10,6 +10,7 @@ from .._exit_codes import ExitCode
 from .._output import print_json, print_table
 from .._paths import output_path_inside, safe_output_name
 from . import _common
+from ._types import uuid_id
 
 NAME = "download"
 HELP = "download a job's outputs into a folder"
@@ -17,10 +18,12 @@ HELP = "download a job's outputs into a folder"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The job id, the folder, which files and node."""
-    p.add_argument("job_id")
+    p.add_argument("job_id", type=uuid_id("job_id"))
     p.add_argument("-o", "--output", default=".", help="folder (default: current)")
     p.add_argument("--file-id", action="append", help="only this file id (repeatable)")
-    p.add_argument("--node-id", help="node whose output to download (default: last)")
+    p.add_argument(
+        "--node-id", type=uuid_id("node_id"), help="node whose output to download (default: last)"
+    )
 
 
 async def run(args: argparse.Namespace) -> ExitCode:

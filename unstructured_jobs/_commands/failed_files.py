@@ -8,6 +8,7 @@ from .._converter import unstructure
 from .._exit_codes import ExitCode
 from .._output import print_json, print_table
 from . import _common
+from ._types import uuid_id
 
 NAME = "failed-files"
 HELP = "list a job's failed files"
@@ -15,7 +16,7 @@ HELP = "list a job's failed files"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The job id."""
-    p.add_argument("job_id")
+    p.add_argument("job_id", type=uuid_id("job_id"))
 
 
 async def run(args: argparse.Namespace) -> ExitCode:

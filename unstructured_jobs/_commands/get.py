@@ -6,6 +6,7 @@ import argparse
 
 from .._exit_codes import ExitCode
 from . import _common
+from ._types import uuid_id
 
 NAME = "get"
 HELP = "show a job"
@@ -13,7 +14,7 @@ HELP = "show a job"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The job id."""
-    p.add_argument("job_id")
+    p.add_argument("job_id", type=uuid_id("job_id"))
 
 
 async def run(args: argparse.Namespace) -> ExitCode:

@@ -6,6 +6,7 @@ import argparse
 
 from .._exit_codes import ExitCode
 from . import _common
+from ._types import JOB_STATUSES, job_status, uuid_id
 
 NAME = "list"
 HELP = "list jobs"
@@ -13,8 +14,14 @@ HELP = "list jobs"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The filters the API has."""
-    p.add_argument("--workflow-id")
-    p.add_argument("--status")
+    p.add_argument("--workflow-id", type=uuid_id("workflow_id"), help="only this workflow's jobs")
+    p.add_argument(
+        "--status",
+        type=job_status,
+        choices=JOB_STATUSES,
+        metavar="STATUS",
+        help=f"only jobs in this status ({', '.join(JOB_STATUSES)}; any case)",
+    )
 
 
 async def run(args: argparse.Namespace) -> ExitCode:

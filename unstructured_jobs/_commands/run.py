@@ -8,6 +8,7 @@ import os
 from .._exit_codes import ExitCode
 from . import _common
 from ._progress import byte_bar
+from ._types import uuid_id
 
 NAME = "run"
 HELP = "run a workflow, optionally with files"
@@ -15,7 +16,7 @@ HELP = "run a workflow, optionally with files"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The workflow id, the files, ``--wait``."""
-    p.add_argument("workflow_id")
+    p.add_argument("workflow_id", type=uuid_id("workflow_id"))
     p.add_argument("files", nargs="*", help="input files")
     _common.add_wait_options(p, flag=True)
 

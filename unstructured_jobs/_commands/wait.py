@@ -6,6 +6,7 @@ import argparse
 
 from .._exit_codes import ExitCode
 from . import _common
+from ._types import uuid_id
 
 NAME = "wait"
 HELP = "wait for a job to end (exit 0 when COMPLETED)"
@@ -13,7 +14,7 @@ HELP = "wait for a job to end (exit 0 when COMPLETED)"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The job id, ``--timeout``, ``--poll-interval``."""
-    p.add_argument("job_id")
+    p.add_argument("job_id", type=uuid_id("job_id"))
     _common.add_wait_options(p, flag=False)
 
 

@@ -1,144 +1,27 @@
 """The ``unstructured-jobs`` command line against the emulator.
 
-Most tests call `main(argv)` in this process (`cli` below: stdout, stderr and the exit status,
-like a process would give them). Only what needs a real process runs one: Ctrl-C, a kill, and
-the installed console script with its exit status.
+Most tests call `main(argv)` in this process (the `cli` fixture, in conftest.py: stdout, stderr
+and the exit status, like a process would give them). Only what needs a real process runs one
+(`start`): Ctrl-C, a kill, a terminal, and the installed console script with its exit status.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import signal
 import subprocess
-import sys
 import sysconfig
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple, Protocol
 
 import pytest
+from cli_support import KEY, READY_LIMIT, Cli, Start, env_for, poll_until, process_env
 
 from unstructured_jobs import JobsClient
-from unstructured_jobs._constants import LOGGER_NAME
-from unstructured_jobs.cli import main
 from unstructured_jobs.testing import Emulator, Fault, Schedule
-
-KEY = "cli-secret-key-0042"
-READY_LIMIT = 60.0  # seconds a child may take to reach the point a test waits for (loaded CI)
-
-Env = Mapping[str, str | None]
-"""Environment changes for one run: a value sets the variable, None unsets it."""
-
-
-class Result(NamedTuple):
-    """What one run of the command line gave (named like `subprocess.CompletedProcess`)."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-class Cli(Protocol):
-    def __call__(self, *args: str, env: Env, cwd: Path | None = None) -> Result: ...
-
-
-def env_for(emu: Emulator | None, key: str | None = KEY) -> dict[str, str | None]:
-    """The API key, and the emulator's URL (or none at all)."""
-    return {"UNSTRUCTURED_API_KEY": key, "UNSTRUCTURED_API_URL": None if emu is None else emu.url}
-
-
-@pytest.fixture
-def package_logger() -> Iterator[logging.Logger]:
-    """The package logger, restored after `--debug` gave it a handler and the DEBUG level."""
-    logger = logging.getLogger(LOGGER_NAME)
-    handlers, level = list(logger.handlers), logger.level
-    yield logger
-    logger.handlers[:], logger.level = handlers, level
-
-
-@pytest.fixture
-def cli(
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    package_logger: logging.Logger,
-) -> Cli:
-    """Run `main(argv)` here, with `env` and `cwd` for that run only."""
-
-    def run(*args: str, env: Env, cwd: Path | None = None) -> Result:
-        capsys.readouterr()  # what earlier code printed is not this run's output
-        handlers, level = list(package_logger.handlers), package_logger.level
-        with monkeypatch.context() as patch:
-            for name, value in env.items():
-                if value is None:
-                    patch.delenv(name, raising=False)
-                else:
-                    patch.setenv(name, value)
-            if cwd is not None:
-                patch.chdir(cwd)
-            try:
-                code = main(list(args))
-            except SystemExit as exc:  # `serve --help`: argparse exits, as in a process
-                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-            finally:
-                package_logger.handlers[:], package_logger.level = handlers, level
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return run
-
-
-def process_env(env: Env) -> dict[str, str]:
-    """This process's environment with `env`'s changes, for a child."""
-    merged: dict[str, str | None] = {**os.environ, **env}
-    return {name: value for name, value in merged.items() if value is not None}
-
-
-class Start(Protocol):
-    def __call__(self, *args: str, env: Env, cwd: Path) -> subprocess.Popen[str]: ...
-
-
-@pytest.fixture
-def start() -> Iterator[Start]:
-    """Start ``python -m unstructured_jobs ARGS`` with Ctrl-C at its default, as in a terminal.
-
-    A caught signal is reset to its default by exec, an ignored one stays ignored: pytest run
-    in the background by a script (``pytest &``) ignores SIGINT, and a child that inherited that
-    would keep ignoring the test's Ctrl-C and hang it. Children still running at the end of the
-    test (it failed) are killed.
-    """
-    children: list[subprocess.Popen[str]] = []
-
-    def run(*args: str, env: Env, cwd: Path) -> subprocess.Popen[str]:
-        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-        try:
-            child = subprocess.Popen(
-                [sys.executable, "-m", "unstructured_jobs", *args],
-                env=process_env(env), cwd=cwd, stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            )  # fmt: skip
-        finally:
-            signal.signal(signal.SIGINT, previous)
-        children.append(child)
-        return child
-
-    yield run
-    for child in children:
-        if child.poll() is None:
-            child.kill()
-        child.communicate()
-
-
-def poll_until(check: Callable[[], bool], what: str, limit: float = READY_LIMIT) -> None:
-    """Wait until `check()` holds (it reads the emulator's state), or fail after `limit` s."""
-    deadline = time.monotonic() + limit
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
 
 
 @pytest.fixture
@@ -264,10 +147,10 @@ def test_batch_killed_mid_run_resumes_exactly_once(
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=READY_LIMIT)
     if sig == signal.SIGINT:
-        assert proc.returncode == 130 and out == ""
-        assert (
-            err == "unstructured-jobs: error: interrupted; run the same command again to resume\n"
-        )
+        assert proc.returncode == 130 and out == "" and "Traceback" not in err
+        *progress, last = err.splitlines()  # progress lines: stderr is not a terminal
+        assert last == "unstructured-jobs: error: interrupted; run the same command again to resume"
+        assert all(line.startswith("batch: ") for line in progress)
     else:
         assert proc.returncode == -signal.SIGKILL
     before = len(emu.jobs)
@@ -325,13 +208,10 @@ def test_ctrl_c_while_waiting_exits_130_with_one_line(
     with JobsClient(api_key=KEY, server_url=emu.url) as client:
         job = client.create_job(template_id="t")  # stays SCHEDULED: the wait never ends
     proc = start("wait", job.id, "--poll-interval", "3600", env=env_for(emu), cwd=tmp_path)
-
-    def polled() -> bool:
-        return any(r.method == "GET" and job.id in r.path for r in emu.requests)
-
-    # A poll on the emulator proves the child is inside its event loop, where Ctrl-C is handled
-    # (asyncio's runner takes SIGINT over before the first line of the command runs).
-    poll_until(polled, "the first poll")
+    assert proc.stderr is not None
+    # The live status (a line: stderr is not a terminal) proves the first poll was answered:
+    # the child is inside its event loop, where Ctrl-C is handled.
+    assert proc.stderr.readline() == f"job {job.id}: SCHEDULED\n"
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=READY_LIMIT)
     assert (proc.returncode, out, err) == (130, "", "unstructured-jobs: error: interrupted\n")
@@ -396,7 +276,7 @@ def test_batch_on_a_full_disk_prints_one_line_and_exits_1(
             "--poll-interval", "0.01", "--files-per-job", "1"]  # fmt: skip
     r = cli(*args, env=env_for(emu), cwd=tmp_path)
     assert r.returncode == 1 and r.stdout == ""
-    [line] = r.stderr.strip().splitlines()
+    [line] = [x for x in r.stderr.splitlines() if not x.startswith("batch: ")]
     assert line.startswith("unstructured-jobs: error: cannot write the output ")
     assert "is full (No space left on device)" in line and "run the same batch again" in line
     assert "ExceptionGroup" not in line
@@ -425,7 +305,7 @@ def test_batch_on_a_damaged_manifest_page_exits_2(cli: Cli, emu: Emulator, tmp_p
         f.write(b"\xa5" * size)
     r = cli(*args, env=env_for(emu), cwd=tmp_path)
     assert r.returncode == 2 and r.stdout == ""
-    [line] = r.stderr.strip().splitlines()
+    [line] = [x for x in r.stderr.splitlines() if not x.startswith("batch: ")]
     assert "the manifest m.sqlite is damaged (database disk image is malformed)" in line
 
 

@@ -17,8 +17,8 @@ PACKAGE = Path(unstructured_jobs.__file__).parent
 CLI_PACKAGE = "unstructured_jobs._commands"
 HELPERS = [
     f"{CLI_PACKAGE}._report",
-    f"{CLI_PACKAGE}._progress",
     f"{CLI_PACKAGE}._common",
+    f"{CLI_PACKAGE}._progress",
     f"{CLI_PACKAGE}._types",
 ]
 """The helper modules of `_commands`, each importing only those after it."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, NoReturn
 
@@ -13,9 +13,10 @@ from .._constants import DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, ENV_API_KE
 from .._converter import unstructure
 from .._exceptions import WaitTimeoutError
 from .._exit_codes import ExitCode
-from .._models import JobInformation
+from .._models import JobInformation, JobStatus
 from .._options import Timeout
 from .._output import print_json, print_table
+from ._progress import StatusProgress, mode_of
 from ._types import count, job_nodes, name_id, number
 
 JOB_COLUMNS = ("id", "status", "created_at", "workflow_name", "files")
@@ -64,10 +65,18 @@ def add_common_options(parser: argparse.ArgumentParser, *, defaults: bool) -> No
         "--debug", action="store_true", default=default(False), help="tracebacks and DEBUG logging"
     )
     g.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default(False),
+        help="print nothing but errors (with --json: the JSON too)",
+    )
+    g.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=default(None),
-        help="force progress bars on/off (default: on when stderr is a terminal)",
+        help="force progress bars on, or no progress at all (default: bars when stderr is a "
+        "terminal, else a line every few seconds)",
     )
     g.add_argument("--max-retries", type=count, default=default(None), help="retries per request")
     g.add_argument(
@@ -110,11 +119,6 @@ def add_wait_options(p: argparse.ArgumentParser, *, flag: bool) -> None:
     )
 
 
-def bars_enabled(args: argparse.Namespace) -> bool:
-    """Whether progress bars are drawn: forced by ``--progress``, else when stderr is a tty."""
-    return sys.stderr.isatty() if args.progress is None else bool(args.progress)
-
-
 @asynccontextmanager
 async def client(args: argparse.Namespace) -> AsyncIterator[AsyncJobsClient]:
     """The client the common options describe."""
@@ -142,26 +146,53 @@ def _job_row(job: JobInformation) -> list[object]:
     ]
 
 
+def show(
+    args: argparse.Namespace,
+    data: object,
+    headers: Sequence[str],
+    rows: Sequence[Sequence[object]],
+) -> None:
+    """A command's result on stdout: `data` as JSON with ``--json``, else a table of `rows`
+    (nothing with ``--quiet``)."""
+    if args.json:
+        print_json(data)
+    elif not args.quiet:
+        print_table(headers, rows)
+
+
+def note(args: argparse.Namespace, text: str) -> None:
+    """A line for the person watching, on stderr (not with ``--quiet``)."""
+    if not args.quiet:
+        print(text, file=sys.stderr)
+
+
 def show_jobs(args: argparse.Namespace, jobs: list[JobInformation]) -> None:
     """Jobs as a table, or as JSON with ``--json``."""
-    if args.json:
-        print_json(unstructure(jobs))
-    else:
-        print_table(JOB_COLUMNS, [_job_row(j) for j in jobs])
+    show(args, unstructure(jobs), JOB_COLUMNS, [_job_row(j) for j in jobs])
 
 
 def exit_for(job: JobInformation) -> ExitCode:
-    """0 for a COMPLETED job, 1 for any other."""
-    return ExitCode.OK if str(job.status) == "COMPLETED" else ExitCode.FAILED
+    """0 for a COMPLETED job; 1 for any other, said on stderr (also with ``--quiet``)."""
+    if job.status == JobStatus.COMPLETED:
+        return ExitCode.OK
+    ended = "ended" if job.status.is_terminal else "is still"
+    hint = f" (see: unstructured-jobs failed-files {job.id})" if job.status == "FAILED" else ""
+    print(f"unstructured-jobs: error: job {job.id} {ended} {job.status}{hint}", file=sys.stderr)
+    return ExitCode.FAILED
 
 
 async def wait(args: argparse.Namespace, c: AsyncJobsClient, job_id: str) -> JobInformation:
     """Wait for the job; past ``--timeout``, say so and return the last state seen."""
+    status = StatusProgress(mode_of(args), job_id)
     try:
         timeout = DEFAULT_WAIT_TIMEOUT if args.timeout is None else args.timeout
-        return await c.wait_for_job(job_id, timeout=timeout, poll_interval=args.poll_interval)
+        return await c.wait_for_job(
+            job_id, timeout=timeout, poll_interval=args.poll_interval, on_poll=status
+        )
     except WaitTimeoutError as exc:
         if exc.last_job is None:
             raise
         print(f"unstructured-jobs: {exc}", file=sys.stderr)
         return exc.last_job
+    finally:
+        status.close()

@@ -31,7 +31,7 @@ def report(args: argparse.Namespace, result: BatchReport, *, wait: bool) -> Exit
         ]
         manifest = _shown(result.manifest)
         print_json({"manifest": manifest, "counts": result.counts(), "files": files})
-    else:
+    elif not args.quiet:
         rows = [
             [
                 display_path(os.path.relpath(f.path) if os.path.isabs(f.path) else f.path),

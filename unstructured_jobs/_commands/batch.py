@@ -15,7 +15,7 @@ from .._constants import (
 from .._exit_codes import ExitCode
 from ..batch import submit_batch
 from . import _common
-from ._progress import Bars
+from ._progress import BatchProgress, mode_of
 from ._report import report
 from ._types import number, positive, size, size_text
 
@@ -69,7 +69,7 @@ async def run(args: argparse.Namespace) -> ExitCode:
     manifest = args.manifest
     if manifest is None and args.output is None:
         manifest = CLI_BATCH_MANIFEST
-    bars = Bars(_common.bars_enabled(args))
+    bars = BatchProgress(mode_of(args))
     try:
         async with _common.client(args) as client:
             result = await submit_batch(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from .._exit_codes import ExitCode
-from .._output import print_json, print_table
 from . import _common
 from ._types import uuid_id
 
@@ -22,8 +21,6 @@ async def run(args: argparse.Namespace) -> ExitCode:
     """Cancel the job."""
     async with _common.client(args) as client:
         result = await client.cancel_job(args.job_id)
-    if args.json:
-        print_json(dict(result.raw))
-    else:
-        print_table(("id", "status", "message"), [[result.id, result.status, result.message]])
+    rows = [[result.id, result.status, result.message]]
+    _common.show(args, dict(result.raw), ("id", "status", "message"), rows)
     return ExitCode.OK

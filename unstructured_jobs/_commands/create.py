@@ -7,7 +7,7 @@ import os
 
 from .._exit_codes import ExitCode
 from . import _common
-from ._progress import byte_bar
+from ._progress import TransferProgress, mode_of
 
 NAME = "create"
 HELP = "create one job from files"
@@ -25,7 +25,7 @@ async def run(args: argparse.Namespace) -> ExitCode:
     """Create the job (and wait for it with ``--wait``)."""
     total = sum(os.path.getsize(f) for f in args.files if os.path.isfile(f))
     async with _common.client(args) as client:
-        with byte_bar(args, total) as bar:
+        with TransferProgress(mode_of(args), what="upload", total=total) as bar:
             job = await client.create_job(
                 template_id=args.template_id,
                 job_nodes=args.job_nodes,

@@ -7,8 +7,7 @@ import argparse
 from .._constants import CLI_DEMO_FILES
 from .._demo import demo_workdir, run_demo
 from .._exit_codes import ExitCode
-from . import _common
-from ._progress import Bars
+from ._progress import BatchProgress, mode_of
 from ._report import report
 from ._types import positive
 
@@ -30,13 +29,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 async def run(args: argparse.Namespace) -> ExitCode:
     """Run the demo batch and print its report."""
     workdir = demo_workdir(args.workdir)
-    bars = Bars(_common.bars_enabled(args))
+    bars = BatchProgress(mode_of(args))
     try:
         result = await run_demo(workdir, files=args.files, observer=bars)
     finally:
         bars.close()
     code = report(args, result, wait=True)
-    if not args.json:
+    if not args.json and not args.quiet:
         print(f"inputs and outputs are in {workdir}")
         print("next: unstructured-jobs batch FOLDER --template-id ID -o OUT (with an API key)")
     return code

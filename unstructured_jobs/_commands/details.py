@@ -6,7 +6,6 @@ import argparse
 
 from .._converter import unstructure
 from .._exit_codes import ExitCode
-from .._output import print_json, print_table
 from . import _common
 from ._types import uuid_id
 
@@ -23,16 +22,15 @@ async def run(args: argparse.Namespace) -> ExitCode:
     """Show the details."""
     async with _common.client(args) as client:
         details = await client.get_job_details(args.job_id)
-    if args.json:
-        print_json(unstructure(details))
-        return ExitCode.OK
-    print(
-        f"job {details.id}: {details.processing_status}"
-        + (f" ({details.message})" if details.message else "")
-    )
+    if not args.json and not args.quiet:
+        print(
+            f"job {details.id}: {details.processing_status}"
+            + (f" ({details.message})" if details.message else "")
+        )
     rows = [
         [n.node_name, n.node_type, n.ready, n.in_progress, n.success, n.failure]
         for n in details.node_stats
     ]
-    print_table(("node", "type", "ready", "in_progress", "success", "failure"), rows)
+    headers = ("node", "type", "ready", "in_progress", "success", "failure")
+    _common.show(args, unstructure(details), headers, rows)
     return ExitCode.OK

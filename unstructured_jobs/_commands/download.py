@@ -7,9 +7,9 @@ import os
 from typing import Any
 
 from .._exit_codes import ExitCode
-from .._output import print_json, print_table
 from .._paths import output_path_inside, safe_output_name
 from . import _common
+from ._progress import TransferProgress, mode_of
 from ._types import uuid_id
 
 NAME = "download"
@@ -32,14 +32,15 @@ async def run(args: argparse.Namespace) -> ExitCode:
     rows: list[dict[str, Any]] = []
     async with _common.client(args) as client:
         file_ids = args.file_id or list((await client.get_job(args.job_id)).input_file_ids or ())
-        for file_id in file_ids:
-            target = output_path_inside(args.output, safe_output_name(file_id) + ".json")
-            await client.download_job_output_to(
-                args.job_id, target, file_id=file_id, node_id=args.node_id
-            )
-            rows.append({"file_id": file_id, "output_path": str(target)})
-    if args.json:
-        print_json(rows)
-    else:
-        print_table(("file_id", "output_path"), [list(r.values()) for r in rows])
+        with TransferProgress(
+            mode_of(args), what="download", total=len(file_ids), unit="outputs"
+        ) as progress:
+            for file_id in file_ids:
+                target = output_path_inside(args.output, safe_output_name(file_id) + ".json")
+                await client.download_job_output_to(
+                    args.job_id, target, file_id=file_id, node_id=args.node_id
+                )
+                rows.append({"file_id": file_id, "output_path": str(target)})
+                progress.update(1)
+    _common.show(args, rows, ("file_id", "output_path"), [list(r.values()) for r in rows])
     return ExitCode.OK

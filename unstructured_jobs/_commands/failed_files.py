@@ -6,7 +6,6 @@ import argparse
 
 from .._converter import unstructure
 from .._exit_codes import ExitCode
-from .._output import print_json, print_table
 from . import _common
 from ._types import uuid_id
 
@@ -23,8 +22,6 @@ async def run(args: argparse.Namespace) -> ExitCode:
     """List the failed files."""
     async with _common.client(args) as client:
         failed = await client.get_job_failed_files(args.job_id)
-    if args.json:
-        print_json(unstructure(failed))
-    else:
-        print_table(("document", "error"), [[f.document, f.error] for f in failed.failed_files])
+    rows = [[f.document, f.error] for f in failed.failed_files]
+    _common.show(args, unstructure(failed), ("document", "error"), rows)
     return ExitCode.OK

@@ -7,7 +7,7 @@ import os
 
 from .._exit_codes import ExitCode
 from . import _common
-from ._progress import byte_bar
+from ._progress import TransferProgress, mode_of
 from ._types import uuid_id
 
 NAME = "run"
@@ -25,7 +25,7 @@ async def run(args: argparse.Namespace) -> ExitCode:
     """Run the workflow (and wait for its job with ``--wait``)."""
     total = sum(os.path.getsize(f) for f in args.files if os.path.isfile(f))
     async with _common.client(args) as client:
-        with byte_bar(args, total) as bar:
+        with TransferProgress(mode_of(args), what="upload", total=total) as bar:
             job = await client.run_workflow(
                 args.workflow_id, input_files=args.files, on_upload_progress=bar.update
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 
 from .._constants import CLI_DEMO_FILES
 from .._demo import demo_workdir, run_demo
@@ -29,12 +30,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 async def run(args: argparse.Namespace) -> ExitCode:
     """Run the demo batch and print its report."""
     workdir = demo_workdir(args.workdir)
-    bars = BatchProgress(mode_of(args))
+    progress = BatchProgress(mode_of(args))
+    started = time.monotonic()
     try:
-        result = await run_demo(workdir, files=args.files, observer=bars)
+        result = await run_demo(workdir, files=args.files, observer=progress)
     finally:
-        bars.close()
-    code = report(args, result, wait=True)
+        progress.close()
+    elapsed = time.monotonic() - started
+    code = report(args, result, wait=True, uploaded=progress.sent_bytes, elapsed=elapsed)
     if not args.json and not args.quiet:
         print(f"inputs and outputs are in {workdir}")
         print("next: unstructured-jobs batch FOLDER --template-id ID -o OUT (with an API key)")

@@ -151,13 +151,15 @@ def show(
     data: object,
     headers: Sequence[str],
     rows: Sequence[Sequence[object]],
+    *,
+    shrink: Sequence[int] = (),
 ) -> None:
     """A command's result on stdout: `data` as JSON with ``--json``, else a table of `rows`
-    (nothing with ``--quiet``)."""
+    whose `shrink` columns are cut to fit the terminal (nothing with ``--quiet``)."""
     if args.json:
         print_json(data)
     elif not args.quiet:
-        print_table(headers, rows)
+        print_table(headers, rows, shrink=shrink)
 
 
 def note(args: argparse.Namespace, text: str) -> None:
@@ -168,7 +170,7 @@ def note(args: argparse.Namespace, text: str) -> None:
 
 def show_jobs(args: argparse.Namespace, jobs: list[JobInformation]) -> None:
     """Jobs as a table, or as JSON with ``--json``."""
-    show(args, unstructure(jobs), JOB_COLUMNS, [_job_row(j) for j in jobs])
+    show(args, unstructure(jobs), JOB_COLUMNS, [_job_row(j) for j in jobs], shrink=(3,))
 
 
 def exit_for(job: JobInformation) -> ExitCode:

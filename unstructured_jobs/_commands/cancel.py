@@ -22,5 +22,5 @@ async def run(args: argparse.Namespace) -> ExitCode:
     async with _common.client(args) as client:
         result = await client.cancel_job(args.job_id)
     rows = [[result.id, result.status, result.message]]
-    _common.show(args, dict(result.raw), ("id", "status", "message"), rows)
+    _common.show(args, dict(result.raw), ("id", "status", "message"), rows, shrink=(2,))
     return ExitCode.OK

@@ -23,5 +23,5 @@ async def run(args: argparse.Namespace) -> ExitCode:
     async with _common.client(args) as client:
         failed = await client.get_job_failed_files(args.job_id)
     rows = [[f.document, f.error] for f in failed.failed_files]
-    _common.show(args, unstructure(failed), ("document", "error"), rows)
+    _common.show(args, unstructure(failed), ("document", "error"), rows, shrink=(1,))
     return ExitCode.OK

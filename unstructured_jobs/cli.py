@@ -7,9 +7,11 @@ The subcommands live in `_commands`, what they print in `_output`, the exit stat
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import os
 import sys
+from typing import cast
 
 import anyio
 
@@ -54,10 +56,6 @@ class _RedactingFormatter(logging.Formatter):
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return its exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "serve":
-        from .testing import main as serve
-
-        return serve(argv[1:])
     _secrets[:] = [s for s in (os.environ.get(ENV_API_KEY), *environment_secrets()) if s]
     try:
         args = build_parser().parse_args(argv)
@@ -76,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         logger.addHandler(handler)
         logger.setLevel(logging.DEBUG)
     try:
-        return int(anyio.run(COMMANDS[args.command], args))
+        command = COMMANDS[args.command]
+        if inspect.iscoroutinefunction(command):
+            return int(anyio.run(command, args))
+        return int(cast(ExitCode, command(args)))
     except (KeyboardInterrupt, asyncio.CancelledError):
         # asyncio's runner cancels the main task on Ctrl-C and raises KeyboardInterrupt once it
         # has unwound; a CancelledError is caught too, should the task end cancelled anyway.

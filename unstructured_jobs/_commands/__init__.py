@@ -1,8 +1,11 @@
 """The subcommands of ``unstructured-jobs``, one module each (parsing and errors live in `cli`).
 
-Each command module has ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args)``, a
-coroutine function returning an `ExitCode` (errors are raised; `cli` maps them to statuses).
-Shared pieces: `_common` (common options, the client, job tables), `_progress` (bars).
+Each command module has ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args)``, which
+returns an `ExitCode` (a coroutine function for the commands that talk to the API; errors are
+raised, `cli` maps them to statuses). Optional: ``REQUIRED`` (the required options, for the
+usage line) and ``COMMON_OPTIONS = False`` (a command without the common options: ``serve``).
+Shared pieces: `_common` (common options, the client, job tables), `_progress` (progress on
+stderr), `_report` (a batch's report), `_types` (argument types).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from . import (
     failed_files,
     get,
     run,
+    serve,
     wait,
 )
 from . import list as list_
@@ -31,7 +35,7 @@ from ._common import Parser, add_common_options
 
 __all__ = ["COMMANDS", "Command", "build_parser"]
 
-Command = Callable[[argparse.Namespace], Awaitable[ExitCode]]
+Command = Callable[[argparse.Namespace], Awaitable[ExitCode] | ExitCode]
 """One subcommand: parsed arguments in, exit status out (errors are raised, `cli` maps them)."""
 
 _MODULES: tuple[ModuleType, ...] = (
@@ -45,6 +49,7 @@ _MODULES: tuple[ModuleType, ...] = (
     wait,
     download,
     batch,
+    serve,
     demo,
 )
 COMMANDS: dict[str, Command] = {m.NAME: m.run for m in _MODULES}
@@ -64,15 +69,14 @@ def build_parser() -> Parser:
     sub = parser.add_subparsers(
         dest="command", metavar="COMMAND", required=True, prog="unstructured-jobs"
     )
-    for module in _MODULES[:-1]:
+    for module in _MODULES:
         _add(sub, module, common)
-    sub.add_parser("serve", help="serve the local emulator (see: serve --help)", add_help=False)
-    _add(sub, demo, common)
     return parser
 
 
 def _add(sub: Any, module: ModuleType, common: Parser) -> None:
-    p = sub.add_parser(module.NAME, parents=[common], help=module.HELP, description=module.HELP)
+    parents = [common] if getattr(module, "COMMON_OPTIONS", True) else []
+    p = sub.add_parser(module.NAME, parents=parents, help=module.HELP, description=module.HELP)
     module.add_arguments(p)
     # A short usage line (argparse's own lists every common option: ten lines for `get`).
     positionals = [_shown(a) for a in p._actions if not a.option_strings]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, NamedTuple, Protocol
 
@@ -36,7 +36,12 @@ class Cli(Protocol):
 
 class Start(Protocol):
     def __call__(
-        self, *args: str, env: Env, cwd: Path, stderr: int | IO[str] = ...
+        self,
+        *args: str,
+        env: Env,
+        cwd: Path,
+        stderr: int | IO[str] = ...,
+        python: Sequence[str] = ...,
     ) -> subprocess.Popen[str]: ...
 
 

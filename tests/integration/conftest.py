@@ -6,7 +6,7 @@ import logging
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -84,12 +84,16 @@ def start() -> Iterator[Start]:
     children: list[subprocess.Popen[str]] = []
 
     def run(
-        *args: str, env: Env, cwd: Path, stderr: int | IO[str] = subprocess.PIPE
+        *args: str,
+        env: Env,
+        cwd: Path,
+        stderr: int | IO[str] = subprocess.PIPE,
+        python: Sequence[str] = (),
     ) -> subprocess.Popen[str]:
         previous = signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             child = subprocess.Popen(
-                [sys.executable, "-m", "unstructured_jobs", *args],
+                [sys.executable, *python, "-m", "unstructured_jobs", *args],
                 env=process_env(env), cwd=cwd, stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=stderr, text=True,
             )  # fmt: skip

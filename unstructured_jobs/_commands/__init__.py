@@ -3,7 +3,8 @@
 Each command module has ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args)``, which
 returns an `ExitCode` (a coroutine function for the commands that talk to the API; errors are
 raised, `cli` maps them to statuses). Optional: ``REQUIRED`` (the required options, for the
-usage line) and ``COMMON_OPTIONS = False`` (a command without the common options: ``serve``).
+usage line), ``COMMON_OPTIONS = False`` (a command without the common options: ``serve``) and
+``NEEDS_PARSER = True`` (the whole parser as ``args.parser``: ``completion``).
 Shared pieces: `_common` (common options, the client, job tables), `_progress` (progress on
 stderr), `_report` (a batch's report), `_types` (argument types).
 """
@@ -20,6 +21,7 @@ from .._version import __version__
 from . import (
     batch,
     cancel,
+    completion,
     create,
     demo,
     details,
@@ -51,6 +53,7 @@ _MODULES: tuple[ModuleType, ...] = (
     batch,
     serve,
     demo,
+    completion,
 )
 COMMANDS: dict[str, Command] = {m.NAME: m.run for m in _MODULES}
 
@@ -70,19 +73,24 @@ def build_parser() -> Parser:
         dest="command", metavar="COMMAND", required=True, prog="unstructured-jobs"
     )
     for module in _MODULES:
-        _add(sub, module, common)
+        p = _add(sub, module, common)
+        if getattr(module, "NEEDS_PARSER", False):
+            p.set_defaults(parser=parser)
     return parser
 
 
-def _add(sub: Any, module: ModuleType, common: Parser) -> None:
+def _add(sub: Any, module: ModuleType, common: Parser) -> Parser:
     parents = [common] if getattr(module, "COMMON_OPTIONS", True) else []
-    p = sub.add_parser(module.NAME, parents=parents, help=module.HELP, description=module.HELP)
+    p: Parser = sub.add_parser(
+        module.NAME, parents=parents, help=module.HELP, description=module.HELP
+    )
     module.add_arguments(p)
     # A short usage line (argparse's own lists every common option: ten lines for `get`).
     positionals = [_shown(a) for a in p._actions if not a.option_strings]
     required = getattr(module, "REQUIRED", "")
     p.usage = " ".join(filter(None, [f"unstructured-jobs {module.NAME}", required, "[OPTIONS]"]))
     p.usage = " ".join([p.usage, *positionals])
+    return p
 
 
 def _shown(action: argparse.Action) -> str:

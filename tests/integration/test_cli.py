@@ -377,3 +377,25 @@ def test_bad_values_are_usage_errors_before_any_request(
         assert usage.startswith(f"usage: unstructured-jobs {args[0]} "), (args, usage)
         assert error.startswith("unstructured-jobs: error: ") and message in error, (args, error)
     assert len(emu.requests) == sent and len(emu.jobs) == 1
+
+
+def test_download_never_overwrites_one_output_with_another(
+    cli: Cli, emu: Emulator, tmp_path: Path
+) -> None:
+    """`../x.txt`, `x.txt` and `a/x.txt` all make the safe name `x.txt.json`-ish: each output
+    keeps its own file, and an id listed twice is downloaded once."""
+    names = ["../x.txt", "x.txt", "sub/x.txt", "sub_x.txt", "x.txt"]
+    with JobsClient(api_key=KEY, server_url=emu.url) as client:
+        files = [(name, f"content {i}".encode()) for i, name in enumerate(names)]
+        job = client.create_job(template_id="t", input_files=files)
+    out = tmp_path / "out"
+    r = cli("download", job.id, "-o", str(out), "--json", env=env_for(emu))
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert [row["file_id"] for row in rows] == ["../x.txt", "x.txt", "sub/x.txt", "sub_x.txt"]
+    paths = [Path(row["output_path"]) for row in rows]
+    assert [p.name for p in paths] == ["x.txt.json", "x.txt (2).json", "sub_x.txt.json",
+                                       "sub_x.txt (2).json"]  # fmt: skip
+    sources = {json.loads(p.read_text())[0]["metadata"]["filename"] for p in paths}
+    assert sources == {"../x.txt", "x.txt", "sub/x.txt", "sub_x.txt"}  # four outputs kept
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in paths)

@@ -7,13 +7,16 @@ import os
 from typing import Any
 
 from .._exit_codes import ExitCode
-from .._paths import output_path_inside, safe_output_name
+from .._paths import output_path_inside
+from .._run import output_names
 from . import _common
 from ._progress import TransferProgress, mode_of
 from ._types import uuid_id
 
 NAME = "download"
-HELP = "download a job's outputs into a folder"
+HELP = (
+    "download a job's outputs into a folder (one file per input file, never overwritten by another)"
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,11 +35,15 @@ async def run(args: argparse.Namespace) -> ExitCode:
     rows: list[dict[str, Any]] = []
     async with _common.client(args) as client:
         file_ids = args.file_id or list((await client.get_job(args.job_id)).input_file_ids or ())
+        file_ids = list(dict.fromkeys(file_ids))  # one output per id, however often it is listed
+        # Ids whose safe names collide (`a/b.pdf`, `a_b.pdf`) get `a_b.pdf (2).json`: one
+        # output never replaces another.
+        names = output_names(file_ids)
         with TransferProgress(
             mode_of(args), what="download", total=len(file_ids), unit="outputs"
         ) as progress:
-            for file_id in file_ids:
-                target = output_path_inside(args.output, safe_output_name(file_id) + ".json")
+            for file_id, name in zip(file_ids, names, strict=True):
+                target = output_path_inside(args.output, name)
                 await client.download_job_output_to(
                     args.job_id, target, file_id=file_id, node_id=args.node_id
                 )

@@ -30,7 +30,9 @@ from . import (
     get,
     run,
     serve,
+    templates,
     wait,
+    workflows,
 )
 from . import list as list_
 from ._common import Parser, add_common_options
@@ -50,6 +52,8 @@ _MODULES: tuple[ModuleType, ...] = (
     cancel,
     wait,
     download,
+    templates,
+    workflows,
     batch,
     serve,
     demo,

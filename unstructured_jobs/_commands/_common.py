@@ -183,13 +183,17 @@ def exit_for(job: JobInformation) -> ExitCode:
     return ExitCode.FAILED
 
 
+def wait_timeout(args: argparse.Namespace) -> float:
+    """``--timeout``, else the default wait (600 s)."""
+    return DEFAULT_WAIT_TIMEOUT if args.timeout is None else float(args.timeout)
+
+
 async def wait(args: argparse.Namespace, c: AsyncJobsClient, job_id: str) -> JobInformation:
     """Wait for the job; past ``--timeout``, say so and return the last state seen."""
     status = StatusProgress(mode_of(args), job_id)
     try:
-        timeout = DEFAULT_WAIT_TIMEOUT if args.timeout is None else args.timeout
         return await c.wait_for_job(
-            job_id, timeout=timeout, poll_interval=args.poll_interval, on_poll=status
+            job_id, timeout=wait_timeout(args), poll_interval=args.poll_interval, on_poll=status
         )
     except WaitTimeoutError as exc:
         if exc.last_job is None:

@@ -31,7 +31,7 @@ from ._exceptions import (
 )
 from ._exit_codes import ExitCode
 
-__all__ = ["main"]
+__all__ = ["ExitCode", "main"]
 
 _secrets: list[str] = []
 # What the transport logs when it decides to retry (`_transport.Transport._send`).

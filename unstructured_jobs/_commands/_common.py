@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -13,6 +14,7 @@ from .._constants import DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, ENV_API_KE
 from .._converter import unstructure
 from .._exceptions import WaitTimeoutError
 from .._exit_codes import ExitCode
+from .._manifest import display_path
 from .._models import JobInformation, JobStatus
 from .._options import Timeout
 from .._output import print_json, print_table
@@ -160,6 +162,15 @@ def show(
         print_json(data)
     elif not args.quiet:
         print_table(headers, rows, shrink=shrink)
+
+
+def shown_path(path: str | os.PathLike[str]) -> str:
+    """A path for people: relative to the current folder when it is inside it, else absolute
+    (never ``../../..``); bytes that are not UTF-8 escaped (``caf\\xe9.pdf``)."""
+    absolute = os.path.abspath(path)
+    here = os.getcwd()
+    inside = absolute.startswith(here.rstrip(os.sep) + os.sep)
+    return display_path(os.path.relpath(absolute, here) if inside else absolute)
 
 
 def note(args: argparse.Namespace, text: str) -> None:

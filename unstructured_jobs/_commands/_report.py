@@ -4,26 +4,17 @@ failures and what to do about them on stderr; the plan of a dry run."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from .._exit_codes import ExitCode
 from .._manifest import display_path
 from .._output import print_json, print_table
 from ..batch import BatchPlan, BatchReport, FileState, PlannedAction
+from ._common import shown_path
 from ._progress import human_bytes, human_seconds
 
 FAILURES_LISTED = 20
 """Failed files named one by one on stderr; the rest are counted (all are in the report)."""
-
-
-def shown_path(path: str) -> str:
-    """A path for people: relative to the current folder when it is inside it, else absolute
-    (never ``../../..``); bytes that are not UTF-8 escaped (``caf\\xe9.pdf``)."""
-    absolute = os.path.abspath(path)
-    here = os.getcwd()
-    inside = absolute.startswith(here.rstrip(os.sep) + os.sep)
-    return display_path(os.path.relpath(absolute, here) if inside else absolute)
 
 
 def _shown(text: str | None) -> str | None:

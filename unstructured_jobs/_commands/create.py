@@ -107,7 +107,7 @@ def _show_run(args: argparse.Namespace, result: JobRun) -> ExitCode:
         }
         for f in result.files
     ]
-    rows = [[f["file_id"], f["output_path"] or f["error"]] for f in files]
+    rows = [[f.file_id, _common.shown_path(f.path) if f.path else f.error] for f in result.files]
     data = {"job": unstructure(result.job), "files": files}
     _common.show(args, data, ("file_id", "output / error"), rows, shrink=(1,))
     if not args.json and not args.quiet:

@@ -49,5 +49,6 @@ async def run(args: argparse.Namespace) -> ExitCode:
                 )
                 rows.append({"file_id": file_id, "output_path": str(target)})
                 progress.update(1)
-    _common.show(args, rows, ("file_id", "output_path"), [list(r.values()) for r in rows])
+    table = [[r["file_id"], _common.shown_path(r["output_path"])] for r in rows]
+    _common.show(args, rows, ("file_id", "output_path"), table)
     return ExitCode.OK

@@ -77,3 +77,5 @@ ERROR_SNIPPET_CHARS = 200
 # Command line.
 CLI_BATCH_MANIFEST = "unstructured-jobs-batch.sqlite"  # `batch` without -o: in the current folder
 CLI_DEMO_FILES = 7  # sample documents `demo` writes and sends
+CLI_LIST_LIMIT = 30  # jobs `list` shows by default (newest first), as `gh run list` does
+CLI_PROGRESS_INTERVAL = 10.0  # seconds between progress lines when stderr is not a terminal

@@ -81,6 +81,20 @@ class BatchObserver:
         """A file reached its `FileState` for this run (it is also a plain string)."""
 
 
+def form_groups(m: Manifest, limits: GroupLimits, *, retry_failed: bool) -> None:
+    """Make refused files pending again (and failed ones with `retry_failed`), refuse the files
+    over the size limit, and group the pending files into new jobs. Blocking, local only: a
+    dry run (`unstructured_jobs.batch.plan_batch`) does the same on a copy of the manifest."""
+    m.retry(failed_jobs=retry_failed)
+    if limits.file_bytes is not None:
+        limit = limits.file_bytes
+        for f in m.ungrouped_pending_files(larger_than=limit):
+            m.reject(f.path, f"file is {f.size} bytes, over the limit of {limit} bytes per file")
+    ungrouped = m.ungrouped_pending_files()
+    for chunk in group_files(sorted(ungrouped, key=lambda f: f.path), limits):
+        m.new_group([f.id for f in chunk])
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -141,19 +155,11 @@ class BatchRun:
     async def run(self, *, retry_failed: bool) -> None:
         """Reconcile, group, send, wait and download until this run's work is done."""
         m = self.m
-        await self.db(m.retry, failed_jobs=retry_failed)
-        if self.limits.file_bytes is not None:
-            limit = self.limits.file_bytes
-            for f in await self.db(m.ungrouped_pending_files, larger_than=limit):
-                reason = f"file is {f.size} bytes, over the limit of {limit} bytes per file"
-                await self.db(m.reject, f.path, reason)
+        await self.db(form_groups, m, self.limits, retry_failed=retry_failed)
         used = await self.db(m.used_outputs)
         self.used_names = {os.path.basename(p) for p in used}
         await self._remove_stale_parts(used)
         await self._reconcile_leftovers()
-        ungrouped = await self.db(m.ungrouped_pending_files)
-        for chunk in group_files(sorted(ungrouped, key=lambda f: f.path), self.limits):
-            await self.db(m.new_group, [f.id for f in chunk])
         queue = await self.db(m.groups_to_send)
         waiting = await self.db(m.groups_to_wait) if self.wait else []
         self.observer.on_start(

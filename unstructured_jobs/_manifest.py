@@ -40,6 +40,7 @@ import errno
 import os
 import sqlite3
 import threading
+import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, overload
@@ -218,6 +219,29 @@ class Manifest:
             if code in (_SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_IOERR):
                 raise self._error(exc) from exc
             raise InvalidInputError(f"{target} is not a batch manifest: {exc}") from None
+
+    @classmethod
+    def copy_of(cls, path: str | os.PathLike[str]) -> Manifest:
+        """An in-memory copy of the manifest at `path`, which is only read (not locked, not
+        changed): a dry run works on it."""
+        copy = cls(None)
+        name = display_path(path)
+        uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
+        try:
+            source = sqlite3.connect(uri, uri=True)
+        except sqlite3.Error as exc:
+            copy.close()
+            raise InvalidInputError(f"cannot open the manifest {name}: {exc}") from None
+        try:
+            source.backup(copy._db)
+            copy._db.execute("SELECT count(*) FROM files").fetchone()
+        except sqlite3.DatabaseError as exc:
+            copy.close()
+            why = f"{name} is not a batch manifest, or is damaged: {exc}"
+            raise InvalidInputError(why) from None
+        finally:
+            source.close()
+        return copy
 
     def _error(self, exc: sqlite3.Error) -> UnstructuredJobsError:
         """The typed error for an SQLite failure: which manifest, what to do."""

@@ -7,7 +7,7 @@ import glob
 import os
 import re
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from ._constants import BATCH_MAX_OUTPUT_NAME_BYTES as _MAX_NAME
@@ -21,6 +21,7 @@ __all__ = [
     "mount_point",
     "name_as_sent",
     "output_path_inside",
+    "path_filter",
     "safe_output_name",
 ]
 
@@ -91,6 +92,69 @@ def collect_files(
                 else:
                     add(match, match)
     return sorted(found.values()), problems
+
+
+def path_filter(include: Sequence[str] = (), exclude: Sequence[str] = ()) -> Callable[[str], bool]:
+    """Whether a file is taken: it matches an `include` pattern (when any is given) and no
+    `exclude` pattern, as rclone's ``--include``/``--exclude`` and rsync's filters.
+
+    A pattern without a ``/`` matches the file's name (``*.pdf``); one with a ``/`` matches
+    the end of its path, at a folder boundary (``drafts/*.pdf``, ``old/**``), or, starting
+    with ``/``, the whole absolute path. ``*`` and ``?`` never cross a ``/``; ``**`` does;
+    ``[abc]`` and ``[!abc]`` are character classes. Case matters.
+    """
+    taken = [_pattern(p) for p in include]
+    dropped = [_pattern(p) for p in exclude]
+
+    def keep(path: str) -> bool:
+        text = path.replace(os.sep, "/") if os.sep != "/" else path
+        name = text.rsplit("/", 1)[-1]
+
+        def hit(rx: re.Pattern[str], anchored: bool) -> bool:
+            return bool(rx.search(text) if anchored else rx.fullmatch(name))
+
+        if taken and not any(hit(rx, a) for rx, a in taken):
+            return False
+        return not any(hit(rx, a) for rx, a in dropped)
+
+    return keep
+
+
+def _pattern(pattern: str) -> tuple[re.Pattern[str], bool]:
+    """A glob as a regular expression, and whether it applies to the path (not the name)."""
+    if not pattern:
+        raise ValueError("an empty pattern matches nothing")
+    text = pattern.replace("\\", "/") if os.altsep else pattern
+    out, i = [], 0
+    while i < len(text):
+        c = text[i]
+        if text.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif text.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif c == "*":
+            out.append("[^/]*")
+            i += 1
+        elif c == "?":
+            out.append("[^/]")
+            i += 1
+        elif c == "[" and (end := text.find("]", i + 2)) != -1:
+            body = text[i + 1 : end]
+            negate = body.startswith("!")
+            body = re.escape(body[1:] if negate else body).replace("\\-", "-")
+            out.append(f"[{'^' if negate else ''}{body}]")
+            i = end + 1
+        else:
+            out.append(re.escape(c))
+            i += 1
+    body = "".join(out)
+    if "/" not in text:
+        return re.compile(body), False
+    if text.startswith("/"):
+        return re.compile(f"^{body}$"), True
+    return re.compile(f"(?:^|/){body}$"), True
 
 
 def _glob(pattern: str) -> list[str]:

@@ -98,7 +98,7 @@ class JobRun:
         """
         base = _check_folder(folder)
         base.mkdir(parents=True, exist_ok=True)
-        names = _output_names([f.file_id for f in self.files if f.ok])
+        names = output_names([f.file_id for f in self.files if f.ok])
         written = []
         for f, name in zip([f for f in self.files if f.ok], names, strict=True):
             target = output_path_inside(base, name)
@@ -121,7 +121,9 @@ def _check_folder(folder: object) -> Path:
     return path
 
 
-def _output_names(file_ids: Sequence[str]) -> list[str]:
+def output_names(file_ids: Sequence[str]) -> list[str]:
+    """One output file name per file id (``<safe name>.json``), all distinct: ids that map to
+    the same safe name (``a/b.pdf`` and ``a_b.pdf``) get ``a_b.pdf (2).json``."""
     from ._manifest import unique_name  # the batch's own rule; sqlite3 only when used
 
     taken: set[str] = set()
@@ -206,7 +208,7 @@ async def _outputs(client: AsyncJobsClient, job: JobInformation, base: Path | No
             results[i] = FileOutput(file_id, error=f"the job ended {job.status}")
         else:
             todo.append(i)
-    names = _output_names([file_ids[i] for i in todo])
+    names = output_names([file_ids[i] for i in todo])
     gate = anyio.Semaphore(DOWNLOADS_AT_ONCE)
 
     async def fetch(i: int, name: str) -> None:

@@ -34,8 +34,9 @@ stay done; the others fail, and ``retry_failed`` sends only those again.
 
 from __future__ import annotations
 
+import enum
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, cast
@@ -56,7 +57,7 @@ from ._constants import (
     SERVICE_MAX_FILE_BYTES,
     SERVICE_MAX_FILES_PER_JOB,
 )
-from ._engine import BatchObserver, BatchRun
+from ._engine import BatchObserver, BatchRun, form_groups
 from ._exceptions import InvalidInputError, UnsafePathError
 from ._grouping import GroupLimits
 from ._inputs import request_data_json
@@ -68,7 +69,7 @@ from ._manifest import (
     display_path,
     write_error,
 )
-from ._paths import collect_files, output_path_inside, safe_output_name
+from ._paths import collect_files, output_path_inside, path_filter, safe_output_name
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing.Unpack for **kwargs needs Python 3.12
@@ -79,12 +80,16 @@ if TYPE_CHECKING:
 __all__ = [
     "BatchObserver",
     "BatchOptions",
+    "BatchPlan",
     "BatchReport",
     "FileResult",
     "FileState",
     "GroupState",
+    "PlannedAction",
+    "PlannedFile",
     "UnsafePathError",
     "output_path_inside",
+    "plan_batch",
     "run_batch",
     "safe_output_name",
     "submit_batch",
@@ -157,6 +162,120 @@ class BatchReport:
         return steps
 
 
+class PlannedAction(enum.StrEnum):
+    """What a run would do with one file (`plan_batch`)."""
+
+    SEND = "send"
+    """Upload it, in the job numbered `PlannedFile.job`."""
+    CHECK = "check"
+    """Its job may exist (an answer was lost): look for it, send it again only if missing."""
+    WAIT = "wait"
+    """Its job exists: wait for it (and download the output)."""
+    SENT = "sent"
+    """Its job exists and is not waited for (``wait=False``)."""
+    DONE = "done"
+    """Done in an earlier run: skipped."""
+    FAIL = "fail"
+    """Refused before sending (too large, unreadable, a pattern matching nothing), or failed
+    in an earlier run (``retry_failed`` sends it again)."""
+
+
+@attrs.frozen
+class PlannedFile:
+    """One file of a `BatchPlan`."""
+
+    path: str
+    action: PlannedAction
+    size: int = 0
+    job: int | None = None
+    """For `PlannedAction.SEND`: the number of the job it would be sent in (1, 2, ...)."""
+    reason: str | None = None
+
+
+@attrs.frozen
+class BatchPlan:
+    """What `submit_batch` would do with the same arguments, found without sending anything."""
+
+    files: tuple[PlannedFile, ...]
+    excluded: int = 0
+    """Files found in the inputs but left out by ``include``/``exclude``."""
+    manifest: str | None = None
+
+    @property
+    def jobs(self) -> int:
+        """Jobs that would be created."""
+        return len({f.job for f in self.files if f.action == PlannedAction.SEND})
+
+    @property
+    def upload_bytes(self) -> int:
+        """Bytes that would be uploaded."""
+        return sum(f.size for f in self.files if f.action == PlannedAction.SEND)
+
+    def counts(self) -> dict[str, int]:
+        """Number of files per action."""
+        out: dict[str, int] = {}
+        for f in self.files:
+            out[f.action] = out.get(f.action, 0) + 1
+        return out
+
+
+@attrs.frozen
+class _Setup:
+    """The checked arguments of a batch, shared by `submit_batch` and `plan_batch`."""
+
+    inputs: list[str | os.PathLike[str]]
+    request_data: str
+    output_dir: str | None
+    manifest: str | os.PathLike[str] | None
+    keep: Callable[[str], bool]
+
+    @classmethod
+    def check(
+        cls,
+        inputs: Iterable[str | os.PathLike[str]],
+        template_id: str | None,
+        job_nodes: list[dict[str, Any]] | None,
+        output_dir: str | os.PathLike[str] | None,
+        manifest: str | os.PathLike[str] | None,
+        files_per_job: int,
+        include: Sequence[str],
+        exclude: Sequence[str],
+    ) -> _Setup:
+        if isinstance(inputs, (str, bytes, os.PathLike)):
+            raise InvalidInputError(
+                "inputs must be a list of files, folders or globs, not one path"
+            )
+        if files_per_job < 1:
+            raise InvalidInputError("files_per_job must be >= 1")
+        for patterns in (include, exclude):
+            if isinstance(patterns, str) or not all(isinstance(p, str) and p for p in patterns):
+                raise InvalidInputError("include and exclude must be lists of glob patterns")
+        try:
+            request_data = request_data_json(
+                template_id=template_id, job_nodes=job_nodes, request_data=None
+            )
+        except ValueError as exc:
+            raise InvalidInputError(str(exc)) from None
+        out = None if output_dir is None else os.path.abspath(output_dir)
+        if manifest is None and out is not None:
+            manifest = os.path.join(out, BATCH_MANIFEST_NAME)
+        keep = path_filter(include, exclude)
+        return cls(list(inputs), request_data, out, manifest, keep)
+
+    def collect(
+        self, *, include_hidden: bool
+    ) -> tuple[list[tuple[str, int]], list[tuple[str, str]], int]:
+        """The input files, the problems, and how many files include/exclude left out."""
+        # The manifest's SQLite side files and lock must never be taken as inputs either.
+        skip = [self.output_dir] if self.output_dir is not None else []
+        if self.manifest is not None:
+            base = os.fspath(self.manifest)
+            skip += [base] + [base + s for s in ("-wal", "-shm", "-journal", ".lock")]
+        found, problems = collect_files(self.inputs, exclude=skip, include_hidden=include_hidden)
+        kept = [(path, size) for path, size in found if self.keep(path)]
+        return kept, problems, len(found) - len(kept)
+
+
 async def submit_batch(
     client: AsyncJobsClient,
     inputs: Iterable[str | os.PathLike[str]],
@@ -179,6 +298,8 @@ async def submit_batch(
     max_submit_attempts: int = BATCH_MAX_SUBMIT_ATTEMPTS,
     retry_failed: bool = False,
     include_hidden: bool = False,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
     observer: BatchObserver | None = None,
 ) -> BatchReport:
     """Send files as jobs, wait for them and download their outputs; return a `BatchReport`.
@@ -210,6 +331,10 @@ async def submit_batch(
         max_submit_attempts: sends of one group per run after errors that prove no job was
             created (429, 503, refused connection) once the client's own retries are spent.
         retry_failed: send again the files whose job failed in an earlier run.
+        include, exclude: glob patterns (`unstructured_jobs._paths.path_filter`): a file
+            found in `inputs` is added when it matches an `include` pattern (if any is given)
+            and no `exclude` pattern. ``*.pdf`` matches names, ``drafts/**`` the end of paths.
+            Files already in the manifest stay in the batch.
         observer: a `BatchObserver` told about progress (upload bytes, jobs, files).
 
     Raises `InvalidInputError` for bad arguments, a manifest of another batch, a damaged one
@@ -221,23 +346,14 @@ async def submit_batch(
     again once fixed.
     Every other per-job error is recorded on the files, not raised.
     """
-    if isinstance(inputs, (str, bytes, os.PathLike)):
-        raise InvalidInputError("inputs must be a list of files, folders or globs, not one path")
-    if files_per_job < 1:
-        raise InvalidInputError("files_per_job must be >= 1")
     if launch_rate is not None and not launch_rate > 0:
         raise InvalidInputError("launch_rate must be > 0 or None")
     if max_concurrent_uploads < 1 or max_submit_attempts < 1:
         raise InvalidInputError("max_concurrent_uploads and max_submit_attempts must be >= 1")
-    try:
-        request_data = request_data_json(
-            template_id=template_id, job_nodes=job_nodes, request_data=None
-        )
-    except ValueError as exc:
-        raise InvalidInputError(str(exc)) from None
-    out = None if output_dir is None else os.path.abspath(output_dir)
-    if manifest is None and out is not None:
-        manifest = os.path.join(out, BATCH_MANIFEST_NAME)
+    setup = _Setup.check(
+        inputs, template_id, job_nodes, output_dir, manifest, files_per_job, include, exclude
+    )
+    request_data, out, manifest = setup.request_data, setup.output_dir, setup.manifest
     if out is not None:
         try:
             await anyio.to_thread.run_sync(lambda: os.makedirs(out, exist_ok=True))
@@ -251,13 +367,8 @@ async def submit_batch(
     store = await anyio.to_thread.run_sync(Manifest, manifest)
     try:
         await anyio.to_thread.run_sync(store.check_request_data, request_data)
-        # The manifest's SQLite side files and lock must never be taken as inputs either.
-        exclude = [out] if out is not None else []
-        if manifest is not None:
-            base = os.fspath(manifest)
-            exclude += [base] + [base + s for s in ("-wal", "-shm", "-journal", ".lock")]
-        found, problems = await anyio.to_thread.run_sync(
-            lambda: collect_files(inputs, exclude=exclude, include_hidden=include_hidden)
+        found, problems, _ = await anyio.to_thread.run_sync(
+            lambda: setup.collect(include_hidden=include_hidden)
         )
         await anyio.to_thread.run_sync(
             store.add_files, [(p, os.path.basename(p), size) for p, size in found]
@@ -301,6 +412,69 @@ async def submit_batch(
     return BatchReport(tuple(results), None if manifest is None else os.fspath(manifest))
 
 
+def plan_batch(
+    inputs: Iterable[str | os.PathLike[str]],
+    *,
+    template_id: str | None = None,
+    job_nodes: list[dict[str, Any]] | None = None,
+    output_dir: str | os.PathLike[str] | None = None,
+    manifest: str | os.PathLike[str] | None = None,
+    files_per_job: int = SERVICE_MAX_FILES_PER_JOB,
+    max_file_bytes: int | None = SERVICE_MAX_FILE_BYTES,
+    max_job_bytes: int | None = None,
+    wait: bool = True,
+    retry_failed: bool = False,
+    include_hidden: bool = False,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+) -> BatchPlan:
+    """What `submit_batch` would send, wait for and skip with these arguments: a dry run.
+
+    Nothing is sent (no client is needed) and nothing is written: the inputs are expanded and
+    grouped exactly as `submit_batch` does, on an in-memory copy of the manifest when one
+    exists (files done in an earlier run are skipped, jobs already sent are waited for), so
+    the plan is the one a real run would follow, as far as it can be known without asking the
+    server. Raises `InvalidInputError` as `submit_batch` would (bad arguments, a manifest of
+    another batch). Blocking: from async code, run it in a worker thread.
+    """
+    setup = _Setup.check(
+        inputs, template_id, job_nodes, output_dir, manifest, files_per_job, include, exclude
+    )
+    path = setup.manifest
+    exists = path is not None and os.path.exists(path)
+    store = Manifest.copy_of(path) if exists and path is not None else Manifest(None)
+    try:
+        store.check_request_data(setup.request_data)
+        found, problems, excluded = setup.collect(include_hidden=include_hidden)
+        store.add_files([(p, os.path.basename(p), size) for p, size in found])
+        limits = GroupLimits(files_per_job, max_file_bytes, max_job_bytes)
+        form_groups(store, limits, retry_failed=retry_failed)
+        job_of = {
+            f.id: number
+            for number, group in enumerate(store.groups_to_send(), start=1)
+            for f in group.files
+        }
+        unsure = {f.id for g in store.groups_to_reconcile() for f in g.files}
+        rows = store.all_files()
+    finally:
+        store.close()
+    planned = []
+    for row in sorted(rows, key=lambda r: r.path):
+        if row.id in job_of:
+            action = PlannedAction.SEND
+        elif row.id in unsure:
+            action = PlannedAction.CHECK
+        elif row.state == FileState.SUBMITTED:
+            action = PlannedAction.WAIT if wait else PlannedAction.SENT
+        else:
+            action = PlannedAction.DONE if row.state == FileState.DONE else PlannedAction.FAIL
+        reason = row.error if action in (PlannedAction.FAIL, PlannedAction.CHECK) else None
+        planned.append(PlannedFile(row.path, action, row.size, job_of.get(row.id), reason))
+    planned += [PlannedFile(p, PlannedAction.FAIL, reason=why) for p, why in problems]
+    shown = None if path is None else os.fspath(path)
+    return BatchPlan(tuple(planned), excluded, shown)
+
+
 class BatchOptions(TypedDict, total=False):
     """The keyword options of `submit_batch`, for `run_batch` (see `submit_batch` for each)."""
 
@@ -322,6 +496,8 @@ class BatchOptions(TypedDict, total=False):
     max_submit_attempts: int
     retry_failed: bool
     include_hidden: bool
+    include: Sequence[str]
+    exclude: Sequence[str]
     observer: BatchObserver | None
 
 

@@ -1,146 +1,27 @@
 """The ``unstructured-jobs`` command line against the emulator.
 
-Most tests call `main(argv)` in this process (`cli` below: stdout, stderr and the exit status,
-like a process would give them). Only what needs a real process runs one: Ctrl-C, a kill, and
-the installed console script with its exit status.
+Most tests call `main(argv)` in this process (the `cli` fixture, in conftest.py: stdout, stderr
+and the exit status, like a process would give them). Only what needs a real process runs one
+(`start`): Ctrl-C, a kill, a terminal, and the installed console script with its exit status.
 """
 
 from __future__ import annotations
 
-import ast
 import json
-import logging
 import os
 import re
 import signal
 import subprocess
-import sys
 import sysconfig
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple, Protocol
 
 import pytest
+from cli_support import KEY, READY_LIMIT, Cli, Start, env_for, poll_until, process_env
 
-import unstructured_jobs
 from unstructured_jobs import JobsClient
-from unstructured_jobs._constants import LOGGER_NAME
-from unstructured_jobs.cli import main
 from unstructured_jobs.testing import Emulator, Fault, Schedule
-
-KEY = "cli-secret-key-0042"
-READY_LIMIT = 60.0  # seconds a child may take to reach the point a test waits for (loaded CI)
-
-Env = Mapping[str, str | None]
-"""Environment changes for one run: a value sets the variable, None unsets it."""
-
-
-class Result(NamedTuple):
-    """What one run of the command line gave (named like `subprocess.CompletedProcess`)."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-class Cli(Protocol):
-    def __call__(self, *args: str, env: Env, cwd: Path | None = None) -> Result: ...
-
-
-def env_for(emu: Emulator | None, key: str | None = KEY) -> dict[str, str | None]:
-    """The API key, and the emulator's URL (or none at all)."""
-    return {"UNSTRUCTURED_API_KEY": key, "UNSTRUCTURED_API_URL": None if emu is None else emu.url}
-
-
-@pytest.fixture
-def package_logger() -> Iterator[logging.Logger]:
-    """The package logger, restored after `--debug` gave it a handler and the DEBUG level."""
-    logger = logging.getLogger(LOGGER_NAME)
-    handlers, level = list(logger.handlers), logger.level
-    yield logger
-    logger.handlers[:], logger.level = handlers, level
-
-
-@pytest.fixture
-def cli(
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    package_logger: logging.Logger,
-) -> Cli:
-    """Run `main(argv)` here, with `env` and `cwd` for that run only."""
-
-    def run(*args: str, env: Env, cwd: Path | None = None) -> Result:
-        capsys.readouterr()  # what earlier code printed is not this run's output
-        handlers, level = list(package_logger.handlers), package_logger.level
-        with monkeypatch.context() as patch:
-            for name, value in env.items():
-                if value is None:
-                    patch.delenv(name, raising=False)
-                else:
-                    patch.setenv(name, value)
-            if cwd is not None:
-                patch.chdir(cwd)
-            try:
-                code = main(list(args))
-            except SystemExit as exc:  # `serve --help`: argparse exits, as in a process
-                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-            finally:
-                package_logger.handlers[:], package_logger.level = handlers, level
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return run
-
-
-def process_env(env: Env) -> dict[str, str]:
-    """This process's environment with `env`'s changes, for a child."""
-    merged: dict[str, str | None] = {**os.environ, **env}
-    return {name: value for name, value in merged.items() if value is not None}
-
-
-class Start(Protocol):
-    def __call__(self, *args: str, env: Env, cwd: Path) -> subprocess.Popen[str]: ...
-
-
-@pytest.fixture
-def start() -> Iterator[Start]:
-    """Start ``python -m unstructured_jobs ARGS`` with Ctrl-C at its default, as in a terminal.
-
-    A caught signal is reset to its default by exec, an ignored one stays ignored: pytest run
-    in the background by a script (``pytest &``) ignores SIGINT, and a child that inherited that
-    would keep ignoring the test's Ctrl-C and hang it. Children still running at the end of the
-    test (it failed) are killed.
-    """
-    children: list[subprocess.Popen[str]] = []
-
-    def run(*args: str, env: Env, cwd: Path) -> subprocess.Popen[str]:
-        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-        try:
-            child = subprocess.Popen(
-                [sys.executable, "-m", "unstructured_jobs", *args],
-                env=process_env(env), cwd=cwd, stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            )  # fmt: skip
-        finally:
-            signal.signal(signal.SIGINT, previous)
-        children.append(child)
-        return child
-
-    yield run
-    for child in children:
-        if child.poll() is None:
-            child.kill()
-        child.communicate()
-
-
-def poll_until(check: Callable[[], bool], what: str, limit: float = READY_LIMIT) -> None:
-    """Wait until `check()` holds (it reads the emulator's state), or fail after `limit` s."""
-    deadline = time.monotonic() + limit
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
 
 
 @pytest.fixture
@@ -193,7 +74,10 @@ def test_usage_and_api_errors_exit_codes(cli: Cli, emu: Emulator, tmp_path: Path
     assert cli("frobnicate", env=env).returncode == 2
     assert cli("batch", str(tmp_path), env=env).returncode == 2  # no --template-id
     r = cli("get", "../not-a-uuid", env=env)
-    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert r.returncode == 2 and r.stderr.splitlines() == [
+        "usage: unstructured-jobs get [OPTIONS] JOB_ID",
+        "unstructured-jobs: error: argument job_id: not a job_id (a UUID): '../not-a-uuid'",
+    ]
     wrong = "wrong-secret-key-777"
     for extra in ((), ("--debug",)):
         r = cli("list", *extra, env=env_for(emu, key=wrong))
@@ -263,10 +147,10 @@ def test_batch_killed_mid_run_resumes_exactly_once(
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=READY_LIMIT)
     if sig == signal.SIGINT:
-        assert proc.returncode == 130 and out == ""
-        assert (
-            err == "unstructured-jobs: error: interrupted; run the same command again to resume\n"
-        )
+        assert proc.returncode == 130 and out == "" and "Traceback" not in err
+        *progress, last = err.splitlines()  # progress lines: stderr is not a terminal
+        assert last == "unstructured-jobs: error: interrupted; run the same command again to resume"
+        assert all(line.startswith("batch: ") for line in progress)
     else:
         assert proc.returncode == -signal.SIGKILL
     before = len(emu.jobs)
@@ -324,13 +208,10 @@ def test_ctrl_c_while_waiting_exits_130_with_one_line(
     with JobsClient(api_key=KEY, server_url=emu.url) as client:
         job = client.create_job(template_id="t")  # stays SCHEDULED: the wait never ends
     proc = start("wait", job.id, "--poll-interval", "3600", env=env_for(emu), cwd=tmp_path)
-
-    def polled() -> bool:
-        return any(r.method == "GET" and job.id in r.path for r in emu.requests)
-
-    # A poll on the emulator proves the child is inside its event loop, where Ctrl-C is handled
-    # (asyncio's runner takes SIGINT over before the first line of the command runs).
-    poll_until(polled, "the first poll")
+    assert proc.stderr is not None
+    # The live status (a line: stderr is not a terminal) proves the first poll was answered:
+    # the child is inside its event loop, where Ctrl-C is handled.
+    assert proc.stderr.readline() == f"job {job.id}: SCHEDULED\n"
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=READY_LIMIT)
     assert (proc.returncode, out, err) == (130, "", "unstructured-jobs: error: interrupted\n")
@@ -353,27 +234,6 @@ def test_the_console_script_exits_with_the_status(emu: Emulator, tmp_path: Path)
     assert (r.returncode, json.loads(r.stdout)) == (0, []), r.stderr
     r = run("wrong-secret-key-777")
     assert (r.returncode, r.stdout) == (3, "") and r.stderr.startswith("unstructured-jobs: error")
-
-
-def _package_imports(module: str) -> set[str]:
-    """The package modules `module` imports (at the top or inside functions)."""
-    path = Path(unstructured_jobs.__file__).with_name(module.removeprefix(".") + ".py")
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            found.add("." + (node.module or ""))
-    return found
-
-
-def test_the_command_line_modules_import_each_other_as_a_tree() -> None:
-    """`cli -> _commands -> _output`: no module of the command line imports one above it."""
-    layers = [".cli", "._commands", "._output", "._exit_codes"]
-    for i, module in enumerate(layers):
-        above = set(layers[: i + 1])
-        assert not _package_imports(module) & above, f"{module} imports from {above}"
-    assert "._commands" in _package_imports(".cli")
-    assert "._output" in _package_imports("._commands")
-    assert _package_imports("._output") == _package_imports("._exit_codes") == set()
 
 
 def test_batch_prints_a_file_name_that_is_not_utf8(cli: Cli, emu: Emulator, tmp_path: Path) -> None:
@@ -416,7 +276,7 @@ def test_batch_on_a_full_disk_prints_one_line_and_exits_1(
             "--poll-interval", "0.01", "--files-per-job", "1"]  # fmt: skip
     r = cli(*args, env=env_for(emu), cwd=tmp_path)
     assert r.returncode == 1 and r.stdout == ""
-    [line] = r.stderr.strip().splitlines()
+    [line] = [x for x in r.stderr.splitlines() if not x.startswith("batch: ")]
     assert line.startswith("unstructured-jobs: error: cannot write the output ")
     assert "is full (No space left on device)" in line and "run the same batch again" in line
     assert "ExceptionGroup" not in line
@@ -445,5 +305,97 @@ def test_batch_on_a_damaged_manifest_page_exits_2(cli: Cli, emu: Emulator, tmp_p
         f.write(b"\xa5" * size)
     r = cli(*args, env=env_for(emu), cwd=tmp_path)
     assert r.returncode == 2 and r.stdout == ""
-    [line] = r.stderr.strip().splitlines()
+    [line] = [x for x in r.stderr.splitlines() if not x.startswith("batch: ")]
     assert "the manifest m.sqlite is damaged (database disk image is malformed)" in line
+
+
+def test_common_options_go_before_or_after_the_command(
+    cli: Cli, emu: Emulator, ca_path: str, tmp_path: Path
+) -> None:
+    """`--json`, `--api-key`, `--server-url`, `--debug`, `--ca-bundle`: anywhere, like gh."""
+    no_env = env_for(None, key=None)
+    where = ["--api-key", KEY, "--server-url", emu.url]
+    for args in (
+        ["--json", "list", *where],
+        ["list", "--json", *where],
+        [*where, "--json", "list"],
+        ["--json", *where[:2], "list", *where[2:]],
+    ):
+        r = cli(*args, env=no_env)
+        assert (r.returncode, json.loads(r.stdout)) == (0, []), (args, r.stderr)
+    r = cli("--debug", "list", *where, env=no_env)
+    assert r.returncode == 0 and "unstructured_jobs DEBUG GET /api/v1/jobs/ -> 200" in r.stderr
+    # The one after the command wins, as for any repeated option.
+    r = cli("--server-url", "http://127.0.0.1:9", "list", "--json", *where, env=no_env)
+    assert r.returncode == 0, r.stderr
+    # A missing CA bundle is refused before anything is sent, wherever the option is.
+    for args in (["--ca-bundle", ca_path + ".missing", "list"], ["list", "--ca-bundle", "x"]):
+        r = cli(*args, *where, env=no_env)
+        assert r.returncode == 2 and "no CA bundle at" in r.stderr
+    assert [r.path for r in emu.requests] == ["/api/v1/jobs/"] * 6
+
+
+def test_bad_values_are_usage_errors_before_any_request(
+    cli: Cli, emu: Emulator, tmp_path: Path
+) -> None:
+    """Statuses (any case), ids, sizes and numbers are checked while parsing: exit 2, no request."""
+    env = env_for(emu)
+    with JobsClient(api_key=KEY, server_url=emu.url) as client:
+        job = client.create_job(template_id="t")
+    sent = len(emu.requests)
+    for status, found in (("completed", [job.id]), ("Completed", [job.id]), ("in-progress", [])):
+        r = cli("list", "--status", status, "--json", env=env)
+        assert r.returncode == 0, r.stderr
+        assert [j["id"] for j in json.loads(r.stdout)] == found, status
+    assert [r.query.get("status") for r in emu.requests[sent:]] == ["COMPLETED"] * 2 + [
+        "IN_PROGRESS"
+    ]
+    sent = len(emu.requests)
+    (tmp_path / "a.txt").write_text("a")
+    bad = [
+        (["list", "--status", "done"], "argument --status: invalid choice: 'DONE' (choose from"),
+        (["list", "--workflow-id", "wf-1"], "not a workflow_id (a UUID): 'wf-1'"),
+        (["get", "42"], "not a job_id (a UUID): '42'"),
+        (["wait", job.id, "--timeout", "-1"], "argument --timeout: not a number above 0"),
+        (["wait", job.id, "--poll-interval", "nan"], "argument --poll-interval: not a number"),
+        (["download", job.id, "--node-id", "last"], "not a node_id (a UUID): 'last'"),
+        (["run", "my-workflow"], "not a workflow_id (a UUID): 'my-workflow'"),
+        (["create", "--template-id", "..", "a.txt"], "template_id cannot be '..'"),
+        (["create", "--job-nodes", "{}", "a.txt"], "job nodes must be a non-empty JSON list"),
+        (["batch", "a.txt", "--template-id", "t", "--max-file-size", "10XB"], "not a size"),
+        (["batch", "a.txt", "--template-id", "t", "--max-job-size", "0"], "not a size: '0'"),
+        (["batch", "a.txt", "--template-id", "t", "--files-per-job", "0"], ">= 1: '0'"),
+        (["batch", "a.txt", "--template-id", "t", "--concurrency", "x"], ">= 1: 'x'"),
+        (["batch", "a.txt", "--template-id", "t", "--launch-rate", "-1"], "not a number >= 0"),
+        (["list", "--max-retries", "-1"], "argument --max-retries: not a whole number >= 0"),
+        (["list", "--request-timeout", "0"], "argument --request-timeout: not a number above 0"),
+    ]
+    for args, message in bad:
+        r = cli(*args, env=env, cwd=tmp_path)
+        assert r.returncode == 2 and r.stdout == "", (args, r)
+        usage, error = r.stderr.splitlines()
+        assert usage.startswith(f"usage: unstructured-jobs {args[0]} "), (args, usage)
+        assert error.startswith("unstructured-jobs: error: ") and message in error, (args, error)
+    assert len(emu.requests) == sent and len(emu.jobs) == 1
+
+
+def test_download_never_overwrites_one_output_with_another(
+    cli: Cli, emu: Emulator, tmp_path: Path
+) -> None:
+    """`../x.txt`, `x.txt` and `a/x.txt` all make the safe name `x.txt.json`-ish: each output
+    keeps its own file, and an id listed twice is downloaded once."""
+    names = ["../x.txt", "x.txt", "sub/x.txt", "sub_x.txt", "x.txt"]
+    with JobsClient(api_key=KEY, server_url=emu.url) as client:
+        files = [(name, f"content {i}".encode()) for i, name in enumerate(names)]
+        job = client.create_job(template_id="t", input_files=files)
+    out = tmp_path / "out"
+    r = cli("download", job.id, "-o", str(out), "--json", env=env_for(emu))
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert [row["file_id"] for row in rows] == ["../x.txt", "x.txt", "sub/x.txt", "sub_x.txt"]
+    paths = [Path(row["output_path"]) for row in rows]
+    assert [p.name for p in paths] == ["x.txt.json", "x.txt (2).json", "sub_x.txt.json",
+                                       "sub_x.txt (2).json"]  # fmt: skip
+    sources = {json.loads(p.read_text())[0]["metadata"]["filename"] for p in paths}
+    assert sources == {"../x.txt", "x.txt", "sub/x.txt", "sub_x.txt"}  # four outputs kept
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in paths)

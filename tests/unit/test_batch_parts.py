@@ -326,3 +326,33 @@ def test_an_unusable_manifest_file_is_named_and_typed(tmp_path: Path) -> None:
         f.write(b"\xa5" * (size - 100))
     with pytest.raises(InvalidInputError, match=r"the manifest .*m\.sqlite is damaged"):
         Manifest(manifest)
+
+
+@pytest.mark.parametrize(
+    ("include", "exclude", "path", "taken"),
+    [
+        ((), (), "/d/a.pdf", True),
+        (("*.pdf",), (), "/d/a.pdf", True),
+        (("*.pdf",), (), "/d/a.PDF", False),  # case matters, as in rclone
+        (("*.pdf",), (), "/d/x.pdf/a.txt", False),  # a name pattern looks at the name only
+        (("*.pdf", "*.txt"), (), "/d/a.txt", True),
+        ((), ("*.tmp",), "/d/a.tmp", False),
+        ((), ("drafts/**",), "/d/drafts/x/a.pdf", False),
+        ((), ("drafts/**",), "/d/mydrafts/a.pdf", True),  # at a folder boundary only
+        ((), ("drafts/*",), "/d/drafts/x/a.pdf", True),  # `*` does not cross a `/`
+        ((), ("**/old/*.pdf",), "/d/x/old/a.pdf", False),
+        ((), ("/d/*.pdf",), "/d/a.pdf", False),  # a leading `/` anchors at the root
+        ((), ("/d/*.pdf",), "/e/d/a.pdf", True),
+        (("a?.txt",), (), "/d/ab.txt", True),
+        (("a[0-9].txt",), (), "/d/a7.txt", True),
+        (("a[!0-9].txt",), (), "/d/a7.txt", False),
+        (("*.pdf",), ("secret*",), "/d/secret.pdf", False),  # exclude wins
+        (("a+b (1).pdf",), (), "/d/a+b (1).pdf", True),  # regex characters are literal
+    ],
+)
+def test_path_filter(
+    include: tuple[str, ...], exclude: tuple[str, ...], path: str, taken: bool
+) -> None:
+    from unstructured_jobs._paths import path_filter
+
+    assert path_filter(include, exclude)(path) is taken

@@ -1,4 +1,9 @@
-"""``python -m unstructured_jobs.testing``: serve the emulator until SIGINT/SIGTERM."""
+"""Serving the emulator from the command line: ``unstructured-jobs serve`` and
+``python -m unstructured_jobs.testing`` (the same options, the same behaviour).
+
+It prints the URL it listens on, then the ``export`` line to paste into another shell, and
+serves until SIGINT (Ctrl-C) or SIGTERM, then exits 0.
+"""
 
 from __future__ import annotations
 
@@ -6,40 +11,62 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import shlex
 import signal
 import sys
+from typing import TYPE_CHECKING
 
-from ._faults import FaultRates
-from ._records import Schedule
-from ._server import Emulator
+from .._constants import ENV_API_KEY, ENV_SERVER_URL
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from ._server import Emulator
+
+__all__ = ["add_serve_arguments", "main", "serve"]
+
+DESCRIPTION = (
+    "Serve a local emulator of the Unstructured Platform jobs API on 127.0.0.1, with faults on "
+    "demand. It prints the export line to paste into another shell; Ctrl-C stops it."
+)
+EPILOG = (
+    "Faults on demand: POST a JSON fault to /_emulator/faults (GET lists them with their fired "
+    "counts, DELETE clears them), with the same API key header as the API; see docs/emulator.md."
+)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m unstructured_jobs.testing",
-        description="Serve a local emulator of the Unstructured Platform jobs API.",
-        epilog=(
-            "Faults on demand: POST a JSON fault to /_emulator/faults (GET lists them with "
-            "their fired counts, DELETE clears them), with the same API key header as the "
-            "API; see docs/emulator.md."
-        ),
-    )
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """The emulator's options: where it listens, its key, its pace and its random faults."""
     add = parser.add_argument
     add("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     add("--port", type=int, default=8765, help="port to bind; 0 picks a free one (default 8765)")
     add("--api-key", default=None, help="the only API key accepted (default: any non-empty key)")
-    add("--start-after", type=float, default=0.0, help="seconds a job stays SCHEDULED")
-    add("--run-for", type=float, default=0.0, help="seconds a job stays IN_PROGRESS")
-    add("--max-running", type=int, default=5, help="jobs running at once (0: no limit)")
-    add("--fault-429", type=float, default=0.0, metavar="RATE", help="share of requests -> 429")
-    add("--fault-503", type=float, default=0.0, metavar="RATE", help="share of requests -> 503")
-    add("--fault-drop", type=float, default=0.0, metavar="RATE",
-        help="share of requests whose connection is dropped after processing")  # fmt: skip
-    add("--retry-after", default="1", help="Retry-After sent with random 429/503 (default 1)")
-    add("--seed", type=int, default=None, help="seed of the random faults")
-    return parser
+    pace = parser.add_argument_group("how jobs move")
+    pace.add_argument(
+        "--start-after", type=float, default=0.0, help="seconds a job stays SCHEDULED"
+    )
+    pace.add_argument("--run-for", type=float, default=0.0, help="seconds a job stays IN_PROGRESS")
+    pace.add_argument(
+        "--max-running", type=int, default=5, help="jobs running at once (0: no limit)"
+    )
+    faults = parser.add_argument_group("random faults (shares of the API's requests, 0 to 1)")
+    for flag, what in (
+        ("--fault-429", "answered 429 (rate limited)"),
+        ("--fault-503", "answered 503 (unavailable)"),
+        ("--fault-drop", "whose connection is dropped after processing (a lost answer)"),
+        ("--fault-drop-before", "whose connection is dropped before processing (no job)"),
+    ):
+        faults.add_argument(flag, type=float, default=0.0, metavar="RATE", help=what)
+    faults.add_argument(
+        "--latency", type=float, default=0.0, metavar="S", help="random delay up to S seconds"
+    )
+    faults.add_argument(
+        "--retry-after", default="1", help="Retry-After sent with random 429/503 (default 1)"
+    )
+    faults.add_argument("--seed", type=int, default=None, help="seed of the random faults")
+
+
+def export_line(url: str, api_key: str) -> str:
+    """The shell line that points the client and the command line at this emulator."""
+    return f"export {ENV_SERVER_URL}={shlex.quote(url)} {ENV_API_KEY}={shlex.quote(api_key)}"
 
 
 async def _freeze_long_lived() -> None:
@@ -71,22 +98,30 @@ async def _serve_until_signal(emulator: Emulator) -> None:
             loop.add_signal_handler(sig, stop.set)
     async with emulator:
         print(f"unstructured-jobs emulator listening on {emulator.url}", flush=True)
+        print(export_line(emulator.url, emulator.api_key), flush=True)
         await stop.wait()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the emulator from the command line; returns the exit status (0 on SIGINT/SIGTERM)."""
-    args = _parser().parse_args(argv)
+def serve(args: argparse.Namespace) -> int:
+    """Serve the emulator the options describe until SIGINT/SIGTERM; the exit status (0, or 2
+    for a bad option, 1 when the address cannot be bound)."""
+    from ._faults import FaultRates
+    from ._records import Schedule
+    from ._server import Emulator
+
     rates = None
-    if args.fault_429 or args.fault_503 or args.fault_drop:
-        rates = FaultRates(
-            status_429=args.fault_429,
-            status_503=args.fault_503,
-            drop_after=args.fault_drop,
-            retry_after=args.retry_after,
-            seed=args.seed,
-        )
+    shares = (args.fault_429, args.fault_503, args.fault_drop, args.fault_drop_before)
     try:
+        if any(shares) or args.latency:
+            rates = FaultRates(
+                status_429=args.fault_429,
+                status_503=args.fault_503,
+                drop_after=args.fault_drop,
+                drop_before=args.fault_drop_before,
+                latency=args.latency,
+                retry_after=args.retry_after,
+                seed=args.seed,
+            )
         emulator = Emulator(
             api_key=args.api_key,
             host=args.host,
@@ -106,3 +141,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m unstructured_jobs.testing``: serve until SIGINT/SIGTERM; the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m unstructured_jobs.testing", description=DESCRIPTION, epilog=EPILOG
+    )
+    add_serve_arguments(parser)
+    return serve(parser.parse_args(argv))

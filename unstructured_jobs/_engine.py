@@ -145,6 +145,9 @@ class BatchRun:
         self.outstanding = 0
         self.send: MemoryObjectSendStream[GroupRow] | None = None
         self.tg: TaskGroup | None = None
+        # Set, before the upload slot is freed, by an answer that ends the batch (401, 403, a
+        # 404 on the jobs collection): no create starts after it, however fast it could start.
+        self.stopping = False
 
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking manifest call in a worker thread."""
@@ -255,6 +258,9 @@ class BatchRun:
                 # A free upload slot first, then the launch time: two slots freed together
                 # must not launch two jobs in the same instant.
                 await self.uploads.acquire()
+                if self.stopping:
+                    self.uploads.release()
+                    return
                 now = self.client.clock.now()
                 start = max(now, self.next_launch)
                 self.next_launch = start + self.interval
@@ -304,6 +310,10 @@ class BatchRun:
         except BaseException:
             self.uploads.release()
             raise
+        if self.stopping:  # the batch ends: this group stays pending, unsent
+            self.uploads.release()
+            await self.db(self.m.group_unsent, group.id, None)
+            return
         group = attrs.evolve(group, sent_at=sent_at)
         files = [InputFile(f.path, filename=f.upload_name) for f in group.files]
         try:
@@ -311,6 +321,9 @@ class BatchRun:
                 job = await self.client.create_job(
                     request_data=self.request_data, input_files=files, on_upload_progress=progress
                 )
+            except _WRONG_SERVER:
+                self.stopping = True
+                raise
             finally:
                 self.uploads.release()
             self.created_offset = job.created_at - _now()

@@ -27,6 +27,7 @@ import attrs
 
 from ._constants import DEFAULT_CONTENT_TYPE
 from ._exceptions import InputFileError
+from ._nowait import PathFacts
 
 
 @attrs.frozen
@@ -185,10 +186,6 @@ def has_streams(items: Sequence[object]) -> bool:
         if hasattr(content, "read") and not isinstance(content, (str, bytes, os.PathLike)):
             return True
     return False
-
-
-PathFacts = tuple[int, "bytes | None"]
-"""A checked path's size, and its contents if it was read ahead."""
 
 
 def path_facts(paths: Sequence[str], read_ahead: int = 0) -> list[PathFacts | OSError]:

@@ -52,6 +52,8 @@ from ._constants import (
 )
 from ._exceptions import reduce_error
 from ._inputs import PreparedFile, reason_for
+from ._nowait import NOWAIT as _NOWAIT
+from ._nowait import pread_nowait as _pread_nowait
 from ._offload import offload
 
 log = logging.getLogger(LOGGER_NAME)
@@ -624,17 +626,6 @@ def _read_small(path: str, size: int) -> bytes:
 
 def _open_binary(path: str) -> BinaryIO:
     return open(path, "rb", buffering=0)
-
-
-_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None) if hasattr(os, "preadv") else None
-
-
-def _pread_nowait(fd: int, buffer: bytearray, offset: int, size: int) -> int:
-    """Read up to `size` bytes at `offset` into `buffer`, only from the page cache; raises
-    `BlockingIOError` if none of them is there (the read would wait on the disk)."""
-    assert _NOWAIT is not None
-    view = buffer if size == len(buffer) else memoryview(buffer)[:size]
-    return os.preadv(fd, [view], offset, _NOWAIT)
 
 
 # CPython counts references: a buffer no one else holds can be filled again at no risk.

@@ -165,9 +165,10 @@ async def test_unreadable_file_is_reported(tmp_path: Path, monkeypatch: pytest.M
     secret = tmp_path / "secret.pdf"
     secret.write_bytes(b"x")
     secret.chmod(0)
-    real_access = os.access
+    real_access, real_secret = os.access, os.path.realpath(secret)
     monkeypatch.setattr(
-        "os.access", lambda p, mode: False if str(p) == str(secret) else real_access(p, mode)
+        "os.access",  # the path, or the /proc/self/fd link to it of the check on the loop
+        lambda p, mode: False if os.path.realpath(p) == real_secret else real_access(p, mode),
     )
     async with AsyncJobsClient(api_key=SECRET, server_url="http://127.0.0.1:9") as client:
         with pytest.raises(InputFileError) as info:

@@ -24,6 +24,7 @@ import pytest
 
 from unstructured_jobs import AsyncJobsClient
 from unstructured_jobs import _multipart as multipart
+from unstructured_jobs import _nowait as nowait
 from unstructured_jobs._offload import run_calls
 from unstructured_jobs.testing import Emulator
 
@@ -193,17 +194,64 @@ async def test_a_run_of_small_files_is_read_in_one_hop_per_chunk(
     assert executor.calls == ["path_facts", "_read_many", "_read_many"]  # 262, 262, 76
 
 
-async def test_a_small_create_makes_one_trip_to_a_worker_thread(
+async def test_a_small_cached_create_makes_no_trip_to_a_worker_thread(
     emu: Emulator, executor: CountingExecutor, tmp_path: Path
 ) -> None:
-    """create_job with a 10 kB file: the file is checked and read in the same executor call
-    (there were two: the check, then the read)."""
+    """create_job with a 10 kB file just written (so in the kernel's caches): the file is
+    checked and read on the loop's thread, with calls that cannot wait on the disk; no trip
+    to a worker thread (there was one per create, which cost more than the whole check)."""
+    path = tmp_path / "small.pdf"
+    path.write_bytes(os.urandom(10_000))
+    for _ in range(3):
+        (received,) = await upload(emu, path)
+        assert received.sha256 == sha(path)
+    fd = nowait.open_path_cached(str(path))
+    if fd is not None:
+        os.close(fd)
+        assert executor.calls == [] and executor.jobs == 0
+    else:  # pragma: no cover - no openat2 here (kernel < 5.12, seccomp): the executor checks
+        assert executor.calls == ["path_facts"] * 3
+
+
+@pytest.mark.parametrize("cold", ["lookup", "contents"])
+async def test_a_small_create_not_in_the_caches_is_checked_in_one_trip(
+    emu: Emulator,
+    executor: CountingExecutor,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    cold: str,
+) -> None:
+    """The same create when the path's lookup (``openat2`` answering ``EAGAIN``) or the file's
+    bytes (``preadv2`` answering ``EAGAIN``) would wait on the disk: nothing waits on the
+    loop's thread; the file is checked and read in one executor call."""
+    if cold == "lookup":
+        monkeypatch.setattr(nowait, "open_path_cached", lambda path: None)
+    else:
+
+        def not_cached(*args: Any) -> int:
+            raise BlockingIOError(errno.EAGAIN, "not in the page cache")
+
+        monkeypatch.setattr(nowait, "pread_nowait", not_cached)
     path = tmp_path / "small.pdf"
     path.write_bytes(os.urandom(10_000))
     for _ in range(3):
         (received,) = await upload(emu, path)
         assert received.sha256 == sha(path)
     assert executor.calls == ["path_facts"] * 3 and executor.jobs == 3
+
+
+async def test_more_files_than_a_quick_check_are_checked_in_a_worker_thread(
+    emu: Emulator, executor: CountingExecutor, tmp_path: Path
+) -> None:
+    """33 cached files: checking them is real work, better off the loop; one trip."""
+    paths = []
+    for i in range(33):
+        path = tmp_path / f"f{i:02}.txt"
+        path.write_bytes(os.urandom(100))
+        paths.append(path)
+    received = await upload(emu, *paths)
+    assert [f.sha256 for f in received] == [sha(p) for p in paths]
+    assert executor.calls == ["path_facts"]
 
 
 async def test_a_cancel_while_a_cached_chunk_is_written_has_closed_the_file(

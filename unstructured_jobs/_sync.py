@@ -38,7 +38,7 @@ from ._constants import (
     DEFAULT_RETRY_BUDGET,
 )
 from ._exceptions import InvalidInputError
-from ._loop_thread import EventLoopThread
+from ._loop_thread import CallerDrivenLoop, EventLoopThread
 from ._options import Timeout
 from ._response import RawResponse
 from ._secret import Secret
@@ -54,7 +54,7 @@ class _Runner:
     """One loop thread and the async client living in it (for one process)."""
 
     def __init__(self, factory: Callable[[], AsyncJobsClient]) -> None:
-        self.thread = EventLoopThread()
+        self.thread: EventLoopThread = CallerDrivenLoop()
         try:
             self.client: AsyncJobsClient = self.thread.run(_construct, factory)
         except BaseException:

@@ -1,9 +1,10 @@
-"""The blocking facade: parity with the async client, one portal, threads, Ctrl-C, loops."""
+"""The blocking facade: parity with the async client, who runs the loop, threads, Ctrl-C, loops."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import signal
 import subprocess
 import sys
@@ -101,26 +102,34 @@ def test_sync_client_drives_a_whole_job(unstructured_emulator: Emulator, tmp_pat
     assert "***" in repr(client) and "JobsClient(" in repr(client)
 
 
-def test_one_portal_thread_for_the_client_life(unstructured_emulator: Emulator) -> None:
+def test_a_single_threaded_script_runs_the_loop_in_its_own_thread(
+    unstructured_emulator: Emulator,
+) -> None:
+    """No thread hop per call (it cost more than a small request): a caller with no event loop
+    of its own runs the client's loop itself, the same loop and session for the client's life;
+    no thread is started; callbacks run in the caller's thread."""
     before = threading.active_count()
     sessions: list[aiohttp.ClientSession] = []
     loops: set[int] = set()
+    polled_in: set[int] = set()
 
     def factory() -> aiohttp.ClientSession:
         sessions.append(aiohttp.ClientSession())
+        loops.add(id(asyncio.get_running_loop()))
         return sessions[-1]
 
     def on_poll(_: object) -> None:
-        loops.add(threading.get_ident())
+        polled_in.add(threading.get_ident())
+        loops.add(id(asyncio.get_running_loop()))
 
     client = JobsClient(api_key="k", server_url=unstructured_emulator.url, session_factory=factory)
     for _ in range(5):
         client.list_jobs()
         job = client.create_job(template_id="t")
         client.wait_for_job(job.id, on_poll=on_poll)
-    assert threading.active_count() == before + 1 and len(loops) == 1
-    assert threading.get_ident() not in loops
-    [session] = sessions  # one session, made once, in the one loop thread
+        assert threading.active_count() == before  # no helper thread was needed
+    assert polled_in == {threading.get_ident()} and len(loops) == 1
+    [session] = sessions  # one session, made once, in the one loop
     assert not session.closed
     client.close()
     client.close()  # idempotent
@@ -128,6 +137,73 @@ def test_one_portal_thread_for_the_client_life(unstructured_emulator: Emulator) 
     assert threading.active_count() == before
     with pytest.raises(UnstructuredJobsError, match="closed"):
         client.list_jobs()
+
+
+def test_a_call_still_running_when_the_loop_runner_returns_is_finished_by_a_helper(
+    unstructured_emulator_factory: object,
+) -> None:
+    """Thread A runs the loop for its wait; thread B's call, made meanwhile, runs in A's loop.
+    A's wait ends first: a helper thread takes over the loop, and B's call still finishes."""
+    emu = unstructured_emulator_factory(schedule=Schedule.manual())  # type: ignore[operator]
+    with JobsClient(api_key="k", server_url=emu.url) as client:
+        job = client.create_job(template_id="t")
+        polled = threading.Event()
+        b_running = threading.Event()
+        release: list[asyncio.Future[str]] = []
+        b_ran_in: list[str] = []
+
+        async def b_call(async_client: AsyncJobsClient) -> str:
+            release.append(asyncio.get_running_loop().create_future())
+            b_ran_in.append(threading.current_thread().name)
+            b_running.set()
+            answer = await release[0]
+            b_ran_in.append(threading.current_thread().name)
+            return answer + (await async_client.get_job(job.id)).id
+
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="caller") as pool:
+            a = pool.submit(
+                client.wait_for_job, job.id, poll_interval=0.01, on_poll=lambda _: polled.set()
+            )
+            assert polled.wait(30)  # A runs the loop now
+            b = pool.submit(client.call_async, b_call)
+            assert b_running.wait(30)
+            assert b_ran_in[0].startswith("caller")  # in A's thread: A runs the loop
+            emu.set_status(job.id, "COMPLETED")
+            assert a.result(timeout=30).status is JobStatus.COMPLETED  # A returned; B waits
+            loop = client._current().thread.loop
+            loop.call_soon_threadsafe(release[0].set_result, "done:")
+            assert b.result(timeout=30) == "done:" + job.id
+        assert b_ran_in[1] == "unstructured-jobs-loop"  # the helper ran the rest of B
+
+
+@pytest.mark.parametrize("caller", ["a plain thread", "a thread running an event loop"])
+def test_a_connection_the_server_closed_while_idle_is_never_used(
+    unstructured_emulator: Emulator, caller: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Between two blocking calls nobody runs the client's loop, so nobody reads the close of a
+    connection that the server dropped meanwhile (its idle timeout). Each call first lets the
+    loop read it: the create goes out on a new connection at once, instead of failing on the
+    closed one and being sent again after a retry's wait (half a second)."""
+    caplog.set_level(logging.INFO, logger="unstructured_jobs")
+    emu = unstructured_emulator
+
+    def scenario(client: JobsClient) -> None:
+        client.list_jobs()  # one connection, now idle in the pool
+        assert emu.expire_idle_connections() == 1
+        client.create_job(template_id="t")
+
+    with JobsClient(api_key="k", server_url=emu.url) as client:
+        if caller == "a plain thread":
+            scenario(client)
+        else:
+
+            async def cell() -> None:  # a notebook cell: the call hops to the helper thread
+                scenario(client)
+
+            asyncio.run(cell())
+    assert len(emu.jobs) == 1
+    assert [r.method for r in emu.requests] == ["GET", "POST"]
+    assert not [r.getMessage() for r in caplog.records if "retry" in r.getMessage()]
 
 
 def test_thread_safe_under_a_thread_pool(unstructured_emulator: Emulator) -> None:
@@ -200,14 +276,46 @@ def test_ctrl_c_cancels_the_call_inside_the_portal(unstructured_emulator: Emulat
     client.close()
 
 
-def test_callbacks_run_on_the_portal_thread(unstructured_emulator: Emulator) -> None:
+def test_a_main_thread_with_its_own_sigint_handler_never_runs_the_loop_itself(
+    unstructured_emulator: Emulator,
+) -> None:
+    """A program that handles SIGINT itself (a server, a TUI) keeps its handler: the call hops
+    to the helper thread, so the handler never runs, and never raises, inside the loop."""
+    seen: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: seen.append(signum))
+    try:
+        with JobsClient(api_key="k", server_url=unstructured_emulator.url) as client:
+            job = client.create_job(template_id="t")
+            threads: list[str] = []
+            client.wait_for_job(
+                job.id, on_poll=lambda _: threads.append(threading.current_thread().name)
+            )
+            assert threads == ["unstructured-jobs-loop"]
+            signal.raise_signal(signal.SIGINT)  # still the program's handler
+            assert seen == [signal.SIGINT]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_callbacks_run_in_the_thread_that_runs_the_loop(unstructured_emulator: Emulator) -> None:
+    """The caller's own thread, when it runs the loop; the helper's, for a notebook cell."""
     threads: list[str] = []
     with JobsClient(api_key="k", server_url=unstructured_emulator.url) as client:
         job = client.create_job(template_id="t")
-        client.wait_for_job(
-            job.id, on_poll=lambda _: threads.append(threading.current_thread().name)
-        )
-    assert threads and threading.current_thread().name not in threads
+
+        def wait() -> None:
+            client.wait_for_job(
+                job.id, on_poll=lambda _: threads.append(threading.current_thread().name)
+            )
+
+        wait()
+        assert threads == [threading.current_thread().name]
+
+        async def cell() -> None:
+            wait()
+
+        asyncio.run(cell())
+    assert threads[1:] == ["unstructured-jobs-loop"]
 
 
 def test_unclosed_client_does_not_hang_exit(unstructured_emulator: Emulator) -> None:

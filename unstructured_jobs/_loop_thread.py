@@ -1,18 +1,23 @@
-"""`EventLoopThread`: the one mechanism that runs async code for synchronous callers.
+"""The one mechanism that runs async code for synchronous callers, in two forms.
 
-An event loop in a daemon thread (run by ``anyio.run``), and blocking calls into it.
-`JobsClient`, `run_batch` and the emulator's thread mode all use it.
+- `EventLoopThread`: an event loop in a daemon thread (run by ``anyio.run``), and blocking
+  calls into it. The emulator's thread mode uses it: its server must serve while the test's
+  thread does something else.
+- `CallerDrivenLoop`: the same blocking calls, but the calling thread runs the loop itself
+  when it can (no hop between threads, which costs more than a small request), and a helper
+  thread only when it cannot. `JobsClient` (and so `run_batch`) uses it.
 
+For both:
 - A call blocks the calling thread until the coroutine has finished, from any thread, including
   one that runs an event loop of its own (a Jupyter cell, a sync helper called from async code):
   that is what a blocking call means, and it is what ``requests`` does in the same place.
-- The one call refused is a call from the loop's own thread (a callback calling back): it could
-  never finish. It raises `SyncInAsyncContextError` at once instead of deadlocking.
+- The one call refused is a call from inside the loop (a callback calling back): it could never
+  finish. It raises `SyncInAsyncContextError` at once instead of deadlocking.
 - Ctrl-C (any exception) in the calling thread cancels the coroutine inside the loop and waits
   briefly for it to unwind: nothing goes on in the background.
-- After ``os.fork()`` the loop's thread does not exist in the child. A call there raises
-  `ForkedProcessError` at once (`JobsClient` catches this case earlier and starts a fresh loop
-  in the child); closing there only forgets the parent's loop.
+- After ``os.fork()`` the loop (and any thread running it) belongs to the parent. A call there
+  raises `ForkedProcessError` at once (`JobsClient` catches this case earlier and starts a
+  fresh loop in the child); closing there only forgets the parent's loop.
 """
 
 from __future__ import annotations

@@ -1,19 +1,27 @@
-"""`JobsClient`: the async client for synchronous code, through one `EventLoopThread`.
+"""`JobsClient`: the async client for synchronous code, through one `CallerDrivenLoop`.
 
 Every public coroutine method of `AsyncJobsClient` gets a blocking twin, made by `_mirror` from
 the async method itself (same name, signature, docstring; async iterators become iterators).
 Nothing is written twice: a method added to the async client appears here by itself.
 
 How it runs:
-- one event loop in a daemon thread per client, for the client's whole life; the aiohttp
-  session is created and closed inside that loop;
-- calls from any number of threads are safe; they are serialised onto that loop;
-- calls from a thread that runs an event loop of its own (a Jupyter cell, a sync function called
-  from async code) work and block that thread for the call, as ``requests`` does; only a call
-  from the client's own loop thread (a callback calling back) raises `SyncInAsyncContextError`;
-- Ctrl-C (or any exception) in the calling thread cancels the request inside the loop;
-- callbacks you pass (`on_upload_progress`, `on_poll`) run on the loop's thread: keep them
-  quick and do not call the client from them;
+- one event loop per client, for the client's whole life; the aiohttp session is created and
+  closed inside that loop;
+- a call from a thread that runs no event loop runs the client's loop right there, in the
+  calling thread, until the call ends: no hop to another thread (which cost more than a small
+  request); a single-threaded script never starts a thread;
+- calls from any number of threads are safe: a call made while another thread runs the loop is
+  handed to that thread; if a call is still in flight when no caller runs the loop any more, a
+  helper thread runs it until no call is left;
+- calls from a thread that runs an event loop of its own (a Jupyter cell, a sync function
+  called from async code) work and block that thread for the call, as ``requests`` does (the
+  helper thread runs the loop for them); only a call from inside the client's own loop (a
+  callback calling back) raises `SyncInAsyncContextError`;
+- Ctrl-C during a call cancels the request inside the loop, and `KeyboardInterrupt` is raised
+  once it has unwound; a main thread whose SIGINT handler is not Python's default always hands
+  its calls to the helper thread, so that handler never runs inside the loop;
+- callbacks you pass (`on_upload_progress`, `on_poll`) run in the thread that runs the loop
+  (usually the caller's): keep them quick and do not call the client from them;
 - after ``os.fork()`` (gunicorn ``--preload``, Celery prefork, multiprocessing's fork start
   method) the child's first call starts a fresh loop and session of its own; the parent's are
   left alone.
@@ -51,7 +59,7 @@ _ORPHANS: list[_Runner] = []  # in a forked child, the parent's runners (left un
 
 
 class _Runner:
-    """One loop thread and the async client living in it (for one process)."""
+    """One event loop and the async client living in it (for one process)."""
 
     def __init__(self, factory: Callable[[], AsyncJobsClient]) -> None:
         self.thread: EventLoopThread = CallerDrivenLoop()
@@ -299,7 +307,8 @@ class JobsClient:
         return runner.thread.run(fn, runner.client, *args, **kwargs)
 
     def close(self) -> None:
-        """Close the connections and stop the loop's thread. Safe to call twice.
+        """Close the connections and the event loop (and its helper thread, if it started).
+        Safe to call twice.
 
         Calls still running in other threads end with `ClientClosedError`. Closing a copy
         made by `with_options` closes the client it was made from, and every other copy.

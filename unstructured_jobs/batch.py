@@ -511,11 +511,11 @@ def run_batch(
 ) -> BatchReport:
     """`submit_batch` for synchronous code (a script, a notebook cell, a sync web handler).
 
-    With a `JobsClient` as `client`, the batch runs in that client's event loop thread;
-    otherwise a temporary `JobsClient` is made from `api_key`/`server_url` (or the environment)
-    and closed at the end. Either way the calling thread just blocks, so this works from a
-    thread that runs an event loop of its own (a notebook cell) too; Ctrl-C cancels the batch
-    (run it again to resume). `observer` callbacks run on the client's loop thread.
+    With a `JobsClient` as `client`, the batch runs in that client's event loop; otherwise a
+    temporary `JobsClient` is made from `api_key`/`server_url` (or the environment) and closed
+    at the end. Either way the call blocks, and works from a thread that runs an event loop of
+    its own (a notebook cell) too; Ctrl-C cancels the batch (run it again to resume).
+    `observer` callbacks run in the thread that runs the client's loop (usually the caller's).
     """
     from ._sync import JobsClient
 

@@ -105,7 +105,11 @@ class EventLoopThread:
         Exceptions propagate as they are. A wrong argument raises here, in the caller.
         """
         self._check_caller()
-        return self._call(fn(*args, **kwargs))  # fn called here: a wrong argument raises here
+        return self._run(fn(*args, **kwargs))  # fn called here: a wrong argument raises here
+
+    def _run(self, awaitable: Awaitable[T]) -> T:
+        """Run `awaitable` in the loop and wait for it (no check of the caller)."""
+        return self._call(awaitable)
 
     def _call(self, awaitable: Awaitable[T]) -> T:
         # One hop to the loop (a portal's own call costs a second blocking round trip).
@@ -178,6 +182,8 @@ class EventLoopThread:
         Safe to repeat (only the first call does anything). In a forked child it only marks
         this object closed: the parent's thread is not there to stop.
         """
+        if self._inside():
+            raise SyncInAsyncContextError("a client cannot be closed from its own callbacks")
         with self._lock:
             if self.closed:
                 return
@@ -185,13 +191,17 @@ class EventLoopThread:
         if self.forked:
             return
         try:
-            self._call(self._cancel_calls())
+            self._run(self._cancel_calls())
             if last is not None:
-                self._call(last())
+                self._run(last())
         finally:
-            with contextlib.suppress(RuntimeError):  # the loop already ended
-                self.loop.call_soon_threadsafe(self._stop.set)
-            self._thread.join()
+            self._end()
+
+    def _end(self) -> None:
+        """Stop running the loop for good (after `close` has run its last calls)."""
+        with contextlib.suppress(RuntimeError):  # the loop already ended
+            self.loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join()
 
     def __enter__(self) -> EventLoopThread:
         return self
@@ -204,15 +214,19 @@ class EventLoopThread:
     ) -> None:
         self.close()
 
+    def _inside(self) -> bool:
+        """Whether the caller is the loop itself (a callback calling back)."""
+        return threading.get_ident() == self.thread_id
+
     def _check_caller(self) -> None:
         if self.closed:
             raise ClientClosedError("this client is closed")
         if self.forked:
             raise ForkedProcessError(
-                "this event loop thread was started before os.fork() and does not exist in "
-                "this process: create the client after the fork"
+                "this client's event loop was made before os.fork() and cannot be used in this "
+                "process: create the client after the fork"
             )
-        if threading.get_ident() == self.thread_id:
+        if self._inside():
             raise SyncInAsyncContextError(
                 "a blocking call was made from the client's own event loop thread (a callback "
                 "such as on_upload_progress or on_poll calling the client back); it could "
@@ -255,7 +269,7 @@ class CallerDrivenLoop(EventLoopThread):
     def __init__(self, name: str = "unstructured-jobs-loop") -> None:
         self._name = name
         self.loop = asyncio.new_event_loop()
-        self.thread_id = None  # no thread of its own: `_check_caller` looks at the running loop
+        self.thread_id = None  # no thread of its own: `_inside` looks at the running loop
         self.pid = os.getpid()
         self.closed = False
         self._lock = threading.Lock()
@@ -270,15 +284,8 @@ class CallerDrivenLoop(EventLoopThread):
         state = "closed" if self.closed else "open"
         return f"<CallerDrivenLoop {state}>"
 
-    def run(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run ``await fn(*args, **kwargs)`` in the loop; block until it ends; return its result.
-
-        In the calling thread when it can run the loop, else in the thread that does.
-        """
-        self._check_caller()
-        return self._run(fn(*args, **kwargs))
-
     def _run(self, awaitable: Awaitable[T]) -> T:
+        """In the calling thread when it can run the loop, else in the thread that does."""
         if self._can_run_loop_here():
             with self._cond:
                 mine = self._driver is None
@@ -288,20 +295,8 @@ class CallerDrivenLoop(EventLoopThread):
                 return self._drive(awaitable)
         return self._call(awaitable)
 
-    def _check_caller(self) -> None:
-        if self.closed:
-            raise ClientClosedError("this client is closed")
-        if self.forked:
-            raise ForkedProcessError(
-                "this client's event loop was made before os.fork() and cannot be used in this "
-                "process: create the client after the fork"
-            )
-        if asyncio._get_running_loop() is self.loop:
-            raise SyncInAsyncContextError(
-                "a blocking call was made from the client's own event loop thread (a callback "
-                "such as on_upload_progress or on_poll calling the client back); it could "
-                "never finish. Call the client from another thread, or use AsyncJobsClient"
-            )
+    def _inside(self) -> bool:
+        return asyncio._get_running_loop() is self.loop
 
     @staticmethod
     def _can_run_loop_here() -> bool:
@@ -400,24 +395,9 @@ class CallerDrivenLoop(EventLoopThread):
                     self._driver = None
                     cond.notify_all()
 
-    def close(self, last: Callable[[], Awaitable[Any]] | None = None) -> None:
-        """Cancel the calls in flight (from any thread), run `last` in the loop, close the loop.
-
-        Safe to repeat (only the first call does anything). In a forked child it only marks
-        this object closed: the parent's loop is not this process's to close.
-        """
-        if asyncio._get_running_loop() is self.loop:
-            raise SyncInAsyncContextError("a client cannot be closed from its own callbacks")
-        with self._lock:
-            if self.closed:
-                return
-            self.closed = True
-        if self.forked:
-            return
+    def _end(self) -> None:
+        """Shut the loop down as ``asyncio.run`` does, stop the helper thread, close the loop."""
         try:
-            self._run(self._cancel_calls())
-            if last is not None:
-                self._run(last())
             self._run(_shut_down(self.loop))
         finally:
             with self._cond:

@@ -179,16 +179,22 @@ async def test_the_real_call_reads_a_freshly_written_file_from_the_cache(tmp_pat
         os.close(fd)
 
 
+def small_files(folder: Path, count: int, size: int) -> list[Path]:
+    """`count` files of `size` random bytes, named in order."""
+    paths = []
+    for i in range(count):
+        path = folder / f"f{i:03}.txt"
+        path.write_bytes(os.urandom(size))
+        paths.append(path)
+    return paths
+
+
 async def test_a_run_of_small_files_is_read_in_one_hop_per_chunk(
     emu: Emulator, executor: CountingExecutor, tmp_path: Path
 ) -> None:
     """600 files of 1 KB: the first 256 KiB of them (262 files) are read with the checks, the
     others in one executor hop per 256 KiB, one file open at a time (it was one hop per file)."""
-    paths = []
-    for i in range(600):
-        path = tmp_path / f"f{i:03}.txt"
-        path.write_bytes(os.urandom(1000))
-        paths.append(path)
+    paths = small_files(tmp_path, 600, 1000)
     received = await upload(emu, *paths)
     assert [f.sha256 for f in received] == [sha(p) for p in paths]
     assert executor.calls == ["path_facts", "_read_many", "_read_many"]  # 262, 262, 76
@@ -244,11 +250,7 @@ async def test_more_files_than_a_quick_check_are_checked_in_a_worker_thread(
     emu: Emulator, executor: CountingExecutor, tmp_path: Path
 ) -> None:
     """33 cached files: checking them is real work, better off the loop; one trip."""
-    paths = []
-    for i in range(33):
-        path = tmp_path / f"f{i:02}.txt"
-        path.write_bytes(os.urandom(100))
-        paths.append(path)
+    paths = small_files(tmp_path, 33, 100)
     received = await upload(emu, *paths)
     assert [f.sha256 for f in received] == [sha(p) for p in paths]
     assert executor.calls == ["path_facts"]

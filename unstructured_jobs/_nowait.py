@@ -146,7 +146,8 @@ def check_cached(paths: Sequence[str], read_ahead: int) -> list[PathFacts] | Non
 
 def _read_cached(through: str, size: int) -> bytes | None:
     """The whole file (`size` bytes, as checked), from the page cache only; else None."""
-    fd = os.open(through, os.O_RDONLY | _O_CLOEXEC)
+    # O_NONBLOCK: an open that would wait (a write lease held by a file server) refuses instead.
+    fd = os.open(through, os.O_RDONLY | _O_CLOEXEC | getattr(os, "O_NONBLOCK", 0))
     try:
         buffer = bytearray(size + 1)  # one byte more, to notice a file that grew
         got = pread_nowait(fd, buffer, 0, size + 1)

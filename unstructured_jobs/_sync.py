@@ -9,7 +9,7 @@ How it runs:
   closed inside that loop;
 - a call from a thread that runs no event loop runs the client's loop right there, in the
   calling thread, until the call ends: no hop to another thread (which cost more than a small
-  request); a single-threaded script never starts a thread;
+  request); a single-threaded script starts no thread to run it;
 - calls from any number of threads are safe: a call made while another thread runs the loop is
   handed to that thread; if a call is still in flight when no caller runs the loop any more, a
   helper thread runs it until no call is left;

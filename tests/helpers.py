@@ -35,3 +35,25 @@ class CompatAioresponses(aioresponses):
     def add(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("response_class", CompatClientResponse)
         super().add(*args, **kwargs)
+
+
+def public_async_methods() -> dict[str, Any]:
+    """The `AsyncJobsClient` methods that have a blocking twin on `JobsClient`."""
+    import inspect
+
+    from unstructured_jobs import AsyncJobsClient
+
+    return {
+        name: fn
+        for name, fn in inspect.getmembers(AsyncJobsClient, inspect.isfunction)
+        if not name.startswith("_")
+        and name != "aclose"
+        and (inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn))
+    }
+
+
+def raw_methods() -> list[str]:
+    """The methods that send one request, and so have a `with_raw_response` twin."""
+    from unstructured_jobs._client import AsyncRawResponses
+
+    return [name for name in vars(AsyncRawResponses) if not name.startswith("_")]

@@ -1,23 +1,18 @@
-"""The one mechanism that runs async code for synchronous callers, in two forms.
+"""`EventLoopThread`: the one mechanism that runs async code for synchronous callers.
 
-- `EventLoopThread`: an event loop in a daemon thread (run by ``anyio.run``), and blocking
-  calls into it. The emulator's thread mode uses it: its server must serve while the test's
-  thread does something else.
-- `CallerDrivenLoop`: the same blocking calls, but the calling thread runs the loop itself
-  when it can (no hop between threads, which costs more than a small request), and a helper
-  thread only when it cannot. `JobsClient` (and so `run_batch`) uses it.
+An event loop in a daemon thread (run by ``anyio.run``), and blocking calls into it.
+`JobsClient` (and so `run_batch`) and the emulator's thread mode use it.
 
-For both:
 - A call blocks the calling thread until the coroutine has finished, from any thread, including
   one that runs an event loop of its own (a Jupyter cell, a sync helper called from async code):
   that is what a blocking call means, and it is what ``requests`` does in the same place.
-- The one call refused is a call from inside the loop (a callback calling back): it could never
-  finish. It raises `SyncInAsyncContextError` at once instead of deadlocking.
+- The one call refused is a call from the loop's own thread (a callback calling back): it could
+  never finish. It raises `SyncInAsyncContextError` at once instead of deadlocking.
 - Ctrl-C (any exception) in the calling thread cancels the coroutine inside the loop and waits
   briefly for it to unwind: nothing goes on in the background.
-- After ``os.fork()`` the loop (and any thread running it) belongs to the parent. A call there
-  raises `ForkedProcessError` at once (`JobsClient` catches this case earlier and starts a
-  fresh loop in the child); closing there only forgets the parent's loop.
+- After ``os.fork()`` the loop's thread does not exist in the child. A call there raises
+  `ForkedProcessError` at once (`JobsClient` catches this case earlier and starts a fresh loop
+  in the child); closing there only forgets the parent's loop.
 """
 
 from __future__ import annotations
@@ -26,29 +21,19 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
-import importlib
-import logging
 import os
-import signal
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import TracebackType
 from typing import Any, Generic, ParamSpec, TypeVar
 
 import anyio
 
-from ._constants import CANCEL_GRACE, LOGGER_NAME
+from ._constants import CANCEL_GRACE
 from ._exceptions import ClientClosedError, ForkedProcessError, SyncInAsyncContextError
 
 T = TypeVar("T")
 P = ParamSpec("P")
-log = logging.getLogger(LOGGER_NAME)
-
-# The C functions under `signal`'s wrappers, at a tenth of the cost (no enum conversions): two
-# calls per blocking call made from the main thread.
-_signals: Any = signal
-with contextlib.suppress(ImportError):
-    _signals = importlib.import_module("_signal")
 
 
 class EventLoopThread:
@@ -105,18 +90,15 @@ class EventLoopThread:
         Exceptions propagate as they are. A wrong argument raises here, in the caller.
         """
         self._check_caller()
-        return self._run(fn(*args, **kwargs))  # fn called here: a wrong argument raises here
-
-    def _run(self, awaitable: Awaitable[T]) -> T:
-        """Run `awaitable` in the loop and wait for it (no check of the caller)."""
-        return self._call(awaitable)
+        return self._call(fn(*args, **kwargs))  # fn called here: a wrong argument raises here
 
     def _call(self, awaitable: Awaitable[T]) -> T:
+        """Run `awaitable` in the loop and wait for it (no check of the caller)."""
         # One hop to the loop (a portal's own call costs a second blocking round trip).
         # `done` is settled when the coroutine has finished (a cancellation: when the task has).
         # The task runs in a copy of the caller's context, so ContextVars cross over as with
         # anyio.
-        done: _Outcome[T] = _Outcome(self._hop_begins())
+        done: _Outcome[T] = _Outcome()
         tasks: list[asyncio.Task[Any]] = []
 
         def start() -> None:
@@ -167,11 +149,6 @@ class EventLoopThread:
                     done.result(timeout=CANCEL_GRACE)
             raise
 
-    def _hop_begins(self) -> Callable[[], None] | None:
-        """Called before a call is handed to the loop; returns what to call once it has ended
-        (`CallerDrivenLoop` makes sure that some thread runs the loop meanwhile)."""
-        return None
-
     def iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
         """Drive an async iterator living in the loop as a blocking iterator."""
         return _SyncIterator(self, agen)
@@ -182,7 +159,7 @@ class EventLoopThread:
         Safe to repeat (only the first call does anything). In a forked child it only marks
         this object closed: the parent's thread is not there to stop.
         """
-        if self._inside():
+        if threading.get_ident() == self.thread_id:
             raise SyncInAsyncContextError("a client cannot be closed from its own callbacks")
         with self._lock:
             if self.closed:
@@ -191,17 +168,13 @@ class EventLoopThread:
         if self.forked:
             return
         try:
-            self._run(self._cancel_calls())
+            self._call(self._cancel_calls())
             if last is not None:
-                self._run(last())
+                self._call(last())
         finally:
-            self._end()
-
-    def _end(self) -> None:
-        """Stop running the loop for good (after `close` has run its last calls)."""
-        with contextlib.suppress(RuntimeError):  # the loop already ended
-            self.loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join()
+            with contextlib.suppress(RuntimeError):  # the loop already ended
+                self.loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join()
 
     def __enter__(self) -> EventLoopThread:
         return self
@@ -214,10 +187,6 @@ class EventLoopThread:
     ) -> None:
         self.close()
 
-    def _inside(self) -> bool:
-        """Whether the caller is the loop itself (a callback calling back)."""
-        return threading.get_ident() == self.thread_id
-
     def _check_caller(self) -> None:
         if self.closed:
             raise ClientClosedError("this client is closed")
@@ -226,7 +195,7 @@ class EventLoopThread:
                 "this client's event loop was made before os.fork() and cannot be used in this "
                 "process: create the client after the fork"
             )
-        if self._inside():
+        if threading.get_ident() == self.thread_id:
             raise SyncInAsyncContextError(
                 "a blocking call was made from the client's own event loop thread (a callback "
                 "such as on_upload_progress or on_poll calling the client back); it could "
@@ -242,236 +211,6 @@ class EventLoopThread:
             await asyncio.gather(*pending, return_exceptions=True)
 
 
-class CallerDrivenLoop(EventLoopThread):
-    """An event loop run by the threads that call into it; a thread of its own only when needed.
-
-    A blocking call from a thread that runs no event loop runs the loop right there, in the
-    calling thread, until the call has finished (as ``asyncio.run`` would, without making a new
-    loop): no hop to another thread and back, which costs more than a small request does. The
-    loop, and everything bound to it (the aiohttp session and its connections), stays the same
-    from call to call.
-
-    The other calls hop, as with `EventLoopThread`: a call made while another thread runs the
-    loop is handed to it, and a call from a thread that runs an event loop of its own (a
-    Jupyter cell) cannot run ours there. Whenever a call that hopped is in flight and no caller
-    runs the loop, a helper thread (started on first need) runs it until no call is left.
-
-    - A call first lets the loop look at what happened while nobody ran it (a server that closed
-      an idle connection): that connection is dropped, never used for the call.
-    - Ctrl-C in the main thread while it runs the loop cancels the call there and raises
-      `KeyboardInterrupt` once the call has unwound (a second Ctrl-C interrupts at once), as
-      ``asyncio.run`` does. A main thread whose SIGINT handler is not Python's default always
-      hops, so that its handler never runs inside the loop.
-    - Callbacks (`on_upload_progress`, `on_poll`) run in the thread that runs the loop: usually
-      the caller's own. A blocking call from inside them raises `SyncInAsyncContextError`.
-    """
-
-    def __init__(self, name: str = "unstructured-jobs-loop") -> None:
-        self._name = name
-        self.loop = asyncio.new_event_loop()
-        self.thread_id = None  # no thread of its own: `_inside` looks at the running loop
-        self.pid = os.getpid()
-        self.closed = False
-        self._lock = threading.Lock()
-        self._tasks = set()
-        self._cond = threading.Condition(threading.Lock())  # guards the three below
-        self._driver: object = None  # who runs the loop: a caller's thread id, or _HELPER
-        self._hops = 0  # calls handed to the loop and not ended
-        self._helper: threading.Thread | None = None
-        self._stopping = False
-
-    def __repr__(self) -> str:
-        state = "closed" if self.closed else "open"
-        return f"<CallerDrivenLoop {state}>"
-
-    def _run(self, awaitable: Awaitable[T]) -> T:
-        """In the calling thread when it can run the loop, else in the thread that does."""
-        if self._can_run_loop_here():
-            with self._cond:
-                mine = self._driver is None
-                if mine:
-                    self._driver = threading.get_ident()
-            if mine:
-                return self._drive(awaitable)
-        return self._call(awaitable)
-
-    def _inside(self) -> bool:
-        return asyncio._get_running_loop() is self.loop
-
-    @staticmethod
-    def _can_run_loop_here() -> bool:
-        if asyncio._get_running_loop() is not None:
-            return False  # this thread runs another event loop (a notebook cell)
-        if threading.current_thread() is threading.main_thread():
-            return _signals.getsignal(signal.SIGINT) is signal.default_int_handler
-        return True
-
-    def _drive(self, awaitable: Awaitable[T]) -> T:
-        """Run the loop in this thread until `awaitable` has finished (this thread is the
-        driver: `_driver` was set to it)."""
-        loop = self.loop
-        # (A call that hops needs no such pass: its task is made by a callback, so the loop has
-        # read the pending I/O once before the task's first step.)
-        coro = _await(_AfterPendingIO(awaitable))
-        try:
-            task = loop.create_task(coro)
-        except BaseException:
-            coro.close()
-            _close_awaitable(awaitable)
-            self._release()
-            raise
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        interrupted: list[bool] = []
-        try:
-            with _ctrl_c_cancels(loop, task, interrupted):
-                try:
-                    return loop.run_until_complete(task)
-                except BaseException:
-                    if not task.done():  # an exception raised inside the loop (a signal's)
-                        task.cancel()
-                        with contextlib.suppress(BaseException):
-                            loop.run_until_complete(asyncio.wait([task], timeout=CANCEL_GRACE))
-                    raise
-        except asyncio.CancelledError:
-            if interrupted:
-                raise KeyboardInterrupt from None
-            if self.closed:
-                raise ClientClosedError("the client was closed during this call") from None
-            raise
-        finally:
-            self._release()
-
-    def _release(self) -> None:
-        """This thread stops running the loop; the helper takes over if calls are in flight."""
-        with self._cond:
-            self._driver = None
-            if self._hops:
-                self._hand_to_helper()
-
-    def _hop_begins(self) -> Callable[[], None] | None:
-        with self._cond:
-            self._hops += 1
-            if self._driver is None:
-                self._hand_to_helper()
-        return self._hop_ended
-
-    def _hop_ended(self) -> None:
-        with self._cond:
-            self._hops -= 1
-            helper = self._helper
-            if (
-                self._hops == 0
-                and self._driver is _HELPER
-                and helper is not None
-                and helper.ident == threading.get_ident()
-            ):
-                # In the helper's thread, so inside its `run_forever`: it returns after this pass
-                # of the loop. (A hop that could not be made ends in its caller's thread.)
-                self.loop.stop()
-
-    def _hand_to_helper(self) -> None:
-        """Make the helper thread run the loop (`_cond` held)."""
-        self._driver = _HELPER
-        if self._helper is None:
-            self._helper = threading.Thread(target=self._helper_main, name=self._name, daemon=True)
-            self._helper.start()
-        self._cond.notify_all()
-
-    def _helper_main(self) -> None:
-        cond = self._cond
-        while True:
-            with cond:
-                while self._driver is not _HELPER:
-                    if self._stopping:
-                        return
-                    cond.wait()
-            try:
-                self.loop.run_forever()
-            except BaseException:  # pragma: no cover - nothing raises out of run_forever here
-                log.exception("the event loop's helper thread failed")
-            with cond:
-                if self._hops == 0 or self._stopping:
-                    self._driver = None
-                    cond.notify_all()
-
-    def _end(self) -> None:
-        """Shut the loop down as ``asyncio.run`` does, stop the helper thread, close the loop."""
-        try:
-            self._run(_shut_down(self.loop))
-        finally:
-            with self._cond:
-                self._stopping = True
-                helper = self._helper
-                if self._driver is _HELPER:
-                    with contextlib.suppress(RuntimeError):
-                        self.loop.call_soon_threadsafe(self.loop.stop)
-                self._cond.notify_all()
-            if helper is not None:
-                helper.join()
-            with contextlib.suppress(RuntimeError):  # still run by a call that raced close()
-                self.loop.close()
-
-
-_HELPER = object()  # `CallerDrivenLoop._driver` when the helper thread runs the loop
-
-
-class _AfterPendingIO(Generic[T]):
-    """`awaitable`, once the loop has handled the I/O that came while nobody ran it.
-
-    One pass of the loop reads what idle connections received: a server that closed one (its
-    keep-alive timeout) is seen closing, and aiohttp does not pick that connection for the call.
-    `close` closes the awaitable, so that one never started is not reported as never awaited.
-    """
-
-    __slots__ = ("_awaitable",)
-
-    def __init__(self, awaitable: Awaitable[T]) -> None:
-        self._awaitable = awaitable
-
-    def __await__(self) -> Generator[Any, None, T]:
-        yield from asyncio.sleep(0).__await__()
-        return (yield from self._awaitable.__await__())
-
-    def close(self) -> None:
-        _close_awaitable(self._awaitable)
-
-
-async def _await(awaitable: Awaitable[T]) -> T:
-    return await awaitable
-
-
-async def _shut_down(loop: asyncio.AbstractEventLoop) -> None:
-    """What ``asyncio.run`` does before closing its loop: async generators, then executors."""
-    await loop.shutdown_asyncgens()
-    await loop.shutdown_default_executor()
-
-
-@contextlib.contextmanager
-def _ctrl_c_cancels(
-    loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any], interrupted: list[bool]
-) -> Iterator[None]:
-    """In the main thread, while it runs the loop: the first Ctrl-C cancels `task` (recorded in
-    `interrupted`), the next one raises `KeyboardInterrupt` where it lands (``asyncio.run``'s
-    rule). Other threads never receive signals."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def on_sigint(signum: int, frame: object) -> None:
-        if interrupted or task.done():
-            raise KeyboardInterrupt
-        interrupted.append(True)
-        task.cancel()
-        loop.call_soon_threadsafe(lambda: None)  # wake the loop if it waits in select()
-
-    previous = _signals.signal(signal.SIGINT, on_sigint)
-    try:
-        yield
-    finally:
-        _signals.signal(signal.SIGINT, previous)
-
-
 class _Outcome(Generic[T]):
     """How one call ended, handed from the loop's thread to the caller's.
 
@@ -480,14 +219,13 @@ class _Outcome(Generic[T]):
     microseconds more on each side of every blocking call).
     """
 
-    __slots__ = ("_ended", "_lock", "_state", "_value")
+    __slots__ = ("_lock", "_state", "_value")
 
-    def __init__(self, ended: Callable[[], None] | None = None) -> None:
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._lock.acquire()
         self._state = 0  # 0 pending, 1 result, 2 exception, 3 cancelled
         self._value: Any = None
-        self._ended = ended  # called once, when settled
 
     def done(self) -> bool:
         return self._state != 0
@@ -495,9 +233,6 @@ class _Outcome(Generic[T]):
     def _settle(self, state: int, value: Any) -> None:
         if self._state == 0:
             self._state, self._value = state, value
-            ended = self._ended
-            if ended is not None:
-                ended()
             self._lock.release()
 
     def set_result(self, result: T) -> None:

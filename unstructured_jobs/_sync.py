@@ -1,165 +1,74 @@
-"""`JobsClient`: the async client for synchronous code, through one `CallerDrivenLoop`.
+"""`JobsClient` and its `with_raw_response` view, generated from `AsyncJobsClient`.
 
-Every public coroutine method of `AsyncJobsClient` gets a blocking twin, made by `_mirror` from
-the async method itself (same name, signature, docstring; async iterators become iterators).
-Nothing is written twice: a method added to the async client appears here by itself.
-
-How it runs:
-- one event loop per client, for the client's whole life; the aiohttp session is created and
-  closed inside that loop;
-- a call from a thread that runs no event loop runs the client's loop right there, in the
-  calling thread, until the call ends: no hop to another thread (which cost more than a small
-  request); a single-threaded script starts no thread to run it;
-- calls from any number of threads are safe: a call made while another thread runs the loop is
-  handed to that thread; if a call is still in flight when no caller runs the loop any more, a
-  helper thread runs it until no call is left;
-- calls from a thread that runs an event loop of its own (a Jupyter cell, a sync function
-  called from async code) work and block that thread for the call, as ``requests`` does (the
-  helper thread runs the loop for them); only a call from inside the client's own loop (a
-  callback calling back) raises `SyncInAsyncContextError`;
-- Ctrl-C during a call cancels the request inside the loop, and `KeyboardInterrupt` is raised
-  once it has unwound; a main thread whose SIGINT handler is not Python's default always hands
-  its calls to the helper thread, so that handler never runs inside the loop;
-- callbacks you pass (`on_upload_progress`, `on_poll`) run in the thread that runs the loop
-  (usually the caller's): keep them quick and do not call the client from them;
-- after ``os.fork()`` (gunicorn ``--preload``, Celery prefork, multiprocessing's fork start
-  method) the child's first call starts a fresh loop and session of its own; the parent's are
-  left alone.
+Do not edit: ``python scripts/generate_sync.py`` writes this file from the methods of
+`AsyncJobsClient` (``_client.py``), and tests/unit/test_generated.py fails when it is stale.
+What every method goes through (the event loop thread, forks, closing) is in ``_blocking.py``.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
-import threading
-import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast, overload
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
 
-from ._client import RAW_METHODS, AsyncJobsClient
+from ._blocking import BlockingClient
+from ._client import AsyncJobsClient, AsyncRawResponses, PollCallback
 from ._clock import Clock
 from ._constants import (
     DEFAULT_MAX_ANSWER_BYTES,
     DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_MAX_RETRIES,
+    DEFAULT_POLL_INTERVAL,
     DEFAULT_RETRY_BUDGET,
+    DEFAULT_WAIT_TIMEOUT,
 )
-from ._exceptions import InvalidInputError
-from ._loop_thread import CallerDrivenLoop, EventLoopThread
-from ._options import Timeout
+from ._inputs import InputFileLike
+from ._models import (
+    CancelJobResult,
+    JobDetails,
+    JobFailedFiles,
+    JobInformation,
+    JobStatus,
+    Template,
+    TemplateDetail,
+    Workflow,
+    WorkflowState,
+)
+from ._multipart import ProgressCallback
+from ._options import RetryConfig, Timeout
 from ._response import RawResponse
+from ._run import JobRun
 from ._secret import Secret
 from ._tls import SSLOption
 from ._transport import SessionFactory
 
-T = TypeVar("T")
-P = ParamSpec("P")
-_ORPHANS: list[_Runner] = []  # in a forked child, the parent's runners (left untouched)
 
-
-class _Runner:
-    """One event loop and the async client living in it (for one process)."""
-
-    def __init__(self, factory: Callable[[], AsyncJobsClient]) -> None:
-        self.thread: EventLoopThread = CallerDrivenLoop()
-        try:
-            self.client: AsyncJobsClient = self.thread.run(_construct, factory)
-        except BaseException:
-            self.thread.close()
-            raise
-
-    @classmethod
-    def view(cls, thread: EventLoopThread, client: AsyncJobsClient) -> _Runner:
-        """Another async client (a `with_options` copy) in an existing runner's thread."""
-        runner = object.__new__(cls)
-        runner.thread = thread
-        runner.client = client
-        return runner
-
-    def close(self) -> None:
-        self.thread.close(self.client.aclose)
-
-
-async def _construct(factory: Callable[[], AsyncJobsClient]) -> AsyncJobsClient:
-    return factory()  # inside the loop, so loop-bound resources belong to it
-
-
-def _blocking(method: Callable[..., Any]) -> Callable[..., Any]:
-    """Make the blocking twin of one `AsyncJobsClient` method."""
-    name = method.__name__
-    if inspect.isasyncgenfunction(method):
-
-        @functools.wraps(method)
-        def iterate(self: JobsClient, *args: Any, **kwargs: Any) -> Iterator[Any]:
-            runner = self._current()
-            return runner.thread.iterate(getattr(runner.client, name)(*args, **kwargs))
-
-        iterate.__signature__ = _sync_signature(method)  # type: ignore[attr-defined]
-        return iterate
-
-    @functools.wraps(method)
-    def call(self: JobsClient, *args: Any, **kwargs: Any) -> Any:
-        runner = self._current()
-        return runner.thread.run(getattr(runner.client, name), *args, **kwargs)
-
-    call.__signature__ = _sync_signature(method)  # type: ignore[attr-defined]
-    return call
-
-
-def _sync_signature(method: Callable[..., Any]) -> inspect.Signature:
-    sig = inspect.signature(method)
-    ret = sig.return_annotation
-    if isinstance(ret, str) and ret.startswith("AsyncIterator["):
-        ret = "Iterator[" + ret[len("AsyncIterator[") :]
-    return sig.replace(return_annotation=ret)
-
-
-def public_async_methods() -> dict[str, Callable[..., Any]]:
-    """The `AsyncJobsClient` methods that get a blocking twin (used by the parity test too)."""
-    skip = {"aclose"}
-    return {
-        name: fn
-        for name, fn in inspect.getmembers(AsyncJobsClient, inspect.isfunction)
-        if not name.startswith("_")
-        and name not in skip
-        and (inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn))
-    }
-
-
-if TYPE_CHECKING:
-    from collections.abc import Coroutine
-
-    @overload
-    def _typed(
-        fn: Callable[Concatenate[AsyncJobsClient, P], Coroutine[Any, Any, T]],
-    ) -> Callable[Concatenate[Any, P], T]: ...
-    @overload
-    def _typed(
-        fn: Callable[Concatenate[AsyncJobsClient, P], AsyncIterator[T]],
-    ) -> Callable[Concatenate[Any, P], Iterator[T]]: ...
-    def _typed(fn: Any) -> Any: ...
-    def _typed_raw(
-        fn: Callable[Concatenate[AsyncJobsClient, P], Coroutine[Any, Any, T]],
-    ) -> Callable[Concatenate[Any, P], RawResponse[T]]: ...
-
-
-def _mirror(cls: type[T]) -> type[T]:
-    for name, method in public_async_methods().items():
-        setattr(cls, name, _blocking(method))
-    return cls
-
-
-@_mirror
-class JobsClient:
+class JobsClient(BlockingClient):
     """The blocking client: every method of `AsyncJobsClient`, without ``await``.
 
     Takes the same arguments as `AsyncJobsClient` (see its docstring), except that `session`
     must stay None: an aiohttp session belongs to one event loop, and this client's loop lives
     in its own thread (`session_factory` builds one inside it).
+
+    - One event loop per client, in a daemon thread, for the client's whole life; the aiohttp
+      session is created and closed inside it.
+    - Calls from any number of threads are safe, including a thread that runs an event loop of
+      its own (a Jupyter cell, a sync helper called from async code): the call blocks that
+      thread, as ``requests`` does. Only a call from inside the client's own loop (a callback
+      calling back) raises `SyncInAsyncContextError`.
+    - Ctrl-C during a call cancels the request inside the loop before `KeyboardInterrupt`
+      reaches you.
+    - Callbacks you pass (`on_upload_progress`, `on_poll`) run in the loop's thread: keep them
+      quick and do not call the client from them.
+    - After ``os.fork()`` the child's first call starts a fresh loop and session of its own.
+    - An error of this package raised by a call shows your call and the error, not the frames
+      inside the loop; set the ``unstructured_jobs`` logger to DEBUG to keep every frame.
+
     Use ``with JobsClient() as client:`` or call `close()`; a client that is never closed is
-    closed at garbage collection or interpreter exit, best effort. See the module docstring for
-    threads, notebooks, callbacks, Ctrl-C and forks.
+    closed at garbage collection or interpreter exit, best effort.
     """
 
     def __init__(
@@ -167,7 +76,7 @@ class JobsClient:
         api_key: str | None = None,
         server_url: str | None = None,
         *,
-        timeout: Timeout | float = Timeout(),  # noqa: B008 - immutable value object
+        timeout: Timeout | float = Timeout(),
         max_retries: int = DEFAULT_MAX_RETRIES,
         retry_budget: float = DEFAULT_RETRY_BUDGET,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
@@ -179,22 +88,16 @@ class JobsClient:
         clock: Clock | None = None,
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
     ) -> None:
-        secret = Secret.of(api_key)  # never a plain local that a traceback could show
+        key = Secret.of(api_key)  # never a plain local
         del api_key
-        if session is not None:  # it belongs to another event loop than ours
-            raise InvalidInputError(
-                "JobsClient cannot use an aiohttp session: a session is bound to the event loop "
-                "that made it, and JobsClient runs its own; use ssl= and trust_env= for TLS and "
-                "proxies, or session_factory= to build the session inside JobsClient's loop"
-            )
-        self._factory = functools.partial(
-            AsyncJobsClient,
-            cast("str | None", secret),  # AsyncJobsClient takes a Secret as well
+        self._start(
+            key,
             server_url,
             timeout=timeout,
             max_retries=max_retries,
             retry_budget=retry_budget,
             max_connections=max_connections,
+            session=session,
             allow_insecure_http=allow_insecure_http,
             trust_env=trust_env,
             ssl=ssl,
@@ -202,188 +105,597 @@ class JobsClient:
             clock=clock,
             max_answer_bytes=max_answer_bytes,
         )
-        self._lock = threading.Lock()
-        self._runner = _Runner(self._factory)
-        self._finalizer = weakref.finalize(self, self._runner.close)
-        self._root = self
-        self._derive: Callable[[AsyncJobsClient], AsyncJobsClient] | None = None
-        self._derived: tuple[_Runner, _Runner] | None = None
-
-    def _current(self) -> _Runner:
-        """This process's runner: a fresh one (lazily) in a child forked after it started.
-
-        A copy made by `with_options` runs in its root client's thread, with the root's async
-        client re-derived after a fork.
-        """
-        if self._derive is not None:
-            base = self._root._current()
-            derived = self._derived
-            if derived is None or derived[0] is not base:
-                view = _Runner.view(base.thread, self._derive(base.client))
-                derived = self._derived = (base, view)
-            return derived[1]
-        runner = self._runner
-        if runner.thread.forked and not runner.thread.closed:
-            with self._lock:
-                runner = self._runner
-                if runner.thread.forked:
-                    self._finalizer.detach()  # the parent's thread is not ours to stop
-                    _ORPHANS.append(runner)  # nor its session: never finalised in this process
-                    runner = self._runner = _Runner(self._factory)
-                    self._finalizer = weakref.finalize(self, runner.close)
-        return runner
-
-    def __repr__(self) -> str:
-        try:
-            return repr(self._root._runner.client).replace("AsyncJobsClient", "JobsClient", 1)
-        except AttributeError:  # half-built (a refused argument): error reporters repr locals
-            return "JobsClient(api_key='***')"
-
-    @property
-    def server_url(self) -> str:
-        """The API's base URL."""
-        return self._root._runner.client.server_url
-
-    @property
-    def clock(self) -> Clock:
-        """The client's `Clock`."""
-        return self._root._runner.client.clock
 
     def with_options(
         self,
         *,
         api_key: str | None = None,
         timeout: Timeout | float | None = None,
-        max_retries: int | None = None,
+        max_retries: int | RetryConfig | None = None,
         retry_budget: float | None = None,
     ) -> JobsClient:
-        """A copy with other settings, sharing this client's thread and connection pool.
+        """A copy of this client with other settings, sharing its connection pool.
 
-        Same arguments as `AsyncJobsClient.with_options`; closing either closes both.
+        >>> fast = client.with_options(timeout=5, max_retries=0)   # doctest: +SKIP
+        >>> fast.get_job(job_id)                             # doctest: +SKIP
+
+        Arguments left None keep this client's value. `max_retries` may be a
+        `RetryConfig(max_retries, budget)`, as the request methods take, instead of
+        `max_retries` and `retry_budget` (not both). The copy is cheap (no new connections)
+        and lives as long as this client: closing either closes both. `api_key` lets one pool
+        serve several keys (a web server acting for several accounts).
         """
-        secret = Secret.of(api_key)
+        key = Secret.of(api_key)  # never a plain local
         del api_key
-        options: dict[str, Any] = {
-            "api_key": secret,
-            "timeout": timeout,
-            "max_retries": max_retries,
-            "retry_budget": retry_budget,
-        }
-        parent = self._derive
-
-        def derive(client: AsyncJobsClient) -> AsyncJobsClient:
-            return (parent(client) if parent is not None else client).with_options(**options)
-
-        derive(self._current().client)  # bad options fail here, in the caller's thread
-        copy = object.__new__(JobsClient)
-        copy._root = self._root  # keeps the root (and so its thread) alive
-        copy._derive = derive
-        copy._derived = None
-        return copy
+        return self._with_options(
+            api_key=key, timeout=timeout, max_retries=max_retries, retry_budget=retry_budget
+        )
 
     @property
     def with_raw_response(self) -> RawResponses:
-        """Each request method, returning a `RawResponse` instead of the record.
+        """Each request method, returning a `RawResponse` (status, headers, request id,
+        elapsed, retries taken) instead of the record; ``.parse()`` gives the record.
 
         >>> raw = client.with_raw_response.get_job(job_id)   # doctest: +SKIP
-        >>> raw.status, raw.headers["content-type"], raw.parse().status   # doctest: +SKIP
+        >>> raw.status, raw.request_id, raw.parse().status         # doctest: +SKIP
         """
         return RawResponses(self)
 
-    def call_async(
+    def create_job(
         self,
-        fn: Callable[Concatenate[AsyncJobsClient, P], Awaitable[T]],
-        /,
-        *args: P.args,
-        **kwargs: P.kwargs,
-    ) -> T:
-        """Run ``await fn(async_client, *args, **kwargs)`` in this client's event loop.
+        *,
+        template_id: str | None = None,
+        job_nodes: Sequence[dict[str, Any]] | None = None,
+        request_data: dict[str, Any] | str | None = None,
+        input_files: Iterable[InputFileLike] = (),
+        on_upload_progress: ProgressCallback | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> JobInformation:
+        """Create an on-demand job from a template or custom nodes, uploading `input_files`.
 
-        `async_client` is the `AsyncJobsClient` this client wraps; the call blocks like any
-        other method (Ctrl-C cancels it). Use it to run async helpers from sync code, e.g.
-        ``client.call_async(submit_batch, ["docs/"], template_id="...")``.
+        Pass `template_id` (see `list_templates`), `job_nodes`, or both (sent together, as
+        the vendor's REST collection does; which one the server runs is the server's choice),
+        or else `request_data` alone (a dict or its JSON).
+        Every local file is checked before anything is sent; files are streamed from disk one at
+        a time. The request is retried only where the server cannot have created the job; after
+        an ambiguous failure `JobMayExistError` is raised instead.
         """
-        runner = self._current()
-        return runner.thread.run(fn, runner.client, *args, **kwargs)
+        return self._call(
+            AsyncJobsClient.create_job,
+            template_id=template_id,
+            job_nodes=job_nodes,
+            request_data=request_data,
+            input_files=input_files,
+            on_upload_progress=on_upload_progress,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
 
-    def close(self) -> None:
-        """Close the connections and the event loop (and its helper thread, if it started).
-        Safe to call twice.
-
-        Calls still running in other threads end with `ClientClosedError`. Closing a copy
-        made by `with_options` closes the client it was made from, and every other copy.
-        """
-        self._root._finalizer()
-
-    def __enter__(self) -> JobsClient:
-        return self
-
-    def __exit__(
+    def run_workflow(
         self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        workflow_id: str,
+        *,
+        input_files: Iterable[InputFileLike] = (),
+        on_upload_progress: ProgressCallback | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> JobInformation:
+        """Run a long-lived workflow (a new job, answered with 202), optionally with files."""
+        return self._call(
+            AsyncJobsClient.run_workflow,
+            workflow_id,
+            input_files=input_files,
+            on_upload_progress=on_upload_progress,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
 
-    _root: JobsClient
-    _derive: Callable[[AsyncJobsClient], AsyncJobsClient] | None
-    _derived: tuple[_Runner, _Runner] | None
+    def list_jobs(
+        self,
+        *,
+        workflow_id: str | None = None,
+        status: JobStatus | str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> list[JobInformation]:
+        """List jobs, optionally only those of one workflow and/or in one status."""
+        return self._call(
+            AsyncJobsClient.list_jobs,
+            workflow_id=workflow_id,
+            status=status,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
 
-    if TYPE_CHECKING:  # the static view of what `_mirror` adds at import time
-        create_job = _typed(AsyncJobsClient.create_job)
-        run_workflow = _typed(AsyncJobsClient.run_workflow)
-        list_jobs = _typed(AsyncJobsClient.list_jobs)
-        get_job = _typed(AsyncJobsClient.get_job)
-        get_job_details = _typed(AsyncJobsClient.get_job_details)
-        get_job_failed_files = _typed(AsyncJobsClient.get_job_failed_files)
-        cancel_job = _typed(AsyncJobsClient.cancel_job)
-        download_job_output = _typed(AsyncJobsClient.download_job_output)
-        download_job_output_to = _typed(AsyncJobsClient.download_job_output_to)
-        list_templates = _typed(AsyncJobsClient.list_templates)
-        get_template = _typed(AsyncJobsClient.get_template)
-        list_workflows = _typed(AsyncJobsClient.list_workflows)
-        get_workflow = _typed(AsyncJobsClient.get_workflow)
-        run_job = _typed(AsyncJobsClient.run_job)
-        wait_for_job = _typed(AsyncJobsClient.wait_for_job)
-        watch_job = _typed(AsyncJobsClient.watch_job)
+    def get_job(
+        self,
+        job_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> JobInformation:
+        """Get one job."""
+        return self._call(AsyncJobsClient.get_job, job_id, timeout=timeout, max_retries=max_retries)
 
+    def get_job_details(
+        self,
+        job_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> JobDetails:
+        """Get a job's processing status and per-node file counters."""
+        return self._call(
+            AsyncJobsClient.get_job_details, job_id, timeout=timeout, max_retries=max_retries
+        )
 
-def _blocking_raw(name: str) -> Callable[..., Any]:
-    def call(self: RawResponses, *args: Any, **kwargs: Any) -> Any:
-        runner = self._client._current()
-        method = getattr(runner.client.with_raw_response, name)
-        return runner.thread.run(method, *args, **kwargs)
+    def get_job_failed_files(
+        self,
+        job_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> JobFailedFiles:
+        """Get the input files of a job that failed, with their errors."""
+        return self._call(
+            AsyncJobsClient.get_job_failed_files, job_id, timeout=timeout, max_retries=max_retries
+        )
 
-    method = getattr(AsyncJobsClient, name)
-    call.__name__ = name
-    call.__qualname__ = f"RawResponses.{name}"
-    call.__doc__ = f"`JobsClient.{name}`, returning a `RawResponse` of its result."
-    call.__signature__ = inspect.signature(method)  # type: ignore[attr-defined]
-    return call
+    def cancel_job(
+        self,
+        job_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> CancelJobResult:
+        """Cancel a job. Not retried after an ambiguous failure (`AmbiguousRequestError`)."""
+        return self._call(
+            AsyncJobsClient.cancel_job, job_id, timeout=timeout, max_retries=max_retries
+        )
+
+    def download_job_output(
+        self,
+        job_id: str,
+        *,
+        file_id: str,
+        node_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> Any:
+        """Download one output of a completed job, parsed from JSON (usually a list of elements).
+
+        `file_id` comes from the job's `input_file_ids`, or from `output_node_files` together
+        with its `node_id`. For large outputs, `download_job_output_to` streams to disk instead.
+        """
+        return self._call(
+            AsyncJobsClient.download_job_output,
+            job_id,
+            file_id=file_id,
+            node_id=node_id,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def download_job_output_to(
+        self,
+        job_id: str,
+        destination: str | os.PathLike[str],
+        *,
+        file_id: str,
+        node_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> Path:
+        """Stream one output to the file `destination`, in constant memory; return its path.
+
+        The bytes go to a temporary file in the same folder (created if missing), renamed into
+        place only once complete, so a failed download never leaves a truncated file behind.
+        `destination` is used as given: build it with `unstructured_jobs.batch.safe_output_name`
+        when it comes from server data.
+        """
+        return self._call(
+            AsyncJobsClient.download_job_output_to,
+            job_id,
+            destination,
+            file_id=file_id,
+            node_id=node_id,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def list_templates(
+        self,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> list[Template]:
+        """List the job templates: their `id` is what create_job takes as `template_id`."""
+        return self._call(AsyncJobsClient.list_templates, timeout=timeout, max_retries=max_retries)
+
+    def get_template(
+        self,
+        template_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> TemplateDetail:
+        """Get one template with its nodes. Template ids are names (``hi_res_partition``),
+        not UUIDs; an unknown one raises `NotFoundError`."""
+        return self._call(
+            AsyncJobsClient.get_template, template_id, timeout=timeout, max_retries=max_retries
+        )
+
+    def list_workflows(
+        self,
+        *,
+        page: int | None = None,
+        page_size: int | None = None,
+        status: WorkflowState | str | None = None,
+        name: str | None = None,
+        source_id: str | None = None,
+        destination_id: str | None = None,
+        created_since: datetime | None = None,
+        created_before: datetime | None = None,
+        sort_by: str | None = None,
+        sort_direction: Literal["asc", "desc"] | None = None,
+        show_only_soft_deleted: bool | None = None,
+        show_recommender_workflows: bool | None = None,
+        dag_node_configuration_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> list[Workflow]:
+        """List workflows (one page of them when `page`/`page_size` are given).
+
+        Every filter is optional and sent only when given: `status` (``active``,
+        ``inactive``), `name`, a connector (`source_id`, `destination_id`), creation time
+        (`created_since`, `created_before`: datetimes, naive ones taken as UTC), order
+        (`sort_by` a field name, `sort_direction` ``asc``/``desc``), `page` (from 1) and
+        `page_size`. Creating, updating and deleting workflows is not part of this client.
+        """
+        return self._call(
+            AsyncJobsClient.list_workflows,
+            page=page,
+            page_size=page_size,
+            status=status,
+            name=name,
+            source_id=source_id,
+            destination_id=destination_id,
+            created_since=created_since,
+            created_before=created_before,
+            sort_by=sort_by,
+            sort_direction=sort_direction,
+            show_only_soft_deleted=show_only_soft_deleted,
+            show_recommender_workflows=show_recommender_workflows,
+            dag_node_configuration_id=dag_node_configuration_id,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def get_workflow(
+        self,
+        workflow_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> Workflow:
+        """Get one workflow (its nodes, connectors, schedule); run it with `run_workflow`."""
+        return self._call(
+            AsyncJobsClient.get_workflow, workflow_id, timeout=timeout, max_retries=max_retries
+        )
+
+    def watch_job(
+        self,
+        job_id: str,
+        *,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+    ) -> Iterator[JobInformation]:
+        """Yield the job each time its status changes, until it reaches a terminal status.
+
+        Polls `get_job` with an interval that grows by 1.5x from `poll_interval` up to
+        `max_poll_interval`. The first state is always yielded.
+        """
+        return self._iterate(
+            AsyncJobsClient.watch_job,
+            job_id,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+        )
+
+    def wait_for_job(
+        self,
+        job_id: str,
+        *,
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        on_poll: PollCallback | None = None,
+    ) -> JobInformation:
+        """Poll until the job is COMPLETED, FAILED or STOPPED and return it.
+
+        `timeout` is the whole wait in seconds (None waits for ever); past it,
+        `WaitTimeoutError` is raised carrying the last job seen. `on_poll` is called with every
+        state read. A FAILED or STOPPED job is returned, not raised: check `job.status`.
+        """
+        return self._call(
+            AsyncJobsClient.wait_for_job,
+            job_id,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            on_poll=on_poll,
+        )
+
+    def run_job(
+        self,
+        *,
+        template_id: str | None = None,
+        job_nodes: Sequence[dict[str, Any]] | None = None,
+        request_data: dict[str, Any] | str | None = None,
+        input_files: Iterable[InputFileLike] = (),
+        on_upload_progress: ProgressCallback | None = None,
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        on_poll: PollCallback | None = None,
+        output_dir: str | os.PathLike[str] | None = None,
+    ) -> JobRun:
+        """Create a job, wait for it, and fetch every input file's output: a `JobRun`.
+
+        Takes create_job's inputs, and wait_for_job's `timeout` (the whole wait, seconds;
+        `WaitTimeoutError` past it, carrying the last job seen), `poll_interval`,
+        `max_poll_interval` and `on_poll`. Built from those calls, so each request keeps its
+        validation, retries and typed errors; per-request settings come from the client
+        (`with_options(timeout=..., max_retries=...)`).
+
+        ``run.files`` has one `FileOutput` per input file: its parsed `elements`, or its
+        `error` (from the job's failed files, the status a FAILED or STOPPED job ended in, or a
+        failed download). With `output_dir`, outputs are streamed to ``<file id>.json`` files
+        there (safe names) and `FileOutput.path` is set instead of `elements`;
+        ``run.to_dir(path)`` writes in-memory outputs the same way.
+
+        An error after the job was created (a wait timeout, a lost connection) carries a note
+        with the job's id: the job exists on the server and is not cancelled.
+        """
+        return self._call(
+            AsyncJobsClient.run_job,
+            template_id=template_id,
+            job_nodes=job_nodes,
+            request_data=request_data,
+            input_files=input_files,
+            on_upload_progress=on_upload_progress,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            on_poll=on_poll,
+            output_dir=output_dir,
+        )
 
 
 class RawResponses:
-    """`JobsClient.with_raw_response`: each request method, returning a `RawResponse`."""
+    """Each method that sends one request, returning a `RawResponse`."""
 
-    def __init__(self, client: JobsClient) -> None:
+    def __init__(self, client: BlockingClient) -> None:
         self._client = client
 
-    if TYPE_CHECKING:
-        create_job = _typed_raw(AsyncJobsClient.create_job)
-        run_workflow = _typed_raw(AsyncJobsClient.run_workflow)
-        list_jobs = _typed_raw(AsyncJobsClient.list_jobs)
-        get_job = _typed_raw(AsyncJobsClient.get_job)
-        get_job_details = _typed_raw(AsyncJobsClient.get_job_details)
-        get_job_failed_files = _typed_raw(AsyncJobsClient.get_job_failed_files)
-        cancel_job = _typed_raw(AsyncJobsClient.cancel_job)
-        download_job_output = _typed_raw(AsyncJobsClient.download_job_output)
-        download_job_output_to = _typed_raw(AsyncJobsClient.download_job_output_to)
-        list_templates = _typed_raw(AsyncJobsClient.list_templates)
-        get_template = _typed_raw(AsyncJobsClient.get_template)
-        list_workflows = _typed_raw(AsyncJobsClient.list_workflows)
-        get_workflow = _typed_raw(AsyncJobsClient.get_workflow)
+    def create_job(
+        self,
+        *,
+        template_id: str | None = None,
+        job_nodes: Sequence[dict[str, Any]] | None = None,
+        request_data: dict[str, Any] | str | None = None,
+        input_files: Iterable[InputFileLike] = (),
+        on_upload_progress: ProgressCallback | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[JobInformation]:
+        """`JobsClient.create_job`, returning a `RawResponse` of its result."""
+        return self._client._call_raw(
+            AsyncRawResponses.create_job,
+            template_id=template_id,
+            job_nodes=job_nodes,
+            request_data=request_data,
+            input_files=input_files,
+            on_upload_progress=on_upload_progress,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
 
+    def run_workflow(
+        self,
+        workflow_id: str,
+        *,
+        input_files: Iterable[InputFileLike] = (),
+        on_upload_progress: ProgressCallback | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[JobInformation]:
+        """`JobsClient.run_workflow`, returning a `RawResponse` of its result."""
+        return self._client._call_raw(
+            AsyncRawResponses.run_workflow,
+            workflow_id,
+            input_files=input_files,
+            on_upload_progress=on_upload_progress,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
 
-for _name in RAW_METHODS:
-    setattr(RawResponses, _name, _blocking_raw(_name))
+    def list_jobs(
+        self,
+        *,
+        workflow_id: str | None = None,
+        status: JobStatus | str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[list[JobInformation]]:
+        """`JobsClient.list_jobs`, returning a `RawResponse` of its result."""
+        return self._client._call_raw(
+            AsyncRawResponses.list_jobs,
+            workflow_id=workflow_id,
+            status=status,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def get_job(
+        self,
+        job_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[JobInformation]:
+        """`JobsClient.get_job`, returning a `RawResponse` of its result."""
+        return self._client._call_raw(
+            AsyncRawResponses.get_job, job_id, timeout=timeout, max_retries=max_retries
+        )
+
+    def get_job_details(
+        self,
+        job_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[JobDetails]:
+        """`JobsClient.get_job_details`, returning a `RawResponse` of its result."""
+        return self._client._call_raw(
+            AsyncRawResponses.get_job_details, job_id, timeout=timeout, max_retries=max_retries
+        )
+
+    def get_job_failed_files(
+        self,
+        job_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[JobFailedFiles]:
+        """`JobsClient.get_job_failed_files`, returning a `RawResponse` of its result."""
+        return self._client._call_raw(
+            AsyncRawResponses.get_job_failed_files, job_id, timeout=timeout, max_retries=max_retries
+        )
+
+    def cancel_job(
+        self,
+        job_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[CancelJobResult]:
+        """`JobsClient.cancel_job`, returning a `RawResponse` of its result."""
+        return self._client._call_raw(
+            AsyncRawResponses.cancel_job, job_id, timeout=timeout, max_retries=max_retries
+        )
+
+    def download_job_output(
+        self,
+        job_id: str,
+        *,
+        file_id: str,
+        node_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[Any]:
+        """`JobsClient.download_job_output`, returning a `RawResponse` of its result."""
+        return self._client._call_raw(
+            AsyncRawResponses.download_job_output,
+            job_id,
+            file_id=file_id,
+            node_id=node_id,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def download_job_output_to(
+        self,
+        job_id: str,
+        destination: str | os.PathLike[str],
+        *,
+        file_id: str,
+        node_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[Path]:
+        """`JobsClient.download_job_output_to`, returning a `RawResponse` of its result."""
+        return self._client._call_raw(
+            AsyncRawResponses.download_job_output_to,
+            job_id,
+            destination,
+            file_id=file_id,
+            node_id=node_id,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def list_templates(
+        self,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[list[Template]]:
+        """`JobsClient.list_templates`, returning a `RawResponse` of its result."""
+        return self._client._call_raw(
+            AsyncRawResponses.list_templates, timeout=timeout, max_retries=max_retries
+        )
+
+    def get_template(
+        self,
+        template_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[TemplateDetail]:
+        """`JobsClient.get_template`, returning a `RawResponse` of its result."""
+        return self._client._call_raw(
+            AsyncRawResponses.get_template, template_id, timeout=timeout, max_retries=max_retries
+        )
+
+    def list_workflows(
+        self,
+        *,
+        page: int | None = None,
+        page_size: int | None = None,
+        status: WorkflowState | str | None = None,
+        name: str | None = None,
+        source_id: str | None = None,
+        destination_id: str | None = None,
+        created_since: datetime | None = None,
+        created_before: datetime | None = None,
+        sort_by: str | None = None,
+        sort_direction: Literal["asc", "desc"] | None = None,
+        show_only_soft_deleted: bool | None = None,
+        show_recommender_workflows: bool | None = None,
+        dag_node_configuration_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[list[Workflow]]:
+        """`JobsClient.list_workflows`, returning a `RawResponse` of its result."""
+        return self._client._call_raw(
+            AsyncRawResponses.list_workflows,
+            page=page,
+            page_size=page_size,
+            status=status,
+            name=name,
+            source_id=source_id,
+            destination_id=destination_id,
+            created_since=created_since,
+            created_before=created_before,
+            sort_by=sort_by,
+            sort_direction=sort_direction,
+            show_only_soft_deleted=show_only_soft_deleted,
+            show_recommender_workflows=show_recommender_workflows,
+            dag_node_configuration_id=dag_node_configuration_id,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def get_workflow(
+        self,
+        workflow_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[Workflow]:
+        """`JobsClient.get_workflow`, returning a `RawResponse` of its result."""
+        return self._client._call_raw(
+            AsyncRawResponses.get_workflow, workflow_id, timeout=timeout, max_retries=max_retries
+        )

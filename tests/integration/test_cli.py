@@ -192,7 +192,7 @@ def test_debug_output_with_a_short_key_is_redacted_but_not_mangled(
     )  # fmt: skip
     assert code == 3 and out == ""
     assert "Traceback (most recent call last):" in err
-    assert "unstructured_jobs._exceptions.AuthenticationError: GET " in err
+    assert "unstructured_jobs.AuthenticationError: GET " in err
     assert "unstructured_jobs DEBUG GET /api/v1/jobs/ -> 401" in err
     last = err.strip().splitlines()[-1]
     assert last.startswith("unstructured-jobs: error: GET http://127.0.0.1:")

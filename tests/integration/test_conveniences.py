@@ -11,6 +11,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from helpers import public_async_methods, raw_methods
 
 from unstructured_jobs import (
     AsyncJobsClient,
@@ -24,8 +25,7 @@ from unstructured_jobs import (
     ResponseValidationError,
     Timeout,
 )
-from unstructured_jobs._client import RAW_METHODS
-from unstructured_jobs._sync import RawResponses, public_async_methods
+from unstructured_jobs._sync import RawResponses
 from unstructured_jobs.testing import Emulator, FakeClock, Fault, Schedule
 
 JOBS = "/api/v1/jobs/"
@@ -163,12 +163,14 @@ def test_sync_raw_response(emu_thread: Emulator) -> None:
 
 def test_every_single_request_method_has_a_raw_twin_with_its_signature() -> None:
     waits = {"wait_for_job", "watch_job", "run_job"}  # many requests each: no one answer to show
-    assert set(RAW_METHODS) == set(public_async_methods()) - waits
-    async_raw = AsyncJobsClient("k", "http://127.0.0.1:9").with_raw_response
-    assert set(vars(async_raw)) == set(RAW_METHODS)
-    for name in RAW_METHODS:
-        async_method = getattr(AsyncJobsClient, name)
-        assert inspect.signature(getattr(RawResponses, name)) == inspect.signature(async_method)
+    assert set(raw_methods()) == set(public_async_methods()) - waits
+    async_raw = type(AsyncJobsClient("k", "http://127.0.0.1:9").with_raw_response)
+    for name in raw_methods():
+        method = inspect.signature(getattr(AsyncJobsClient, name))
+        for twin in (getattr(RawResponses, name), getattr(async_raw, name)):
+            signature = inspect.signature(twin)
+            assert list(signature.parameters.values()) == list(method.parameters.values())
+            assert signature.return_annotation == f"RawResponse[{method.return_annotation}]"
 
 
 # ---------------------------------------------------------------- time as a seam

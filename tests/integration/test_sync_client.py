@@ -1,10 +1,9 @@
-"""The blocking facade: parity with the async client, who runs the loop, threads, Ctrl-C, loops."""
+"""The blocking facade: parity with the async client, its loop thread, threads, Ctrl-C, loops."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
 import signal
 import subprocess
 import sys
@@ -17,18 +16,17 @@ from typing import Any
 import aiohttp
 import anyio
 import pytest
+from helpers import public_async_methods
 
 from unstructured_jobs import (
     AsyncJobsClient,
-    EventLoopThread,
     JobsClient,
     JobStatus,
     NotFoundError,
     SyncInAsyncContextError,
     UnstructuredJobsError,
 )
-from unstructured_jobs._client import RAW_METHODS
-from unstructured_jobs._sync import public_async_methods
+from unstructured_jobs._loop_thread import EventLoopThread
 from unstructured_jobs.testing import Emulator, Schedule
 
 MISSING = "00000000-0000-4000-8000-000000000000"
@@ -69,17 +67,6 @@ def test_a_session_is_refused_with_the_way_to_customise_instead() -> None:
         JobsClient(api_key="k", session=object())  # type: ignore[arg-type]
 
 
-def test_the_static_view_lists_every_method() -> None:
-    """`if TYPE_CHECKING:` lines give type checkers the same methods `_mirror` adds."""
-    source = Path(inspect.getfile(JobsClient)).read_text()
-    static = source.split("if TYPE_CHECKING:  # the static view", 1)[1]
-    for name in public_async_methods():
-        assert f"{name} = _typed(AsyncJobsClient.{name})" in static, name
-    raw = source.split("class RawResponses:", 1)[1]
-    for name in RAW_METHODS:
-        assert f"{name} = _typed_raw(AsyncJobsClient.{name})" in raw, name
-
-
 def test_sync_client_drives_a_whole_job(unstructured_emulator: Emulator, tmp_path: Path) -> None:
     doc = tmp_path / "a.pdf"
     doc.write_bytes(b"%PDF sync")
@@ -102,16 +89,15 @@ def test_sync_client_drives_a_whole_job(unstructured_emulator: Emulator, tmp_pat
     assert "***" in repr(client) and "JobsClient(" in repr(client)
 
 
-def test_a_single_threaded_script_runs_the_loop_in_its_own_thread(
+def test_one_loop_thread_and_one_session_for_the_clients_life(
     unstructured_emulator: Emulator,
 ) -> None:
-    """No thread hop per call (it cost more than a small request): a caller with no event loop
-    of its own runs the client's loop itself, the same loop and session for the client's life;
-    no thread is started; callbacks run in the caller's thread."""
+    """The same loop and session from call to call (one thread, started with the client);
+    callbacks run in that thread; close() closes the session and stops the thread."""
     before = threading.active_count()
     sessions: list[aiohttp.ClientSession] = []
     loops: set[int] = set()
-    polled_in: set[int] = set()
+    polled_in: set[str] = set()
 
     def factory() -> aiohttp.ClientSession:
         sessions.append(aiohttp.ClientSession())
@@ -119,7 +105,7 @@ def test_a_single_threaded_script_runs_the_loop_in_its_own_thread(
         return sessions[-1]
 
     def on_poll(_: object) -> None:
-        polled_in.add(threading.get_ident())
+        polled_in.add(threading.current_thread().name)
         loops.add(id(asyncio.get_running_loop()))
 
     client = JobsClient(api_key="k", server_url=unstructured_emulator.url, session_factory=factory)
@@ -127,8 +113,8 @@ def test_a_single_threaded_script_runs_the_loop_in_its_own_thread(
         client.list_jobs()
         job = client.create_job(template_id="t")
         client.wait_for_job(job.id, on_poll=on_poll)
-        assert threading.active_count() == before  # no helper thread was needed
-    assert polled_in == {threading.get_ident()} and len(loops) == 1
+        assert threading.active_count() == before + 1  # the client's loop thread, no other
+    assert polled_in == {"unstructured-jobs-loop"} and len(loops) == 1
     [session] = sessions  # one session, made once, in the one loop
     assert not session.closed
     client.close()
@@ -137,73 +123,6 @@ def test_a_single_threaded_script_runs_the_loop_in_its_own_thread(
     assert threading.active_count() == before
     with pytest.raises(UnstructuredJobsError, match="closed"):
         client.list_jobs()
-
-
-def test_a_call_still_running_when_the_loop_runner_returns_is_finished_by_a_helper(
-    unstructured_emulator_factory: object,
-) -> None:
-    """Thread A runs the loop for its wait; thread B's call, made meanwhile, runs in A's loop.
-    A's wait ends first: a helper thread takes over the loop, and B's call still finishes."""
-    emu = unstructured_emulator_factory(schedule=Schedule.manual())  # type: ignore[operator]
-    with JobsClient(api_key="k", server_url=emu.url) as client:
-        job = client.create_job(template_id="t")
-        polled = threading.Event()
-        b_running = threading.Event()
-        release: list[asyncio.Future[str]] = []
-        b_ran_in: list[str] = []
-
-        async def b_call(async_client: AsyncJobsClient) -> str:
-            release.append(asyncio.get_running_loop().create_future())
-            b_ran_in.append(threading.current_thread().name)
-            b_running.set()
-            answer = await release[0]
-            b_ran_in.append(threading.current_thread().name)
-            return answer + (await async_client.get_job(job.id)).id
-
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="caller") as pool:
-            a = pool.submit(
-                client.wait_for_job, job.id, poll_interval=0.01, on_poll=lambda _: polled.set()
-            )
-            assert polled.wait(30)  # A runs the loop now
-            b = pool.submit(client.call_async, b_call)
-            assert b_running.wait(30)
-            assert b_ran_in[0].startswith("caller")  # in A's thread: A runs the loop
-            emu.set_status(job.id, "COMPLETED")
-            assert a.result(timeout=30).status is JobStatus.COMPLETED  # A returned; B waits
-            loop = client._current().thread.loop
-            loop.call_soon_threadsafe(release[0].set_result, "done:")
-            assert b.result(timeout=30) == "done:" + job.id
-        assert b_ran_in[1] == "unstructured-jobs-loop"  # the helper ran the rest of B
-
-
-@pytest.mark.parametrize("caller", ["a plain thread", "a thread running an event loop"])
-def test_a_connection_the_server_closed_while_idle_is_never_used(
-    unstructured_emulator: Emulator, caller: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    """Between two blocking calls nobody runs the client's loop, so nobody reads the close of a
-    connection that the server dropped meanwhile (its idle timeout). Each call first lets the
-    loop read it: the create goes out on a new connection at once, instead of failing on the
-    closed one and being sent again after a retry's wait (half a second)."""
-    caplog.set_level(logging.INFO, logger="unstructured_jobs")
-    emu = unstructured_emulator
-
-    def scenario(client: JobsClient) -> None:
-        client.list_jobs()  # one connection, now idle in the pool
-        assert emu.expire_idle_connections() == 1
-        client.create_job(template_id="t")
-
-    with JobsClient(api_key="k", server_url=emu.url) as client:
-        if caller == "a plain thread":
-            scenario(client)
-        else:
-
-            async def cell() -> None:  # a notebook cell: the call hops to the helper thread
-                scenario(client)
-
-            asyncio.run(cell())
-    assert len(emu.jobs) == 1
-    assert [r.method for r in emu.requests] == ["GET", "POST"]
-    assert not [r.getMessage() for r in caplog.records if "retry" in r.getMessage()]
 
 
 def test_thread_safe_under_a_thread_pool(unstructured_emulator: Emulator) -> None:
@@ -276,11 +195,11 @@ def test_ctrl_c_cancels_the_call_inside_the_portal(unstructured_emulator: Emulat
     client.close()
 
 
-def test_a_main_thread_with_its_own_sigint_handler_never_runs_the_loop_itself(
+def test_a_main_thread_with_its_own_sigint_handler_keeps_it(
     unstructured_emulator: Emulator,
 ) -> None:
-    """A program that handles SIGINT itself (a server, a TUI) keeps its handler: the call hops
-    to the helper thread, so the handler never runs, and never raises, inside the loop."""
+    """A program that handles SIGINT itself (a server, a TUI) keeps its handler: the loop runs
+    in its own thread, so the handler never runs, and never raises, inside the loop."""
     seen: list[int] = []
     previous = signal.signal(signal.SIGINT, lambda signum, frame: seen.append(signum))
     try:
@@ -297,8 +216,8 @@ def test_a_main_thread_with_its_own_sigint_handler_never_runs_the_loop_itself(
         signal.signal(signal.SIGINT, previous)
 
 
-def test_callbacks_run_in_the_thread_that_runs_the_loop(unstructured_emulator: Emulator) -> None:
-    """The caller's own thread, when it runs the loop; the helper's, for a notebook cell."""
+def test_callbacks_run_in_the_loop_thread(unstructured_emulator: Emulator) -> None:
+    """From a plain thread and from a notebook cell alike."""
     threads: list[str] = []
     with JobsClient(api_key="k", server_url=unstructured_emulator.url) as client:
         job = client.create_job(template_id="t")
@@ -309,13 +228,12 @@ def test_callbacks_run_in_the_thread_that_runs_the_loop(unstructured_emulator: E
             )
 
         wait()
-        assert threads == [threading.current_thread().name]
 
         async def cell() -> None:
             wait()
 
         asyncio.run(cell())
-    assert threads[1:] == ["unstructured-jobs-loop"]
+    assert threads == ["unstructured-jobs-loop"] * 2
 
 
 def test_unclosed_client_does_not_hang_exit(unstructured_emulator: Emulator) -> None:
@@ -334,6 +252,36 @@ def test_unclosed_client_does_not_hang_exit(unstructured_emulator: Emulator) -> 
     )
     assert proc.returncode == 0 and proc.stdout.strip() == "0", proc.stderr
     assert "Unclosed" not in proc.stderr
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["default", "debug-logging"])
+def test_an_error_shows_the_callers_line_not_the_loops_frames(
+    unstructured_emulator: Emulator, debug: bool, tmp_path: Path
+) -> None:
+    """A 404 from get_job prints the user's call and the error in a few lines; with the
+    package's logger at DEBUG, every frame (the transport's included) is kept."""
+    script = textwrap.dedent(
+        f"""
+        import logging
+        from unstructured_jobs import JobsClient
+        if {debug!r}:
+            logging.getLogger("unstructured_jobs").setLevel(logging.DEBUG)
+        client = JobsClient(api_key="k", server_url={unstructured_emulator.url!r})
+        client.get_job({MISSING!r})  # the user's call
+        """
+    )
+    path = tmp_path / "user_script.py"
+    path.write_text(script)
+    proc = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=60)
+    lines = proc.stderr.splitlines()
+    shown = lines[lines.index("Traceback (most recent call last):") :]
+    assert shown[-1].startswith("unstructured_jobs.NotFoundError: "), proc.stderr
+    assert "client.get_job(" in proc.stderr
+    if debug:
+        assert "_transport.py" in proc.stderr and "_loop_thread.py" in proc.stderr
+    else:
+        assert len(shown) <= 20, proc.stderr
+        assert "_transport.py" not in proc.stderr and "_loop_thread.py" not in proc.stderr
 
 
 def test_async_and_sync_clients_share_records(unstructured_emulator: Emulator) -> None:

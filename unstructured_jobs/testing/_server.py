@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ssl
 import time
@@ -99,7 +98,6 @@ class Emulator:
         )
         self._ssl_context = ssl_context
         self._runner: web.AppRunner | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None  # the one serving, once started
         self._bound_port: int | None = None
 
     # -- addresses -----------------------------------------------------------------------------
@@ -145,7 +143,6 @@ class Emulator:
             await runner.cleanup()
             raise
         self._runner = runner
-        self._loop = asyncio.get_running_loop()
         address = runner.addresses[0]
         self._bound_port = int(address[1])
 
@@ -183,38 +180,6 @@ class Emulator:
                 loop_thread.run(self.stop)
 
     # -- test controls -------------------------------------------------------------------------
-
-    def expire_idle_connections(self) -> int:
-        """Close every idle keep-alive connection now, as a server's idle timeout does (the
-        real service's is not published); return how many were closed.
-
-        A client that reuses one of them without noticing meets a closed connection: this is
-        how a test plays the keep-alive race (README, "Retries"). Call it from another thread
-        than the emulator's (``running_in_thread`` or the pytest fixtures); it returns once the
-        connections are closed on the server's side.
-        """
-        runner, loop = self._runner, self._loop
-        if runner is None or loop is None:
-            raise RuntimeError("the emulator is not running")
-        if asyncio._get_running_loop() is loop:
-            raise RuntimeError("expire_idle_connections() blocks: call it from another thread")
-
-        async def expire() -> int:
-            server = runner.server
-            assert server is not None
-            idle = [
-                handler
-                for handler in server.connections
-                # aiohttp's own keep-alive expiry closes a connection waiting for a request
-                if handler._waiter is not None and not handler._waiter.done()
-            ]
-            for handler in idle:
-                handler.force_close()
-            await asyncio.sleep(0)  # the transports close their sockets in the next pass
-            return len(idle)
-
-        closed: int = asyncio.run_coroutine_threadsafe(expire(), loop).result(timeout=30)
-        return closed
 
     def inject(
         self,

@@ -430,7 +430,7 @@ class AsyncJobsClient:
 
         The bytes go to a temporary file in the same folder (created if missing), renamed into
         place only once complete, so a failed download never leaves a truncated file behind.
-        `destination` is used as given: build it with `unstructured_jobs.batch.safe_output_name`
+        `destination` is used as given: build it with `unstructured_jobs.paths.safe_output_name`
         when it comes from server data.
         """
         target = Path(destination)

@@ -1,4 +1,4 @@
-"""Batch inputs and outputs on disk: expanding files/folders/globs, and safe output names."""
+"""Batch inputs on disk: expanding files/folders/globs (output names: `unstructured_jobs.paths`)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,10 @@ import os
 import re
 import stat
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 
-from ._constants import BATCH_MAX_OUTPUT_NAME_BYTES as _MAX_NAME
-from ._constants import MAX_FILE_NAME_BYTES
 from ._exceptions import UnsafePathError
 from ._inputs import _clean_name
+from .paths import output_path_inside, safe_output_name
 
 __all__ = [
     "UnsafePathError",
@@ -27,7 +25,6 @@ __all__ = [
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$", re.IGNORECASE)
 
 
 def collect_files(
@@ -243,37 +240,3 @@ def mount_point(path: str | os.PathLike[str]) -> str:
             break
         current = parent
     return current
-
-
-def safe_output_name(file_id: str) -> str:
-    """Turn a server-provided file id into one plain file name.
-
-    Path separators (``/`` and ``\\``), ``.``/``..`` components, drive letters, NUL and other
-    control characters cannot survive: the components left are joined with ``_``. Names that
-    end up empty, hidden or reserved on Windows get a ``_`` prefix.
-    """
-    text = _CONTROL.sub("", str(file_id).replace("\\", "/"))
-    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    parts = [p for p in text.split("/") if p not in ("", ".", "..")]
-    name = "_".join(parts).replace(":", "_").strip(" ")
-    if not name or name.startswith(".") or _WINDOWS_RESERVED.match(name):
-        name = "_" + name
-    if len(name.encode()) > _MAX_NAME:
-        stem, ext = os.path.splitext(name)
-        name = stem.encode()[: _MAX_NAME - len(ext.encode())].decode("utf-8", "ignore") + ext
-    return name
-
-
-def output_path_inside(folder: str | os.PathLike[str], name: str) -> Path:
-    """``folder/name`` after checking that it resolves to a direct child of `folder`."""
-    plain = (
-        name not in ("", ".", "..")
-        and not name.startswith(".")
-        and not _CONTROL.search(name)
-        and not any(c in name for c in "/\\:")
-        and len(name.encode("utf-8", "surrogateescape")) <= MAX_FILE_NAME_BYTES
-    )
-    base = Path(folder).resolve()
-    if not plain or (base / name).resolve().parent != base:
-        raise UnsafePathError(f"refusing to write {name!r}: it is not a plain name inside {base}")
-    return base / name

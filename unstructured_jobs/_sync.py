@@ -291,7 +291,7 @@ class JobsClient(BlockingClient):
 
         The bytes go to a temporary file in the same folder (created if missing), renamed into
         place only once complete, so a failed download never leaves a truncated file behind.
-        `destination` is used as given: build it with `unstructured_jobs.batch.safe_output_name`
+        `destination` is used as given: build it with `unstructured_jobs.paths.safe_output_name`
         when it comes from server data.
         """
         return self._call(

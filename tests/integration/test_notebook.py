@@ -56,8 +56,9 @@ def test_a_notebook_uses_the_sync_client_run_batch_and_top_level_await(
     nb.cells = [
         _cell(
             f"""
-            import asyncio
-            from unstructured_jobs import AsyncJobsClient, JobsClient, SyncInAsyncContextError
+            import asyncio, traceback
+            from unstructured_jobs import AsyncJobsClient, JobsClient, NotFoundError
+            from unstructured_jobs import SyncInAsyncContextError
             from unstructured_jobs.batch import run_batch
             URL, KEY = {emu.url!r}, {emu.api_key!r}
             asyncio.get_running_loop()  # a cell runs inside the kernel's event loop
@@ -69,6 +70,10 @@ def test_a_notebook_uses_the_sync_client_run_batch_and_top_level_await(
             job = client.create_job(template_id="hi_res_partition")
             done = client.wait_for_job(job.id, poll_interval=0.01)
             print("sync:", done.status.value)
+            try:  # an error shows the cell's line and the client's method, not the loop's
+                client.get_job("00000000-0000-4000-8000-000000000000")
+            except NotFoundError as exc:
+                print("frames:", [f.name for f in traceback.extract_tb(exc.__traceback__)])
             """
         ),
         _cell(
@@ -105,6 +110,7 @@ def test_a_notebook_uses_the_sync_client_run_batch_and_top_level_await(
         o.get("text", "") for cell in nb.cells for o in cell.get("outputs", []) if "text" in o
     )
     assert "sync: COMPLETED" in out
+    assert "frames: ['<module>', 'get_job']" in out
     assert "batch: True 3" in out
     assert "await: 2" in out  # the sync client's job and the batch's one job
     assert "callback: True" in out

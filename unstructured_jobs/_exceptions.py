@@ -179,8 +179,8 @@ class ClientClosedError(UnstructuredJobsError, RuntimeError):
 class ForkedProcessError(UnstructuredJobsError, RuntimeError):
     """An event loop thread started before ``os.fork()`` was used in the child process.
 
-    `JobsClient` does not raise it (it starts a fresh loop in the child); a bare
-    `EventLoopThread` does: create it after the fork.
+    `JobsClient` does not raise it (it starts a fresh loop in the child); the package's own
+    loop thread does (the emulator's ``running_in_thread``): start it after the fork.
     """
 
 

@@ -47,18 +47,24 @@ if TYPE_CHECKING:
     from ._exceptions import UnsafePathError as UnsafePathError
     from ._exceptions import UnstructuredJobsError as UnstructuredJobsError
     from ._exceptions import WaitTimeoutError as WaitTimeoutError
+    from ._exceptions import WorkflowBusyError as WorkflowBusyError
     from ._inputs import InputFile as InputFile
     from ._inputs import InputFileLike as InputFileLike
     from ._models import CancelJobResult as CancelJobResult
     from ._models import CronTabEntry as CronTabEntry
     from ._models import FailedFile as FailedFile
+    from ._models import FileNodeStatus as FileNodeStatus
+    from ._models import FileProcessingStatus as FileProcessingStatus
+    from ._models import FileStatus as FileStatus
     from ._models import FrozenMap as FrozenMap
     from ._models import JobDetails as JobDetails
     from ._models import JobFailedFiles as JobFailedFiles
+    from ._models import JobFileStatus as JobFileStatus
     from ._models import JobInformation as JobInformation
     from ._models import JobNodeDetails as JobNodeDetails
     from ._models import JobProcessingStatus as JobProcessingStatus
     from ._models import JobStatus as JobStatus
+    from ._models import JobSummary as JobSummary
     from ._models import NodeFileMetadata as NodeFileMetadata
     from ._models import OpenEnum as OpenEnum
     from ._models import Template as Template
@@ -98,7 +104,10 @@ __all__ = [
     "ConflictError",
     "CronTabEntry",
     "FailedFile",
+    "FileNodeStatus",
     "FileOutput",
+    "FileProcessingStatus",
+    "FileStatus",
     "ForkedProcessError",
     "FrozenMap",
     "InputFile",
@@ -110,12 +119,14 @@ __all__ = [
     "InvalidInputError",
     "JobDetails",
     "JobFailedFiles",
+    "JobFileStatus",
     "JobInformation",
     "JobMayExistError",
     "JobNodeDetails",
     "JobProcessingStatus",
     "JobRun",
     "JobStatus",
+    "JobSummary",
     "JobsClient",
     "LocalFileError",
     "NodeFileMetadata",
@@ -141,6 +152,7 @@ __all__ = [
     "ValidationErrorDetail",
     "WaitTimeoutError",
     "Workflow",
+    "WorkflowBusyError",
     "WorkflowJobType",
     "WorkflowNode",
     "WorkflowSchedule",
@@ -166,7 +178,10 @@ _HOMES = {
     "ConflictError": "._exceptions",
     "CronTabEntry": "._models",
     "FailedFile": "._models",
+    "FileNodeStatus": "._models",
     "FileOutput": "._run",
+    "FileProcessingStatus": "._models",
+    "FileStatus": "._models",
     "ForkedProcessError": "._exceptions",
     "FrozenMap": "._models",
     "InputFile": "._inputs",
@@ -178,12 +193,14 @@ _HOMES = {
     "InvalidInputError": "._exceptions",
     "JobDetails": "._models",
     "JobFailedFiles": "._models",
+    "JobFileStatus": "._models",
     "JobInformation": "._models",
     "JobMayExistError": "._exceptions",
     "JobNodeDetails": "._models",
     "JobProcessingStatus": "._models",
     "JobRun": "._run",
     "JobStatus": "._models",
+    "JobSummary": "._models",
     "JobsClient": "._sync",
     "LocalFileError": "._exceptions",
     "NodeFileMetadata": "._models",
@@ -209,6 +226,7 @@ _HOMES = {
     "ValidationErrorDetail": "._models",
     "WaitTimeoutError": "._exceptions",
     "Workflow": "._models",
+    "WorkflowBusyError": "._exceptions",
     "WorkflowJobType": "._models",
     "WorkflowNode": "._models",
     "WorkflowSchedule": "._models",

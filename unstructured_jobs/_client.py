@@ -43,6 +43,9 @@ from ._constants import (
     DEFAULT_RETRY_BUDGET,
     DEFAULT_WAIT_TIMEOUT,
     ENV_API_KEY,
+    FILE_STATUS_CALLS,
+    FILE_STATUS_MARGIN,
+    FILE_STATUS_WINDOW,
     POLL_BACKOFF,
     UPLOAD_CHUNK_SIZE,
 )
@@ -71,6 +74,7 @@ from ._models import (
     CancelJobResult,
     JobDetails,
     JobFailedFiles,
+    JobFileStatus,
     JobInformation,
     JobStatus,
     Template,
@@ -82,6 +86,7 @@ from ._multipart import MultipartBody, ProgressCallback
 from ._nowait import check_cached
 from ._offload import offload
 from ._options import RetryConfig, Timeout
+from ._pacing import CallPacer
 from ._response import RawResponse
 from ._run import JobRun
 from ._secret import Secret
@@ -90,6 +95,9 @@ from ._transport import Attempt, ConnectionPool, SessionFactory, Transport
 
 T = TypeVar("T")
 P = ParamSpec("P")
+AnswerCheck = Callable[..., Exception | None]
+"""Called (with method, url, status, headers, body) on a success answer that is not the record
+expected: the error that answer stands for (`_core.workflow_busy_error`), or None."""
 PollCallback = Callable[[JobInformation], Any]
 """Called with each job state read while waiting (on the event loop's thread: keep it quick)."""
 
@@ -201,6 +209,13 @@ class AsyncJobsClient:
             proxy=proxy,
         )
         self._raw = False
+        # Shared by the copies `with_options` makes: the limit is the service's, not a copy's.
+        self._file_status_pacer = CallPacer(
+            calls=FILE_STATUS_CALLS,
+            window=FILE_STATUS_WINDOW,
+            margin=FILE_STATUS_MARGIN,
+            clock=self.clock,
+        )
 
     def __repr__(self) -> str:
         return f"AsyncJobsClient(server_url={getattr(self, 'server_url', None)!r}, api_key='***')"
@@ -322,13 +337,20 @@ class AsyncJobsClient:
         timeout: Timeout | float | None = None,
         max_retries: int | RetryConfig | None = None,
     ) -> JobInformation:
-        """Run a long-lived workflow (a new job, answered with 202), optionally with files."""
+        """Run a long-lived workflow (a new job, answered with 202), optionally with files.
+
+        The service runs a workflow only when no job of it is active: otherwise it starts none
+        and says so, and `WorkflowBusyError` is raised (with the running job's id when the
+        server gives it); wait for that job or cancel it, then run again.
+        """
         path = api_path("workflows", validate_id(workflow_id, "workflow_id"), "run")
         files = await _prepare(input_files)
         body = MultipartBody(files, on_progress=on_upload_progress) if files else None
         lost = MayHaveCreatedJob(tuple(body.file_names) if body is not None else ())
         request = Request("POST", path, Safety.UNSAFE, body=body, on_lost=lost)
-        return await self._send(request, JobInformation, timeout, max_retries)
+        return await self._send(
+            request, JobInformation, timeout, max_retries, check=_core.workflow_busy_error
+        )
 
     async def list_jobs(
         self,
@@ -384,6 +406,31 @@ class AsyncJobsClient:
         path = api_path("jobs", validate_id(job_id, "job_id"), "failed-files")
         request = Request("GET", path, Safety.IDEMPOTENT)
         return await self._send(request, JobFailedFiles, timeout, max_retries)
+
+    async def get_job_file_status(
+        self,
+        job_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> JobFileStatus:
+        """Get every file of a job with its status: READY, IN_PROGRESS, SUCCESS or FAILURE
+        (`FileProcessingStatus`), its error, time taken and current node.
+
+        The service allows 12 calls per minute for each job (and API key). The client keeps to
+        it by waiting, not failing: a 13th call for the same job within a minute waits its turn,
+        on the client's clock, until the oldest of the last 12 is a minute (and half a second)
+        old; turns go in call order, concurrent calls and ``with_options`` copies included.
+        A 429 that comes anyway (another process polling the same job with the same key) is
+        retried as any read is, after the server's ``Retry-After``.
+
+        The job's own status (`get_job`) says whether it has finished; see `JobFileStatus`.
+        """
+        job_id = validate_id(job_id, "job_id")
+        path = api_path("jobs", job_id, "file-status")
+        await self._file_status_pacer.wait_turn(job_id)
+        request = Request("GET", path, Safety.IDEMPOTENT)
+        return await self._send(request, JobFileStatus, timeout, max_retries)
 
     async def cancel_job(
         self,
@@ -672,6 +719,7 @@ class AsyncJobsClient:
         max_retries: int | RetryConfig | None,
         *,
         unwrap: str | None = None,
+        check: AnswerCheck | None = None,
     ) -> Awaitable[T]:
         # Returns the transport's awaitable: no coroutine frame of its own on every call.
         transport = self._transport
@@ -682,10 +730,10 @@ class AsyncJobsClient:
             else:
                 body = await transport.read_answer(request, response)
             if not self._raw:
-                return _parse_answer(request, response, body, cls, unwrap)
+                return _parse_answer(request, response, body, cls, unwrap, check)
 
             def parse() -> T:
-                return _parse_answer(request, response, body, cls, unwrap)
+                return _parse_answer(request, response, body, cls, unwrap, check)
 
             return _raw_response(request, response, attempt, body, parse)
 
@@ -794,6 +842,18 @@ class AsyncRawResponses:
             await self._client.get_job_failed_files(
                 job_id, timeout=timeout, max_retries=max_retries
             )
+        )
+
+    async def get_job_file_status(
+        self,
+        job_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[JobFileStatus]:
+        """`AsyncJobsClient.get_job_file_status`, returning a `RawResponse` of its result."""
+        return _raw(
+            await self._client.get_job_file_status(job_id, timeout=timeout, max_retries=max_retries)
         )
 
     async def cancel_job(
@@ -953,15 +1013,16 @@ def _parse_answer(
     body: bytes,
     cls: type[T],
     unwrap: str | None = None,
+    check: AnswerCheck | None = None,
 ) -> T:
     if len(body) < BULK_ANSWER or not gc.isenabled():
-        return _parse(request, response, body, cls, unwrap)
+        return _parse(request, response, body, cls, unwrap, check)
     # Decoding 10,000 jobs allocates hundreds of thousands of containers that all survive, so
     # the collections their allocation triggers find nothing and cost about 40 % of the parse
     # time. Reference counting still frees memory meanwhile; the GC is re-enabled right after.
     gc.disable()
     try:
-        return _parse(request, response, body, cls, unwrap)
+        return _parse(request, response, body, cls, unwrap, check)
     finally:
         gc.enable()
 
@@ -972,6 +1033,7 @@ def _parse(
     body: bytes,
     cls: type[T],
     unwrap: str | None,
+    check: AnswerCheck | None = None,
 ) -> T:
     data: Any = _NOT_DECODED
     if body and _core.is_json_type(response.headers.get("Content-Type")):
@@ -994,6 +1056,12 @@ def _parse(
     try:
         return structure(data, cls)
     except ShapeError as exc:
+        refused = None if check is None else check(
+            method=request.method, url=str(response.url), status=response.status,
+            headers=dict(response.headers), body=data,
+        )  # fmt: skip
+        if refused is not None:
+            raise refused from None  # the server said no: not an answer that failed to parse
         raise _core.shape_error(
             exc,
             method=request.method,

@@ -80,3 +80,8 @@ CLI_BATCH_MANIFEST = "unstructured-jobs-batch.sqlite"  # `batch` without -o: in 
 CLI_DEMO_FILES = 7  # sample documents `demo` writes and sends
 CLI_LIST_LIMIT = 30  # jobs `list` shows by default (newest first), as `gh run list` does
 CLI_PROGRESS_INTERVAL = 10.0  # seconds between progress lines when stderr is not a terminal
+
+# get_job_file_status: the published limit, kept inside the client (see _pacing).
+FILE_STATUS_CALLS = 12  # calls per job ...
+FILE_STATUS_WINDOW = 60.0  # ... in any window of this many seconds
+FILE_STATUS_MARGIN = 0.5  # seconds added to a wait: the server counts from the call's arrival

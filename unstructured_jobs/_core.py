@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import attrs
 
@@ -48,6 +48,7 @@ from ._exceptions import (
     ResponseValidationError,
     UnprocessableEntityError,
     UnstructuredJobsError,
+    WorkflowBusyError,
 )
 from ._models import ValidationErrorDetail, WorkflowState
 from ._version import __version__
@@ -409,6 +410,11 @@ def error_for_status(
         headers=headers,
         request_id=request_id_of(headers),
     )
+    if status == 409:  # a busy workflow reads the same whatever status it came with
+        busy = workflow_busy_error(method=method, url=url, status=status, headers=headers,
+                                   body=parsed)  # fmt: skip
+        if busy is not None:
+            return busy
     if isinstance(error, UnprocessableEntityError):
         error.errors = _parse_validation_items(detail)
     if isinstance(error, RateLimitError):
@@ -623,4 +629,54 @@ def ambiguous_error(
     reason = str(cause).removeprefix(f"{method} {url}: ").removeprefix(f"{method} {url} -> ")
     return request.on_lost.error(
         method=method, url=url, reason=reason, cause=cause, sent_at=sent_at
+    )
+
+
+# --------------------------------------------------------------------------- a busy workflow
+
+_RUN_PATH = re.compile(r"/workflows/([^/?#]+)/run/?$")
+_BUSY_DETAIL = re.compile(r"running job|no new job|already (?:has a job )?running", re.IGNORECASE)
+_UUID_IN_TEXT = re.compile(
+    r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE
+)
+_RUNNING_JOB_KEYS = ("running_job_id", "active_job_id", "job_id")
+
+
+def workflow_busy_error(
+    *, method: str, url: str, status: int, headers: Mapping[str, str], body: Any
+) -> WorkflowBusyError | None:
+    """The error for an answer to run-workflow saying a job of the workflow is running and no
+    new one was started (``{"detail": "There is a running job in progress. No new job run."}``,
+    official SDK issue #286), whatever its status; None for any other answer.
+
+    The running job's id is taken from the body (``running_job_id``, ``active_job_id``,
+    ``job_id``) or from a UUID in the detail text, when the server gives one.
+    """
+    path = urlsplit(url).path
+    found = _RUN_PATH.search(path)
+    if method != "POST" or found is None or not isinstance(body, dict):
+        return None
+    detail = body.get("detail")
+    if not isinstance(detail, str) or _BUSY_DETAIL.search(detail) is None:
+        return None
+    if "id" in body and "status" in body:
+        return None  # a job after all: read it as one
+    running = next((body[k] for k in _RUNNING_JOB_KEYS if isinstance(body.get(k), str)), None)
+    if running is None:
+        in_text = _UUID_IN_TEXT.search(detail)
+        running = in_text.group(0) if in_text is not None else None
+    workflow_id = unquote(found.group(1))
+    which = f"job {running}" if running else "a job"
+    return WorkflowBusyError(
+        f"{method} {url} -> {status}: workflow {workflow_id} already has {which} running, so "
+        f"no new job was started (server: {detail[:200]!r}); wait for that job or cancel it "
+        "(list_jobs(workflow_id=...) finds it), then run the workflow again",
+        method=method,
+        url=url,
+        status=status,
+        body=body,
+        headers=headers,
+        request_id=request_id_of(headers),
+        workflow_id=workflow_id,
+        running_job_id=running,
     )

@@ -22,6 +22,7 @@
     │   │   ├── PermissionDeniedError          403
     │   │   ├── NotFoundError                  404
     │   │   ├── ConflictError                  409
+    │   │   │   └── WorkflowBusyError          run_workflow: a job of it runs; none was started
     │   │   ├── UnprocessableEntityError       422 (with the parsed `errors` list)
     │   │   ├── RateLimitError                 429 (with `retry_after`)
     │   │   └── InternalServerError            5xx
@@ -307,6 +308,42 @@ class NotFoundError(APIStatusError):
 
 class ConflictError(APIStatusError):
     """409: the resource is not in a state that allows this."""
+
+
+class WorkflowBusyError(ConflictError):
+    """run_workflow: the workflow already has a job running, so the server started none.
+
+    The service says so with a success status and ``{"detail": "There is a running job in
+    progress. No new job run."}`` (a 409 saying it reads the same); `status` is the status it
+    used. No job was created: this is not a `JobMayExistError`. `workflow_id` is the workflow
+    run, `running_job_id` the running job's id when the server gives it (else None: find it
+    with ``list_jobs(workflow_id=...)``). Wait for that job or cancel it, then run again.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str,
+        url: str,
+        status: int,
+        body: Any,
+        headers: Mapping[str, str],
+        request_id: str | None = None,
+        workflow_id: str | None = None,
+        running_job_id: str | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            method=method,
+            url=url,
+            status=status,
+            body=body,
+            headers=headers,
+            request_id=request_id,
+        )
+        self.workflow_id = workflow_id
+        self.running_job_id = running_job_id
 
 
 class UnprocessableEntityError(APIStatusError):

@@ -180,6 +180,16 @@ class JobNodeDetails:
 
 
 @attrs.frozen
+class JobSummary:
+    """A job's document counts (`JobDetails.summary`); each is None when the server gives none."""
+
+    total_docs: int | None = None
+    total_docs_succeeded: int | None = None
+    total_docs_failed: int | None = None
+    unparsed: Mapping[str, Any] = _unparsed()
+
+
+@attrs.frozen
 class JobDetails:
     """Processing details of a job (get_job_details)."""
 
@@ -187,6 +197,8 @@ class JobDetails:
     processing_status: JobProcessingStatus
     node_stats: tuple[JobNodeDetails, ...]
     message: str | None = None
+    summary: JobSummary | None = None
+    """Documents in the job, succeeded and failed (None when the server sends none)."""
     unparsed: Mapping[str, Any] = _unparsed()
 
 
@@ -227,6 +239,10 @@ class ValidationErrorDetail:
     loc: tuple[str | int, ...]
     msg: str
     type: str
+    input: Any = attrs.field(default=None, hash=False)
+    """The value the server refused, as JSON (None when it gives none, or gave ``null``)."""
+    ctx: Mapping[str, Any] | None = attrs.field(default=None, hash=False)
+    """The rule's context (``{"error": "..."}``, ``{"min_length": 1}``), when given."""
     unparsed: Mapping[str, Any] = _unparsed()
 
 
@@ -336,3 +352,77 @@ class Workflow:
     updated_at: datetime | None = None
     workflow_type: WorkflowType | None = None
     unparsed: Mapping[str, Any] = _unparsed()
+
+
+# ------------------------------------------------------------------ per-file status
+
+
+class FileProcessingStatus(OpenEnum):
+    """Where one file of a job is (get_job_file_status). SUCCESS and FAILURE are final."""
+
+    READY = "READY"
+    IN_PROGRESS = "IN_PROGRESS"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True when the file will not change any more (SUCCESS or FAILURE)."""
+        return self.value in _FILE_TERMINAL_STATUSES
+
+
+_FILE_TERMINAL_STATUSES = frozenset({"SUCCESS", "FAILURE"})
+
+
+@attrs.frozen
+class FileNodeStatus:
+    """The workflow node a file is at (`FileStatus.current_node`)."""
+
+    id: str
+    status: FileProcessingStatus | None = None
+    tries: int | None = None
+    time_elapsed: float | None = None
+    """Seconds spent in this node so far."""
+    unparsed: Mapping[str, Any] = _unparsed()
+
+
+@attrs.frozen
+class FileStatus:
+    """One file of a job and its processing status (`JobFileStatus.files`)."""
+
+    record_id: str
+    document: str
+    """The file's name or location (``s3://bucket/input/a.pdf``; an upload's file name)."""
+    status: FileProcessingStatus
+    error: str | None = None
+    """Why the file failed (FAILURE), else None."""
+    time_elapsed: float | None = None
+    """Seconds the file took (None while it is not done)."""
+    current_node: FileNodeStatus | None = None
+    discovered_by_node_id: str | None = None
+    """The source node that found the file (None for uploaded files)."""
+    unparsed: Mapping[str, Any] = _unparsed()
+
+
+@attrs.frozen
+class JobFileStatus:
+    """Every file of a job with its status (get_job_file_status).
+
+    Read the job's own status (`get_job`) to know whether the job has finished: a file list
+    can be `truncated`, and a job reading a source may not have found every file yet
+    (`index_finished` False).
+    """
+
+    id: str
+    files: tuple[FileStatus, ...]
+    truncated: bool = False
+    """True when the server left files out of `files`."""
+    index_finished: bool | None = None
+    """False while the job's source is still being listed (more files may come)."""
+    generated_at: datetime | None = None
+    """When the server made this answer (timezone-aware)."""
+    unparsed: Mapping[str, Any] = _unparsed()
+
+    def count(self, status: FileProcessingStatus | str) -> int:
+        """How many of `files` are in `status`."""
+        return sum(1 for f in self.files if f.status == status)

@@ -30,6 +30,7 @@ from ._models import (
     CancelJobResult,
     JobDetails,
     JobFailedFiles,
+    JobFileStatus,
     JobInformation,
     JobStatus,
     Template,
@@ -181,7 +182,12 @@ class JobsClient(BlockingClient):
         timeout: Timeout | float | None = None,
         max_retries: int | RetryConfig | None = None,
     ) -> JobInformation:
-        """Run a long-lived workflow (a new job, answered with 202), optionally with files."""
+        """Run a long-lived workflow (a new job, answered with 202), optionally with files.
+
+        The service runs a workflow only when no job of it is active: otherwise it starts none
+        and says so, and `WorkflowBusyError` is raised (with the running job's id when the
+        server gives it); wait for that job or cancel it, then run again.
+        """
         return self._call(
             AsyncJobsClient.run_workflow,
             workflow_id,
@@ -240,6 +246,29 @@ class JobsClient(BlockingClient):
         """Get the input files of a job that failed, with their errors."""
         return self._call(
             AsyncJobsClient.get_job_failed_files, job_id, timeout=timeout, max_retries=max_retries
+        )
+
+    def get_job_file_status(
+        self,
+        job_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> JobFileStatus:
+        """Get every file of a job with its status: READY, IN_PROGRESS, SUCCESS or FAILURE
+        (`FileProcessingStatus`), its error, time taken and current node.
+
+        The service allows 12 calls per minute for each job (and API key). The client keeps to
+        it by waiting, not failing: a 13th call for the same job within a minute waits its turn,
+        on the client's clock, until the oldest of the last 12 is a minute (and half a second)
+        old; turns go in call order, concurrent calls and ``with_options`` copies included.
+        A 429 that comes anyway (another process polling the same job with the same key) is
+        retried as any read is, after the server's ``Retry-After``.
+
+        The job's own status (`get_job`) says whether it has finished; see `JobFileStatus`.
+        """
+        return self._call(
+            AsyncJobsClient.get_job_file_status, job_id, timeout=timeout, max_retries=max_retries
         )
 
     def cancel_job(
@@ -572,6 +601,18 @@ class RawResponses:
         """`JobsClient.get_job_failed_files`, returning a `RawResponse` of its result."""
         return self._client._call_raw(
             AsyncRawResponses.get_job_failed_files, job_id, timeout=timeout, max_retries=max_retries
+        )
+
+    def get_job_file_status(
+        self,
+        job_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[JobFileStatus]:
+        """`JobsClient.get_job_file_status`, returning a `RawResponse` of its result."""
+        return self._client._call_raw(
+            AsyncRawResponses.get_job_file_status, job_id, timeout=timeout, max_retries=max_retries
         )
 
     def cancel_job(

@@ -9,6 +9,7 @@ import logging
 import math
 import threading
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
@@ -28,6 +29,30 @@ log = logging.getLogger("unstructured_jobs.testing")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 API_KEY_HEADER = "unstructured-api-key"
 DEFAULT_API_KEY = "emulator-key"
+
+
+WORKFLOW_BUSY_DETAIL = "There is a running job in progress. No new job run."
+
+
+class CallsPerMinute:
+    """At most `calls` accepted calls per key in any 60 s of the emulator's clock (the per-job
+    limit of file-status); a refused call is not counted. The caller holds the store's lock."""
+
+    WINDOW = 60.0
+
+    def __init__(self, calls: int) -> None:
+        if not isinstance(calls, int) or calls < 1:
+            raise ValueError(f"file_status_limit must be an integer >= 1 or None, got {calls!r}")
+        self.calls = calls
+        self._accepted: dict[object, deque[float]] = {}
+
+    def refuse(self, key: object, now: float) -> int | None:
+        """None (and count the call) if it may go, else the ``Retry-After`` seconds (>= 1)."""
+        accepted = self._accepted.setdefault(key, deque(maxlen=self.calls))
+        if len(accepted) == self.calls and now - accepted[0] < self.WINDOW - 1e-9:
+            return max(1, math.ceil(accepted[0] + self.WINDOW - now))
+        accepted.append(now)
+        return None
 
 
 class _Dropped(Exception):
@@ -78,6 +103,7 @@ class ApiApp:
         self._next_launch = -math.inf
         self._log_lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
+        self.file_status_limiter: CallsPerMinute | None = None  # set by Emulator, opt-in
 
     def recorded(self) -> list[RecordedRequest]:
         """A copy of the request log."""
@@ -107,6 +133,7 @@ class ApiApp:
             "/api/v1/jobs/{job_id}/failed-files", self.failed_files, allow_head=False
         )
         app.router.add_post("/api/v1/jobs/{job_id}/cancel", self.cancel_job)
+        app.router.add_get("/api/v1/jobs/{job_id}/file-status", self.file_status, allow_head=False)
         app.router.add_get("/api/v1/jobs/{job_id}/download", self.download, allow_head=False)
         app.router.add_post("/api/v1/workflows/{workflow_id}/run", self.run_workflow)
         app.router.add_get("/api/v1/workflows/", self.list_workflows, allow_head=False)
@@ -322,15 +349,19 @@ class ApiApp:
         if workflow is not None:
             name, nodes = workflow["name"], workflow["workflow_nodes"]
             job_type = "scheduled" if workflow["schedule"] else "persistent"
-        created = self._launch(
-            endpoint="run_workflow",
-            workflow_id=workflow_id,
-            workflow_name=name,
-            request_data=None,
-            files=form.files,
-            nodes=nodes,
-            job_type=job_type,
-        )
+        with self.store.lock:  # no job of the workflow may start between the check and the launch
+            if self.store.active_run(workflow_id) is not None:
+                # As the service answers (official SDK issue #286): a success status, no job.
+                return web.json_response({"detail": WORKFLOW_BUSY_DETAIL}, status=202)
+            created = self._launch(
+                endpoint="run_workflow",
+                workflow_id=workflow_id,
+                workflow_name=name,
+                request_data=None,
+                files=form.files,
+                nodes=nodes,
+                job_type=job_type,
+            )
         if isinstance(created, web.Response):
             return created
         return web.json_response(created, status=202)
@@ -372,6 +403,23 @@ class ApiApp:
     async def failed_files(self, request: web.Request) -> web.Response:
         """``GET /api/v1/jobs/{job_id}/failed-files``: JobFailedFiles."""
         return await self._job_view(request, self.store.failed_files)
+
+    async def file_status(self, request: web.Request) -> web.Response:
+        """``GET /api/v1/jobs/{job_id}/file-status``: each file's status (see ``_state``);
+        with ``file_status_limit``, 429 past that many calls per minute for a job and key."""
+        job_id, error = self._job_id(request)
+        if error is not None or job_id is None:
+            return error or _error(500, "Internal Server Error")
+        if self.store.info(job_id) is None:
+            return _error(404, "Job not found")
+        limiter = self.file_status_limiter
+        if limiter is not None:
+            key = request.headers.get(API_KEY_HEADER, "")
+            with self.store.lock:
+                wait = limiter.refuse((key, job_id), self.store.clock())
+            if wait is not None:
+                return _error(429, "Rate limit exceeded", {"Retry-After": str(wait)})
+        return await self._job_view(request, self.store.file_status)
 
     async def cancel_job(self, request: web.Request) -> web.Response:
         """``POST /api/v1/jobs/{job_id}/cancel``: ``{"id", "status", "message"}``."""

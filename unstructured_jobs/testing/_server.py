@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from .._loop_thread import EventLoopThread
-from ._app import API_KEY_HEADER, DEFAULT_API_KEY, ApiApp
+from ._app import API_KEY_HEADER, DEFAULT_API_KEY, ApiApp, CallsPerMinute
 from ._catalog import Catalog
 from ._faults import Fault, FaultPlan, FaultRates, InjectedFault, UnfiredFaultsError
 from ._records import EmulatedJob, ReceivedFile, RecordedRequest, Schedule
@@ -50,6 +50,9 @@ class Emulator:
             is unaffected).
         ssl_context: serve HTTPS with this server-side context (its certificate and key);
             ``url`` is then ``https://...``. Clients must trust the certificate's CA.
+        file_status_limit: calls per minute of ``GET .../file-status`` for one job and key
+            (the published limit is 12); past it 429 with ``Retry-After``. None (default): no
+            limit.
     """
 
     def __init__(
@@ -69,6 +72,7 @@ class Emulator:
         output_for: Callable[[ReceivedFile], bytes] | None = None,
         ssl_context: ssl.SSLContext | None = None,
         clock_offset: float = 0.0,
+        file_status_limit: int | None = None,
     ) -> None:
         if max_running is not None and max_running < 1:
             raise ValueError("max_running must be >= 1 or None")
@@ -96,6 +100,8 @@ class Emulator:
             max_file_size=max_file_size,
             launch_rate=launch_rate,
         )
+        if file_status_limit is not None:
+            self._api.file_status_limiter = CallsPerMinute(file_status_limit)
         self._ssl_context = ssl_context
         self._runner: web.AppRunner | None = None
         self._bound_port: int | None = None

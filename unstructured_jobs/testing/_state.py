@@ -10,7 +10,7 @@ import hashlib
 import json
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -356,12 +356,83 @@ class JobStore:
                     {"node_name": node.name, "node_type": node.type, "node_subtype": node.subtype}
                     | counts
                 )
+            states = [state for state, _ in self._file_states(job)]
             return {
                 "id": job.id,
                 "processing_status": processing,
                 "node_stats": stats,
                 "message": job.message,
+                "summary": {
+                    "total_docs": n,
+                    "total_docs_succeeded": states.count("SUCCESS"),
+                    "total_docs_failed": states.count("FAILURE"),
+                },
             }
+
+    def _file_states(self, job: _Job) -> Sequence[tuple[str, str | None]]:
+        """Each file's (status, error): READY while the job waits, IN_PROGRESS while it runs,
+        SUCCESS or FAILURE (with its error) once it ended; a job stopped while running fails
+        its files, one stopped before it started leaves them READY."""
+        if job.status == "SCHEDULED" or (job.status == "STOPPED" and job.started_t is None):
+            return [("READY", None)] * len(job.files)
+        if job.status == "IN_PROGRESS":
+            return [("IN_PROGRESS", None)] * len(job.files)
+        if job.status == "STOPPED":
+            return [("FAILURE", "Job was stopped before the file was processed")] * len(job.files)
+        failed = job.failed
+        return [
+            ("FAILURE", failed[f.filename]) if f.filename in failed else ("SUCCESS", None)
+            for f in job.files
+        ]
+
+    def file_status(self, job_id: str) -> Json | None:
+        """The per-file status answer of one job, or None (see ``_file_states``)."""
+        with self.lock:
+            job = self._get(job_id)
+            if job is None:
+                return None
+            now = self.clock()
+            first, last = job.nodes[0], job.nodes[-1]
+            ran = None if job.started_t is None else (job.finished_t or now) - job.started_t
+            files = []
+            for index, (received, (state, error)) in enumerate(
+                zip(job.files, self._file_states(job), strict=True)
+            ):
+                node = None
+                if state != "READY":
+                    at = first if state in ("IN_PROGRESS", "FAILURE") else last
+                    node = {"id": at.id, "status": state, "tries": 1, "time_elapsed": ran}
+                files.append(
+                    {
+                        "record_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{job.id}/{index}")),
+                        "document": received.filename,
+                        "status": state,
+                        "error": error,
+                        "time_elapsed": ran if state in ("SUCCESS", "FAILURE") else None,
+                        "current_node": node,
+                        "discovered_by_node_id": None,
+                    }
+                )
+            return {
+                "id": job.id,
+                "files": files,
+                "truncated": False,
+                "index_finished": True,
+                "generated_at": _utc_now(self.clock_offset),
+            }
+
+    def active_run(self, workflow_id: str) -> str | None:
+        """The id of a job of `workflow_id` started by run-workflow that has not ended, or None."""
+        with self.lock:
+            self._refresh(self.clock())
+            for job in self._active.values():
+                if (
+                    job.workflow_id == workflow_id
+                    and job.endpoint == "run_workflow"
+                    and job.status not in TERMINAL_STATUSES
+                ):
+                    return job.id
+            return None
 
     def failed_files(self, job_id: str) -> Json | None:
         """JobFailedFiles of one job, or None."""

@@ -61,7 +61,8 @@ def test_the_bash_script_parses_and_completes(scripts: dict[str, str], tmp_path:
     assert _complete(script, tmp_path, p, "") == COMMANDS
     assert _complete(script, tmp_path, p, "cr") == ["create"]
     assert _complete(script, tmp_path, p, "--json", "li") == ["list"]  # options before it
-    assert _complete(script, tmp_path, p, "f") == ["failed-files"]
+    assert _complete(script, tmp_path, p, "f") == ["failed-files", "file-status"]
+    assert _complete(script, tmp_path, p, "fa") == ["failed-files"]
     assert _complete(script, tmp_path, p, "list", "--st") == ["--status"]
     assert _complete(script, tmp_path, p, "list", "--status", "") == list(JOB_STATUSES)
     assert _complete(script, tmp_path, p, "list", "--status", "IN") == ["IN_PROGRESS"]

@@ -46,10 +46,11 @@ from unstructured_jobs import (
     UnstructuredJobsError,
     ValidationErrorDetail,
     WaitTimeoutError,
+    WorkflowBusyError,
     WorkflowJobType,
 )
 from unstructured_jobs._converter import ShapeError, structure
-from unstructured_jobs._core import error_for_status
+from unstructured_jobs._core import error_for_status, workflow_busy_error
 from unstructured_jobs._multipart import FileChangedError, UploadStalledError
 from unstructured_jobs.batch import UnsafePathError
 
@@ -70,6 +71,19 @@ def answer(status: int, body: bytes, **extra: str) -> APIStatusError:
         **extra,
     }
     return error_for_status(method="GET", url=URL, status=status, headers=headers, body=body)
+
+
+def workflow_busy() -> WorkflowBusyError:
+    """run_workflow answered 202 with the service's busy text (official SDK issue #286)."""
+    error = workflow_busy_error(
+        method="POST",
+        url=f"{BASE}/workflows/{JOB}/run",
+        status=202,
+        headers={"x-request-id": "req-busy", "unstructured-api-key": KEY},
+        body={"detail": "There is a running job in progress. No new job run.", "job_id": JOB},
+    )
+    assert error is not None
+    return error
 
 
 def too_large() -> AnswerTooLargeError:
@@ -155,6 +169,7 @@ CASES: dict[type[UnstructuredJobsError], Callable[[], UnstructuredJobsError]] = 
     PermissionDeniedError: lambda: answer(403, b'{"detail": "Forbidden"}'),
     NotFoundError: lambda: answer(404, b'{"detail": "Job not found"}'),
     ConflictError: lambda: answer(409, b'{"detail": "Job output is not ready"}'),
+    WorkflowBusyError: workflow_busy,
     UnprocessableEntityError: lambda: answer(
         422,
         b'{"detail": [{"type": "missing", "loc": ["body", "request_data"], "msg": "Field '
@@ -243,6 +258,7 @@ FROM_THE_API = {
     InternalServerError,
     ResponseValidationError,
     AnswerTooLargeError,
+    WorkflowBusyError,
 }
 
 
@@ -316,6 +332,10 @@ def test_attributes_survive_in_detail(protocol: int) -> None:
 
     local = round_trip(CASES[LocalFileError]())
     assert local.path == Path("out/a.json")
+
+    busy = round_trip(CASES[WorkflowBusyError]())
+    assert (busy.status, busy.workflow_id, busy.running_job_id) == (202, JOB, JOB)
+    assert busy.request_id == "req-busy" and busy.headers["unstructured-api-key"] == "***"
 
 
 def test_errors_subclassed_by_users_pickle_too() -> None:

@@ -358,6 +358,14 @@ async def test_run_workflow_is_202(emu: Emulator, http: aiohttp.ClientSession) -
         bare = await resp.json()
     assert set(bare) == INFO_KEYS
     assert (bare["workflow_id"], bare["input_file_ids"]) == (TEMPLATE, None)
+    # While that job is active the workflow starts nothing, and says so with a success status.
+    async with http.post(f"/api/v1/workflows/{TEMPLATE}/run") as resp:
+        assert resp.status == 202
+        assert await resp.json() == {
+            "detail": "There is a running job in progress. No new job run."
+        }
+    assert list(emu.jobs) == [bare["id"]]
+    emu.advance(bare["id"], steps=2)  # COMPLETED: the workflow runs again
     async with http.post(
         f"/api/v1/workflows/{TEMPLATE}/run", data=make_form(None, [("r.md", b"#")])
     ) as resp:
@@ -461,8 +469,13 @@ async def test_manual_lifecycle_details_and_download(
     assert (out["node_type"], out["node_subtype"]) == ("destination", "local")
     async with http.get(f"{job_url}/details") as resp:
         details = await resp.json()
-    assert set(details) == {"id", "processing_status", "node_stats", "message"}
+    assert set(details) == {"id", "processing_status", "node_stats", "message", "summary"}
     assert details["processing_status"] == "SUCCESS"
+    assert details["summary"] == {
+        "total_docs": 1,
+        "total_docs_succeeded": 1,
+        "total_docs_failed": 0,
+    }
     for stat in details["node_stats"]:
         assert set(stat) == {
             "node_name",

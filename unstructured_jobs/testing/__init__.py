@@ -1,7 +1,7 @@
 """A local emulator of the Unstructured Platform jobs API, for tests, demos and benchmarks.
 
-It serves the eight jobs endpoints of the wire contract, templates and the read side of
-workflows over loopback (aiohttp.web), builds
+It serves the jobs endpoints of the wire contract (per-file status included), templates and
+the read side of workflows over loopback (aiohttp.web), builds
 its JSON straight from the contract (never from the client's models), streams uploads to a
 SHA-256 without keeping them, and injects faults on demand::
 
@@ -51,8 +51,10 @@ Choices made where the contract is silent (the real service may differ):
   job, ``persistent`` for a workflow's run (``scheduled`` when the added workflow has a
   schedule), ``ephemeral`` for ``job_nodes``; ``created_at`` is UTC with milliseconds and ``Z``.
   ``input_file_ids`` are the filenames in upload order (duplicates kept), or null when no file
-  was sent. Run-workflow accepts any UUID, added with ``add_workflow`` or not, and always
-  starts a new job (no "already active" check, not even for an inactive workflow). Any
+  was sent. Run-workflow accepts any UUID, added with ``add_workflow`` or not (even an
+  inactive workflow), and starts a new job unless one it started for that workflow is still
+  SCHEDULED or IN_PROGRESS: then it answers 202 ``{"detail": "There is a running job in
+  progress. No new job run."}`` and starts none, as the service does. Any
   ``template_id`` is accepted, known or not. Each job has the nodes of ``job_nodes``, of its
   known template or of its added workflow (else one ``Partitioner``) plus a final
   ``Destination`` (``destination``/``local``) node; when the job

@@ -11,13 +11,19 @@ from typing import Any
 
 import aiohttp
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from unstructured_jobs.testing import Emulator
-from unstructured_jobs.testing._upload import FILE_FIELDS, parse_options
+from unstructured_jobs.testing._upload import (
+    FILE_FIELDS,
+    UploadError,
+    parse_options,
+    parse_part_headers,
+    part_names,
+)
 
 # aiohttp's multipart reader still glances at each part's Content-Disposition (for RFC 7578's
 # _charset_ field) and warns about the odd ones these tests send on purpose.
@@ -251,6 +257,7 @@ def test_the_reference_itself_tells_cases_apart() -> None:
 _PARAM_CHARS = st.sampled_from(list("ab;=\"\\*% \t\xe9\xff'=:/"))
 
 
+@settings(deadline=None, max_examples=300)  # no deadline: a loaded CI machine is slow
 @given(
     st.lists(
         st.tuples(
@@ -276,3 +283,27 @@ def test_parameters_split_as_python_multipart_splits_them(
     ref_type, ref_options = parse_options_header(value.encode("latin-1"))
     assert ctype.encode("latin-1") == ref_type
     assert {k.encode("latin-1"): v.encode("latin-1") for k, v in options.items()} == ref_options
+
+
+_NAME_BYTES = st.binary(max_size=16).map(lambda b: b.replace(b"\r", b"")) | st.lists(
+    st.sampled_from([b'"', b"\\", b";", b"=", b"*", b"%", b" ", b"\t", b"\n", b"\xe9", b"a"]),
+    max_size=10,
+).map(b"".join)
+
+
+@settings(deadline=None, max_examples=300)
+@given(_NAME_BYTES, st.booleans(), st.sampled_from([b"filename", b"filename*", b"FILENAME"]))
+def test_random_names_read_as_python_multipart_reads_them(
+    raw: bytes, quoted: bool, key: bytes
+) -> None:
+    value = b'"' + raw + b'"' if quoted else raw
+    line = disposition(b'name="input_files"; ' + key + b"=" + value)
+    try:
+        expected: Any = fastapi_parts(body_with(line))[1][:2]
+    except Refused:
+        expected = "400"
+    try:
+        got: Any = part_names(parse_part_headers(line.split(b"\r\n")), "utf-8")
+    except UploadError:
+        got = "400"
+    assert got == expected

@@ -70,7 +70,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="a launch sooner than S seconds after the last accepted one gets 429 (0: off)",
     )
     limits.add_argument(
-        "--max-files-per-job", type=_count, default=None, metavar="N", help="more: 400 (0: off)"
+        "--max-files-per-job",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="files one job may carry; more gets 400 (0: off)",
     )
     limits.add_argument(
         "--max-file-size",

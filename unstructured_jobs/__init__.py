@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         UnstructuredJobsError,
         WaitTimeoutError,
     )
+    from ._hooks import EventHooks, RequestEvent, ResponseEvent, RetryEvent
     from ._inputs import InputFile, InputFileLike
     from ._loop_thread import EventLoopThread
     from ._models import (
@@ -89,6 +90,7 @@ __all__ = [
     "ClientClosedError",
     "ConflictError",
     "CronTabEntry",
+    "EventHooks",
     "EventLoopThread",
     "FailedFile",
     "FileOutput",
@@ -116,8 +118,11 @@ __all__ = [
     "PollCallback",
     "ProgressCallback",
     "RateLimitError",
+    "RequestEvent",
+    "ResponseEvent",
     "ResponseValidationError",
     "RetryConfig",
+    "RetryEvent",
     "SyncInAsyncContextError",
     "Template",
     "TemplateDetail",
@@ -153,6 +158,7 @@ _HOMES = {
     "ClientClosedError": "._exceptions",
     "ConflictError": "._exceptions",
     "CronTabEntry": "._models",
+    "EventHooks": "._hooks",
     "EventLoopThread": "._loop_thread",
     "FailedFile": "._models",
     "FileOutput": "._run",
@@ -180,8 +186,11 @@ _HOMES = {
     "PollCallback": "._client",
     "ProgressCallback": "._multipart",
     "RateLimitError": "._exceptions",
+    "RequestEvent": "._hooks",
+    "ResponseEvent": "._hooks",
     "ResponseValidationError": "._exceptions",
     "RetryConfig": "._options",
+    "RetryEvent": "._hooks",
     "SyncInAsyncContextError": "._exceptions",
     "Template": "._models",
     "TemplateDetail": "._models",

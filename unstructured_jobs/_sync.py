@@ -20,8 +20,9 @@ How it runs:
 - Ctrl-C during a call cancels the request inside the loop, and `KeyboardInterrupt` is raised
   once it has unwound; a main thread whose SIGINT handler is not Python's default always hands
   its calls to the helper thread, so that handler never runs inside the loop;
-- callbacks you pass (`on_upload_progress`, `on_poll`) run in the thread that runs the loop
-  (usually the caller's): keep them quick and do not call the client from them;
+- callbacks you pass (`on_upload_progress`, `on_poll`, the `event_hooks`) run in the thread
+  that runs the loop (usually the caller's, but not always): keep them quick, guard what they
+  share with other threads, and do not call the client from them (`SyncInAsyncContextError`);
 - after ``os.fork()`` (gunicorn ``--preload``, Celery prefork, multiprocessing's fork start
   method) the child's first call starts a fresh loop and session of its own; the parent's are
   left alone.
@@ -46,6 +47,7 @@ from ._constants import (
     DEFAULT_RETRY_BUDGET,
 )
 from ._exceptions import InvalidInputError
+from ._hooks import EventHooks
 from ._loop_thread import CallerDrivenLoop, EventLoopThread
 from ._options import Timeout
 from ._response import RawResponse
@@ -178,6 +180,7 @@ class JobsClient:
         session_factory: SessionFactory | None = None,
         clock: Clock | None = None,
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+        event_hooks: EventHooks | None = None,
     ) -> None:
         secret = Secret.of(api_key)  # never a plain local that a traceback could show
         del api_key
@@ -201,6 +204,7 @@ class JobsClient:
             session_factory=session_factory,
             clock=clock,
             max_answer_bytes=max_answer_bytes,
+            event_hooks=event_hooks,
         )
         self._lock = threading.Lock()
         self._runner = _Runner(self._factory)
@@ -256,6 +260,7 @@ class JobsClient:
         timeout: Timeout | float | None = None,
         max_retries: int | None = None,
         retry_budget: float | None = None,
+        event_hooks: EventHooks | None = None,
     ) -> JobsClient:
         """A copy with other settings, sharing this client's thread and connection pool.
 
@@ -268,6 +273,7 @@ class JobsClient:
             "timeout": timeout,
             "max_retries": max_retries,
             "retry_budget": retry_budget,
+            "event_hooks": event_hooks,
         }
         parent = self._derive
 

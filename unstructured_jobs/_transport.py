@@ -396,10 +396,10 @@ class Transport:
         state: AttemptProgress | None,
     ) -> T:
         attempt = retries + 1
-        headers = self._headers
         hooks = self.hooks
-        if hooks.request:
-            headers = await self._request_hooks(request, url, attempt)
+        # The headers a request hook set (never the key: no local of this frame may hold it,
+        # as a traceback shows the locals of its frames; see _secret).
+        extra = await self._request_hooks(request, url, attempt) if hooks.request else None
         started = time.perf_counter()
         client_timeout = _client_timeout(timeout.connect, timeout.read)
         try:
@@ -408,7 +408,7 @@ class Transport:
                 url,
                 params=request.params or None,
                 data=data,
-                headers=headers,
+                headers=self._headers if extra is None else self._with_key(extra),
                 timeout=client_timeout,
                 allow_redirects=False,
                 **self._proxy_kwargs,
@@ -450,7 +450,7 @@ class Transport:
             raise _classify(exc, request, url, state, timeout) from exc
 
     async def _request_hooks(self, request: Request, url: str, attempt: int) -> dict[str, str]:
-        """Call the request hooks; the headers to send (theirs, and the key)."""
+        """Call the request hooks; the headers to send but the key (`_with_key` adds it)."""
         shown = {k: v for k, v in self._headers.items() if k != API_KEY_HEADER}
         event = RequestEvent(request.method, _with_query(url, request.params), shown, attempt)
         try:
@@ -461,7 +461,10 @@ class Transport:
             raise _HookFailed(
                 InvalidInputError(f"a request hook cannot set the {API_KEY_HEADER} header")
             )
-        return {**shown, API_KEY_HEADER: self._headers[API_KEY_HEADER]}
+        return shown
+
+    def _with_key(self, headers: dict[str, str]) -> dict[str, str]:
+        return {**headers, API_KEY_HEADER: self._headers[API_KEY_HEADER]}
 
 
 async def _response_hooks(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import traceback
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -195,3 +196,19 @@ def test_the_sync_client_calls_hooks_on_the_loop_thread(
     assert threads == [threading.main_thread()] * 3
     assert [(r.method, r.reason, r.delay) for r in retries] == [("POST", "HTTP 429", 0.0)]
     assert_no_key(list(retries))
+
+
+async def test_the_key_is_in_no_frame_of_a_hook_s_error(emu: Emulator) -> None:
+    def broken(event: object) -> None:
+        raise RuntimeError("hook failed")
+
+    for name in ("request", "response"):
+        async with AsyncJobsClient(KEY, emu.url, event_hooks={name: [broken]}) as client:
+            with pytest.raises(RuntimeError) as info:
+                await client.list_jobs()
+        error: BaseException | None = info.value
+        while error is not None:  # the error and whatever it carries, suppressed or not
+            report = traceback.TracebackException.from_exception(error, capture_locals=True)
+            text = "".join(report.format())
+            assert " = " in text and KEY not in text
+            error = error.__cause__ or error.__context__

@@ -135,7 +135,8 @@ class AsyncJobsClient:
     - `event_hooks`: ``{"request": [...], "response": [...], "retry": [...]}``, functions (sync
       or async) called with a `RequestEvent`, `ResponseEvent` or `RetryEvent` for each attempt
       of every request, as httpx's ``event_hooks``: to count retries, time requests or add a
-      header. They never see the API key. See `unstructured_jobs._hooks` for the details.
+      header. They never see the API key, run on the event loop's thread, and an exception
+      one raises reaches the caller unchanged (the README's "Event hooks").
 
     Every request method also takes `timeout` and `max_retries` to override them for one call
     (`max_retries` may be a `RetryConfig(max_retries, budget)` to change the time budget too).

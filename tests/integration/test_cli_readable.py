@@ -64,6 +64,26 @@ def test_3000_files_through_refusals_print_a_summary_not_a_line_per_429(
     assert report["pacing"] == {"refusals": 0, "waited_seconds": 0.0, "retries": 0}
 
 
+def test_a_strict_launch_limit_is_pacing_not_errors(
+    cli: Cli, unstructured_emulator_factory: Callable[..., Emulator], tmp_path: Path
+) -> None:
+    # The service's limiter: a launch less than 0.5 s after the last accepted one gets 429
+    # with Retry-After. The command sends as fast as it can (--launch-rate 0).
+    emu = unstructured_emulator_factory(api_key=KEY, launch_rate=2.0)
+    _files(tmp_path / "in", 6)
+    r = cli(*BATCH, "--files-per-job", "2", env=env_for(emu), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    refused = _refusals(emu)
+    assert len(emu.jobs) == 3
+    assert not [line for line in r.stderr.splitlines() if "HTTP 429" in line or "next in" in line]
+    summary = r.stdout.splitlines()[-1]
+    if refused:  # two uploads that arrive together: one of them is refused
+        s = "s" * (refused != 1)
+        assert re.search(f"; paced: {refused} refusal{s} \\(429\\), \\d+ s waited", summary)
+    else:
+        assert "paced" not in summary
+
+
 def test_a_dry_run_of_a_large_batch_prints_its_table_on_request(
     cli: Cli, unstructured_emulator_factory: Callable[..., Emulator], tmp_path: Path
 ) -> None:

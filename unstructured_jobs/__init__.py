@@ -47,6 +47,10 @@ if TYPE_CHECKING:
     from ._exceptions import UnsafePathError as UnsafePathError
     from ._exceptions import UnstructuredJobsError as UnstructuredJobsError
     from ._exceptions import WaitTimeoutError as WaitTimeoutError
+    from ._hooks import EventHooks as EventHooks
+    from ._hooks import RequestEvent as RequestEvent
+    from ._hooks import ResponseEvent as ResponseEvent
+    from ._hooks import RetryEvent as RetryEvent
     from ._inputs import InputFile as InputFile
     from ._inputs import InputFileLike as InputFileLike
     from ._models import CancelJobResult as CancelJobResult
@@ -97,6 +101,7 @@ __all__ = [
     "Clock",
     "ConflictError",
     "CronTabEntry",
+    "EventHooks",
     "FailedFile",
     "FileOutput",
     "ForkedProcessError",
@@ -126,8 +131,11 @@ __all__ = [
     "ProgressCallback",
     "RateLimitError",
     "RawResponse",
+    "RequestEvent",
+    "ResponseEvent",
     "ResponseValidationError",
     "RetryConfig",
+    "RetryEvent",
     "SSLOption",
     "SessionFactory",
     "SyncInAsyncContextError",
@@ -165,6 +173,7 @@ _HOMES = {
     "Clock": "._clock",
     "ConflictError": "._exceptions",
     "CronTabEntry": "._models",
+    "EventHooks": "._hooks",
     "FailedFile": "._models",
     "FileOutput": "._run",
     "ForkedProcessError": "._exceptions",
@@ -194,8 +203,11 @@ _HOMES = {
     "ProgressCallback": "._multipart",
     "RateLimitError": "._exceptions",
     "RawResponse": "._response",
+    "RequestEvent": "._hooks",
+    "ResponseEvent": "._hooks",
     "ResponseValidationError": "._exceptions",
     "RetryConfig": "._options",
+    "RetryEvent": "._hooks",
     "SSLOption": "._tls",
     "SessionFactory": "._transport",
     "SyncInAsyncContextError": "._exceptions",

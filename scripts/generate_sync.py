@@ -36,6 +36,7 @@ EXPORTED_MODULES = ("_models", "_exceptions")
 EXPORTS = {  # the other public names (what appears in the clients' signatures)
     "AsyncJobsClient": "._client",
     "Clock": "._clock",
+    "EventHooks": "._hooks",
     "FileOutput": "._run",
     "InputFile": "._inputs",
     "InputFileLike": "._inputs",
@@ -44,7 +45,10 @@ EXPORTS = {  # the other public names (what appears in the clients' signatures)
     "PollCallback": "._client",
     "ProgressCallback": "._multipart",
     "RawResponse": "._response",
+    "RequestEvent": "._hooks",
+    "ResponseEvent": "._hooks",
     "RetryConfig": "._options",
+    "RetryEvent": "._hooks",
     "SSLOption": "._tls",
     "SessionFactory": "._transport",
     "Timeout": "._options",

@@ -48,6 +48,10 @@ if TYPE_CHECKING:
     from ._exceptions import UnstructuredJobsError as UnstructuredJobsError
     from ._exceptions import WaitTimeoutError as WaitTimeoutError
     from ._exceptions import WorkflowBusyError as WorkflowBusyError
+    from ._hooks import EventHooks as EventHooks
+    from ._hooks import RequestEvent as RequestEvent
+    from ._hooks import ResponseEvent as ResponseEvent
+    from ._hooks import RetryEvent as RetryEvent
     from ._inputs import InputFile as InputFile
     from ._inputs import InputFileLike as InputFileLike
     from ._models import CancelJobResult as CancelJobResult
@@ -103,6 +107,7 @@ __all__ = [
     "Clock",
     "ConflictError",
     "CronTabEntry",
+    "EventHooks",
     "FailedFile",
     "FileNodeStatus",
     "FileOutput",
@@ -137,8 +142,11 @@ __all__ = [
     "ProgressCallback",
     "RateLimitError",
     "RawResponse",
+    "RequestEvent",
+    "ResponseEvent",
     "ResponseValidationError",
     "RetryConfig",
+    "RetryEvent",
     "SSLOption",
     "SessionFactory",
     "SyncInAsyncContextError",
@@ -177,6 +185,7 @@ _HOMES = {
     "Clock": "._clock",
     "ConflictError": "._exceptions",
     "CronTabEntry": "._models",
+    "EventHooks": "._hooks",
     "FailedFile": "._models",
     "FileNodeStatus": "._models",
     "FileOutput": "._run",
@@ -211,8 +220,11 @@ _HOMES = {
     "ProgressCallback": "._multipart",
     "RateLimitError": "._exceptions",
     "RawResponse": "._response",
+    "RequestEvent": "._hooks",
+    "ResponseEvent": "._hooks",
     "ResponseValidationError": "._exceptions",
     "RetryConfig": "._options",
+    "RetryEvent": "._hooks",
     "SSLOption": "._tls",
     "SessionFactory": "._transport",
     "SyncInAsyncContextError": "._exceptions",

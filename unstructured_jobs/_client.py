@@ -60,6 +60,7 @@ from ._core import (
 )
 from ._downloads import stream_to_file
 from ._exceptions import InvalidInputError, WaitTimeoutError
+from ._hooks import EventHooks, Hooks
 from ._inputs import (
     FilePlan,
     InputFile,
@@ -140,6 +141,11 @@ class AsyncJobsClient:
     - `max_answer_bytes`: the largest JSON answer read, counted decompressed (default 256 MiB;
       100,000 listed jobs are about 80 MB); past it, `AnswerTooLargeError`. Downloads streamed
       to disk with `download_job_output_to` are not bounded by it.
+    - `event_hooks`: ``{"request": [...], "response": [...], "retry": [...]}``, functions (sync
+      or async) called with a `RequestEvent`, `ResponseEvent` or `RetryEvent` for each attempt
+      of every request, as httpx's ``event_hooks``: to count retries, time requests or add a
+      header. They never see the API key, run on the event loop's thread, and an exception
+      one raises reaches the caller unchanged (the README's "Event hooks").
 
     Every request method also takes `timeout` and `max_retries` to override them for one call
     (`max_retries` may be a `RetryConfig(max_retries, budget)` to change the time budget too).
@@ -161,6 +167,7 @@ class AsyncJobsClient:
         session_factory: SessionFactory | None = None,
         clock: Clock | None = None,
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+        event_hooks: EventHooks | None = None,
     ) -> None:
         # The key goes into a Secret at once: no frame keeps it in a plain local (see _secret).
         given = Secret.of(api_key if api_key is not None else os.environ.get(ENV_API_KEY))
@@ -207,6 +214,7 @@ class AsyncJobsClient:
             clock=self.clock,
             max_answer_bytes=max_answer_bytes,
             proxy=proxy,
+            hooks=Hooks.of(event_hooks),
         )
         self._raw = False
         # Shared by the copies `with_options` makes: the limit is the service's, not a copy's.
@@ -245,6 +253,7 @@ class AsyncJobsClient:
         timeout: Timeout | float | None = None,
         max_retries: int | RetryConfig | None = None,
         retry_budget: float | None = None,
+        event_hooks: EventHooks | None = None,
     ) -> AsyncJobsClient:
         """A copy of this client with other settings, sharing its connection pool.
 
@@ -255,7 +264,8 @@ class AsyncJobsClient:
         `RetryConfig(max_retries, budget)`, as the request methods take, instead of
         `max_retries` and `retry_budget` (not both). The copy is cheap (no new connections)
         and lives as long as this client: closing either closes both. `api_key` lets one pool
-        serve several keys (a web server acting for several accounts).
+        serve several keys (a web server acting for several accounts). `event_hooks`
+        replaces this client's hooks in the copy (``{}``: none).
         """
         given = Secret.of(api_key)
         del api_key
@@ -274,6 +284,7 @@ class AsyncJobsClient:
             api_key=secret,
             timeout=Timeout.coerce(timeout),
             retries=retries,
+            hooks=None if event_hooks is None else Hooks.of(event_hooks),
         )
         return self._copy(transport=transport, raw=self._raw)
 

@@ -80,6 +80,9 @@ class BatchObserver:
     def on_file(self, path: str, state: FileState) -> None:
         """A file reached its `FileState` for this run (it is also a plain string)."""
 
+    def on_paced(self, reason: str, delay: float) -> None:
+        """The service refused a launch (`reason`); the batch waits `delay` s before the next."""
+
 
 def form_groups(m: Manifest, limits: GroupLimits, *, retry_failed: bool) -> None:
     """Make refused files pending again (and failed ones with `retry_failed`), refuse the files

@@ -25,6 +25,7 @@ from ._constants import (
     DEFAULT_RETRY_BUDGET,
     DEFAULT_WAIT_TIMEOUT,
 )
+from ._hooks import EventHooks
 from ._inputs import InputFileLike
 from ._models import (
     CancelJobResult,
@@ -88,6 +89,7 @@ class JobsClient(BlockingClient):
         session_factory: SessionFactory | None = None,
         clock: Clock | None = None,
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+        event_hooks: EventHooks | None = None,
     ) -> None:
         key = Secret.of(api_key)  # never a plain local
         del api_key
@@ -105,6 +107,7 @@ class JobsClient(BlockingClient):
             session_factory=session_factory,
             clock=clock,
             max_answer_bytes=max_answer_bytes,
+            event_hooks=event_hooks,
         )
 
     def with_options(
@@ -114,6 +117,7 @@ class JobsClient(BlockingClient):
         timeout: Timeout | float | None = None,
         max_retries: int | RetryConfig | None = None,
         retry_budget: float | None = None,
+        event_hooks: EventHooks | None = None,
     ) -> JobsClient:
         """A copy of this client with other settings, sharing its connection pool.
 
@@ -124,12 +128,17 @@ class JobsClient(BlockingClient):
         `RetryConfig(max_retries, budget)`, as the request methods take, instead of
         `max_retries` and `retry_budget` (not both). The copy is cheap (no new connections)
         and lives as long as this client: closing either closes both. `api_key` lets one pool
-        serve several keys (a web server acting for several accounts).
+        serve several keys (a web server acting for several accounts). `event_hooks`
+        replaces this client's hooks in the copy (``{}``: none).
         """
         key = Secret.of(api_key)  # never a plain local
         del api_key
         return self._with_options(
-            api_key=key, timeout=timeout, max_retries=max_retries, retry_budget=retry_budget
+            api_key=key,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry_budget=retry_budget,
+            event_hooks=event_hooks,
         )
 
     @property

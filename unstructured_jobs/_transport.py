@@ -17,9 +17,10 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import aiohttp
 import anyio
@@ -47,6 +48,7 @@ from ._exceptions import (
     ResponseValidationError,
     UnstructuredJobsError,
 )
+from ._hooks import NO_HOOKS, Hooks, RequestEvent, ResponseEvent, RetryEvent, fire
 from ._multipart import FileChangedError, UploadStalledError
 from ._options import RetryConfig, Timeout
 from ._proxy import Proxy
@@ -66,6 +68,15 @@ class Attempt:
 
 
 Consume = Callable[[aiohttp.ClientResponse, Attempt], Awaitable[T]]
+
+
+class _HookFailed(Exception):
+    """An event hook raised `error`: it reaches the caller as it is, never classified as a
+    network failure nor retried."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class _AttemptFailed(Exception):
@@ -152,8 +163,10 @@ class Transport:
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
         proxy: Proxy | None = None,
         rng: random.Random | None = None,
+        hooks: Hooks = NO_HOOKS,
     ) -> None:
         self.pool = pool
+        self.hooks = hooks
         self.max_answer_bytes = max_answer_bytes
         self.base_url = base_url
         self._api_key = api_key
@@ -177,6 +190,7 @@ class Transport:
         api_key: Secret | None = None,
         timeout: Timeout | None = None,
         retries: RetryConfig | None = None,
+        hooks: Hooks | None = None,
     ) -> Transport:
         """A transport with other settings, sharing this one's connection pool."""
         return Transport(
@@ -189,6 +203,7 @@ class Transport:
             max_answer_bytes=self.max_answer_bytes,
             proxy=self.proxy,
             rng=self._rng,
+            hooks=self.hooks if hooks is None else hooks,
         )
 
     def reads_whole(self, response: aiohttp.ClientResponse) -> bool:
@@ -337,6 +352,9 @@ class Transport:
                             limit,
                             delay,
                         )
+                        if self.hooks.retry:
+                            event = _retry_event(request, url, retry_index, limit, delay, failure)
+                            await fire(self.hooks.retry, event)
                         await self.clock.sleep(delay)
                         slept += delay
                         retry_index += 1
@@ -344,6 +362,9 @@ class Transport:
                 if verdict is Verdict.AMBIGUOUS:
                     raise _core.ambiguous_error(request, url, error, progress.sent_at) from error
                 raise error
+        except _HookFailed as failed:
+            scrub_traceback(failed.error)
+            raise failed.error from None
         except BaseException as exc:
             scrub_traceback(exc)
             raise
@@ -374,8 +395,12 @@ class Transport:
         data: Any,
         state: AttemptProgress | None,
     ) -> T:
-        started = time.perf_counter()
         attempt = retries + 1
+        hooks = self.hooks
+        # The headers a request hook set (never the key: no local of this frame may hold it,
+        # as a traceback shows the locals of its frames; see _secret).
+        extra = await self._request_hooks(request, url, attempt) if hooks.request else None
+        started = time.perf_counter()
         client_timeout = _client_timeout(timeout.connect, timeout.read)
         try:
             async with self.session().request(
@@ -383,19 +408,22 @@ class Transport:
                 url,
                 params=request.params or None,
                 data=data,
-                headers=self._headers,
+                headers=self._headers if extra is None else self._with_key(extra),
                 timeout=client_timeout,
                 allow_redirects=False,
                 **self._proxy_kwargs,
             ) as response:
+                elapsed = time.perf_counter() - started
                 log.debug(
                     "%s %s -> %d (attempt %d, %.3fs)",
                     request.method,
                     request.path,
                     response.status,
                     attempt,
-                    time.perf_counter() - started,
+                    elapsed,
                 )
+                if hooks.response:
+                    await _response_hooks(hooks, request, url, response, attempt, elapsed)
                 if 200 <= response.status < 300:
                     try:
                         return await consume(response, Attempt(retries, started))
@@ -411,7 +439,7 @@ class Transport:
                     body=raw,
                 )
                 raise _AttemptFailed(_core.failure_for_status(response.status, headers), error)
-        except _AttemptFailed:
+        except (_AttemptFailed, _HookFailed):
             raise
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             # Never %r: aiohttp's reprs carry the request headers, the API key among them.
@@ -420,6 +448,79 @@ class Transport:
                 request.method, request.path, attempt, type(exc).__name__, exc,
             )  # fmt: skip
             raise _classify(exc, request, url, state, timeout) from exc
+
+    async def _request_hooks(self, request: Request, url: str, attempt: int) -> dict[str, str]:
+        """Call the request hooks; the headers to send but the key (`_with_key` adds it)."""
+        shown = {k: v for k, v in self._headers.items() if k != API_KEY_HEADER}
+        event = RequestEvent(request.method, _with_query(url, request.params), shown, attempt)
+        try:
+            await fire(self.hooks.request, event)
+        except Exception as exc:
+            raise _HookFailed(exc) from None
+        if any(k.lower() == API_KEY_HEADER.lower() for k in shown):
+            raise _HookFailed(
+                InvalidInputError(f"a request hook cannot set the {API_KEY_HEADER} header")
+            )
+        return shown
+
+    def _with_key(self, headers: dict[str, str]) -> dict[str, str]:
+        return {**headers, API_KEY_HEADER: self._headers[API_KEY_HEADER]}
+
+
+async def _response_hooks(
+    hooks: Hooks,
+    request: Request,
+    url: str,
+    response: aiohttp.ClientResponse,
+    attempt: int,
+    elapsed: float,
+) -> None:
+    headers = response.headers
+    event = ResponseEvent(
+        request.method,
+        _with_query(url, request.params),
+        response.status,
+        headers,
+        _core.request_id_of(headers),
+        attempt,
+        elapsed,
+    )
+    try:
+        await fire(hooks.response, event)
+    except Exception as exc:
+        raise _HookFailed(exc) from None
+
+
+def _retry_event(
+    request: Request, url: str, retry_index: int, limit: int, delay: float, failure: Failure
+) -> RetryEvent:
+    kind = failure.kind
+    status = failure.status if kind is FailureKind.STATUS else None
+    return RetryEvent(
+        request.method,
+        _with_query(url, request.params),
+        attempt=retry_index + 1,
+        max_attempts=limit + 1,
+        delay=delay,
+        reason=f"HTTP {status}" if status is not None else _REASONS.get(kind, kind.value),
+        status=status,
+        kind=kind.value,
+    )
+
+
+_REASONS = {
+    FailureKind.NOT_SENT: "could not connect",
+    FailureKind.LOST: "connection lost",
+    FailureKind.CONNECT_TIMEOUT: "connect timeout",
+    FailureKind.READ_TIMEOUT: "read timeout",
+    FailureKind.WRITE_TIMEOUT: "upload stalled",
+    FailureKind.INVALID_ANSWER: "invalid answer",
+    FailureKind.TLS: "TLS handshake failed",
+}
+
+
+def _with_query(url: str, params: Sequence[tuple[str, str]] | None) -> str:
+    return f"{url}?{urlencode(params)}" if params else url
 
 
 @functools.lru_cache(maxsize=64)

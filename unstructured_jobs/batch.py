@@ -126,6 +126,10 @@ class BatchReport:
 
     files: tuple[FileResult, ...]
     manifest: str | None = None
+    refusals: int = 0
+    """Launches the service refused (429) in this run; each was sent again after waiting."""
+    paced_seconds: float = 0.0
+    """Seconds this run waited because of those refusals."""
 
     @property
     def ok(self) -> bool:

@@ -2,7 +2,8 @@
 
 The subcommands live in `_commands` (one module each), what they print in `_output`, the exit
 statuses in `_exit_codes` (`ExitCode`). Errors are one line on stderr (a traceback only with
-``--debug``); each retry of a request is said on stderr as it is decided.
+``--debug``); each retry of a request is said on stderr as it is decided, by the client's retry
+hook (`_commands._progress.RetryNotes`), never by reading log text.
 
 This module imports only the standard library and two small modules of the package at first:
 everything else (aiohttp and the client with it) is imported inside `main`, so that Ctrl-C
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 from typing import cast
 
@@ -34,9 +34,6 @@ from ._exit_codes import ExitCode
 __all__ = ["ExitCode", "main"]
 
 _secrets: list[str] = []
-# What the transport logs when it decides to retry (`_transport.Transport._send`).
-_RETRY = re.compile(r"^(\S+) (\S+) failed \((.*)\); retry (\d+)/(\d+) in ([\d.]+)s$")
-_WHY = {"not sent": "could not connect", "lost": "connection lost"}
 
 
 def _redact(text: str) -> str:
@@ -51,42 +48,6 @@ def _fail(message: str) -> None:
 class _RedactingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return _redact(super().format(record))
-
-
-class _RetryNotes(logging.Handler):
-    """Each retry said on stderr when it is decided, and the attempts counted per request.
-
-    ``unstructured-jobs: GET /api/v1/jobs/: could not connect (attempt 1 of 5); next in 0.5 s``
-    comes within milliseconds of a refused connection, instead of seconds of silence while
-    the client retries; the final error then says how many attempts were made.
-    """
-
-    def __init__(self, *, say: bool) -> None:
-        super().__init__(logging.INFO)
-        self.say = say
-        self.attempts: dict[tuple[str, str], int] = {}
-
-    def emit(self, record: logging.LogRecord) -> None:
-        """Note a retry (other records are left to other handlers)."""
-        match = _RETRY.match(record.getMessage())
-        if match is None:
-            return
-        method, path, why, retry, limit, delay = match.groups()
-        self.attempts[(method, path)] = int(retry) + 1
-        if self.say:
-            why = _WHY.get(why, why)
-            text = f"{method} {path}: {why} (attempt {retry} of {int(limit) + 1}); "
-            print(
-                _redact(f"unstructured-jobs: {text}next in {float(delay):.1f} s"), file=sys.stderr
-            )
-
-    def made(self, exc: BaseException) -> int | None:
-        """The attempts made for the request that failed with `exc`."""
-        method, url = getattr(exc, "method", None), getattr(exc, "url", None)
-        if not isinstance(url, str):
-            return None
-        counts = [n for (m, path), n in self.attempts.items() if m == method and url.endswith(path)]
-        return max(counts, default=1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,6 +68,7 @@ def _main(argv: list[str]) -> int:
 
     from ._commands import COMMANDS, build_parser
     from ._commands._common import UsageError
+    from ._commands._progress import LogLines, RetryNotes
     from ._proxy import environment_secrets
 
     _secrets[:] = [s for s in (os.environ.get(ENV_API_KEY), *environment_secrets()) if s]
@@ -121,15 +83,15 @@ def _main(argv: list[str]) -> int:
     if args.api_key:
         _secrets.append(args.api_key)
     logger = logging.getLogger(LOGGER_NAME)
-    notes = _RetryNotes(say=not (args.debug or getattr(args, "quiet", False)))
-    logger.addHandler(notes)
+    # The client's retry hook (`_commands._common.client` installs it): each retry said on
+    # stderr (not with --quiet; --debug logs them), and the attempts counted for the error.
+    notes = RetryNotes(say=not (args.debug or getattr(args, "quiet", False)), redact=_redact)
+    args.retry_notes = notes
     if args.debug:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = LogLines()
         handler.setFormatter(_RedactingFormatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.DEBUG)
-    elif logger.getEffectiveLevel() > logging.INFO:
-        logger.setLevel(logging.INFO)  # the retries (`_RetryNotes`); nothing else is printed
     try:
         command = COMMANDS[args.command]
         if inspect.iscoroutinefunction(command):
@@ -149,8 +111,6 @@ def _main(argv: list[str]) -> int:
             print(_redact("".join(traceback.format_exception(exc))), file=sys.stderr, end="")
         _fail(_describe(exc, notes.made(exc)))
         return code
-    finally:
-        logger.removeHandler(notes)
 
 
 def _exit_code(exc: BaseException) -> ExitCode:

@@ -14,10 +14,9 @@ from .._constants import DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, ENV_API_KE
 from .._converter import unstructure
 from .._exceptions import WaitTimeoutError
 from .._exit_codes import ExitCode
-from .._manifest import display_path
 from .._models import JobInformation, JobStatus
 from .._options import Timeout
-from .._output import print_json, print_table
+from .._output import print_json, print_table, printable
 from ._progress import StatusProgress, mode_of
 from ._types import count, job_nodes, name_id, number
 
@@ -123,8 +122,12 @@ def add_wait_options(p: argparse.ArgumentParser, *, flag: bool) -> None:
 
 @asynccontextmanager
 async def client(args: argparse.Namespace) -> AsyncIterator[AsyncJobsClient]:
-    """The client the common options describe."""
+    """The client the common options describe, with the command line's retry hook
+    (``args.retry_notes``, set by `unstructured_jobs.cli`) when there is one."""
     options: dict[str, Any] = {}
+    notes = getattr(args, "retry_notes", None)
+    if notes is not None:
+        options["event_hooks"] = {"retry": [notes]}
     if args.max_retries is not None:
         options["max_retries"] = args.max_retries
     if args.request_timeout is not None:
@@ -166,11 +169,12 @@ def show(
 
 def shown_path(path: str | os.PathLike[str]) -> str:
     """A path for people: relative to the current folder when it is inside it, else absolute
-    (never ``../../..``); bytes that are not UTF-8 escaped (``caf\\xe9.pdf``)."""
+    (never ``../../..``); bytes that are not UTF-8 and control characters escaped
+    (``caf\\xe9.pdf``, ``two\\nlines.txt``: see `printable`)."""
     absolute = os.path.abspath(path)
     here = os.getcwd()
     inside = absolute.startswith(here.rstrip(os.sep) + os.sep)
-    return display_path(os.path.relpath(absolute, here) if inside else absolute)
+    return printable(os.path.relpath(absolute, here) if inside else absolute)
 
 
 def note(args: argparse.Namespace, text: str) -> None:

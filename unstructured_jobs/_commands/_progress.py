@@ -7,6 +7,11 @@
   change of a job's status at once;
 - **off** with ``--quiet`` or ``--no-progress``.
 
+Every other line on stderr (a retry note, a ``--debug`` log line) goes through `write_line`,
+which tqdm clears the bars for and draws them again below: a line is never glued into a bar.
+`RetryNotes` is the command line's retry hook (`RetryEvent`): it says each retry on its own
+line, or, in a batch, folds the service's refusals (429: pacing, not an error) into counters.
+
 Nothing here writes to stdout: ``--json`` output stays clean.
 """
 
@@ -14,20 +19,93 @@ from __future__ import annotations
 
 import argparse
 import enum
+import logging
 import os
 import sys
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 from tqdm import tqdm
 
 from .._constants import CLI_PROGRESS_INTERVAL
+from .._hooks import RetryEvent
 from .._manifest import FileState
 from .._models import JobInformation
 from ..batch import BatchObserver
 
-__all__ = ["BatchProgress", "Lines", "Mode", "StatusProgress", "TransferProgress", "mode_of"]
+__all__ = [
+    "BatchProgress",
+    "Lines",
+    "LogLines",
+    "Mode",
+    "RetryNotes",
+    "StatusProgress",
+    "TransferProgress",
+    "mode_of",
+    "write_line",
+]
+
+
+def write_line(text: str) -> None:
+    """Print a line on stderr above the progress bars (tqdm clears them, then redraws them)."""
+    tqdm.write(text, file=sys.stderr)
+    sys.stderr.flush()
+
+
+class LogLines(logging.Handler):
+    """``--debug`` logging on stderr, each record a line of its own above the bars."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write the formatted record with `write_line`."""
+        try:
+            write_line(self.format(record))
+        except Exception:  # a logging handler never raises (logging's own rule)
+            self.handleError(record)
+
+
+class RetryNotes:
+    """The command line's retry hook (``event_hooks={"retry": [notes]}``).
+
+    Each retry is said on stderr the moment it is decided (``unstructured-jobs: GET
+    /api/v1/jobs/: could not connect (attempt 1 of 5); next in 0.5 s``), through `write_line`,
+    unless `say` is False (``--quiet``; ``--debug`` logs them instead). With `pacing` set (a
+    batch), a 429 goes to `pacing` instead of a line: the service asked us to slow down, which
+    the batch counts and shows in its summary. The attempts of each request are counted, for
+    the final error.
+    """
+
+    def __init__(self, *, say: bool, redact: Callable[[str], str] = str) -> None:
+        self.say = say
+        self.redact = redact
+        self.pacing: Callable[[RetryEvent], None] | None = None
+        self.retries = 0
+        """Retries said (or that would have been), 429s given to `pacing` excluded."""
+        self._attempts: dict[tuple[str, str], int] = {}
+
+    def __call__(self, event: RetryEvent) -> None:
+        """Note one retry."""
+        url = event.url.partition("?")[0]
+        self._attempts[(event.method, url)] = event.attempt + 1
+        if event.status == 429 and self.pacing is not None:
+            self.pacing(event)
+            return
+        self.retries += 1
+        if self.say:
+            path = urlsplit(url).path
+            text = (
+                f"unstructured-jobs: {event.method} {path}: {event.reason} "
+                f"(attempt {event.attempt} of {event.max_attempts}); next in {event.delay:.1f} s"
+            )
+            write_line(self.redact(text))
+
+    def made(self, exc: BaseException) -> int | None:
+        """The attempts made for the request that failed with `exc` (None: not a request's)."""
+        method, url = getattr(exc, "method", None), getattr(exc, "url", None)
+        if not isinstance(url, str):
+            return None
+        return self._attempts.get((str(method), url), 1)
 
 
 def _bar_columns() -> dict[str, Any]:
@@ -204,11 +282,20 @@ class StatusProgress:
 
 
 class BatchProgress(BatchObserver):
-    """A batch's progress: two bars (bytes uploaded, jobs finished), or throttled count lines."""
+    """A batch's progress: two bars (bytes uploaded, jobs finished), or throttled count lines.
 
-    def __init__(self, mode: Mode, *, lines: Lines | None = None) -> None:
+    The service's refusals (429) are pacing, not errors: counted on the jobs bar (or in the
+    count line) with the time they made the batch wait, each said on a line only with `debug`.
+    They come from the engine (`on_paced`) and from the client's retries (`client_paced`,
+    given to `RetryNotes.pacing`).
+    """
+
+    def __init__(self, mode: Mode, *, lines: Lines | None = None, debug: bool = False) -> None:
         self.mode = mode
+        self.debug = debug
         self.lines = lines or Lines()
+        self.engine_refusals = self.client_refusals = 0
+        self.engine_waited = self.client_waited = 0.0
         self.upload: tqdm[Any] | None = None
         self.jobs: tqdm[Any] | None = None
         self.total_jobs = self.total_files = self.total_bytes = 0
@@ -263,6 +350,48 @@ class BatchProgress(BatchObserver):
             self.failed_files += 1
         self._line()
 
+    def on_paced(self, reason: str, delay: float) -> None:
+        """The batch waits `delay` s before a launch because the service refused one."""
+        self.engine_refusals += 1
+        self.engine_waited += delay
+        self._paced(f"{reason}; next launch in {delay:.1f} s")
+
+    def client_paced(self, event: RetryEvent) -> None:
+        """A request refused with 429 is retried by the client in `event.delay` s."""
+        self.client_refusals += 1
+        self.client_waited += event.delay
+        where = f"{event.method} {urlsplit(event.url).path}: {event.reason}"
+        self._paced(f"{where} (attempt {event.attempt}); next in {event.delay:.1f} s")
+
+    def _paced(self, text: str) -> None:
+        if self.debug:
+            write_line(f"unstructured-jobs: paced: {text}")
+        if self.jobs is not None:
+            self.jobs.set_postfix_str(self.pacing_text(), refresh=True)
+        self._line()
+
+    @property
+    def refusals(self) -> int:
+        """The refusals seen so far (engine and client)."""
+        return self.engine_refusals + self.client_refusals
+
+    @property
+    def waited(self) -> float:
+        """The seconds those refusals made the batch wait."""
+        return self.engine_waited + self.client_waited
+
+    def pacing_text(self) -> str:
+        """``3 refusals (429), 4 s waited``."""
+        n = self.refusals
+        return f"{n} refusal{'s' * (n != 1)} (429), {human_seconds(self.waited)} waited"
+
+    def totals(self, refusals: int, paced_seconds: float) -> tuple[int, float]:
+        """The batch's refusals and seconds waited: the engine's (from its report, else from
+        `on_paced`) plus the client's retries of 429s."""
+        engine = max(refusals, self.engine_refusals)
+        waited = max(paced_seconds, self.engine_waited)
+        return engine + self.client_refusals, waited + self.client_waited
+
     # -- output ---------------------------------------------------------------------------------
 
     def text(self) -> str:
@@ -275,6 +404,8 @@ class BatchProgress(BatchObserver):
         ]
         if self.failed_files:
             parts.append(f"{self.failed_files} failed")
+        if self.refusals:
+            parts.append(f"paced: {self.pacing_text()}")
         return "batch: " + ", ".join(parts)
 
     def _line(self, *, force: bool = False) -> None:

@@ -20,8 +20,8 @@ from .._constants import (
 from .._exit_codes import ExitCode
 from ..batch import plan_batch, submit_batch
 from . import _common
-from ._progress import BatchProgress, mode_of
-from ._report import plan, report
+from ._progress import BatchProgress, RetryNotes, mode_of
+from ._report import TABLE_MAX_FILES, Pacing, plan, report
 from ._types import number, positive, size, size_text
 
 NAME = "batch"
@@ -86,6 +86,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="show what would be sent (files, jobs, bytes) and send nothing",
     )
+    p.add_argument(
+        "--table",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"a line per file before the summary (default: for at most {TABLE_MAX_FILES} "
+        "files; a larger batch prints its summary and failures)",
+    )
     _common.add_wait_options(p, flag=False)
 
 
@@ -112,7 +119,10 @@ async def run(args: argparse.Namespace) -> ExitCode:
         return plan(
             args, await anyio.to_thread.run_sync(lambda: plan_batch(args.inputs, **options))
         )
-    progress = BatchProgress(mode_of(args))
+    progress = BatchProgress(mode_of(args), debug=args.debug)
+    notes: RetryNotes | None = getattr(args, "retry_notes", None)
+    if notes is not None:  # a 429 is the service pacing the batch: counted, not said
+        notes.pacing = progress.client_paced
     started = time.monotonic()
     try:
         async with _common.client(args) as client:
@@ -128,10 +138,12 @@ async def run(args: argparse.Namespace) -> ExitCode:
             )
     finally:
         progress.close()
+    refusals, waited = progress.totals(result.refusals, result.paced_seconds)
     return report(
         args,
         result,
         wait=not args.no_wait,
         uploaded=progress.sent_bytes,
         elapsed=time.monotonic() - started,
+        pacing=Pacing(refusals, waited, notes.retries if notes is not None else 0),
     )

@@ -40,9 +40,12 @@ Choices made where the contract is silent (the real service may differ):
   empty form (so create-job answers 422 for ``request_data``; run-workflow accepts it);
   urlencoded forms are read like FastAPI does. An ``input_files`` part without a filename is
   422; a malformed multipart body, or a part without a ``name``, is 400 ``{"detail": "There
-  was an error parsing the body"}``, and so is a part the emulator's parser refuses: a part
-  header line over 8190 bytes (a 10,000-character file name) or more than 128 part header lines
-  (the real service's limits are not documented). Like Starlette, field bytes that are not
+  was an error parsing the body"}``, and so is a part FastAPI's parser (python-multipart
+  0.0.34) refuses: a part header line over 4224 bytes (a 5,000-character file name) or more
+  than 8 part header lines. Part headers, field names and file names are read exactly as
+  FastAPI reads them (quotes, semicolons, backslashes, percent signs kept, ``filename*``
+  ignored, an IE-style ``C:\\dir\\a.pdf`` cut to ``a.pdf``; see ``_upload.py``), and an empty
+  file with an empty name is dropped as FastAPI does. Like Starlette, bytes that are not
   UTF-8 are read as Latin-1, and charsets other than the form's are ignored.
   Ids in paths are accepted in any form ``uuid.UUID`` parses and served in canonical form.
 - **Jobs**: ``workflow_id`` is the ``template_id`` when it is a UUID, else a new UUID;
@@ -86,10 +89,17 @@ Choices made where the contract is silent (the real service may differ):
   if given, the final node); anything else, including failed files, is 404
   ``{"detail": "File not found"}``. The body is a JSON list of two elements (Title,
   NarrativeText) whose metadata carries the upload's ``filename``, ``size`` and ``sha256``.
-- **Limits** (off by default): ``max_files_per_job`` and ``max_file_size`` answer 400 after
-  reading the body (the real status is not documented); ``launch_rate`` (job creations per
-  second, on the injected clock) answers 429 ``{"detail": "Rate limit exceeded"}`` with an
-  integer ``Retry-After``; a refused launch creates nothing and is not counted.
+- **Limits** (off by default; ``Emulator(limits=ServiceLimits.published())`` or
+  ``serve --service-limits`` turns on the published ones; see ``docs/emulator.md``): a file
+  over ``max_file_size`` is 413 with a JSON ``detail`` naming it (a gateway in front would
+  send an HTML page instead); more than ``max_files_per_job`` files is 400 ``{"detail": "Too
+  many files: ..."}`` (the real status is not documented); both after reading the body. A
+  launch (create job, run workflow) arriving less than ``launch_interval`` seconds after the
+  arrival of the last launch that created a job is 429 ``{"detail": "Rate limit exceeded"}``
+  with ``Retry-After`` in whole seconds (rounded up), on the injected clock; with
+  ``quota_files`` a launch with more files than are left is 402 ``{"detail": "Insufficient
+  API quota"}``. Checks run in that order; a refused launch creates nothing and is not
+  counted. ``GET /_emulator/limits`` gives the limits, the quota left and the refusals.
 - **Faults** apply before auth and routing, to any request they match. ``Fault.status``,
   ``Fault.raw`` and ``Fault.drop_before`` read the whole request first and never create a job;
   ``Fault.drop_after`` creates it; ``Fault.stall`` reads one chunk, waits, then drops. Error
@@ -105,6 +115,7 @@ if TYPE_CHECKING:
     from ._cli import main
     from ._clock import FakeClock
     from ._faults import Fault, FaultRates, InjectedFault, UnfiredFaultsError
+    from ._limits import ServiceLimits
     from ._records import EmulatedJob, ReceivedFile, RecordedRequest, Schedule
     from ._server import Emulator
 
@@ -118,6 +129,7 @@ __all__ = [
     "ReceivedFile",
     "RecordedRequest",
     "Schedule",
+    "ServiceLimits",
     "UnfiredFaultsError",
     "main",
 ]
@@ -130,6 +142,7 @@ _HOMES = {
     "InjectedFault": "._faults",
     "UnfiredFaultsError": "._faults",
     "Schedule": "._records",
+    "ServiceLimits": "._limits",
     "EmulatedJob": "._records",
     "ReceivedFile": "._records",
     "RecordedRequest": "._records",

@@ -37,8 +37,11 @@ if TYPE_CHECKING:
         LocalFileError,
         NotFoundError,
         PermissionDeniedError,
+        QuotaExceededError,
         RateLimitError,
+        RequestTooLargeError,
         ResponseValidationError,
+        ServiceLimitError,
         SyncInAsyncContextError,
         UnprocessableEntityError,
         UnsafePathError,
@@ -70,7 +73,7 @@ if TYPE_CHECKING:
         WorkflowType,
     )
     from ._multipart import ProgressCallback
-    from ._options import RetryConfig, Timeout
+    from ._options import RetryConfig, ServiceLimits, Timeout
     from ._run import FileOutput, JobRun
     from ._sync import JobsClient
 
@@ -115,9 +118,13 @@ __all__ = [
     "PermissionDeniedError",
     "PollCallback",
     "ProgressCallback",
+    "QuotaExceededError",
     "RateLimitError",
+    "RequestTooLargeError",
     "ResponseValidationError",
     "RetryConfig",
+    "ServiceLimitError",
+    "ServiceLimits",
     "SyncInAsyncContextError",
     "Template",
     "TemplateDetail",
@@ -179,9 +186,13 @@ _HOMES = {
     "PermissionDeniedError": "._exceptions",
     "PollCallback": "._client",
     "ProgressCallback": "._multipart",
+    "QuotaExceededError": "._exceptions",
     "RateLimitError": "._exceptions",
+    "RequestTooLargeError": "._exceptions",
     "ResponseValidationError": "._exceptions",
     "RetryConfig": "._options",
+    "ServiceLimitError": "._exceptions",
+    "ServiceLimits": "._options",
     "SyncInAsyncContextError": "._exceptions",
     "Template": "._models",
     "TemplateDetail": "._models",

@@ -47,7 +47,7 @@ from ._constants import (
 )
 from ._exceptions import InvalidInputError
 from ._loop_thread import CallerDrivenLoop, EventLoopThread
-from ._options import Timeout
+from ._options import ServiceLimits, Timeout
 from ._response import RawResponse
 from ._secret import Secret
 from ._tls import SSLOption
@@ -178,6 +178,7 @@ class JobsClient:
         session_factory: SessionFactory | None = None,
         clock: Clock | None = None,
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+        limits: ServiceLimits = ServiceLimits(),  # noqa: B008 - immutable value object
     ) -> None:
         secret = Secret.of(api_key)  # never a plain local that a traceback could show
         del api_key
@@ -201,6 +202,7 @@ class JobsClient:
             session_factory=session_factory,
             clock=clock,
             max_answer_bytes=max_answer_bytes,
+            limits=limits,
         )
         self._lock = threading.Lock()
         self._runner = _Runner(self._factory)

@@ -730,7 +730,7 @@ async def test_service_limits() -> None:
         async with http.post(
             JOBS, data=make_form({"template_id": "t"}, [("1", b"x" * 11)])
         ) as resp:
-            assert resp.status == 400
+            assert resp.status == 413
             assert "too large" in (await resp.json())["detail"]
         await create(http)
         async with http.post(JOBS, data=make_form({"template_id": TEMPLATE})) as resp:

@@ -84,10 +84,17 @@ Choices made where the contract is silent (the real service may differ):
   if given, the final node); anything else, including failed files, is 404
   ``{"detail": "File not found"}``. The body is a JSON list of two elements (Title,
   NarrativeText) whose metadata carries the upload's ``filename``, ``size`` and ``sha256``.
-- **Limits** (off by default): ``max_files_per_job`` and ``max_file_size`` answer 400 after
-  reading the body (the real status is not documented); ``launch_rate`` (job creations per
-  second, on the injected clock) answers 429 ``{"detail": "Rate limit exceeded"}`` with an
-  integer ``Retry-After``; a refused launch creates nothing and is not counted.
+- **Limits** (off by default; ``Emulator(limits=ServiceLimits.published())`` or
+  ``serve --service-limits`` turns on the published ones; see ``docs/emulator.md``): a file
+  over ``max_file_size`` is 413 with a JSON ``detail`` naming it (a gateway in front would
+  send an HTML page instead); more than ``max_files_per_job`` files is 400 ``{"detail": "Too
+  many files: ..."}`` (the real status is not documented); both after reading the body. A
+  launch (create job, run workflow) arriving less than ``launch_interval`` seconds after the
+  arrival of the last launch that created a job is 429 ``{"detail": "Rate limit exceeded"}``
+  with ``Retry-After`` in whole seconds (rounded up), on the injected clock; with
+  ``quota_files`` a launch with more files than are left is 402 ``{"detail": "Insufficient
+  API quota"}``. Checks run in that order; a refused launch creates nothing and is not
+  counted. ``GET /_emulator/limits`` gives the limits, the quota left and the refusals.
 - **Faults** apply before auth and routing, to any request they match. ``Fault.status``,
   ``Fault.raw`` and ``Fault.drop_before`` read the whole request first and never create a job;
   ``Fault.drop_after`` creates it; ``Fault.stall`` reads one chunk, waits, then drops. Error
@@ -103,6 +110,7 @@ if TYPE_CHECKING:
     from ._cli import main
     from ._clock import FakeClock
     from ._faults import Fault, FaultRates, InjectedFault, UnfiredFaultsError
+    from ._limits import ServiceLimits
     from ._records import EmulatedJob, ReceivedFile, RecordedRequest, Schedule
     from ._server import Emulator
 
@@ -116,6 +124,7 @@ __all__ = [
     "ReceivedFile",
     "RecordedRequest",
     "Schedule",
+    "ServiceLimits",
     "UnfiredFaultsError",
     "main",
 ]
@@ -128,6 +137,7 @@ _HOMES = {
     "InjectedFault": "._faults",
     "UnfiredFaultsError": "._faults",
     "Schedule": "._records",
+    "ServiceLimits": "._limits",
     "EmulatedJob": "._records",
     "ReceivedFile": "._records",
     "RecordedRequest": "._records",

@@ -6,7 +6,6 @@ import asyncio
 import email.utils
 import json
 import logging
-import math
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
@@ -16,8 +15,9 @@ from typing import Any
 from aiohttp import web
 
 from ._catalog import TEMPLATES, Catalog, parse_list_query, template_list_item, template_nodes
-from ._control import FAULTS_PATH, fault_to_json, listing, read_fault
+from ._control import FAULTS_PATH, LIMITS_PATH, fault_to_json, listing, read_fault
 from ._faults import CONTROL_PREFIX, Fault, FaultPlan
+from ._limits import QUOTA_DETAIL, RATE_DETAIL, LimitState
 from ._records import JOB_STATUSES, RecordedRequest
 from ._state import JobStore, server_now
 from ._upload import Form, UploadError, drain, read_form
@@ -28,6 +28,7 @@ log = logging.getLogger("unstructured_jobs.testing")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 API_KEY_HEADER = "unstructured-api-key"
 DEFAULT_API_KEY = "emulator-key"
+ARRIVED = web.RequestKey("arrived", float)
 
 
 class _Dropped(Exception):
@@ -64,18 +65,13 @@ class ApiApp:
         *,
         catalog: Catalog,
         api_key: str | None,
-        max_files_per_job: int | None,
-        max_file_size: int | None,
-        launch_rate: float | None,
+        limits: LimitState,
     ) -> None:
         self.store = store
         self.catalog = catalog
         self.faults = faults
         self.api_key = api_key
-        self.max_files_per_job = max_files_per_job
-        self.max_file_size = max_file_size
-        self.launch_rate = launch_rate
-        self._next_launch = -math.inf
+        self.limits = limits
         self._log_lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
 
@@ -116,12 +112,16 @@ class ApiApp:
         app.router.add_get(FAULTS_PATH, self.list_faults, allow_head=False)
         app.router.add_post(FAULTS_PATH, self.add_fault)
         app.router.add_delete(FAULTS_PATH, self.clear_faults)
+        app.router.add_get(LIMITS_PATH, self.limits_state, allow_head=False)
         return app
 
     # -- middleware --------------------------------------------------------------------------
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        # When the request arrived (its headers, before its body), on the emulator's clock: the
+        # launch interval is measured between arrivals, as a limiter in front of the app would.
+        request[ARRIVED] = self.store.clock()
         if request.path.startswith(CONTROL_PREFIX):
             return await self._control(request, handler)
         fault = self.faults.pick(request.method, request.path)
@@ -231,19 +231,9 @@ class ApiApp:
             return _error(401, "Invalid API key")
         return None
 
-    def _launch_retry_after(self) -> int | None:
-        """Consume a launch slot, or return the seconds to wait (``launch_rate`` limit)."""
-        if self.launch_rate is None:
-            return None
-        with self.store.lock:
-            now = self.store.clock()
-            if now + 1e-9 < self._next_launch:
-                return max(1, math.ceil(self._next_launch - now))
-            self._next_launch = max(self._next_launch, now) + 1.0 / self.launch_rate
-            return None
-
     async def _read_upload(self, request: web.Request) -> Form | web.Response:
-        form = await read_form(request, self.max_file_size)
+        limits = self.limits.limits
+        form = await read_form(request, limits.max_file_size)
         if form.nameless_file_at is not None:
             return _invalid(
                 ["body", "input_files", form.nameless_file_at],
@@ -251,21 +241,35 @@ class ApiApp:
                 "value_error",
             )
         if form.oversized:
-            big = form.oversized[0]
-            limit_size = self.max_file_size
+            with self.store.lock:
+                self.limits.refuse("max_file_size")
+            names = ", ".join(f"{f.filename!r} ({f.size} bytes)" for f in form.oversized)
             return _error(
-                400, f"File too large: {big.filename} ({big.size} bytes; limit {limit_size})"
+                413, f"File too large: {names}; the limit is {limits.max_file_size} bytes per file"
             )
-        limit = self.max_files_per_job
+        limit = limits.max_files_per_job
         if limit is not None and len(form.files) > limit:
+            with self.store.lock:
+                self.limits.refuse("max_files_per_job")
             return _error(400, f"Too many files: {len(form.files)} (limit {limit} per job)")
         return form
 
-    def _launch(self, **job: Any) -> web.Response | dict[str, Any]:
-        wait = self._launch_retry_after()
-        if wait is not None:
-            return _error(429, "Rate limit exceeded", {"Retry-After": str(wait)})
-        return self.store.create(**job)
+    def _launch(self, request: web.Request, **job: Any) -> web.Response | dict[str, Any]:
+        """Create the job unless the launch interval (429) or the quota (402) refuses it."""
+        state = self.limits
+        files = len(job["files"])
+        with self.store.lock:
+            now = self.store.clock()
+            wait = state.launch_wait(request.get(ARRIVED, now), now)
+            if wait is not None:
+                state.refuse("launch_interval")
+                return _error(429, RATE_DETAIL, {"Retry-After": str(wait)})
+            if state.quota_refuses(files):
+                state.refuse("quota")
+                return _error(402, QUOTA_DETAIL)
+            created = self.store.create(**job)
+            state.accept(request.get(ARRIVED, now), files)
+            return created
 
     # -- endpoints ---------------------------------------------------------------------------
 
@@ -298,6 +302,7 @@ class ApiApp:
         else:
             workflow_id, name = str(uuid.uuid4()), "custom job"
         created = self._launch(
+            request,
             endpoint="create_job",
             workflow_id=workflow_id,
             workflow_name=name,
@@ -323,6 +328,7 @@ class ApiApp:
             name, nodes = workflow["name"], workflow["workflow_nodes"]
             job_type = "scheduled" if workflow["schedule"] else "persistent"
         created = self._launch(
+            request,
             endpoint="run_workflow",
             workflow_id=workflow_id,
             workflow_name=name,
@@ -440,6 +446,12 @@ class ApiApp:
     async def clear_faults(self, request: web.Request) -> web.Response:
         """``DELETE /_emulator/faults``: forget every injection (like ``clear_faults()``)."""
         return web.json_response({"cleared": self.faults.clear()})
+
+    async def limits_state(self, request: web.Request) -> web.Response:
+        """``GET /_emulator/limits``: the limits in force, the quota left, accepted launches
+        and how many requests each limit refused."""
+        with self.store.lock:
+            return web.json_response(self.limits.as_json())
 
 
 def _check_request_data(data: Any) -> str | None:

@@ -10,18 +10,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import shlex
 import signal
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._constants import ENV_API_KEY, ENV_SERVER_URL
 
 if TYPE_CHECKING:
+    from ._limits import ServiceLimits
     from ._server import Emulator
 
-__all__ = ["add_serve_arguments", "main", "serve"]
+__all__ = ["add_serve_arguments", "limits_from", "main", "serve"]
 
 DESCRIPTION = (
     "Serve a local emulator of the Unstructured Platform jobs API on 127.0.0.1, with faults on "
@@ -45,7 +47,43 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     pace.add_argument("--run-for", type=float, default=0.0, help="seconds a job stays IN_PROGRESS")
     pace.add_argument(
-        "--max-running", type=int, default=5, help="jobs running at once (0: no limit)"
+        "--max-running",
+        type=int,
+        default=None,
+        help="jobs running at once (default 5; 0: no limit)",
+    )
+    limits = parser.add_argument_group(
+        "service limits (off by default; each flag overrides --service-limits)"
+    )
+    limits.add_argument(
+        "--service-limits",
+        action="store_true",
+        help="enforce the published limits: 1 launch/s, 5 running, 10 files per job, 10 MB "
+        "per file",
+    )
+    limits.add_argument(
+        "--launch-interval",
+        type=_seconds,
+        default=None,
+        metavar="S",
+        help="a launch sooner than S seconds after the last accepted one gets 429 (0: off)",
+    )
+    limits.add_argument(
+        "--max-files-per-job", type=_count, default=None, metavar="N", help="more: 400 (0: off)"
+    )
+    limits.add_argument(
+        "--max-file-size",
+        type=_size,
+        default=None,
+        metavar="SIZE",
+        help="a larger file gets 413, e.g. 10MB, 50MB (0: off)",
+    )
+    limits.add_argument(
+        "--quota-files",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="files the account may send; then 402 (default: no quota)",
     )
     faults = parser.add_argument_group("random faults (shares of the API's requests, 0 to 1)")
     for flag, what in (
@@ -62,6 +100,49 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "--retry-after", default="1", help="Retry-After sent with random 429/503 (default 1)"
     )
     faults.add_argument("--seed", type=int, default=None, help="seed of the random faults")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"not a number of seconds >= 0: {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"not a whole number >= 0: {text!r}")
+    return value
+
+
+def _size(text: str) -> int:
+    if text.strip() == "0":
+        return 0
+    from .._commands._types import size
+
+    return size(text)
+
+
+def limits_from(args: argparse.Namespace) -> ServiceLimits:
+    """The `ServiceLimits` the options describe: the preset, then each flag given (0: off)."""
+    from ._limits import ServiceLimits
+
+    base = ServiceLimits.published() if args.service_limits else ServiceLimits()
+    changes: dict[str, Any] = {}
+    for name in ("launch_interval", "max_files_per_job", "max_file_size", "quota_files"):
+        value = getattr(args, name)
+        if value is not None:
+            changes[name] = value or (0 if name == "quota_files" else None)
+    if args.max_running is not None:
+        changes["max_running"] = args.max_running or None
+    return dataclasses.replace(base, **changes)
 
 
 def export_line(url: str, api_key: str) -> str:
@@ -127,7 +208,7 @@ def serve(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             schedule=Schedule(start_after=args.start_after, run_for=args.run_for),
-            max_running=args.max_running or None,
+            limits=limits_from(args),
             fault_rates=rates,
         )
     except ValueError as exc:

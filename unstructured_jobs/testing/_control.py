@@ -46,6 +46,7 @@ from ._faults import CONTROL_PREFIX, Fault, FaultPlan, InjectedFault
 __all__ = [
     "CONTROL_PREFIX",
     "FAULTS_PATH",
+    "LIMITS_PATH",
     "fault_to_json",
     "listing",
     "parse_fault",
@@ -53,6 +54,7 @@ __all__ = [
 ]
 
 FAULTS_PATH = CONTROL_PREFIX + "faults"
+LIMITS_PATH = CONTROL_PREFIX + "limits"
 
 _WHERE = ("method", "path", "times", "optional")
 _FIELDS: dict[str, tuple[str, ...]] = {

@@ -17,6 +17,7 @@ from .._loop_thread import EventLoopThread
 from ._app import API_KEY_HEADER, DEFAULT_API_KEY, ApiApp
 from ._catalog import Catalog
 from ._faults import Fault, FaultPlan, FaultRates, InjectedFault, UnfiredFaultsError
+from ._limits import LimitState, ServiceLimits
 from ._records import EmulatedJob, ReceivedFile, RecordedRequest, Schedule
 from ._state import JobStore
 
@@ -39,10 +40,15 @@ class Emulator:
         api_key: the only key accepted; None accepts any non-empty key.
         host, port: where to listen (port 0 picks a free port).
         schedule: how jobs move between statuses (default ``Schedule()``: done at once).
-        clock: monotonic seconds used by the schedule, runtimes and ``launch_rate``.
+        clock: monotonic seconds used by the schedule, runtimes and the launch interval.
+        limits: the service's limits to enforce, all at once: ``ServiceLimits.published()``
+            for the published ones (see `ServiceLimits`). Give either `limits` or the single
+            settings below, not both.
         max_running: jobs ``IN_PROGRESS`` at once (the published limit is 5; None: no limit).
         fail_files: predicate on an input filename; matching files fail processing.
-        max_files_per_job, max_file_size, launch_rate: optional service limits (off by default).
+        max_files_per_job, max_file_size, launch_interval, quota_files: single service limits
+            (off by default; see `ServiceLimits`). ``launch_rate`` (launches per second) is
+            the older spelling of ``launch_interval = 1 / launch_rate``.
         fault_rates: random faults from the start (see ``FaultRates``).
         output_for: builds the download body (bytes) of one received file.
         clock_offset: seconds the server's wall clock is ahead of the real time (negative:
@@ -66,6 +72,9 @@ class Emulator:
         max_files_per_job: int | None = None,
         max_file_size: int | None = None,
         launch_rate: float | None = None,
+        launch_interval: float | None = None,
+        quota_files: int | None = None,
+        limits: ServiceLimits | None = None,
         fault_rates: FaultRates | None = None,
         output_for: Callable[[ReceivedFile], bytes] | None = None,
         ssl_context: ssl.SSLContext | None = None,
@@ -75,13 +84,27 @@ class Emulator:
             raise ValueError("max_running must be >= 1 or None")
         if launch_rate is not None and not launch_rate > 0:
             raise ValueError("launch_rate must be > 0 or None")
+        if launch_rate is not None and launch_interval is not None:
+            raise ValueError("give launch_interval or launch_rate, not both")
+        single = ServiceLimits(
+            launch_interval=launch_interval if launch_rate is None else 1.0 / launch_rate,
+            max_running=max_running,
+            max_files_per_job=max_files_per_job,
+            max_file_size=max_file_size,
+            quota_files=quota_files,
+        )
+        if limits is None:
+            limits = single
+        elif single != ServiceLimits():
+            raise ValueError("give limits= or the single limit settings, not both")
+        self._limits = LimitState(limits)
         self.host = host
         self._port = port
         self._key = api_key
         self._store = JobStore(
             schedule=schedule or Schedule(),
             clock=clock,
-            max_running=max_running,
+            max_running=limits.max_running,
             fail_files=fail_files,
             output_for=output_for,
             clock_offset=clock_offset,
@@ -93,9 +116,7 @@ class Emulator:
             self._faults,
             catalog=self._catalog,
             api_key=api_key,
-            max_files_per_job=max_files_per_job,
-            max_file_size=max_file_size,
-            launch_rate=launch_rate,
+            limits=self._limits,
         )
         self._ssl_context = ssl_context
         self._runner: web.AppRunner | None = None
@@ -326,6 +347,29 @@ class Emulator:
         )
 
     @property
+    def limits(self) -> ServiceLimits:
+        """The service limits this emulator enforces."""
+        return self._limits.limits
+
+    @property
+    def quota_left(self) -> int | None:
+        """Files the quota still allows (None: no quota)."""
+        with self._store.lock:
+            return self._limits.quota_left
+
+    def set_quota(self, files: int | None) -> None:
+        """Set the files the quota allows from now on (restore a spent quota; None: none)."""
+        with self._store.lock:
+            self._limits.set_quota(files)
+
+    @property
+    def refusals(self) -> dict[str, int]:
+        """How many requests each limit refused: ``launch_interval`` (429),
+        ``max_files_per_job`` (400), ``max_file_size`` (413) and ``quota`` (402)."""
+        with self._store.lock:
+            return dict(self._limits.refused)
+
+    @property
     def workflows(self) -> dict[str, dict[str, Any]]:
         """Every added workflow as served (WorkflowInformation JSON), by id, oldest first."""
         return self._catalog.all()
@@ -348,8 +392,8 @@ class Emulator:
         return [f for job in self._store.snapshot().values() for f in job.files]
 
     def reset(self) -> None:
-        """Forget jobs, workflows, recorded requests and scripted faults (options and rates
-        stay).
+        """Forget jobs, workflows, recorded requests, scripted faults, accepted launches and
+        refusals; the quota starts again from its setting (options and rates stay).
 
         Like ``clear_faults()``, forgotten faults are not checked by ``assert_all_faults_fired()``.
         """
@@ -357,3 +401,5 @@ class Emulator:
         self._catalog.clear()
         self._faults.clear()
         self._api.clear_log()
+        with self._store.lock:
+            self._limits.clear()

@@ -73,7 +73,7 @@ BATCH_MAX_CONCURRENT_DOWNLOADS = 8  # output downloads in flight at once
 BATCH_MAX_SUBMIT_ATTEMPTS = 5  # sends of one group per run after errors proving no job exists
 BATCH_MAX_RATE_LIMITED = 30  # 429s one group may meet in a run before it is left pending
 # Launch pacing: a strict limiter counts from the arrival of the last accepted launch, so the
-# next one leaves a margin after the previous one's first byte; the margin doubles (plus a
+# next one leaves a margin after the previous one's last byte; the margin doubles (plus a
 # step) on each 429 and shrinks by LAUNCH_MARGIN_DECAY on each accepted launch.
 LAUNCH_MARGIN = 0.01  # seconds, the smallest margin
 LAUNCH_MARGIN_STEP = 0.05

@@ -472,11 +472,13 @@ class BatchRun:
 
     async def _submit(self, group: GroupRow, launch: Launch) -> Outcome:
         sent = 0
+        whole = sum(f.size for f in group.files)
 
         def progress(delta: int) -> None:
             nonlocal sent
-            launch.started()
             sent += delta
+            if sent >= whole:  # the body is sent: the launch has arrived, or is about to
+                launch.started()
             self.observer.on_upload(delta)
 
         try:

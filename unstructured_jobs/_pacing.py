@@ -3,9 +3,13 @@
 
 `LaunchPacer` owns every job-creating request of a batch, retries included. The service allows
 one launch per `launch_interval` and a strict limiter measures it between *arrivals*: a launch
-arriving 0.999 s after the last accepted one is refused (429). So a launch may leave only once
-the previous one has started sending (its first byte left: it cannot arrive before that) and
-`launch_interval` plus a margin has passed since. The margin starts at `LAUNCH_MARGIN` (10 ms),
+arriving 0.999 s after the last accepted one is refused (429). Where the limiter counts depends
+on the deployment: a gateway counts a request when its headers arrive, an app behind a proxy
+that buffers request bodies (nginx's default) when the whole body has arrived. So a launch
+may leave only once the previous one has sent its whole body (or been answered) and
+`launch_interval` plus a margin has passed since. For small groups the body is sent within
+milliseconds; a group whose upload takes longer than the interval delays the next launch by
+its upload time. The margin starts at `LAUNCH_MARGIN` (10 ms),
 doubles plus `LAUNCH_MARGIN_STEP` on each 429 (up to the interval itself), and shrinks by
 `LAUNCH_MARGIN_DECAY` on each accepted launch. A 429's ``Retry-After`` holds back every launch,
 the refused one included, which goes back in the queue and takes the next slot like any other.
@@ -47,14 +51,14 @@ _FATAL = (AuthenticationError, PermissionDeniedError, QuotaExceededError)
 
 
 class Launch:
-    """One launch slot given by `LaunchPacer.slot`: report when its first byte leaves."""
+    """One launch slot given by `LaunchPacer.slot`: report when its body has been sent."""
 
     def __init__(self, pacer: LaunchPacer) -> None:
         self._pacer = pacer
         self.began = anyio.Event()
 
     def started(self) -> None:
-        """The request's first byte left (call it from the upload progress callback)."""
+        """The request's body was sent (call it from the upload progress callback)."""
         if not self.began.is_set():
             self._pacer._started(self._pacer.clock.now())
             self.began.set()
@@ -80,7 +84,7 @@ class LaunchPacer:
 
     @property
     def spacing(self) -> float:
-        """Seconds from one launch's first byte to the next launch, now."""
+        """Seconds from one launch's last byte to the next launch, now."""
         return self.interval + self.margin
 
     async def slot(self) -> Launch:
@@ -91,7 +95,7 @@ class LaunchPacer:
             await self.clock.sleep(wait)
         launch = Launch(self)
         self._previous = launch.began
-        if self.interval:  # pushed later by `Launch.started`, measured from the first byte
+        if self.interval:  # pushed later by `Launch.started`, measured from the last byte
             self.not_before = max(self.not_before, self.clock.now() + self.spacing)
         return launch
 

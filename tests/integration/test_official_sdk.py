@@ -144,3 +144,47 @@ def test_jobs_through_the_sdk(emu: Emulator, sdk: UnstructuredClient) -> None:
     )
     assert cancelled.status_code == 200
     assert emu.jobs[bare.job_information.id].status == "STOPPED"
+
+
+def test_the_sdk_meets_the_published_limits() -> None:
+    """Against the limit-enforcing emulator the SDK still works, and sees each refusal as the
+    service would send it: 429 with Retry-After, 413 naming the file, 402 for the quota."""
+    from unstructured_jobs.testing import FakeClock, ServiceLimits
+
+    clock = FakeClock(1000.0)
+    limits = ServiceLimits.published(max_file_size=10)
+    emulator = Emulator(clock=clock, limits=limits)
+    with emulator.running_in_thread() as emu, httpx.Client(trust_env=False) as http:
+        root_level = logging.getLogger().level
+        sdk = UnstructuredClient(
+            api_key_auth=emu.api_key,
+            server_url=emu.url,
+            client=http,
+            retry_config=RetryConfig("none", BackoffStrategy(1, 1, 1.0, 1), False),
+        )
+        logging.getLogger().setLevel(root_level)
+
+        def create(*files: tuple[str, bytes]) -> operations.CreateJobResponse:
+            body = shared.BodyCreateJob(
+                request_data=json.dumps({"template_id": "hi_res_partition"}),
+                input_files=[shared.InputFiles(content=c, file_name=n) for n, c in files],
+            )
+            return sdk.jobs.create_job(request=operations.CreateJobRequest(body_create_job=body))
+
+        assert create(("a.pdf", b"small")).job_information is not None
+        with pytest.raises(errors.SDKError) as refused:
+            create(("b.pdf", b"small"))
+        assert refused.value.status_code == 429
+        assert refused.value.raw_response.headers["Retry-After"] == "1"
+        clock.advance(1.0)
+        with pytest.raises(errors.SDKError) as too_big:
+            create(("big.pdf", b"x" * 11))
+        assert too_big.value.status_code == 413 and "big.pdf" in too_big.value.body
+        assert create(("c.pdf", b"small")).job_information is not None
+        emu.set_quota(0)
+        clock.advance(1.0)
+        with pytest.raises(errors.SDKError) as spent:
+            create(("d.pdf", b"small"))
+        assert spent.value.status_code == 402
+        assert json.loads(spent.value.body) == {"detail": "Insufficient API quota"}
+    assert len(emu.jobs) == 2

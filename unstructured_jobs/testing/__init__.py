@@ -40,9 +40,12 @@ Choices made where the contract is silent (the real service may differ):
   empty form (so create-job answers 422 for ``request_data``; run-workflow accepts it);
   urlencoded forms are read like FastAPI does. An ``input_files`` part without a filename is
   422; a malformed multipart body, or a part without a ``name``, is 400 ``{"detail": "There
-  was an error parsing the body"}``, and so is a part the emulator's parser refuses: a part
-  header line over 8190 bytes (a 10,000-character file name) or more than 128 part header lines
-  (the real service's limits are not documented). Like Starlette, field bytes that are not
+  was an error parsing the body"}``, and so is a part FastAPI's parser (python-multipart
+  0.0.34) refuses: a part header line over 4224 bytes (a 5,000-character file name) or more
+  than 8 part header lines. Part headers, field names and file names are read exactly as
+  FastAPI reads them (quotes, semicolons, backslashes, percent signs kept, ``filename*``
+  ignored, an IE-style ``C:\\dir\\a.pdf`` cut to ``a.pdf``; see ``_upload.py``), and an empty
+  file with an empty name is dropped as FastAPI does. Like Starlette, bytes that are not
   UTF-8 are read as Latin-1, and charsets other than the form's are ignored.
   Ids in paths are accepted in any form ``uuid.UUID`` parses and served in canonical form.
 - **Jobs**: ``workflow_id`` is the ``template_id`` when it is a UUID, else a new UUID;

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import gc
+import re
 import shlex
 import signal
 import sys
@@ -122,12 +123,16 @@ def _count(text: str) -> int:
     return value
 
 
-def _size(text: str) -> int:
-    if text.strip() == "0":
-        return 0
-    from .._commands._types import size
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?)?b?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "ki": 2**10, "mi": 2**20, "gi": 2**30}
 
-    return size(text)
+
+def _size(text: str) -> int:
+    """A byte size: ``10MB`` (10,000,000), ``512KiB``, ``1000``; 0 turns the limit off."""
+    match = _SIZE.match(text)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 10MB, 512KiB, 1000, 0)")
+    return int(float(match[1]) * _UNITS[(match[2] or "").lower()])
 
 
 def limits_from(args: argparse.Namespace) -> ServiceLimits:

@@ -1,22 +1,49 @@
-"""Streaming reader of the create-job / run-workflow request bodies."""
+"""Streaming reader of the create-job / run-workflow request bodies.
+
+The body is split into parts by aiohttp, but each part's headers, its field name and its file
+name are read exactly as FastAPI does (Starlette's ``MultiPartParser`` over python-multipart
+0.0.34): header lines end at CRLF only (a bare LF stays in the value), at most 8 header lines
+of at most 4224 bytes each, the last ``Content-Disposition`` wins, its parameters are split on
+semicolons outside double quotes, a quoted value loses its quotes and its ``\\`` and ``\"``
+escapes, RFC 2231/5987 ``filename*`` is ignored (RFC 7578 forbids it), an IE-style full path
+(``C:\\dir\\a.pdf``) keeps its last component, percent signs are kept as sent, and the bytes are
+decoded with the form's charset (UTF-8 by default), else as Latin-1. A file part with an empty
+name and no content is what a browser sends for "no file selected": FastAPI drops it, and so does
+the emulator. ``tests/integration/test_upload_names.py`` checks all this against python-multipart.
+"""
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import urllib.parse
 from dataclasses import dataclass, field
+from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._records import ReceivedFile
 
-__all__ = ["FILE_FIELDS", "Form", "UploadError", "drain", "read_form"]
+__all__ = [
+    "FILE_FIELDS",
+    "Form",
+    "UploadError",
+    "drain",
+    "parse_options",
+    "parse_part_headers",
+    "part_names",
+    "read_form",
+]
 
 #: Field names accepted for uploads: the docs' form and the official SDK's form.
 FILE_FIELDS = ("input_files", "input_files[]")
 CHUNK = 256 * 1024
 MAX_FIELD = 16 * 1024 * 1024
+MAX_PART_HEADERS = 8  # python-multipart's DEFAULT_MAX_HEADER_COUNT
+MAX_PART_HEADER_LINE = 4096 + 128  # python-multipart's DEFAULT_MAX_HEADER_SIZE, CRLF excluded
+_TOKEN = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+-.^_`|~"
 
 
 @dataclass
@@ -61,7 +88,8 @@ async def read_form(request: web.BaseRequest, max_file_size: int | None = None) 
         return form
     try:
         reader = await request.multipart()
-        charset = request.charset or "utf-8"  # Starlette: the form's, never the part's
+        reader.__class__ = _FormReader  # part headers read as python-multipart does
+        charset = form_charset(request.headers.get("Content-Type"))
         file_index = 0
         while True:
             part = await reader.next()
@@ -69,21 +97,20 @@ async def read_form(request: web.BaseRequest, max_file_size: int | None = None) 
                 break
             if not isinstance(part, BodyPartReader):
                 raise UploadError("nested multipart bodies are not supported")
-            if part.name is None:
-                # Starlette: 'The Content-Disposition header field "name" must be provided.'
-                raise UploadError("a part without a name")
-            name = part.name
+            name, filename = part_names(part.headers, charset)
             if name in FILE_FIELDS:
-                if part.filename is None:
+                if filename is None:
                     if form.nameless_file_at is None:
                         form.nameless_file_at = file_index
                     await _skip(part)
                 else:
-                    received = await _read_file(part, name, max_file_size)
+                    received = await _read_file(part, name, filename, max_file_size)
+                    if filename == "" and received.size == 0:
+                        continue  # FastAPI drops a browser's "no file selected"
                     target = form.files if received.sha256 else form.oversized
                     target.append(received)
                 file_index += 1
-            elif part.filename is not None:
+            elif filename is not None:
                 form.file_fields.add(name)
                 await _skip(part)
             else:
@@ -127,7 +154,9 @@ async def _read_field(part: BodyPartReader, charset: str) -> str:
         return data.decode("latin-1")  # Starlette's _user_safe_decode: never a parse error
 
 
-async def _read_file(part: BodyPartReader, name: str, max_size: int | None) -> ReceivedFile:
+async def _read_file(
+    part: BodyPartReader, name: str, filename: str, max_size: int | None
+) -> ReceivedFile:
     """Hash and count one file part; an oversized one comes back with an empty sha256."""
     digest = hashlib.sha256()
     size = 0
@@ -138,8 +167,133 @@ async def _read_file(part: BodyPartReader, name: str, max_size: int | None) -> R
     too_big = max_size is not None and size > max_size
     return ReceivedFile(
         field_name=name,
-        filename=part.filename or "",
+        filename=filename,
         content_type=part.headers.get("Content-Type"),
         size=size,
         sha256="" if too_big else digest.hexdigest(),
+    )
+
+
+# -- part headers and names, as FastAPI (Starlette over python-multipart) reads them ---------
+
+
+class _FormReader(MultipartReader):
+    """aiohttp's multipart reader with the part headers read as python-multipart reads them."""
+
+    async def _read_headers(self) -> CIMultiDictProxy[str]:
+        lines: list[bytes] = []
+        pending = b""
+        while True:
+            chunk = await self._content.readline(max_line_length=self._max_field_size)
+            if not chunk:
+                raise UploadError("the body ended inside a part's headers")
+            pending += chunk
+            if not pending.endswith(b"\r\n"):  # a bare LF belongs to the value
+                if len(pending) > MAX_PART_HEADER_LINE:
+                    raise UploadError("a part header line is too long")
+                continue
+            line, pending = pending[:-2], b""
+            if not line:
+                return parse_part_headers(lines)
+            lines.append(line)
+            if len(lines) > MAX_PART_HEADERS:
+                raise UploadError("too many part header lines")
+
+
+def parse_part_headers(lines: list[bytes]) -> CIMultiDictProxy[str]:
+    """A part's header lines (without their CRLF) as python-multipart reads them: names are
+    tokens, a value starts after the spaces (not tabs) that follow the colon and ends at the
+    line's end (trailing spaces kept), values are Latin-1 (so every byte comes back)."""
+    if len(lines) > MAX_PART_HEADERS:
+        raise UploadError("too many part header lines")
+    headers: CIMultiDict[str] = CIMultiDict()
+    for line in lines:
+        if len(line) > MAX_PART_HEADER_LINE:
+            raise UploadError("a part header line is too long")
+        name, colon, value = line.partition(b":")
+        if not colon or not name or name.translate(None, _TOKEN) or b"\r" in value:
+            raise UploadError("a malformed part header")
+        headers.add(name.decode("ascii"), value.lstrip(b" ").decode("latin-1"))
+    return CIMultiDictProxy(headers)
+
+
+def _split_params(text: str) -> list[str]:
+    """Split a header value on semicolons outside double quotes (python-multipart's
+    ``_parseparam``, the standard library's ``email.message._parseparam`` without RFC 2231)."""
+    s = ";" + text
+    out: list[str] = []
+    start = 0
+    while s.find(";", start) == start:
+        start += 1
+        end = s.find(";", start)
+        ind, diff = start, 0
+        while end > 0:
+            diff += s.count('"', ind, end) - s.count('\\"', ind, end)
+            if diff % 2 == 0:
+                break
+            end, ind = ind, s.find(";", end + 1)
+        if end < 0:
+            end = len(s)
+        i = s.find("=", start, end)
+        if i == -1:
+            item = s[start:end]
+        else:
+            item = s[start:i].rstrip(" \t").lower() + "=" + s[i + 1 : end].lstrip(" \t")
+        out.append(item.strip(" \t"))
+        start = end
+    return out
+
+
+def parse_options(value: str | None) -> tuple[str, dict[str, str]]:
+    """A header value and its parameters, as python-multipart's ``parse_options_header`` gives
+    them (as Latin-1 text): ``filename*`` and other starred names ignored, quotes and their
+    escapes removed, an IE-style full path cut to its last component."""
+    if not value:
+        return "", {}
+    if ";" not in value:
+        return value.lower().strip(" \t"), {}
+    ctype, *segments = _split_params(value)
+    options: dict[str, str] = {}
+    for segment in segments:
+        key, _, val = segment.partition("=")
+        if "*" in key:
+            continue
+        if len(val) >= 2 and val[0] == '"' and val[-1] == '"':
+            val = val[1:-1].replace("\\\\", "\\").replace('\\"', '"')
+        if key == "filename" and (val[1:3] == ":\\" or val[:2] == "\\\\"):
+            val = val.split("\\")[-1]
+        options[key] = val
+    return ctype.lower(), options
+
+
+def _decode(latin1: str, charset: str) -> str:
+    """Starlette's ``_user_safe_decode`` of the bytes behind `latin1`."""
+    raw = latin1.encode("latin-1")
+    try:
+        return raw.decode(charset)
+    except (UnicodeDecodeError, LookupError):
+        return raw.decode("latin-1")
+
+
+def form_charset(content_type: str | None) -> str:
+    """The charset Starlette decodes names and fields with: the form's ``charset`` parameter
+    (default UTF-8), Latin-1 when Python does not know it."""
+    charset: Any = parse_options(content_type)[1].get("charset", "utf-8")
+    try:
+        return codecs.lookup(charset).name
+    except LookupError:
+        return "latin-1"
+
+
+def part_names(headers: Any, charset: str = "utf-8") -> tuple[str, str | None]:
+    """A part's field name and file name (None: not a file) as FastAPI reads them from its
+    last ``Content-Disposition``; `UploadError` (a 400) when it has no ``name``."""
+    values = headers.getall("Content-Disposition", [])
+    _, options = parse_options(values[-1] if values else None)
+    if "name" not in options:
+        # Starlette: 'The Content-Disposition header field "name" must be provided.'
+        raise UploadError("a part without a name")
+    filename = options.get("filename")
+    return _decode(options["name"], charset), None if filename is None else _decode(
+        filename, charset
     )

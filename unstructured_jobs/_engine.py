@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import enum
 import logging
-import math
 import os
 import random
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +22,6 @@ import anyio
 import anyio.to_thread
 import attrs
 from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._clock import Clock
 from ._constants import (
@@ -198,6 +196,39 @@ class Outcome:
 _STOPPED = Outcome(Settled.STOPPED)
 
 
+class _Queue:
+    """The groups waiting for a launch slot. Groups sent again (a refused launch, the parts of
+    a refused group) go to the front: a split is followed to its end before other groups are
+    sent, so a request refused for every file is recognised after a few sends."""
+
+    def __init__(self, groups: Sequence[GroupRow]) -> None:
+        self._items: deque[GroupRow] = deque(groups)
+        self._closed = False
+        self._ready = anyio.Event()
+
+    def put_front(self, groups: Sequence[GroupRow]) -> None:
+        """Queue `groups` (in this order) before the others; nothing once closed."""
+        if not self._closed:
+            self._items.extendleft(reversed(groups))
+            self._ready.set()
+
+    def close(self) -> None:
+        """No more groups: `get` returns None once the queue is empty."""
+        self._closed = True
+        self._ready.set()
+
+    async def get(self) -> GroupRow | None:
+        """The next group, waiting for one; None when closed (what is left stays unsent)."""
+        while not self._items:
+            if self._closed:
+                return None
+            self._ready = anyio.Event()
+            await self._ready.wait()
+        if self._closed:
+            return None
+        return self._items.popleft()
+
+
 class BatchRun:
     """One run of a batch over an open manifest."""
 
@@ -246,7 +277,7 @@ class BatchRun:
         self.created_offset: timedelta | None = None
         self.used_names: set[str] = set()
         self.outstanding = 0
-        self.send: MemoryObjectSendStream[GroupRow] | None = None
+        self.queue = _Queue(())
         self.tg: TaskGroup | None = None
         self.watcher: JobWatcher | None = None
         # Set, before the upload slot is freed, by an answer that ends the batch (401, 402,
@@ -281,29 +312,27 @@ class BatchRun:
             files=sum(len(g.files) for g in queue + waiting),
             upload_bytes=sum(f.size for g in queue for f in g.files),
         )
-        send, receive = anyio.create_memory_object_stream[GroupRow](math.inf)
-        with send, receive:  # closed however the run ends (never left to the GC)
-            self.send, self.outstanding = send, len(queue)
-            for group in queue:
-                send.send_nowait(group)
-            if not queue:
-                send.close()
-            try:
-                async with anyio.create_task_group() as tg:
-                    self.tg = tg
-                    self.watcher = JobWatcher(
-                        self._list_status,
-                        self.client.get_job,
-                        self.client.clock,
-                        interval=self.poll_interval,
-                        start=tg.start_soon,
-                    )
-                    for group in waiting:
-                        tg.start_soon(self._wait_group, group)
-                    await self._launch(receive)
-            except Exception as exc:
-                error = _unwrap(exc)
-                raise error from error.__cause__
+        self.queue, self.outstanding = _Queue(queue), len(queue)
+        if not queue:
+            self.queue.close()
+        try:
+            async with anyio.create_task_group() as tg:
+                self.tg = tg
+                self.watcher = JobWatcher(
+                    self._list_status,
+                    self.client.get_job,
+                    self.client.clock,
+                    interval=self.poll_interval,
+                    start=tg.start_soon,
+                )
+                for group in waiting:
+                    tg.start_soon(self._wait_group, group)
+                await self._launch()
+        except Exception as exc:
+            error = _unwrap(exc)
+            raise error from error.__cause__
+        finally:
+            self.queue.close()
 
     async def _list_status(self, status: str) -> list[JobInformation]:
         return await self.client.list_jobs(status=status)
@@ -372,23 +401,51 @@ class BatchRun:
 
     # -- sending -------------------------------------------------------------------------------
 
-    async def _launch(self, receive: MemoryObjectReceiveStream[GroupRow]) -> None:
+    async def _launch(self) -> None:
         """Every job-creating request of the batch leaves from here, one per launch slot."""
         assert self.tg is not None
-        async with receive:
-            async for group in receive:
-                # A backlog place, a free upload slot, then the launch slot: two slots freed
-                # together must not launch two jobs in the same instant.
-                if self.backlog is not None:
-                    await self.backlog.acquire()
-                await self.uploads.acquire()
-                launch = None if self.stopping else await self.pacer.slot()
-                if launch is None or self.stopping:
-                    self.uploads.release()
-                    if self.backlog is not None:
-                        self.backlog.release()
-                    return
-                self.tg.start_soon(self._send_group, group, launch)
+        while True:
+            # A backlog place, a free upload slot, then the group and the launch slot: two
+            # slots freed together must not launch two jobs in the same instant.
+            if self.backlog is not None:
+                await self.backlog.acquire()
+            await self.uploads.acquire()
+            group = None if self.stopping else await self.queue.get()
+            if group is not None and not self.stopping:
+                try:
+                    # Recorded while the launch slot is still ahead: the wait hides its cost.
+                    group = await self._mark_sending(group)
+                except BaseException:
+                    self._release()
+                    raise
+                if not group.files:  # every file was taken out
+                    self._release()
+                    self._settle(Outcome(Settled.REFUSED))
+                    continue
+            launch = None if group is None or self.stopping else await self.pacer.slot()
+            if group is None or launch is None or self.stopping:
+                self._release()
+                if group is not None:  # the batch stops: the group stays pending, unsent
+                    await self.db(self.m.group_unsent, group.id, None)
+                return
+            self.tg.start_soon(self._send_group, group, launch)
+
+    def _release(self) -> None:
+        """Give back the upload slot and the backlog place of a group not sent."""
+        self.uploads.release()
+        if self.backlog is not None:
+            self.backlog.release()
+
+    async def _mark_sending(self, group: GroupRow) -> GroupRow:
+        """Mark the group ``submitting`` (before its request can leave), without the files
+        that are too large for the server; a manifest that cannot be written stops the batch
+        (it never makes the group look refused)."""
+        group = await self._drop_too_large(group)
+        if not group.files:
+            return group
+        sent_at = _now().isoformat()
+        await self.db(self.m.group_sending, group.id, sent_at)
+        return attrs.evolve(group, sent_at=sent_at)
 
     async def _send_group(self, group: GroupRow, launch: Launch) -> None:
         """Send one group; settle its outcome (always, once); wait for its job if created."""
@@ -418,16 +475,14 @@ class BatchRun:
                 self.tg.start_soon(self._requeue_later, again, outcome.delay)
             else:
                 self._requeue(again)
-        if self.outstanding == 0 and self.send is not None:
-            self.send.close()
+        if self.outstanding == 0:
+            self.queue.close()
+            if self.watcher is not None:  # the last jobs' ends decide the batch's: look closer
+                self.watcher.interval = self.poll_interval / 2
 
     def _requeue(self, groups: Sequence[GroupRow]) -> None:
-        assert self.send is not None
-        for group in groups:
-            try:
-                self.send.send_nowait(group)
-            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-                return  # the batch stops: the groups are ``new`` in the manifest (pending)
+        # Once the batch stops the queue is closed: the groups stay ``new`` (pending).
+        self.queue.put_front(groups)
 
     async def _requeue_later(self, groups: Sequence[GroupRow], delay: float) -> None:
         await self.client.clock.sleep(delay)
@@ -481,13 +536,13 @@ class BatchRun:
                 launch.started()
             self.observer.on_upload(delta)
 
-        try:
+        if self.stopping:  # the batch ends: this group stays pending, unsent
+            self.uploads.release()
+            launch.finish()
+            await self.db(self.m.group_unsent, group.id, None)
+            return Outcome(Settled.PENDING)
+        try:  # a file refused as too large while this group waited for its slot
             group = await self._drop_too_large(group)
-            sent_at = _now().isoformat()
-            if group.files:
-                # A manifest that cannot be written stops the batch; it never makes the group
-                # look refused.
-                await self.db(self.m.group_sending, group.id, sent_at)
         except BaseException:
             self.uploads.release()
             launch.finish()
@@ -495,13 +550,8 @@ class BatchRun:
         if not group.files:
             self.uploads.release()
             launch.finish()
+            await self.db(self.m.group_refused, group.id, "its files were not sent")
             return Outcome(Settled.REFUSED)
-        if self.stopping:  # the batch ends: this group stays pending, unsent
-            self.uploads.release()
-            launch.finish()
-            await self.db(self.m.group_unsent, group.id, None)
-            return Outcome(Settled.PENDING)
-        group = attrs.evolve(group, sent_at=sent_at)
         files = [InputFile(f.path, filename=f.upload_name) for f in group.files]
         try:
             try:

@@ -19,7 +19,9 @@ batch waits for: each tick (the batch's ``poll_interval``, 1 s by default) lists
 ``SCHEDULED`` jobs, then its ``IN_PROGRESS`` ones (two requests); a waited job in neither list
 has ended (or has a status this release does not know), and one `get_job` confirms it. So the
 budget is 2 requests per tick plus one per finished job, and a job is noticed at most one tick
-(plus a round trip) after it ended. The two lists are read in that order so that a job starting
+(plus a round trip) after it ended. Once nothing is left to send, the ends of the last jobs
+are the end of the batch: the tick halves (4 requests a second by default, for those last
+jobs' run time). The two lists are read in that order so that a job starting
 between them is in one of them.
 """
 

@@ -378,8 +378,8 @@ async def submit_batch(
         poll_interval: seconds between two looks at the batch's jobs (default 1). A look is
             two listings (the account's SCHEDULED and IN_PROGRESS jobs), whatever the number
             of jobs, plus one `get_job` per job that has ended: a finished job is noticed
-            within `poll_interval` and a round trip. max_poll_interval: not used by batches
-            (kept for compatibility).
+            within `poll_interval` and a round trip (half of it once nothing is left to send).
+            max_poll_interval: not used by batches (kept for compatibility).
         clock_skew: seconds of tolerance when matching a possibly created job to a group,
             on top of the difference between our clock and the server's, which is measured
             (from the ``Date`` header of the job listing). It covers a server whose ``Date``

@@ -18,7 +18,7 @@ import pytest
 
 from unstructured_jobs import AsyncJobsClient, QuotaExceededError, ServiceLimits
 from unstructured_jobs.batch import BatchObserver, FileState, submit_batch
-from unstructured_jobs.testing import Emulator, FakeClock, Schedule
+from unstructured_jobs.testing import Emulator, FakeClock, Fault, Schedule
 
 
 class SettledClock(FakeClock):
@@ -216,3 +216,23 @@ async def test_files_as_large_as_one_the_server_refused_are_not_sent_again(
     assert sent_names(emu) == Counter({"doc000.txt": 1, "doc002.txt": 1})
     posts = [r.status for r in emu.requests if r.method == "POST"]
     assert posts.count(413) == 3 and len(posts) == 5  # doc003.txt was sent once, in its group
+
+
+async def test_a_request_refused_for_every_file_stops_splitting_soon(tmp_path: Path) -> None:
+    """A wrong template refuses every group: a few sends find that out, not one per file."""
+    clock = SettledClock()
+    make_files(tmp_path / "in", 40)
+    async with (
+        strict(clock) as emu,
+        AsyncJobsClient(api_key=emu.api_key, server_url=emu.url, clock=clock) as client,
+    ):
+        emu.inject(
+            Fault.status(422, detail="Unknown template"), method="POST", path="*", times=None
+        )
+        report = await submit_batch(client, [tmp_path / "in"], template_id="t")
+    assert report.counts() == {"failed": 40} and emu.jobs == {}
+    assert all("Unknown template" in (f.error or "") for f in report.files)
+    posts = [r for r in emu.requests if r.method == "POST"]
+    # Split to the end, the 4 groups would take 76 sends (19 each); three files refused
+    # alone with no job created stop the splitting.
+    assert len(posts) <= 24

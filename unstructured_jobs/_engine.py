@@ -422,7 +422,14 @@ class BatchRun:
                     self._release()
                     self._settle(Outcome(Settled.REFUSED))
                     continue
-            launch = None if group is None or self.stopping else await self.pacer.slot()
+            try:
+                launch = None if group is None or self.stopping else await self.pacer.slot()
+            except BaseException:  # cancelled (the batch stops): the group was not sent
+                self._release()
+                if group is not None:
+                    with anyio.CancelScope(shield=True):
+                        await self.db(self.m.group_unsent, group.id, None)
+                raise
             if group is None or launch is None or self.stopping:
                 self._release()
                 if group is not None:  # the batch stops: the group stays pending, unsent

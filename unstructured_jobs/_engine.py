@@ -595,7 +595,9 @@ class BatchRun:
             self.attempts[group.id] += 1
             delay = backoff_delay(self.attempts[group.id] - 1, self.rng)
             if isinstance(exc, APIStatusError):
-                hint = parse_retry_after(exc.headers.get("retry-after"))
+                hint = parse_retry_after(
+                    next((v for k, v in exc.headers.items() if k.lower() == "retry-after"), None)
+                )
                 if hint is not None:
                     self.pacer.hold(hint)
                     delay = 0.0

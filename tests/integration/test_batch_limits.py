@@ -236,3 +236,30 @@ async def test_a_request_refused_for_every_file_stops_splitting_soon(tmp_path: P
     # Split to the end, the 4 groups would take 76 sends (19 each); three files refused
     # alone with no job created stop the splitting.
     assert len(posts) <= 24
+
+
+async def test_a_503_is_sent_again_through_the_launch_slots_after_its_retry_after(
+    tmp_path: Path,
+) -> None:
+    clock = SettledClock()
+    paths = make_files(tmp_path / "in", 20)
+    created_at: list[float] = []
+
+    class Seen(Paced):
+        def on_job_submitted(self, job_id: str, files: int) -> None:
+            created_at.append(clock.now())
+
+    seen = Seen()
+    async with (
+        strict(clock) as emu,
+        AsyncJobsClient(api_key=emu.api_key, server_url=emu.url, clock=clock) as client,
+    ):
+        emu.inject(Fault.status(503, retry_after="3"), method="POST", path="*", times=1)
+        report = await submit_batch(client, [tmp_path / "in"], template_id="t", observer=seen)
+    assert report.ok and len(emu.jobs) == 2
+    assert sent_names(emu) == Counter({p.name: 1 for p in paths})
+    assert report.refusals == 0 and seen.paced == []  # an error retried, not pacing
+    assert emu.refusals["launch_interval"] == 0  # its retry never collided with a launch
+    posts = [r.status for r in emu.requests if r.method == "POST"]
+    assert posts == [503, 200, 200]
+    assert min(created_at) >= 3.0  # no launch before the 503's Retry-After was over

@@ -278,6 +278,12 @@ class AsyncJobsClient:
         """
         return AsyncRawResponses(self._copy(transport=self._transport, raw=True))
 
+    def _with_limits(self, limits: ServiceLimits) -> AsyncJobsClient:
+        """A copy that checks `limits` instead (a batch's own options), sharing the pool."""
+        clone = self._copy(transport=self._transport, raw=self._raw)
+        clone.limits = limits
+        return clone
+
     def _copy(self, *, transport: Transport, raw: bool) -> AsyncJobsClient:
         clone = copy.copy(self)  # every attribute, so a new one cannot be forgotten here
         clone.__dict__.pop("with_raw_response", None)  # a cached view of the original

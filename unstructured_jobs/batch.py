@@ -57,7 +57,7 @@ from ._constants import (
     SERVICE_MAX_FILES_PER_JOB,
 )
 from ._engine import BatchObserver, BatchRun, form_groups
-from ._exceptions import InvalidInputError, ServiceLimitError, UnsafePathError
+from ._exceptions import InvalidInputError, UnsafePathError
 from ._grouping import GroupLimits
 from ._inputs import request_data_json
 from ._manifest import (
@@ -74,7 +74,6 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing.Unpack for **kwargs needs Python 3.12
 
     from ._client import AsyncJobsClient
-    from ._options import ServiceLimits
     from ._sync import JobsClient
 
 __all__ = [
@@ -359,7 +358,8 @@ async def submit_batch(
             .unstructured-jobs.sqlite`` when `output_dir` is given, else in memory (not
             resumable).
         files_per_job, max_job_bytes: group size limits (default: the client's
-            ``limits.files_per_job``, 10; no byte limit).
+            ``limits.files_per_job``, 10; no byte limit). Given here, `files_per_job`,
+            `max_file_bytes` and `launch_rate` override the client's limits for this batch.
         max_file_bytes: larger files are reported failed and never sent (default: the
             client's ``limits.bytes_per_file``, 50 MB; None: no limit). A file the server
             refuses as too large (413) fails alone, its group-mates are sent, and files at
@@ -419,13 +419,21 @@ async def submit_batch(
         files_per_job = service.files_per_job or _NO_LIMIT
     if max_file_bytes is FROM_LIMITS:
         max_file_bytes = service.bytes_per_file
-    _within_client_limits(service, files_per_job, max_file_bytes)
     if max_concurrent_uploads < 1 or max_submit_attempts < 1:
         raise InvalidInputError("max_concurrent_uploads and max_submit_attempts must be >= 1")
     setup = _Setup.check(
         inputs, template_id, job_nodes, output_dir, manifest, files_per_job, include, exclude
     )
     request_data, out, manifest = setup.request_data, setup.output_dir, setup.manifest
+    # The batch's own options win over the client's limits (e.g. --max-file-size 100MB for a
+    # server known to take it): its jobs are checked against them.
+    client = client._with_limits(
+        attrs.evolve(
+            service,
+            files_per_job=None if files_per_job >= _NO_LIMIT else files_per_job,
+            bytes_per_file=max_file_bytes,
+        )
+    )
     if out is not None:
         try:
             await anyio.to_thread.run_sync(lambda: os.makedirs(out, exist_ok=True))
@@ -487,33 +495,6 @@ async def submit_batch(
 
 
 _NO_LIMIT = 2**31  # files per job when the limit is lifted
-
-
-def _within_client_limits(
-    limits: ServiceLimits, files_per_job: int, max_file_bytes: int | None
-) -> None:
-    """Refuse batch options that the client's limits would refuse on every job."""
-    most = limits.files_per_job
-    if most is not None and files_per_job > most:
-        raise ServiceLimitError(
-            f"files_per_job={files_per_job} is over the client's limit of {most} files per "
-            "job (ServiceLimits.files_per_job); lift it on the client: "
-            "AsyncJobsClient(limits=ServiceLimits(files_per_job=None))",
-            limit="files_per_job",
-            allowed=most,
-            found=files_per_job,
-        )
-    largest = limits.bytes_per_file
-    if largest is not None and (max_file_bytes is None or max_file_bytes > largest):
-        found = "None" if max_file_bytes is None else str(max_file_bytes)
-        raise ServiceLimitError(
-            f"max_file_bytes={found} is over the client's limit of {largest} bytes per file "
-            "(ServiceLimits.bytes_per_file); raise or lift it on the client: "
-            "AsyncJobsClient(limits=ServiceLimits(bytes_per_file=None))",
-            limit="bytes_per_file",
-            allowed=largest,
-            found=-1 if max_file_bytes is None else max_file_bytes,
-        )
 
 
 def plan_batch(

@@ -263,3 +263,20 @@ async def test_a_503_is_sent_again_through_the_launch_slots_after_its_retry_afte
     posts = [r.status for r in emu.requests if r.method == "POST"]
     assert posts == [503, 200, 200]
     assert min(created_at) >= 3.0  # no launch before the 503's Retry-After was over
+
+
+async def test_the_batchs_own_options_override_the_clients_limits(tmp_path: Path) -> None:
+    """``--max-file-size 1000`` for a server known to take it: the client's 100 does not refuse."""
+    clock = SettledClock()
+    paths = make_files(tmp_path / "in", 12, size=300)
+    limits = ServiceLimits(bytes_per_file=100, files_per_job=10)
+    async with (
+        strict(clock, max_files_per_job=None) as emu,
+        AsyncJobsClient(api_key=emu.api_key, server_url=emu.url, clock=clock, limits=limits) as c,
+    ):
+        report = await submit_batch(
+            c, [tmp_path / "in"], template_id="t", max_file_bytes=1000, files_per_job=12
+        )
+        assert c.limits == limits  # the client itself is unchanged
+    assert report.ok and len(emu.jobs) == 1
+    assert sent_names(emu) == Counter({p.name: 1 for p in paths})

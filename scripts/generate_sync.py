@@ -49,6 +49,7 @@ EXPORTS = {  # the other public names (what appears in the clients' signatures)
     "ResponseEvent": "._hooks",
     "RetryConfig": "._options",
     "RetryEvent": "._hooks",
+    "ServiceLimits": "._options",
     "SSLOption": "._tls",
     "SessionFactory": "._transport",
     "Timeout": "._options",

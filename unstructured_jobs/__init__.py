@@ -40,8 +40,11 @@ if TYPE_CHECKING:
     from ._exceptions import LocalFileError as LocalFileError
     from ._exceptions import NotFoundError as NotFoundError
     from ._exceptions import PermissionDeniedError as PermissionDeniedError
+    from ._exceptions import QuotaExceededError as QuotaExceededError
     from ._exceptions import RateLimitError as RateLimitError
+    from ._exceptions import RequestTooLargeError as RequestTooLargeError
     from ._exceptions import ResponseValidationError as ResponseValidationError
+    from ._exceptions import ServiceLimitError as ServiceLimitError
     from ._exceptions import SyncInAsyncContextError as SyncInAsyncContextError
     from ._exceptions import UnprocessableEntityError as UnprocessableEntityError
     from ._exceptions import UnsafePathError as UnsafePathError
@@ -83,6 +86,7 @@ if TYPE_CHECKING:
     from ._models import WorkflowType as WorkflowType
     from ._multipart import ProgressCallback as ProgressCallback
     from ._options import RetryConfig as RetryConfig
+    from ._options import ServiceLimits as ServiceLimits
     from ._options import Timeout as Timeout
     from ._response import RawResponse as RawResponse
     from ._run import FileOutput as FileOutput
@@ -140,14 +144,18 @@ __all__ = [
     "PermissionDeniedError",
     "PollCallback",
     "ProgressCallback",
+    "QuotaExceededError",
     "RateLimitError",
     "RawResponse",
     "RequestEvent",
+    "RequestTooLargeError",
     "ResponseEvent",
     "ResponseValidationError",
     "RetryConfig",
     "RetryEvent",
     "SSLOption",
+    "ServiceLimitError",
+    "ServiceLimits",
     "SessionFactory",
     "SyncInAsyncContextError",
     "Template",
@@ -218,14 +226,18 @@ _HOMES = {
     "PermissionDeniedError": "._exceptions",
     "PollCallback": "._client",
     "ProgressCallback": "._multipart",
+    "QuotaExceededError": "._exceptions",
     "RateLimitError": "._exceptions",
     "RawResponse": "._response",
     "RequestEvent": "._hooks",
+    "RequestTooLargeError": "._exceptions",
     "ResponseEvent": "._hooks",
     "ResponseValidationError": "._exceptions",
     "RetryConfig": "._options",
     "RetryEvent": "._hooks",
     "SSLOption": "._tls",
+    "ServiceLimitError": "._exceptions",
+    "ServiceLimits": "._options",
     "SessionFactory": "._transport",
     "SyncInAsyncContextError": "._exceptions",
     "Template": "._models",

@@ -59,7 +59,12 @@ from ._core import (
     validate_name_id,
 )
 from ._downloads import stream_to_file
-from ._exceptions import InvalidInputError, WaitTimeoutError
+from ._exceptions import (
+    InvalidInputError,
+    RequestTooLargeError,
+    ServiceLimitError,
+    WaitTimeoutError,
+)
 from ._hooks import EventHooks, Hooks
 from ._inputs import (
     FilePlan,
@@ -86,7 +91,7 @@ from ._models import (
 from ._multipart import MultipartBody, ProgressCallback
 from ._nowait import check_cached
 from ._offload import offload
-from ._options import RetryConfig, Timeout
+from ._options import RetryConfig, ServiceLimits, Timeout
 from ._pacing import CallPacer
 from ._response import RawResponse
 from ._run import JobRun
@@ -146,6 +151,10 @@ class AsyncJobsClient:
       of every request, as httpx's ``event_hooks``: to count retries, time requests or add a
       header. They never see the API key, run on the event loop's thread, and an exception
       one raises reaches the caller unchanged (the README's "Event hooks").
+    - `limits`: the service's published limits (`ServiceLimits`: 10 files per job, 50 MB per
+      file, one launch per second, 5 running jobs). `create_job` and `run_workflow` refuse a
+      request over a file limit with `ServiceLimitError` before sending anything; the batch
+      engine groups and paces by them. ``ServiceLimits(files_per_job=None)`` lifts one.
 
     Every request method also takes `timeout` and `max_retries` to override them for one call
     (`max_retries` may be a `RetryConfig(max_retries, budget)` to change the time budget too).
@@ -168,6 +177,7 @@ class AsyncJobsClient:
         clock: Clock | None = None,
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
         event_hooks: EventHooks | None = None,
+        limits: ServiceLimits = ServiceLimits(),  # noqa: B008 - immutable value object
     ) -> None:
         # The key goes into a Secret at once: no frame keeps it in a plain local (see _secret).
         given = Secret.of(api_key if api_key is not None else os.environ.get(ENV_API_KEY))
@@ -182,6 +192,10 @@ class AsyncJobsClient:
             raise InvalidInputError("max_connections must be >= 1")
         if max_answer_bytes < 1:
             raise InvalidInputError("max_answer_bytes must be >= 1")
+        if not isinstance(limits, ServiceLimits):
+            raise InvalidInputError(f"limits must be a ServiceLimits, got {type(limits).__name__}")
+        self.limits = limits
+        """The `ServiceLimits` checked before sending (and that a batch paces itself by)."""
         self.server_url = _core.check_server_url(url, allow_insecure_http=allow_insecure_http)
         ssl_context: SSLContext | bool = True
         proxy: _proxy.Proxy | None = None
@@ -254,6 +268,7 @@ class AsyncJobsClient:
         max_retries: int | RetryConfig | None = None,
         retry_budget: float | None = None,
         event_hooks: EventHooks | None = None,
+        limits: ServiceLimits | None = None,
     ) -> AsyncJobsClient:
         """A copy of this client with other settings, sharing its connection pool.
 
@@ -265,7 +280,7 @@ class AsyncJobsClient:
         `max_retries` and `retry_budget` (not both). The copy is cheap (no new connections)
         and lives as long as this client: closing either closes both. `api_key` lets one pool
         serve several keys (a web server acting for several accounts). `event_hooks`
-        replaces this client's hooks in the copy (``{}``: none).
+        replaces this client's hooks in the copy (``{}``: none); `limits` its `ServiceLimits`.
         """
         given = Secret.of(api_key)
         del api_key
@@ -286,7 +301,14 @@ class AsyncJobsClient:
             retries=retries,
             hooks=None if event_hooks is None else Hooks.of(event_hooks),
         )
-        return self._copy(transport=transport, raw=self._raw)
+        clone = self._copy(transport=transport, raw=self._raw)
+        if limits is not None:
+            if not isinstance(limits, ServiceLimits):
+                raise InvalidInputError(
+                    f"limits must be a ServiceLimits, got {type(limits).__name__}"
+                )
+            clone.limits = limits
+        return clone
 
     @functools.cached_property
     def with_raw_response(self) -> AsyncRawResponses:
@@ -297,6 +319,12 @@ class AsyncJobsClient:
         >>> raw.status, raw.request_id, raw.parse().status         # doctest: +SKIP
         """
         return AsyncRawResponses(self._copy(transport=self._transport, raw=True))
+
+    def _with_limits(self, limits: ServiceLimits) -> AsyncJobsClient:
+        """A copy that checks `limits` instead (a batch's own options), sharing the pool."""
+        clone = self._copy(transport=self._transport, raw=self._raw)
+        clone.limits = limits
+        return clone
 
     def _copy(self, *, transport: Transport, raw: bool) -> AsyncJobsClient:
         clone = copy.copy(self)  # every attribute, so a new one cannot be forgotten here
@@ -325,7 +353,10 @@ class AsyncJobsClient:
         or else `request_data` alone (a dict or its JSON).
         Every local file is checked before anything is sent; files are streamed from disk one at
         a time. The request is retried only where the server cannot have created the job; after
-        an ambiguous failure `JobMayExistError` is raised instead.
+        an ambiguous failure `JobMayExistError` is raised instead. More files than
+        ``limits.files_per_job`` or one larger than ``limits.bytes_per_file`` raise
+        `ServiceLimitError` before sending; a 413 answer is a `RequestTooLargeError` naming
+        the files.
         """
         try:
             data = request_data_json(
@@ -333,11 +364,15 @@ class AsyncJobsClient:
             )
         except ValueError as exc:
             raise InvalidInputError(str(exc)) from None
-        files = await _prepare(input_files)
+        files = _within_limits(await _prepare(input_files), self.limits)
         body = MultipartBody(files, fields=[("request_data", data)], on_progress=on_upload_progress)
         lost = MayHaveCreatedJob(tuple(body.file_names), data)
         request = Request("POST", api_path("jobs", ""), Safety.UNSAFE, body=body, on_lost=lost)
-        return await self._send(request, JobInformation, timeout, max_retries)
+        try:
+            return await self._send(request, JobInformation, timeout, max_retries)
+        except RequestTooLargeError as exc:
+            _name_files(exc, files)
+            raise
 
     async def run_workflow(
         self,
@@ -353,15 +388,20 @@ class AsyncJobsClient:
         The service runs a workflow only when no job of it is active: otherwise it starts none
         and says so, and `WorkflowBusyError` is raised (with the running job's id when the
         server gives it); wait for that job or cancel it, then run again.
+        The files are checked against `limits` as `create_job` checks them.
         """
         path = api_path("workflows", validate_id(workflow_id, "workflow_id"), "run")
-        files = await _prepare(input_files)
+        files = _within_limits(await _prepare(input_files), self.limits)
         body = MultipartBody(files, on_progress=on_upload_progress) if files else None
         lost = MayHaveCreatedJob(tuple(body.file_names) if body is not None else ())
         request = Request("POST", path, Safety.UNSAFE, body=body, on_lost=lost)
-        return await self._send(
-            request, JobInformation, timeout, max_retries, check=_core.workflow_busy_error
-        )
+        try:
+            return await self._send(
+                request, JobInformation, timeout, max_retries, check=_core.workflow_busy_error
+            )
+        except RequestTooLargeError as exc:
+            _name_files(exc, files)
+            raise
 
     async def list_jobs(
         self,
@@ -1092,6 +1132,53 @@ def _check_key(secret: Secret | None) -> Secret:
     if any(c in secret.reveal() for c in "\r\n\x00"):
         raise InvalidInputError("the API key contains control characters")
     return secret
+
+
+def _within_limits(files: list[PreparedFile], limits: ServiceLimits) -> list[PreparedFile]:
+    """The files, if they respect `limits`; else `ServiceLimitError`, before any byte is sent."""
+    most = limits.files_per_job
+    if most is not None and len(files) > most:
+        raise ServiceLimitError(
+            f"{len(files)} input files, over the limit of {most} files per job "
+            f"(ServiceLimits.files_per_job); send them in several jobs (run_batch groups "
+            f"them), or lift the limit: AsyncJobsClient(limits=ServiceLimits("
+            f"files_per_job=None))",
+            limit="files_per_job",
+            allowed=most,
+            found=len(files),
+        )
+    largest = limits.bytes_per_file
+    if largest is not None:
+        for f in files:
+            if f.size is not None and f.size > largest:
+                raise ServiceLimitError(
+                    f"{f.filename}: {f.size} bytes, over the limit of {largest} bytes per file "
+                    f"(ServiceLimits.bytes_per_file); if your server accepts larger files, "
+                    f"raise or lift it: AsyncJobsClient(limits=ServiceLimits("
+                    f"bytes_per_file=None))",
+                    limit="bytes_per_file",
+                    allowed=largest,
+                    found=f.size,
+                )
+    return files
+
+
+def _name_files(error: RequestTooLargeError, files: Sequence[PreparedFile]) -> None:
+    """Say which files a 413 refused request carried, and what to do about it."""
+    error.files = [
+        f.filename if f.size is None else f"{f.filename} ({f.size} bytes)" for f in files
+    ]
+    if not files:
+        return
+    message = (
+        f"{error.message}; the request carried {', '.join(error.files[:10])}"
+        + (f" and {len(files) - 10} more" if len(files) > 10 else "")
+        + ": a file over the server's size limit is refused again; set "
+        "ServiceLimits(bytes_per_file=...) to the server's limit to refuse such files before "
+        "sending"
+    )
+    error.message = message
+    error.args = (message,)
 
 
 def _needs_disk(items: Sequence[object]) -> bool:

@@ -44,7 +44,9 @@ from ._exceptions import (
     JobMayExistError,
     NotFoundError,
     PermissionDeniedError,
+    QuotaExceededError,
     RateLimitError,
+    RequestTooLargeError,
     ResponseValidationError,
     UnprocessableEntityError,
     UnstructuredJobsError,
@@ -373,9 +375,11 @@ def snippet(body: bytes) -> str:
 _STATUS_ERRORS: dict[int, type[APIStatusError]] = {
     400: BadRequestError,
     401: AuthenticationError,
+    402: QuotaExceededError,
     403: PermissionDeniedError,
     404: NotFoundError,
     409: ConflictError,
+    413: RequestTooLargeError,
     422: UnprocessableEntityError,
     429: RateLimitError,
 }

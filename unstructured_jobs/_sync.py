@@ -40,7 +40,7 @@ from ._models import (
     WorkflowState,
 )
 from ._multipart import ProgressCallback
-from ._options import RetryConfig, Timeout
+from ._options import RetryConfig, ServiceLimits, Timeout
 from ._response import RawResponse
 from ._run import JobRun
 from ._secret import Secret
@@ -90,6 +90,7 @@ class JobsClient(BlockingClient):
         clock: Clock | None = None,
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
         event_hooks: EventHooks | None = None,
+        limits: ServiceLimits = ServiceLimits(),
     ) -> None:
         key = Secret.of(api_key)  # never a plain local
         del api_key
@@ -108,6 +109,7 @@ class JobsClient(BlockingClient):
             clock=clock,
             max_answer_bytes=max_answer_bytes,
             event_hooks=event_hooks,
+            limits=limits,
         )
 
     def with_options(
@@ -118,6 +120,7 @@ class JobsClient(BlockingClient):
         max_retries: int | RetryConfig | None = None,
         retry_budget: float | None = None,
         event_hooks: EventHooks | None = None,
+        limits: ServiceLimits | None = None,
     ) -> JobsClient:
         """A copy of this client with other settings, sharing its connection pool.
 
@@ -129,7 +132,7 @@ class JobsClient(BlockingClient):
         `max_retries` and `retry_budget` (not both). The copy is cheap (no new connections)
         and lives as long as this client: closing either closes both. `api_key` lets one pool
         serve several keys (a web server acting for several accounts). `event_hooks`
-        replaces this client's hooks in the copy (``{}``: none).
+        replaces this client's hooks in the copy (``{}``: none); `limits` its `ServiceLimits`.
         """
         key = Secret.of(api_key)  # never a plain local
         del api_key
@@ -139,6 +142,7 @@ class JobsClient(BlockingClient):
             max_retries=max_retries,
             retry_budget=retry_budget,
             event_hooks=event_hooks,
+            limits=limits,
         )
 
     @property
@@ -169,7 +173,10 @@ class JobsClient(BlockingClient):
         or else `request_data` alone (a dict or its JSON).
         Every local file is checked before anything is sent; files are streamed from disk one at
         a time. The request is retried only where the server cannot have created the job; after
-        an ambiguous failure `JobMayExistError` is raised instead.
+        an ambiguous failure `JobMayExistError` is raised instead. More files than
+        ``limits.files_per_job`` or one larger than ``limits.bytes_per_file`` raise
+        `ServiceLimitError` before sending; a 413 answer is a `RequestTooLargeError` naming
+        the files.
         """
         return self._call(
             AsyncJobsClient.create_job,
@@ -196,6 +203,7 @@ class JobsClient(BlockingClient):
         The service runs a workflow only when no job of it is active: otherwise it starts none
         and says so, and `WorkflowBusyError` is raised (with the running job's id when the
         server gives it); wait for that job or cancel it, then run again.
+        The files are checked against `limits` as `create_job` checks them.
         """
         return self._call(
             AsyncJobsClient.run_workflow,

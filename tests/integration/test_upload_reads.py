@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from unstructured_jobs import AsyncJobsClient
+from unstructured_jobs import AsyncJobsClient, ServiceLimits
 from unstructured_jobs import _multipart as multipart
 from unstructured_jobs import _nowait as nowait
 from unstructured_jobs._offload import run_calls
@@ -105,7 +105,9 @@ def sha(path: Path) -> str:
 
 
 async def upload(emu: Emulator, *files: Path) -> list[Any]:
-    async with AsyncJobsClient(api_key=emu.api_key, server_url=emu.url) as client:
+    # Many files in one job: over the published 10 per job, lifted on purpose.
+    unlimited = ServiceLimits(files_per_job=None, bytes_per_file=None)
+    async with AsyncJobsClient(api_key=emu.api_key, server_url=emu.url, limits=unlimited) as client:
         job = await client.create_job(template_id="t", input_files=list(files))
     return list(emu.jobs[job.id].files)
 

@@ -29,12 +29,12 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import anyio
+import anyio.to_thread
 
 from . import _core, _proxy, _run, _tls
 from ._clock import SYSTEM_CLOCK, Clock
 from ._constants import (
     BULK_ANSWER,
-    CACHED_CHECK_MAX_FILES,
     DEFAULT_MAX_ANSWER_BYTES,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_POLL_INTERVAL,
@@ -67,12 +67,9 @@ from ._exceptions import (
 )
 from ._hooks import EventHooks, Hooks
 from ._inputs import (
-    FilePlan,
     InputFile,
     InputFileLike,
     PreparedFile,
-    has_streams,
-    path_facts,
     prepare_files,
     request_data_json,
 )
@@ -89,8 +86,6 @@ from ._models import (
     WorkflowState,
 )
 from ._multipart import MultipartBody, ProgressCallback
-from ._nowait import check_cached
-from ._offload import offload
 from ._options import RetryConfig, ServiceLimits, Timeout
 from ._pacing import CallPacer
 from ._response import RawResponse
@@ -1195,15 +1190,6 @@ async def _prepare(input_files: Iterable[InputFileLike]) -> list[PreparedFile]:
     items = list(input_files)
     if not _needs_disk(items):
         return prepare_files(items)
-    # stat() may wait on the disk: the files are checked, and the first small ones read, here
-    # only if all of it is in memory (a few microseconds); otherwise in one trip to a worker
-    # thread, which costs several times more. Long lists go to the thread at once: their
-    # check is real work, better done off the loop.
-    if has_streams(items):  # a user's file object is sized by seeking it: off the loop too
-        return await offload(prepare_files, items, UPLOAD_CHUNK_SIZE)
-    plan = FilePlan(items)  # names and content types, here; only system calls in the thread
-    if len(plan.paths) <= CACHED_CHECK_MAX_FILES:
-        facts = check_cached(plan.paths, UPLOAD_CHUNK_SIZE)
-        if facts is not None:
-            return plan.finish(facts)
-    return plan.finish(await offload(path_facts, plan.paths, UPLOAD_CHUNK_SIZE))
+    # stat() may wait on the disk: every file is checked, and the first small ones read (so
+    # that their upload needs no other trip), in one trip to a worker thread.
+    return await anyio.to_thread.run_sync(prepare_files, items, UPLOAD_CHUNK_SIZE)

@@ -38,8 +38,6 @@ STALL_CHECKS_PER_TIMEOUT = 4  # the stall watchdog looks for progress this often
 UNWATCHED_BODY = 16 * 1024
 WRITER_STOP_GRACE = 5.0  # seconds a failed or cancelled attempt waits for its body to let go
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
-CACHED_CHECK_MAX_FILES = 32  # inputs checked on the loop when cached (_nowait); more: executor
-FILE_CALL_JOBS = 4  # executor jobs running batched file calls (stat, open, reads) at once
 
 # Answers.
 MAX_ERROR_BODY = 1024 * 1024  # bytes of an error answer read for its message and `body`

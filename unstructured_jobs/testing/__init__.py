@@ -114,7 +114,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._cli import main
     from ._clock import FakeClock
-    from ._faults import Fault, FaultRates, InjectedFault, UnfiredFaultsError
+    from ._faults import Fault, FaultRates, InjectedFault, UnfiredFaultsError, UnroutableFaultError
     from ._limits import ServiceLimits
     from ._records import EmulatedJob, ReceivedFile, RecordedRequest, Schedule
     from ._server import Emulator
@@ -131,6 +131,7 @@ __all__ = [
     "Schedule",
     "ServiceLimits",
     "UnfiredFaultsError",
+    "UnroutableFaultError",
     "main",
 ]
 
@@ -141,6 +142,7 @@ _HOMES = {
     "FaultRates": "._faults",
     "InjectedFault": "._faults",
     "UnfiredFaultsError": "._faults",
+    "UnroutableFaultError": "._faults",
     "Schedule": "._records",
     "ServiceLimits": "._limits",
     "EmulatedJob": "._records",

@@ -321,7 +321,8 @@ async def submit_batch(
         files_per_job, max_job_bytes: group size limits (default 10 files, no byte limit).
         max_file_bytes: larger files are reported failed and never sent (default 10 MB;
             None: no limit).
-        launch_rate: job creations per second at most (default 1; None: unlimited).
+        launch_rate: job creations per second at most (default 1; None or 0: no limit, as
+            the CLI's ``--launch-rate 0``).
         max_concurrent_uploads: create-job requests in flight at once.
         wait: wait for the jobs (False: submit, record and return; run again to wait).
         wait_timeout, poll_interval, max_poll_interval: passed to `wait_for_job` per job;
@@ -350,8 +351,8 @@ async def submit_batch(
     again once fixed.
     Every other per-job error is recorded on the files, not raised.
     """
-    if launch_rate is not None and not launch_rate > 0:
-        raise InvalidInputError("launch_rate must be > 0 or None")
+    if launch_rate is not None and not launch_rate >= 0:
+        raise InvalidInputError("launch_rate must be >= 0 (0 or None: no limit)")
     if max_concurrent_uploads < 1 or max_submit_attempts < 1:
         raise InvalidInputError("max_concurrent_uploads and max_submit_attempts must be >= 1")
     setup = _Setup.check(
@@ -383,7 +384,7 @@ async def submit_batch(
             request_data=request_data,
             limits=GroupLimits(files_per_job, max_file_bytes, max_job_bytes),
             output_dir=out,
-            launch_interval=0.0 if launch_rate is None else 1.0 / launch_rate,
+            launch_interval=1.0 / launch_rate if launch_rate else 0.0,
             max_concurrent_uploads=max_concurrent_uploads,
             wait=wait,
             wait_options={

@@ -5,11 +5,9 @@ choice (``--status`` values). No library: shtab or argcomplete would do it, at t
 dependency (argcomplete also runs Python on every Tab press); the parser is small enough that
 a generator of about 150 lines is simpler to keep.
 
-Install (docs/cli.md)::
-
-    unstructured-jobs completion bash > ~/.local/share/bash-completion/completions/unstructured-jobs
-    unstructured-jobs completion zsh > "${fpath[1]}/_unstructured-jobs"
-    unstructured-jobs completion fish > ~/.config/fish/completions/unstructured-jobs.fish
+Install: see `INSTALL` (printed by ``completion --help``) and docs/cli.md. Choices an option
+reads in any case (``--status``) complete in lower case too: bash offers the lower-case words
+after a lower-case start, zsh matches case-insensitively, fish does so by itself.
 """
 
 from __future__ import annotations
@@ -33,8 +31,20 @@ _FILE_OPTIONS = frozenset({"output", "manifest", "workdir", "ca_bundle", "job_no
 _FILE_ARGUMENTS = frozenset({"files", "inputs"})
 
 
+INSTALL = f"""install (then open a new shell):
+  bash: {PROG} completion bash > ~/.local/share/bash-completion/completions/{PROG}
+        (needs the bash-completion package; or add to ~/.bashrc:
+         eval "$({PROG} completion bash)")
+  zsh:  {PROG} completion zsh > "${{fpath[1]}}/_{PROG}"
+        (or add to ~/.zshrc, after compinit: eval "$({PROG} completion zsh)")
+  fish: {PROG} completion fish > ~/.config/fish/completions/{PROG}.fish
+"""
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The shell."""
+    """The shell, and how to install the script (``--help``)."""
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = INSTALL
     p.add_argument("shell", choices=SHELLS, help="the shell to complete in")
 
 
@@ -57,6 +67,8 @@ class Option:
     takes_value: bool
     choices: tuple[str, ...] = ()
     files: bool = False
+    any_case: bool = False
+    """The option takes its choices in lower case too (``--status failed``)."""
 
 
 @attrs.frozen
@@ -91,9 +103,21 @@ def _options(parser: argparse.ArgumentParser) -> tuple[Option, ...]:
                 action.nargs != 0,
                 tuple(str(c) for c in action.choices or ()),
                 action.dest in _FILE_OPTIONS,
+                _any_case(action),
             )
         )
     return tuple(out)
+
+
+def _any_case(action: argparse.Action) -> bool:
+    """Whether the option's type reads each of its (upper-case) choices in lower case too."""
+    choices = [str(c) for c in action.choices or ()]
+    if not choices or not callable(action.type) or any(c != c.upper() for c in choices):
+        return False
+    try:
+        return all(action.type(c.lower()) == c for c in choices)
+    except (TypeError, ValueError, argparse.ArgumentTypeError):
+        return False
 
 
 def describe(parser: argparse.ArgumentParser) -> Program:
@@ -135,7 +159,14 @@ def bash(program: Program) -> str:
     values = []
     for option in _value_options(program):
         pattern = "|".join(option.flags)
-        if option.choices:
+        if option.choices and option.any_case:  # lower-case words for a lower-case start
+            lower = " ".join(c.lower() for c in option.choices)
+            reply = (
+                f'if [[ "$cur" == [[:lower:]]* ]]; then COMPREPLY=($(compgen -W "{lower}" -- '
+                f'"$cur")); else COMPREPLY=($(compgen -W "{" ".join(option.choices)}" -- '
+                '"$cur")); fi'
+            )
+        elif option.choices:
             reply = f'COMPREPLY=($(compgen -W "{" ".join(option.choices)}" -- "$cur"))'
         elif option.files:
             reply = "_unstructured_jobs_files"
@@ -198,7 +229,9 @@ def _zsh_spec(option: Option) -> str:
     exclusive = f"'({' '.join(option.flags)})'" if len(option.flags) > 1 else ""
     value = ""
     if option.takes_value:
-        if option.choices:
+        if option.choices and option.any_case:  # `fa<Tab>` completes to FAILED
+            value = f':value:{{compadd -M "m:{{a-z}}={{A-Z}}" -- {" ".join(option.choices)}}}'
+        elif option.choices:
             value = f":value:({' '.join(option.choices)})"
         elif option.files:
             value = ":file:_files"

@@ -11,9 +11,10 @@ from the very start (the first half second goes to imports) exits 130 with one l
 traceback.
 
 A closed standard output (``unstructured-jobs list | head -1``) ends the command quietly with
-status 141 (128 + SIGPIPE, what a shell reports for a tool the broken pipe killed, so
-``set -o pipefail`` scripts see the same as with ``cat``), as Python's documentation advises
-(`signal` module, "Note on SIGPIPE"): the rest of the output goes to ``os.devnull``.
+status 141 (`ExitCode.BROKEN_PIPE`: 128 + SIGPIPE, what a shell reports for a tool the broken
+pipe killed, so ``set -o pipefail`` scripts see the same as with ``cat``), as Python's
+documentation advises (`signal` module, "Note on SIGPIPE"): the rest of the output goes to
+``os.devnull``.
 """
 
 from __future__ import annotations
@@ -56,10 +57,6 @@ class _RedactingFormatter(logging.Formatter):
         return _redact(super().format(record))
 
 
-#: The exit status after the reader of standard output went away (128 + SIGPIPE).
-BROKEN_PIPE_EXIT = 141
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return its exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -93,7 +90,7 @@ def _stdout_gone() -> int:
         os.close(devnull)
     except (OSError, ValueError):  # no real stdout (a test's capture): nothing to redirect
         pass
-    return BROKEN_PIPE_EXIT
+    return int(ExitCode.BROKEN_PIPE)
 
 
 def _main(argv: list[str]) -> int:

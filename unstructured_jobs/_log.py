@@ -29,7 +29,7 @@ from urllib.parse import urlencode, urlsplit
 
 from ._constants import LOGGER_NAME
 
-__all__ = ["ENV_LOG", "configure_from_environment", "log_attempt"]
+__all__ = ["ENV_LOG", "configure_from_environment", "log_attempt", "without_environment_handler"]
 
 ENV_LOG = "UNSTRUCTURED_JOBS_LOG"
 """The environment variable that turns the log on: ``debug`` or ``info``."""
@@ -65,6 +65,12 @@ def configure_from_environment(environ: Mapping[str, str] = os.environ) -> bool:
         log.addHandler(handler)
     log.setLevel(level)
     return True
+
+
+def without_environment_handler() -> None:
+    """Remove the handler ``UNSTRUCTURED_JOBS_LOG`` installed (the CLI's ``--debug`` has its
+    own, which keeps lines above the progress bars), so that no line is printed twice."""
+    log.handlers[:] = [h for h in log.handlers if not isinstance(h, _EnvironmentHandler)]
 
 
 def log_attempt(

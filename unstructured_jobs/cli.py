@@ -125,6 +125,9 @@ def _main(argv: list[str]) -> int:
     notes = RetryNotes(say=not (args.debug or getattr(args, "quiet", False)), redact=_redact)
     args.retry_notes = notes
     if args.debug:
+        from ._log import without_environment_handler
+
+        without_environment_handler()  # --debug's handler below replaces UNSTRUCTURED_JOBS_LOG's
         handler = LogLines()
         handler.setFormatter(_RedactingFormatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
         logger.addHandler(handler)

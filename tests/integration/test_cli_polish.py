@@ -149,6 +149,10 @@ def test_lower_case_status_values_complete(cli: Cli, tmp_path: Path) -> None:
     assert _bash_complete(script, p, "list", "--status", "fa") == ["failed"]
     assert _bash_complete(script, p, "list", "--status", "in") == ["in_progress"]
     assert _bash_complete(script, p, "list", "--status", "IN") == ["IN_PROGRESS"]
+    # one flag, other values in another command
+    assert _bash_complete(script, p, "workflows", "--status", "") == ["active", "inactive"]
+    assert _bash_complete(script, p, "--json", "workflows", "--status", "in") == ["inactive"]
+    assert _bash_complete(script, p, "--server-url", "") == []  # before any command
     # and what completes is accepted
     assert build_parser().parse_args(["list", "--status", "in_progress"]).status == "IN_PROGRESS"
 

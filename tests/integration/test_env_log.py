@@ -123,3 +123,18 @@ def test_configuring_twice_adds_one_handler() -> None:
         assert not configure_from_environment({})
     finally:
         logger.handlers[:], logger.level = handlers, level
+
+
+def test_the_cli_with_the_variable_and_debug_prints_each_line_once(
+    unstructured_emulator: Emulator,
+) -> None:
+    env = {"UNSTRUCTURED_JOBS_LOG": "info", "UNSTRUCTURED_API_KEY": KEY,
+           "UNSTRUCTURED_API_URL": unstructured_emulator.url}  # fmt: skip
+    for debug in ([], ["--debug"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "unstructured_jobs", *debug, "list"], env=process_env(env),
+            text=True, capture_output=True, timeout=READY_LIMIT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.count("GET /api/v1/jobs/ -> 200") == 1, (debug, done.stderr)
+        assert KEY not in done.stderr

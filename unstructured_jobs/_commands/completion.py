@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Iterator
 
 import attrs
 
@@ -141,38 +140,39 @@ def _plain(text: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[`'\"$\\\[\]:;]", "", text)).strip()
 
 
-def _value_options(program: Program) -> Iterator[Option]:
-    seen: set[str] = set()
-    for option in (*program.options, *(o for c in program.commands for o in c.options)):
-        if option.takes_value and option.flags[0] not in seen:
-            seen.add(option.flags[0])
-            yield option
-
-
 # -- bash ----------------------------------------------------------------------------------
+
+
+def _bash_reply(option: Option) -> str:
+    """What bash offers for the value of `option`."""
+    if option.choices and option.any_case:  # lower-case words for a lower-case start
+        lower = " ".join(c.lower() for c in option.choices)
+        return (
+            f'if [[ "$cur" == [[:lower:]]* ]]; then COMPREPLY=($(compgen -W "{lower}" -- '
+            f'"$cur")); else COMPREPLY=($(compgen -W "{" ".join(option.choices)}" -- '
+            '"$cur")); fi'
+        )
+    if option.choices:
+        return f'COMPREPLY=($(compgen -W "{" ".join(option.choices)}" -- "$cur"))'
+    return "_unstructured_jobs_files" if option.files else "COMPREPLY=()"
 
 
 def bash(program: Program) -> str:
     """A bash completion function, registered with ``complete -F``."""
     commands = " ".join(c.name for c in program.commands)
     top = " ".join(f for o in program.options for f in o.flags)
+    # Matched on "COMMAND:PREVIOUS-WORD": one flag may take other values in another command
+    # (`list --status` a job status, `workflows --status` active or inactive).
     values = []
-    for option in _value_options(program):
-        pattern = "|".join(option.flags)
-        if option.choices and option.any_case:  # lower-case words for a lower-case start
-            lower = " ".join(c.lower() for c in option.choices)
-            reply = (
-                f'if [[ "$cur" == [[:lower:]]* ]]; then COMPREPLY=($(compgen -W "{lower}" -- '
-                f'"$cur")); else COMPREPLY=($(compgen -W "{" ".join(option.choices)}" -- '
-                '"$cur")); fi'
-            )
-        elif option.choices:
-            reply = f'COMPREPLY=($(compgen -W "{" ".join(option.choices)}" -- "$cur"))'
-        elif option.files:
-            reply = "_unstructured_jobs_files"
-        else:
-            reply = "COMPREPLY=()"
-        values.append(f"        {pattern}) {reply}; return;;")
+    for command in program.commands:
+        for option in command.options:
+            if option.takes_value:
+                pattern = "|".join(f"{command.name}:{flag}" for flag in option.flags)
+                values.append(f"        {pattern}) {_bash_reply(option)}; return;;")
+    for option in program.options:  # before the command
+        if option.takes_value:
+            pattern = "|".join(f"*:{flag}" for flag in option.flags)
+            values.append(f"        {pattern}) {_bash_reply(option)}; return;;")
     per_command = []
     for command in program.commands:
         flags = " ".join(f for o in command.options for f in o.flags)
@@ -193,7 +193,7 @@ _unstructured_jobs() {{
             {"|".join(c.name for c in program.commands)}) cmd="${{COMP_WORDS[i]}}"; break;;
         esac
     done
-    case "$prev" in
+    case "$cmd:$prev" in
 {chr(10).join(values)}
     esac
     if [[ -z "$cmd" ]]; then

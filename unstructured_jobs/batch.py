@@ -367,7 +367,7 @@ async def submit_batch(
             refuses as too large (413) fails alone, its group-mates are sent, and files at
             least as large are not sent again in the run.
         launch_rate: job launches per second at most (default: one per the client's
-            ``limits.launch_interval``, 1 s; None: unpaced). Every job-creating request, a
+            ``limits.launch_interval``, 1 s; None or 0: unpaced, as the CLI's ``--launch-rate 0``). Every job-creating request, a
             retry included, takes a launch slot, a little over the interval after the previous
             one's body was sent; a 429 holds every launch for its ``Retry-After`` and widens
             the margin (`BatchObserver.on_paced`, `BatchReport.refusals`). The client's
@@ -413,10 +413,10 @@ async def submit_batch(
     service = client.limits
     if launch_rate is FROM_LIMITS:
         launch_interval = service.launch_interval
-    elif launch_rate is not None and not launch_rate > 0:
-        raise InvalidInputError("launch_rate must be > 0 or None")
+    elif launch_rate is not None and not launch_rate >= 0:
+        raise InvalidInputError("launch_rate must be >= 0 (0 or None: no limit)")
     else:
-        launch_interval = None if launch_rate is None else 1.0 / launch_rate
+        launch_interval = 1.0 / launch_rate if launch_rate else None
     if files_per_job is FROM_LIMITS:
         files_per_job = service.files_per_job or _NO_LIMIT
     if max_file_bytes is FROM_LIMITS:

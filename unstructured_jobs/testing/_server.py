@@ -221,6 +221,9 @@ class Emulator:
 
         ``path`` is an exact (decoded) path, a prefix when it ends with ``*``, or None for any;
         ``times=None`` keeps the fault forever (until ``clear_faults()``/``reset()``).
+        A fault that no request can match (a path no route has, such as ``/api/v1/job/`` or
+        ``/api/v1/jobs`` without its slash; a method no route takes) is refused at once with
+        `UnroutableFaultError`, a `ValueError`, and nothing is injected.
 
         The fault is expected to fire: ``assert_all_faults_fired()`` (which the pytest fixtures
         call after each passing test) fails unless it fired ``times`` times, or at least once
@@ -352,7 +355,8 @@ class Emulator:
 
     @property
     def requests(self) -> list[RecordedRequest]:
-        """Every API request received so far, in arrival order (faulted ones included).
+        """Every API request received so far, in arrival order (faulted ones included), with
+        its headers (secrets redacted) and uploaded files (``GET /_emulator/received``).
 
         Requests to the emulator's own ``/_emulator/`` control endpoints are not recorded.
         """

@@ -205,7 +205,8 @@ async def test_submit_batch_launch_rate_zero_means_no_pacing(
                 manifest=tmp_path / f"{name}.sqlite", wait=False, reconcile_grace=0,
             )  # fmt: skip
         assert report.counts() == {"submitted": 4}
-    assert sum(paced.sleeps) == pytest.approx(3.0)  # four launches a second apart
+    # four launches a second apart (plus the scheduler's small margin for jitter)
+    assert 3.0 <= sum(paced.sleeps) <= 3.2
     assert free.sleeps == []  # no pacing at all
     with pytest.raises(InvalidInputError, match="launch_rate must be >= 0"):
         run_batch([tmp_path / "in"], api_key=KEY, server_url=emu.url, template_id="t",

@@ -367,12 +367,12 @@ async def submit_batch(
             refuses as too large (413) fails alone, its group-mates are sent, and files at
             least as large are not sent again in the run.
         launch_rate: job launches per second at most (default: one per the client's
-            ``limits.launch_interval``, 1 s; None or 0: unpaced, as the CLI's
-            ``--launch-rate 0``). Every job-creating request, a retry included, takes a
-            launch slot, a little over the interval after the previous one's body was sent; a 429 holds every launch for its ``Retry-After`` and widens
-            the margin (`BatchObserver.on_paced`, `BatchReport.refusals`). The client's
-            ``limits.running_jobs`` (5) bounds the jobs created and not finished to twice as
-            many, when waiting.
+            ``limits.launch_interval``, 1 s; None or 0: unpaced, as the CLI's ``--launch-rate 0``).
+            Every job-creating request, a retry included, takes a launch slot, a little over the
+            interval after the previous one's body was sent; a 429 holds every launch for its
+            ``Retry-After`` and widens the margin (`BatchObserver.on_paced`,
+            `BatchReport.refusals`). The client's ``limits.running_jobs`` (5) bounds the jobs
+            created and not finished to twice as many, when waiting.
         max_concurrent_uploads: create-job requests in flight at once.
         wait: wait for the jobs (False: submit, record and return; run again to wait).
         wait_timeout: seconds to wait for each job; a job still running after it leaves its

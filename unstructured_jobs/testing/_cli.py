@@ -90,6 +90,21 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="files the account may send; then 402 (default: no quota)",
     )
+    outputs = parser.add_argument_group("outputs (default: two short elements per file)")
+    outputs.add_argument(
+        "--output-elements",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="elements in each file's output, e.g. 16000 for a long PDF",
+    )
+    outputs.add_argument(
+        "--embedding-dim",
+        type=_count,
+        default=0,
+        metavar="D",
+        help="an embedding of D floats per element, e.g. 1536 (16000 x 1536: a 323 MB output)",
+    )
     faults = parser.add_argument_group("random faults (shares of the API's requests, 0 to 1)")
     for flag, what in (
         ("--fault-429", "answered 429 (rate limited)"),
@@ -219,6 +234,8 @@ def serve(args: argparse.Namespace) -> int:
             schedule=Schedule(start_after=args.start_after, run_for=args.run_for),
             limits=limits_from(args),
             fault_rates=rates,
+            output_elements=args.output_elements,
+            embedding_dim=args.embedding_dim,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

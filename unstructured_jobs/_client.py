@@ -37,6 +37,7 @@ from ._constants import (
     CACHED_CHECK_MAX_FILES,
     DEFAULT_MAX_ANSWER_BYTES,
     DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_DOWNLOAD_BYTES,
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_MAX_RETRIES,
     DEFAULT_POLL_INTERVAL,
@@ -55,7 +56,7 @@ from ._core import (
     validate_id,
     validate_name_id,
 )
-from ._downloads import stream_to_file
+from ._downloads import read_output, spool, stream_to_file
 from ._exceptions import InvalidInputError, WaitTimeoutError
 from ._inputs import (
     FilePlan,
@@ -130,8 +131,12 @@ class AsyncJobsClient:
       launch rate): a `Clock` with ``now()`` and ``async sleep()``. Default: real time. Tests
       pass `unstructured_jobs.testing.FakeClock` to run retries and waits without sleeping.
     - `max_answer_bytes`: the largest JSON answer read, counted decompressed (default 256 MiB;
-      100,000 listed jobs are about 80 MB); past it, `AnswerTooLargeError`. Downloads streamed
-      to disk with `download_job_output_to` are not bounded by it.
+      100,000 listed jobs are about 80 MB); past it, `AnswerTooLargeError`. Downloads have
+      their own bound, below.
+    - `max_download_bytes`: the largest output `download_job_output` reads into memory
+      (default 1 GiB; parsed, an output takes 2-3x its bytes); past it, `AnswerTooLargeError`
+      naming the remedies. None: no bound. Outputs streamed to disk (`download_job_output_to`)
+      and `run_job`'s (large ones spill to disk) are never bounded.
 
     Every request method also takes `timeout` and `max_retries` to override them for one call
     (`max_retries` may be a `RetryConfig(max_retries, budget)` to change the time budget too).
@@ -153,6 +158,7 @@ class AsyncJobsClient:
         session_factory: SessionFactory | None = None,
         clock: Clock | None = None,
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+        max_download_bytes: int | None = DEFAULT_MAX_DOWNLOAD_BYTES,
     ) -> None:
         # The key goes into a Secret at once: no frame keeps it in a plain local (see _secret).
         given = Secret.of(api_key if api_key is not None else os.environ.get(ENV_API_KEY))
@@ -167,6 +173,9 @@ class AsyncJobsClient:
             raise InvalidInputError("max_connections must be >= 1")
         if max_answer_bytes < 1:
             raise InvalidInputError("max_answer_bytes must be >= 1")
+        if max_download_bytes is not None and max_download_bytes < 1:
+            raise InvalidInputError("max_download_bytes must be >= 1 or None")
+        self._max_download_bytes = max_download_bytes
         self.server_url = _core.check_server_url(url, allow_insecure_http=allow_insecure_http)
         ssl_context: SSLContext | bool = True
         proxy: _proxy.Proxy | None = None
@@ -410,10 +419,29 @@ class AsyncJobsClient:
         """Download one output of a completed job, parsed from JSON (usually a list of elements).
 
         `file_id` comes from the job's `input_file_ids`, or from `output_node_files` together
-        with its `node_id`. For large outputs, `download_job_output_to` streams to disk instead.
+        with its `node_id`. The output is held in memory, up to the client's
+        `max_download_bytes` (default 1 GiB; past it, `AnswerTooLargeError`):
+        `download_job_output_to` streams any size to disk instead, and `iter_elements` reads
+        a saved output one element at a time.
         """
         request = self._download_request(job_id, file_id, node_id)
-        data: Any = await self._send(request, object, timeout, max_retries)
+        limit = self._max_download_bytes
+
+        async def consume(response: aiohttp.ClientResponse, attempt: Attempt) -> Any:
+            body = await read_output(request, response, limit)
+            if self._raw:
+                return _raw_response(
+                    request,
+                    response,
+                    attempt,
+                    body,
+                    lambda: _parse_answer(request, response, body, object),
+                )
+            return _parse_answer(request, response, body, object)
+
+        data: Any = await self._transport.send(
+            request, consume, timeout=Timeout.coerce(timeout), max_retries=max_retries
+        )
         return data
 
     async def download_job_output_to(
@@ -619,6 +647,7 @@ class AsyncJobsClient:
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         on_poll: PollCallback | None = None,
         output_dir: str | os.PathLike[str] | None = None,
+        spill_bytes: int = _run.DEFAULT_SPILL_BYTES,
     ) -> JobRun:
         """Create a job, wait for it, and fetch every input file's output: a `JobRun`.
 
@@ -633,6 +662,12 @@ class AsyncJobsClient:
         failed download). With `output_dir`, outputs are streamed to ``<file id>.json`` files
         there (safe names) and `FileOutput.path` is set instead of `elements`;
         ``run.to_dir(path)`` writes in-memory outputs the same way.
+
+        No output is refused for its size. One of at most `spill_bytes` (default 16 MiB) is
+        parsed into memory; a larger one is streamed to a temporary file (`FileOutput.spilled`)
+        and parsed only when ``f.elements`` is first read, or gone through one element at a
+        time with ``f.iter_elements()``. ``run.close()`` (or ``with run:``) removes those
+        files; so does dropping the run and its files. ``spill_bytes=0`` spills every output.
 
         An error after the job was created (a wait timeout, a lost connection) carries a note
         with the job's id: the job exists on the server and is not cancelled.
@@ -649,9 +684,26 @@ class AsyncJobsClient:
             max_poll_interval=max_poll_interval,
             on_poll=on_poll,
             output_dir=output_dir,
+            spill_bytes=spill_bytes,
         )
 
     # ------------------------------------------------------------------ plumbing
+
+    async def _download_spooled(
+        self, job_id: str, file_id: str, spill_bytes: int, target: Callable[[], Path]
+    ) -> tuple[Any, Path | None]:
+        """`download_job_output` for `run_job`: ``(parsed output, None)`` when it is at most
+        `spill_bytes`, else ``(None, path)`` of the file ``target()`` it was streamed to."""
+        request = self._download_request(job_id, file_id, None)
+
+        async def consume(response: aiohttp.ClientResponse, attempt: Attempt) -> Any:
+            got = await spool(response, spill_bytes, target)
+            if isinstance(got, Path):
+                return None, got
+            return _parse_answer(request, response, got, object), None
+
+        result: tuple[Any, Path | None] = await self._transport.send(request, consume)
+        return result
 
     def _download_request(self, job_id: str, file_id: str, node_id: str | None) -> Request:
         if not isinstance(file_id, str) or not file_id:

@@ -13,12 +13,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from . import _run
 from ._blocking import BlockingClient
 from ._client import AsyncJobsClient, AsyncRawResponses, PollCallback
 from ._clock import Clock
 from ._constants import (
     DEFAULT_MAX_ANSWER_BYTES,
     DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_DOWNLOAD_BYTES,
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_MAX_RETRIES,
     DEFAULT_POLL_INTERVAL,
@@ -87,6 +89,7 @@ class JobsClient(BlockingClient):
         session_factory: SessionFactory | None = None,
         clock: Clock | None = None,
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+        max_download_bytes: int | None = DEFAULT_MAX_DOWNLOAD_BYTES,
     ) -> None:
         key = Secret.of(api_key)  # never a plain local
         del api_key
@@ -104,6 +107,7 @@ class JobsClient(BlockingClient):
             session_factory=session_factory,
             clock=clock,
             max_answer_bytes=max_answer_bytes,
+            max_download_bytes=max_download_bytes,
         )
 
     def with_options(
@@ -266,7 +270,10 @@ class JobsClient(BlockingClient):
         """Download one output of a completed job, parsed from JSON (usually a list of elements).
 
         `file_id` comes from the job's `input_file_ids`, or from `output_node_files` together
-        with its `node_id`. For large outputs, `download_job_output_to` streams to disk instead.
+        with its `node_id`. The output is held in memory, up to the client's
+        `max_download_bytes` (default 1 GiB; past it, `AnswerTooLargeError`):
+        `download_job_output_to` streams any size to disk instead, and `iter_elements` reads
+        a saved output one element at a time.
         """
         return self._call(
             AsyncJobsClient.download_job_output,
@@ -440,6 +447,7 @@ class JobsClient(BlockingClient):
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         on_poll: PollCallback | None = None,
         output_dir: str | os.PathLike[str] | None = None,
+        spill_bytes: int = _run.DEFAULT_SPILL_BYTES,
     ) -> JobRun:
         """Create a job, wait for it, and fetch every input file's output: a `JobRun`.
 
@@ -454,6 +462,12 @@ class JobsClient(BlockingClient):
         failed download). With `output_dir`, outputs are streamed to ``<file id>.json`` files
         there (safe names) and `FileOutput.path` is set instead of `elements`;
         ``run.to_dir(path)`` writes in-memory outputs the same way.
+
+        No output is refused for its size. One of at most `spill_bytes` (default 16 MiB) is
+        parsed into memory; a larger one is streamed to a temporary file (`FileOutput.spilled`)
+        and parsed only when ``f.elements`` is first read, or gone through one element at a
+        time with ``f.iter_elements()``. ``run.close()`` (or ``with run:``) removes those
+        files; so does dropping the run and its files. ``spill_bytes=0`` spills every output.
 
         An error after the job was created (a wait timeout, a lost connection) carries a note
         with the job's id: the job exists on the server and is not cancelled.
@@ -470,6 +484,7 @@ class JobsClient(BlockingClient):
             max_poll_interval=max_poll_interval,
             on_poll=on_poll,
             output_dir=output_dir,
+            spill_bytes=spill_bytes,
         )
 
 

@@ -102,10 +102,15 @@ class GeneratedOutput:
             parent = hashlib.sha256(prefix + str(n - n % 7).encode()).hexdigest()[:32]
             kind = _TYPES[n % len(_TYPES)]
             text = texts[n % len(texts)]
+            x0, y0 = 72.0 + n % 40 * 3.5, 90.0 + n % 20 * 104.5
+            x1, y1 = x0 + 1456.5, y0 + 88.25
+            box = f"[[{x0}, {y0}], [{x0}, {y1}], [{x1}, {y1}], [{x1}, {y0}]]"
             head = (
                 f'{{"type": "{kind}", "element_id": "{element_id}", "text": {json.dumps(text)}, '
                 f'"metadata": {{{meta_tail}, "page_number": {n // 20 + 1}, '
-                f'"parent_id": "{parent}"}}'
+                f'"parent_id": "{parent}", "last_modified": "2026-04-29T10:00:00", '
+                f'"coordinates": {{"points": {box}, "system": "PixelSpace", '
+                f'"layout_width": 1700, "layout_height": 2200}}}}'
             )
             if self._vectors:
                 yield n, ((head + ', "embeddings": ').encode(), self._vectors[n % _POOL])

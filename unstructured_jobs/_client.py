@@ -16,10 +16,13 @@ from __future__ import annotations
 import copy
 import functools
 import gc
+import itertools
 import json
 import os
+import shutil
+import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from ssl import SSLContext
@@ -57,6 +60,7 @@ from ._core import (
     validate_name_id,
 )
 from ._downloads import read_output, spool, stream_to_file
+from ._elements import iter_elements
 from ._exceptions import InvalidInputError, WaitTimeoutError
 from ._inputs import (
     FilePlan,
@@ -474,6 +478,43 @@ class AsyncJobsClient:
             request, consume, timeout=Timeout.coerce(timeout), max_retries=max_retries
         )
         return path
+
+    async def iter_job_output(
+        self,
+        job_id: str,
+        *,
+        file_id: str,
+        node_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> AsyncIterator[Any]:
+        """Yield the elements of one output one at a time, in constant memory, whatever its size.
+
+        The output is first streamed to a temporary file (`download_job_output_to`, with its
+        retries: an output cut short is fetched again, so no element is ever yielded twice),
+        then parsed incrementally (`iter_elements`) in a worker thread, a few elements per
+        trip. The file is removed when the iteration ends, breaks or fails. The output must
+        be a JSON list (`InvalidInputError` otherwise). To keep the file, use
+        `download_job_output_to` and `iter_elements` yourself.
+        """
+        folder = Path(await anyio.to_thread.run_sync(_private_folder))
+        elements: Iterator[Any] | None = None
+        try:
+            path = await self.download_job_output_to(
+                job_id,
+                folder / "output.json",
+                file_id=file_id,
+                node_id=node_id,
+                timeout=timeout,
+                max_retries=max_retries,
+            )
+            elements = iter_elements(path)
+            while batch := await anyio.to_thread.run_sync(_next_batch, elements):
+                for element in batch:
+                    yield element
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(_remove_folder, elements, folder)
 
     # ------------------------------------------------------------------ templates, workflows
 
@@ -1057,6 +1098,21 @@ def _parse(
 
 
 _NOT_DECODED = object()
+_ELEMENTS_PER_TRIP = 32  # elements parsed per worker-thread trip by iter_job_output
+
+
+def _private_folder() -> str:
+    return tempfile.mkdtemp(prefix="unstructured-jobs-")
+
+
+def _next_batch(elements: Iterator[Any]) -> list[Any]:
+    return list(itertools.islice(elements, _ELEMENTS_PER_TRIP))
+
+
+def _remove_folder(elements: Iterator[Any] | None, folder: Path) -> None:
+    if elements is not None:
+        elements.close()  # type: ignore[attr-defined]  # a generator: closes its file
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _check_key(secret: Secret | None) -> Secret:

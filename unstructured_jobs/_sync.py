@@ -311,6 +311,33 @@ class JobsClient(BlockingClient):
             max_retries=max_retries,
         )
 
+    def iter_job_output(
+        self,
+        job_id: str,
+        *,
+        file_id: str,
+        node_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> Iterator[Any]:
+        """Yield the elements of one output one at a time, in constant memory, whatever its size.
+
+        The output is first streamed to a temporary file (`download_job_output_to`, with its
+        retries: an output cut short is fetched again, so no element is ever yielded twice),
+        then parsed incrementally (`iter_elements`) in a worker thread, a few elements per
+        trip. The file is removed when the iteration ends, breaks or fails. The output must
+        be a JSON list (`InvalidInputError` otherwise). To keep the file, use
+        `download_job_output_to` and `iter_elements` yourself.
+        """
+        return self._iterate(
+            AsyncJobsClient.iter_job_output,
+            job_id,
+            file_id=file_id,
+            node_id=node_id,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
     def list_templates(
         self,
         *,

@@ -4,11 +4,13 @@ memory is checked with tracemalloc peaks on outputs of a few MB, never with wall
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import io
 import json
 import os
 import signal
+import tempfile
 import tracemalloc
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -23,6 +25,7 @@ from unstructured_jobs import (
     AsyncJobsClient,
     InvalidInputError,
     JobsClient,
+    NotFoundError,
     iter_elements,
 )
 from unstructured_jobs.testing import Emulator
@@ -138,6 +141,37 @@ def test_the_serve_command_takes_output_flags(start: Start, tmp_path: Path) -> N
 
 
 # ----------------------------------------------------------------------- downloads' own bound
+
+
+async def test_an_endless_output_stops_at_max_download_bytes() -> None:
+    sent: list[int] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+            writer.write(b"Transfer-Encoding: chunked\r\n\r\n")  # no length to refuse early
+            chunk = b"%x\r\n%s\r\n" % (64 * 1024, b" " * 64 * 1024)
+            while True:  # until the client hangs up
+                writer.write(chunk)
+                sent.append(len(chunk))
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    job = "00000000-0000-4000-8000-000000000001"
+    try:
+        async with AsyncJobsClient("k", url, max_download_bytes=2 * MIB, max_retries=0) as c:
+            with pytest.raises(AnswerTooLargeError, match="download_job_output_to") as caught:
+                await c.download_job_output(job, file_id="a.pdf")
+    finally:
+        server.close()
+    assert caught.value.limit == 2 * MIB
+    assert sum(sent) < 64 * MIB  # the client hung up near the bound, not after a flood
 
 
 async def test_downloads_are_not_bounded_by_max_answer_bytes(emu: Emulator) -> None:
@@ -259,6 +293,57 @@ def test_the_sync_client_spills_too() -> None:
             (f,) = run.files
             assert f.spilled is not None
             assert sum(1 for _ in f.iter_elements()) == ELEMENTS
+
+
+# ---------------------------------------------------------------------------- iter_job_output
+
+
+async def test_iter_job_output_yields_elements_and_leaves_nothing(
+    client: AsyncJobsClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where its temporary file goes
+    job_id = await _job(client, "a.pdf")
+    expected = await client.download_job_output(job_id, file_id="a.pdf")
+    got = [e async for e in client.iter_job_output(job_id, file_id="a.pdf")]
+    assert got == expected and list(tmp_path.iterdir()) == []
+    elements = client.iter_job_output(job_id, file_id="a.pdf")
+    async for element in elements:  # type: ignore[attr-defined]
+        assert element == expected[0]
+        break
+    await elements.aclose()  # type: ignore[attr-defined]
+    assert list(tmp_path.iterdir()) == []  # a break removes the file too
+    with pytest.raises(NotFoundError):
+        async for _ in client.iter_job_output(job_id, file_id="nope.pdf"):
+            pass
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_iter_job_output_holds_little_memory() -> None:
+    async with (
+        Emulator(output_elements=BIG, embedding_dim=DIM) as emu,
+        AsyncJobsClient(emu.api_key, emu.url) as client,
+    ):
+        job_id = await _job(client, "a.pdf")
+
+        async def count() -> int:
+            return sum([1 async for _ in client.iter_job_output(job_id, file_id="a.pdf")])
+
+        n, peak = await _apeak(count())
+    assert n == BIG
+    assert peak < BOUND, f"{peak:,} bytes traced over an output of {BIG} elements"
+
+
+def test_the_sync_client_iterates_outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with (
+        Emulator(output_elements=ELEMENTS, embedding_dim=DIM).running_in_thread() as emu,
+        JobsClient(emu.api_key, emu.url) as c,
+    ):
+        job = c.create_job(template_id="t", input_files=[("a.pdf", b"x")])
+        assert sum(1 for _ in c.iter_job_output(job.id, file_id="a.pdf")) == ELEMENTS
+        for _ in c.iter_job_output(job.id, file_id="a.pdf"):
+            break  # the generator is closed in the client's loop, its file removed
+    assert list(tmp_path.iterdir()) == []
 
 
 # ---------------------------------------------------------------------------- iter_elements

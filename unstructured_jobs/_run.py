@@ -4,10 +4,11 @@
 ``download_job_output_to`` with `output_dir`) for each input file: no second code path, so the
 retries, validation and errors are those of each call. Its result is a `JobRun`.
 
-An output larger than `spill_bytes` is never held in memory: it is streamed to a temporary
-file (a private folder per `JobRun`) and parsed only when the user reads ``f.elements``; the
-folder is removed by `JobRun.close` or once neither the run nor any of its `FileOutput`s is
-referenced any more.
+An output larger than `spill_bytes` is never held in memory: the download (the request of
+``download_job_output``, with its retries and errors) is streamed to a temporary file (a private
+folder per `JobRun`) and parsed only when the user reads ``f.elements``; the folder is removed
+by `JobRun.close` or once neither the run nor any of its `FileOutput`s is referenced any more. A
+run pickled to another process carries the paths, not the files: save them first (`to_dir`).
 """
 
 from __future__ import annotations
@@ -76,6 +77,10 @@ class _SpillFolder:
         """Remove the folder and the outputs in it (blocking)."""
         if self._finalizer is not None:
             self._finalizer()
+
+    def __reduce__(self) -> tuple[type[_SpillFolder], tuple[()]]:
+        # A copy sent to another process (pickle) owns nothing: the folder stays this one's.
+        return _SpillFolder, ()
 
 
 def _spilled_away(file_id: str) -> InvalidInputError:

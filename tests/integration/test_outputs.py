@@ -9,6 +9,7 @@ import gc
 import io
 import json
 import os
+import pickle
 import signal
 import tempfile
 import tracemalloc
@@ -238,6 +239,11 @@ async def test_run_job_spills_large_outputs_and_reads_them_on_demand(
     assert big.elements == expected and big.read_elements() == expected  # loaded, and kept
     written = run.to_dir(tmp_path / "out")
     assert [json.loads(p.read_bytes()) == expected for p in written[:1]] == [True]
+    copy = pickle.loads(pickle.dumps(run))  # to another process: the paths, not the files
+    assert copy == run and copy.files[0].spilled == big.spilled
+    del copy
+    gc.collect()
+    assert big.spilled.exists()  # the copy owned nothing
     folder = big.spilled.parent
     with run:
         pass  # leaving the block closes the run: its temporary files go

@@ -301,6 +301,35 @@ def test_the_sync_client_spills_too() -> None:
             assert sum(1 for _ in f.iter_elements()) == ELEMENTS
 
 
+async def test_a_chunked_output_spills_whole(tmp_path: Path) -> None:
+    body = OutputShape(ELEMENTS, DIM).output("job", "a.pdf", None).read()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+            writer.write(b"Transfer-Encoding: chunked\r\n\r\n")  # no length declared
+            for i in range(0, len(body), 50_000):
+                piece = body[i : i + 50_000]
+                writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                await writer.drain()
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    job = "00000000-0000-4000-8000-000000000001"
+    try:
+        async with AsyncJobsClient("k", url, max_retries=0) as c:
+            data, path = await c._download_spooled(job, "a.pdf", MIB, lambda: tmp_path / "a.json")
+    finally:
+        server.close()
+    assert data is None and path == tmp_path / "a.json"
+    assert path.read_bytes() == body  # what was held before the spill, then the rest
+
+
 # ---------------------------------------------------------------------------- iter_job_output
 
 

@@ -42,6 +42,7 @@ EXPORTS = {  # the other public names (what appears in the clients' signatures)
     "InputFileLike": "._inputs",
     "JobRun": "._run",
     "JobsClient": "._sync",
+    "iter_elements": "._elements",
     "PollCallback": "._client",
     "ProgressCallback": "._multipart",
     "RawResponse": "._response",

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ._client import AsyncJobsClient as AsyncJobsClient
     from ._client import PollCallback as PollCallback
     from ._clock import Clock as Clock
+    from ._elements import iter_elements as iter_elements
     from ._exceptions import AmbiguousRequestError as AmbiguousRequestError
     from ._exceptions import AnswerTooLargeError as AnswerTooLargeError
     from ._exceptions import APIConnectionError as APIConnectionError
@@ -175,6 +176,7 @@ __all__ = [
     "WorkflowState",
     "WorkflowType",
     "__version__",
+    "iter_elements",
 ]
 
 _HOMES = {
@@ -256,6 +258,7 @@ _HOMES = {
     "WorkflowSchedule": "._models",
     "WorkflowState": "._models",
     "WorkflowType": "._models",
+    "iter_elements": "._elements",
 }
 # --- end of generated code ---
 

@@ -16,10 +16,13 @@ from __future__ import annotations
 import copy
 import functools
 import gc
+import itertools
 import json
 import os
+import shutil
+import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from ssl import SSLContext
@@ -37,6 +40,7 @@ from ._constants import (
     BULK_ANSWER,
     DEFAULT_MAX_ANSWER_BYTES,
     DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_DOWNLOAD_BYTES,
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_MAX_RETRIES,
     DEFAULT_POLL_INTERVAL,
@@ -58,7 +62,8 @@ from ._core import (
     validate_id,
     validate_name_id,
 )
-from ._downloads import stream_to_file
+from ._downloads import read_output, spool, stream_to_file
+from ._elements import iter_elements
 from ._exceptions import (
     InvalidInputError,
     RequestTooLargeError,
@@ -139,8 +144,12 @@ class AsyncJobsClient:
       launch rate): a `Clock` with ``now()`` and ``async sleep()``. Default: real time. Tests
       pass `unstructured_jobs.testing.FakeClock` to run retries and waits without sleeping.
     - `max_answer_bytes`: the largest JSON answer read, counted decompressed (default 256 MiB;
-      100,000 listed jobs are about 80 MB); past it, `AnswerTooLargeError`. Downloads streamed
-      to disk with `download_job_output_to` are not bounded by it.
+      100,000 listed jobs are about 80 MB); past it, `AnswerTooLargeError`. Downloads have
+      their own bound, below.
+    - `max_download_bytes`: the largest output `download_job_output` reads into memory
+      (default 1 GiB; parsed, an output takes 2-3x its bytes); past it, `AnswerTooLargeError`
+      naming the remedies. None: no bound. Outputs streamed to disk (`download_job_output_to`)
+      and `run_job`'s (large ones spill to disk) are never bounded.
     - `event_hooks`: ``{"request": [...], "response": [...], "retry": [...]}``, functions (sync
       or async) called with a `RequestEvent`, `ResponseEvent` or `RetryEvent` for each attempt
       of every request, as httpx's ``event_hooks``: to count retries, time requests or add a
@@ -173,6 +182,7 @@ class AsyncJobsClient:
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
         event_hooks: EventHooks | None = None,
         limits: ServiceLimits = ServiceLimits(),  # noqa: B008 - immutable value object
+        max_download_bytes: int | None = DEFAULT_MAX_DOWNLOAD_BYTES,
     ) -> None:
         # The key goes into a Secret at once: no frame keeps it in a plain local (see _secret).
         given = Secret.of(api_key if api_key is not None else os.environ.get(ENV_API_KEY))
@@ -191,6 +201,9 @@ class AsyncJobsClient:
             raise InvalidInputError(f"limits must be a ServiceLimits, got {type(limits).__name__}")
         self.limits = limits
         """The `ServiceLimits` checked before sending (and that a batch paces itself by)."""
+        if max_download_bytes is not None and max_download_bytes < 1:
+            raise InvalidInputError("max_download_bytes must be >= 1 or None")
+        self._max_download_bytes = max_download_bytes
         self.server_url = _core.check_server_url(url, allow_insecure_http=allow_insecure_http)
         ssl_context: SSLContext | bool = True
         proxy: _proxy.Proxy | None = None
@@ -503,10 +516,29 @@ class AsyncJobsClient:
         """Download one output of a completed job, parsed from JSON (usually a list of elements).
 
         `file_id` comes from the job's `input_file_ids`, or from `output_node_files` together
-        with its `node_id`. For large outputs, `download_job_output_to` streams to disk instead.
+        with its `node_id`. The output is held in memory, up to the client's
+        `max_download_bytes` (default 1 GiB; past it, `AnswerTooLargeError`):
+        `download_job_output_to` streams any size to disk instead, and `iter_elements` reads
+        a saved output one element at a time.
         """
         request = self._download_request(job_id, file_id, node_id)
-        data: Any = await self._send(request, object, timeout, max_retries)
+        limit = self._max_download_bytes
+
+        async def consume(response: aiohttp.ClientResponse, attempt: Attempt) -> Any:
+            body = await read_output(request, response, limit)
+            if self._raw:
+                return _raw_response(
+                    request,
+                    response,
+                    attempt,
+                    body,
+                    lambda: _parse_answer(request, response, body, object),
+                )
+            return _parse_answer(request, response, body, object)
+
+        data: Any = await self._transport.send(
+            request, consume, timeout=Timeout.coerce(timeout), max_retries=max_retries
+        )
         return data
 
     async def download_job_output_to(
@@ -539,6 +571,43 @@ class AsyncJobsClient:
             request, consume, timeout=Timeout.coerce(timeout), max_retries=max_retries
         )
         return path
+
+    async def iter_job_output(
+        self,
+        job_id: str,
+        *,
+        file_id: str,
+        node_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> AsyncIterator[Any]:
+        """Yield the elements of one output one at a time, in constant memory, whatever its size.
+
+        The output is first streamed to a temporary file (`download_job_output_to`, with its
+        retries: an output cut short is fetched again, so no element is ever yielded twice),
+        then parsed incrementally (`iter_elements`) in a worker thread, a few elements per
+        trip. The file is removed when the iteration ends, breaks or fails. The output must
+        be a JSON list (`InvalidInputError` otherwise). To keep the file, use
+        `download_job_output_to` and `iter_elements` yourself.
+        """
+        folder = Path(await anyio.to_thread.run_sync(_private_folder))
+        elements: Iterator[Any] | None = None
+        try:
+            path = await self.download_job_output_to(
+                job_id,
+                folder / "output.json",
+                file_id=file_id,
+                node_id=node_id,
+                timeout=timeout,
+                max_retries=max_retries,
+            )
+            elements = iter_elements(path)
+            while batch := await anyio.to_thread.run_sync(_next_batch, elements):
+                for element in batch:
+                    yield element
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(_remove_folder, elements, folder)
 
     # ------------------------------------------------------------------ templates, workflows
 
@@ -712,6 +781,7 @@ class AsyncJobsClient:
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         on_poll: PollCallback | None = None,
         output_dir: str | os.PathLike[str] | None = None,
+        spill_bytes: int = _run.DEFAULT_SPILL_BYTES,
     ) -> JobRun:
         """Create a job, wait for it, and fetch every input file's output: a `JobRun`.
 
@@ -726,6 +796,12 @@ class AsyncJobsClient:
         failed download). With `output_dir`, outputs are streamed to ``<file id>.json`` files
         there (safe names) and `FileOutput.path` is set instead of `elements`;
         ``run.to_dir(path)`` writes in-memory outputs the same way.
+
+        No output is refused for its size. One of at most `spill_bytes` (default 16 MiB) is
+        parsed into memory; a larger one is streamed to a temporary file (`FileOutput.spilled`)
+        and parsed only when ``f.elements`` is first read, or gone through one element at a
+        time with ``f.iter_elements()``. ``run.close()`` (or ``with run:``) removes those
+        files; so does dropping the run and its files. ``spill_bytes=0`` spills every output.
 
         An error after the job was created (a wait timeout, a lost connection) carries a note
         with the job's id: the job exists on the server and is not cancelled.
@@ -742,9 +818,26 @@ class AsyncJobsClient:
             max_poll_interval=max_poll_interval,
             on_poll=on_poll,
             output_dir=output_dir,
+            spill_bytes=spill_bytes,
         )
 
     # ------------------------------------------------------------------ plumbing
+
+    async def _download_spooled(
+        self, job_id: str, file_id: str, spill_bytes: int, target: Callable[[], Path]
+    ) -> tuple[Any, Path | None]:
+        """`download_job_output` for `run_job`: ``(parsed output, None)`` when it is at most
+        `spill_bytes`, else ``(None, path)`` of the file ``target()`` it was streamed to."""
+        request = self._download_request(job_id, file_id, None)
+
+        async def consume(response: aiohttp.ClientResponse, attempt: Attempt) -> Any:
+            got = await spool(response, spill_bytes, target)
+            if isinstance(got, Path):
+                return None, got
+            return _parse_answer(request, response, got, object), None
+
+        result: tuple[Any, Path | None] = await self._transport.send(request, consume)
+        return result
 
     def _download_request(self, job_id: str, file_id: str, node_id: str | None) -> Request:
         if not isinstance(file_id, str) or not file_id:
@@ -1119,6 +1212,21 @@ def _parse(
 
 
 _NOT_DECODED = object()
+_ELEMENTS_PER_TRIP = 32  # elements parsed per worker-thread trip by iter_job_output
+
+
+def _private_folder() -> str:
+    return tempfile.mkdtemp(prefix="unstructured-jobs-")
+
+
+def _next_batch(elements: Iterator[Any]) -> list[Any]:
+    return list(itertools.islice(elements, _ELEMENTS_PER_TRIP))
+
+
+def _remove_folder(elements: Iterator[Any] | None, folder: Path) -> None:
+    if elements is not None:
+        elements.close()  # type: ignore[attr-defined]  # a generator: closes its file
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _check_key(secret: Secret | None) -> Secret:

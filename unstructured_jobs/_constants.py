@@ -46,6 +46,9 @@ BULK_ANSWER = 1024 * 1024  # answers this large are parsed with the cyclic GC pa
 # The largest JSON answer read (decompressed). 10,000 listed jobs are about 8 MB, 100,000 about
 # 80 MB; downloads streamed to disk are not bounded by it.
 DEFAULT_MAX_ANSWER_BYTES = 256 * 1024 * 1024
+# The largest output `download_job_output` holds in memory (parsed, it takes 2-3x more); to
+# disk (`download_job_output_to`, `run_job`'s spill) there is no bound.
+DEFAULT_MAX_DOWNLOAD_BYTES = 1024 * 1024 * 1024
 
 # The sync client's loop thread.
 CANCEL_GRACE = 5.0  # seconds a call cancelled by Ctrl-C may take to unwind

@@ -92,7 +92,10 @@ Choices made where the contract is silent (the real service may differ):
   filename (``node_id``, if given, any node of the job) or an output ``file_id`` (``node_id``,
   if given, the final node); anything else, including failed files, is 404
   ``{"detail": "File not found"}``. The body is a JSON list of two elements (Title,
-  NarrativeText) whose metadata carries the upload's ``filename``, ``size`` and ``sha256``.
+  NarrativeText) whose metadata carries the upload's ``filename``, ``size`` and ``sha256``;
+  with ``output_elements``/``embedding_dim`` (``serve --output-elements --embedding-dim``), a
+  list of that many elements with embeddings of that dimension, streamed with a
+  ``Content-Length`` (16,000 x 1,536: 323 MB; ``docs/emulator.md``).
 - **Limits** (off by default; ``Emulator(limits=ServiceLimits.published())`` or
   ``serve --service-limits`` turns on the published ones; see ``docs/emulator.md``): a file
   over ``max_file_size`` is 413 with a JSON ``detail`` naming it (a gateway in front would

@@ -455,7 +455,7 @@ class ApiApp:
         """``POST /api/v1/jobs/{job_id}/cancel``: ``{"id", "status", "message"}``."""
         return await self._job_view(request, self.store.cancel)
 
-    async def download(self, request: web.Request) -> web.Response:
+    async def download(self, request: web.Request) -> web.StreamResponse:
         """``GET /api/v1/jobs/{job_id}/download?file_id=&node_id=``: the output JSON."""
         job_id, error = self._job_id(request)
         if error is not None or job_id is None:
@@ -470,7 +470,17 @@ class ApiApp:
                 return _bad_uuid(["query", "node_id"], node_id)
             node_id = parsed
         status, body = self.store.download(job_id, file_id, node_id)
-        return web.Response(status=status, body=body, content_type="application/json")
+        if isinstance(body, bytes):
+            return web.Response(status=status, body=body, content_type="application/json")
+        # A generated output (`OutputShape`): streamed piece by piece, never held whole.
+        response = web.StreamResponse(status=status)
+        response.content_type = "application/json"
+        response.content_length = body.size
+        await response.prepare(request)
+        for chunk in body.chunks():
+            await response.write(chunk)
+        await response.write_eof()
+        return response
 
     async def list_workflows(self, request: web.Request) -> web.Response:
         """``GET /api/v1/workflows/``: filters, sorting and paging (see ``_catalog``)."""

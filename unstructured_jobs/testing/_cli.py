@@ -100,6 +100,21 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="input files whose name matches GLOB (fnmatch, e.g. '*.bad.pdf') fail processing: "
         "their job ends COMPLETED with errors, or FAILED when every file fails (repeatable)",
     )
+    outputs = parser.add_argument_group("outputs (default: two short elements per file)")
+    outputs.add_argument(
+        "--output-elements",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="elements in each file's output, e.g. 16000 for a long PDF",
+    )
+    outputs.add_argument(
+        "--embedding-dim",
+        type=_count,
+        default=0,
+        metavar="D",
+        help="an embedding of D floats per element, e.g. 1536 (16000 x 1536: a 323 MB output)",
+    )
     faults = parser.add_argument_group("random faults (shares of the API's requests, 0 to 1)")
     for flag, what in (
         ("--fault-429", "answered 429 (rate limited)"),
@@ -239,6 +254,8 @@ def serve(args: argparse.Namespace) -> int:
             limits=limits_from(args),
             fault_rates=rates,
             fail_files=fail_files_from(getattr(args, "fail_files", None) or []),
+            output_elements=args.output_elements,
+            embedding_dim=args.embedding_dim,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

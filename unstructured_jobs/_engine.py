@@ -35,7 +35,7 @@ from ._exceptions import (
     UnstructuredJobsError,
     WaitTimeoutError,
 )
-from ._grouping import GroupLimits, group_files, match_job, server_offset
+from ._grouping import GroupLimits, match_job, server_offset
 from ._inputs import InputFile
 from ._manifest import (
     DISK_FULL_ERRNOS,
@@ -83,16 +83,14 @@ class BatchObserver:
 
 def form_groups(m: Manifest, limits: GroupLimits, *, retry_failed: bool) -> None:
     """Make refused files pending again (and failed ones with `retry_failed`), refuse the files
-    over the size limit, and group the pending files into new jobs. Blocking, local only: a
-    dry run (`unstructured_jobs.batch.plan_batch`) does the same on a copy of the manifest."""
+    over the size limit, and group the pending files into new jobs, in path order. Blocking,
+    local only, and streaming: a page of files at a time (`Manifest.group_pending`), so a
+    batch of a million files is grouped in bounded memory. A dry run
+    (`unstructured_jobs.batch.plan_batch`) computes the same groups without writing them."""
     m.retry(failed_jobs=retry_failed)
     if limits.file_bytes is not None:
-        limit = limits.file_bytes
-        for f in m.ungrouped_pending_files(larger_than=limit):
-            m.reject(f.path, f"file is {f.size} bytes, over the limit of {limit} bytes per file")
-    ungrouped = m.ungrouped_pending_files()
-    for chunk in group_files(sorted(ungrouped, key=lambda f: f.path), limits):
-        m.new_group([f.id for f in chunk])
+        m.reject_larger(limits.file_bytes)
+    m.group_pending(limits.files, limits.job_bytes)
 
 
 def _now() -> datetime:

@@ -37,11 +37,12 @@ from __future__ import annotations
 import contextlib
 import enum
 import errno
+import itertools
 import os
 import sqlite3
 import threading
 import urllib.parse
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from pathlib import Path
 from typing import Any, overload
 
@@ -185,6 +186,70 @@ def unique_name(name: str, taken: set[str]) -> str:
     return f"{stem} ({n}){ext}"
 
 
+CACHE_KIB = 32 * 1024
+"""SQLite's page cache per manifest: the indexes of a million files stay mostly in it."""
+ADD_CHUNK = 2000
+"""Files `Manifest.add_files` takes from its stream at a time (one transaction each)."""
+_IN_PARAMS = 500  # values in one ``IN (...)`` list: far below SQLite's limit of 32766
+_SUFFIX_CACHE = 50_000  # names whose next free ``(n)`` is remembered
+
+
+def _parts(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), _IN_PARAMS):
+        yield values[start : start + _IN_PARAMS]
+
+
+def _marks(values: Sized) -> str:
+    return ",".join("?" * len(values))
+
+
+class _Names:
+    """Upload names made unique against the manifest's index of names, chunk by chunk.
+
+    Which ``stem (n).ext`` is free next is remembered for names seen taken (a folder tree
+    with ten thousand ``index.html`` costs ten thousand look-ups, not fifty million); names
+    are never freed, so the smallest free `n` never goes below the last one given.
+    """
+
+    def __init__(self, manifest: Manifest) -> None:
+        self.next_n: dict[str, int] = {}
+        # Names stored raw by older versions, in the form the server stores them: they are
+        # taken in that form too (`name_as_sent`), which no index look-up would find.
+        self.legacy = manifest._legacy_names()
+
+    def unique(
+        self, db: sqlite3.Connection, files: list[tuple[str | bytes, str, int]]
+    ) -> Iterator[tuple[str | bytes, str, int]]:
+        wanted = list({name for _path, name, _size in files})
+        taken = set(self.legacy)
+        for part in _parts(wanted):
+            sql = f"SELECT upload_name FROM files WHERE upload_name IN ({_marks(part)})"  # noqa: S608
+            taken.update(row[0] for row in db.execute(sql, part))
+        for path, name, size in files:
+            if name in taken:
+                name = self._next(db, name, taken)
+            taken.add(name)
+            yield path, name, size
+
+    def _next(self, db: sqlite3.Connection, name: str, taken: set[str]) -> str:
+        stem, ext = os.path.splitext(name)
+        n = self.next_n.get(name, 2)
+        while True:
+            candidate = f"{stem} ({n}){ext}"
+            if (
+                candidate not in taken
+                and not db.execute(
+                    "SELECT 1 FROM files WHERE upload_name = ?", (candidate,)
+                ).fetchone()
+            ):
+                break
+            n += 1
+        if len(self.next_n) >= _SUFFIX_CACHE:
+            self.next_n.clear()
+        self.next_n[name] = n + 1
+        return candidate
+
+
 class Manifest:
     """The SQLite manifest of one batch. Methods are blocking and thread-safe.
 
@@ -195,7 +260,7 @@ class Manifest:
 
     def __init__(self, path: str | os.PathLike[str] | None) -> None:
         self.path = None if path is None else Path(path)
-        target = ":memory:" if self.path is None else display_path(self.path)
+        target = "(temporary)" if self.path is None else display_path(self.path)
         if self.path is not None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -203,7 +268,9 @@ class Manifest:
                 raise self._os_error(exc) from exc
         self._lock = threading.Lock()
         self._flock: Any = None
-        where: str | bytes = ":memory:" if self.path is None else _db_path(str(self.path))
+        # No path: a private temporary file that SQLite deletes when it is closed (not
+        # ":memory:", which would hold a batch of a million files in RAM).
+        where: str | bytes = "" if self.path is None else _db_path(str(self.path))
         try:
             self._db = sqlite3.connect(where, check_same_thread=False, isolation_level=None)
         except sqlite3.Error as exc:
@@ -212,6 +279,7 @@ class Manifest:
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             self.close()
@@ -222,8 +290,9 @@ class Manifest:
 
     @classmethod
     def copy_of(cls, path: str | os.PathLike[str]) -> Manifest:
-        """An in-memory copy of the manifest at `path`, which is only read (not locked, not
-        changed): a dry run works on it."""
+        """A temporary copy of the manifest at `path`, which is only read (not locked, not
+        changed): a dry run works on it. The copy is a private temporary file (deleted when
+        closed), so a manifest of a million files is not copied into memory."""
         copy = cls(None)
         name = display_path(path)
         uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
@@ -245,7 +314,7 @@ class Manifest:
 
     def _error(self, exc: sqlite3.Error) -> UnstructuredJobsError:
         """The typed error for an SQLite failure: which manifest, what to do."""
-        name = display_path(self.path) if self.path is not None else "(in memory)"
+        name = display_path(self.path) if self.path is not None else "(temporary)"
         code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
         if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
             return InvalidInputError(
@@ -318,7 +387,9 @@ class Manifest:
                         self._db.execute("ROLLBACK")
                 raise self._error(exc) from exc
 
-    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def _read(
+        self, sql: str, args: Sequence[Any] | Mapping[str, Any] = ()
+    ) -> list[tuple[Any, ...]]:
         with self._lock:
             try:
                 return list(self._db.execute(sql, args).fetchall())
@@ -339,33 +410,67 @@ class Manifest:
             db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
             db.execute("INSERT OR IGNORE INTO meta VALUES ('request_data', ?)", (request_data,))
 
-    def add_files(self, files: Sequence[tuple[str, str, int]]) -> None:
-        """Add ``(path, wanted_name, size)`` files not yet known, as pending, with unique names.
+    def add_files(self, files: Iterable[tuple[str, str, int]]) -> int:
+        """Add ``(path, wanted_name, size)`` files not yet known, as pending, with unique names;
+        return how many were new.
 
         A known file still pending gets its size updated (it may have changed since).
         The upload name is `wanted_name` as the server will store it (`name_as_sent`), made
         unique in that form: two names that differ only in bytes that are not UTF-8 both
-        arrive as ``caf�.pdf``, so the second is sent as
-        ``caf� (2).pdf``.
+        arrive as ``caf�.pdf``, so the second is sent as ``caf� (2).pdf``; names are
+        given in the order of `files`.
+
+        `files` is consumed as a stream, `ADD_CHUNK` at a time, each chunk one transaction: a
+        walk of a million files (`unstructured_jobs._walk.iter_files`) is recorded without
+        ever being held in memory. Known paths and taken names are looked up in the
+        manifest's indexes, chunk by chunk.
         """
-        rows = self._read("SELECT path, upload_name FROM files")
-        known = {_py_path(row[0]) for row in rows}
-        taken = {name_as_sent(row[1]) for row in rows}  # older manifests kept raw names
-        with self._write() as db:
-            for path, name, size in files:
-                if path in known:
-                    db.execute(
-                        "UPDATE files SET size = ? WHERE path = ? AND state = ?",
-                        (size, _db_path(path), FileState.PENDING),
-                    )
-                    continue
-                upload_name = unique_name(name_as_sent(name), taken)
-                taken.add(upload_name)
-                known.add(path)
-                db.execute(
-                    "INSERT INTO files (path, upload_name, size, state) VALUES (?, ?, ?, ?)",
-                    (_db_path(path), upload_name, size, FileState.PENDING),
-                )
+        it = iter(files)
+        names = _Names(self)
+        added = 0
+        while chunk := list(itertools.islice(it, ADD_CHUNK)):
+            with self._write() as db:
+                added += self._add_chunk(db, chunk, names)
+        return added
+
+    def _add_chunk(
+        self, db: sqlite3.Connection, chunk: list[tuple[str, str, int]], names: _Names
+    ) -> int:
+        paths = [_db_path(path) for path, _name, _size in chunk]
+        known: dict[str | bytes, tuple[str, int]] = {}
+        for part in _parts(paths):
+            sql = f"SELECT path, state, size FROM files WHERE path IN ({_marks(part)})"  # noqa: S608
+            known.update((row[0], (row[1], row[2])) for row in db.execute(sql, part))
+        resized: list[tuple[int, str | bytes, str]] = []
+        new: list[tuple[str | bytes, str, int]] = []
+        for (_path, name, size), stored in zip(chunk, paths, strict=True):
+            if (old := known.get(stored)) is not None:
+                if old[0] == FileState.PENDING and old[1] != size:
+                    resized.append((size, stored, FileState.PENDING))
+                continue
+            known[stored] = (FileState.PENDING, size)  # the same path twice: taken once
+            new.append((stored, name_as_sent(name), size))
+        if resized:
+            db.executemany("UPDATE files SET size = ? WHERE path = ? AND state = ?", resized)
+        if not new:
+            return 0
+        rows = [(path, name, size, FileState.PENDING) for path, name, size in names.unique(db, new)]
+        db.executemany(
+            "INSERT INTO files (path, upload_name, size, state) VALUES (?, ?, ?, ?)", rows
+        )
+        return len(rows)
+
+    def _legacy_names(self) -> frozenset[str]:
+        """Upload names stored raw (by versions before names were stored as sent), as sent."""
+        if self._read("SELECT 1 FROM meta WHERE key = 'names' AND value = 'as sent'"):
+            return frozenset()
+        # Only a name with a character outside printable ASCII can differ from its form as sent.
+        rows = self._read("SELECT upload_name FROM files WHERE upload_name GLOB '*[^ -~]*'")
+        legacy = frozenset(name_as_sent(r[0]) for r in rows if name_as_sent(r[0]) != r[0])
+        if not legacy:
+            with self._write() as db:
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('names', 'as sent')")
+        return legacy
 
     def reject(self, path: str, error: str) -> None:
         """Mark a file that cannot be sent as failed (checked again on the next run)."""
@@ -386,6 +491,59 @@ class Manifest:
             sql += " AND group_id IS NULL"
         with self._write() as db:
             db.execute(sql, (FileState.PENDING, FileState.FAILED))
+
+    def reject_larger(self, limit: int) -> None:
+        """Fail the pending files not in a group that are over `limit` bytes (one statement)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE files SET state = ?, error = 'file is ' || size || ' bytes, over the "
+                "limit of ' || ? || ' bytes per file' "
+                "WHERE group_id IS NULL AND state = ? AND size > ?",
+                (FileState.FAILED, limit, FileState.PENDING, limit),
+            )
+
+    def group_pending(self, files_per_job: int, job_bytes: int | None) -> int:
+        """Group the pending files not in a group yet into ``new`` groups, in path order, within
+        `files_per_job` files and `job_bytes` bytes (None: no limit) each; return how many.
+
+        The files are read `ADD_CHUNK` at a time in path order (the order of the manifest's
+        index on paths: names that are not UTF-8, stored as BLOBs, come last), and each page
+        of groups is one transaction; only the group being filled spans two pages.
+        """
+        exists = "SELECT 1 FROM files WHERE group_id IS NULL AND state = ? LIMIT 1"
+        if not self._read(exists, (FileState.PENDING,)):
+            return 0
+        # `+` keeps SQLite on the index of paths (ORDER BY without sorting), not group_id.
+        page_sql = (
+            "SELECT id, size, path FROM files WHERE +group_id IS NULL AND +state = ? "
+            "AND path > ? ORDER BY path LIMIT ?"
+        )
+        after: str | bytes = ""
+        current: list[int] = []
+        current_bytes = 0
+        formed = 0
+        while True:
+            page = self._read(page_sql, (FileState.PENDING, after, ADD_CHUNK))
+            if page:
+                after = page[-1][2]
+            full: list[list[int]] = []
+            for file_id, size, _path in page:
+                too_many = len(current) >= files_per_job
+                too_big = job_bytes is not None and current_bytes + size > job_bytes
+                if current and (too_many or too_big):
+                    full.append(current)
+                    current, current_bytes = [], 0
+                current.append(file_id)
+                current_bytes += size
+            if not page and current:
+                full.append(current)
+            if full:
+                with self._write() as db:
+                    for ids in full:
+                        self._insert_group(db, ids)
+                formed += len(full)
+            if not page:
+                return formed
 
     # -- questions ----------------------------------------------------------------------------
 
@@ -461,12 +619,16 @@ class Manifest:
     def new_group(self, file_ids: Sequence[int]) -> int:
         """Form a ``new`` group of pending files, in this upload order; return its id."""
         with self._write() as db:
-            cur = db.execute("INSERT INTO groups (state) VALUES (?)", (GroupState.NEW,))
-            group_id = int(cur.lastrowid or 0)
-            db.executemany(
-                "UPDATE files SET group_id = ?, position = ? WHERE id = ?",
-                [(group_id, position, file_id) for position, file_id in enumerate(file_ids)],
-            )
+            return self._insert_group(db, file_ids)
+
+    @staticmethod
+    def _insert_group(db: sqlite3.Connection, file_ids: Sequence[int]) -> int:
+        cur = db.execute("INSERT INTO groups (state) VALUES (?)", (GroupState.NEW,))
+        group_id = int(cur.lastrowid or 0)
+        db.executemany(
+            "UPDATE files SET group_id = ?, position = ? WHERE id = ?",
+            [(group_id, position, file_id) for position, file_id in enumerate(file_ids)],
+        )
         return group_id
 
     def group_sending(self, group_id: int, sent_at: str) -> None:

@@ -87,8 +87,14 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu() -> float:
+    """User + system CPU seconds of this process, all its threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def child_floor(tree: str) -> dict[str, Any]:
-    started = time.perf_counter()
+    cpu, started = _cpu(), time.perf_counter()
     files = total = 0
     stack = [tree]
     while stack:
@@ -101,18 +107,20 @@ def child_floor(tree: str) -> dict[str, Any]:
                 else:
                     files += 1
                     total += entry.stat().st_size
-    return {"wall": time.perf_counter() - started, "files": files, "bytes": total}
+    wall = time.perf_counter() - started
+    return {"wall": wall, "cpu": _cpu() - cpu, "files": files, "bytes": total}
 
 
 def child_dry(tree: str) -> dict[str, Any]:
     from unstructured_jobs.batch import PlannedAction, plan_batch
 
-    started = time.perf_counter()
+    cpu, started = _cpu(), time.perf_counter()
     plan = plan_batch([tree], template_id=TEMPLATE_ID)
     counts = plan.counts()
     jobs, size = plan.jobs, plan.upload_bytes
-    wall = time.perf_counter() - started
-    return {"wall": wall, "files": counts.get(PlannedAction.SEND, 0), "jobs": jobs, "bytes": size}
+    wall, cpu = time.perf_counter() - started, _cpu() - cpu
+    sent = counts.get(PlannedAction.SEND, 0)
+    return {"wall": wall, "cpu": cpu, "files": sent, "jobs": jobs, "bytes": size}
 
 
 class _Reached(BaseException):
@@ -161,21 +169,21 @@ def child_resume(tree: str, manifest: str) -> dict[str, Any]:
     reached: dict[str, float] = {}
 
     async def reach(**_: Any) -> Any:
-        reached["at"] = time.perf_counter()
+        reached["at"], reached["cpu"] = time.perf_counter(), _cpu()
         raise _Reached
 
     async def main() -> None:
         async with _client(reach) as client:
             await submit_batch(client, [tree], template_id=TEMPLATE_ID, manifest=manifest)
 
-    started = time.perf_counter()
+    cpu, started = _cpu(), time.perf_counter()
     try:
         anyio.run(main)
     except (_Reached, BaseExceptionGroup):
         pass
     if "at" not in reached:
         raise RuntimeError("the resumed run never reached create_job")
-    return {"wall": reached["at"] - started}
+    return {"wall": reached["at"] - started, "cpu": reached["cpu"] - cpu}
 
 
 def child_main(mode: str, tree: str, manifest: str) -> None:
@@ -246,9 +254,7 @@ def run_cli_dry(tree: Path, manifest: Path, timeout: float) -> dict[str, Any]:
     }
 
 
-def measure(
-    root: Path, count: int, reps: int, modes: list[str], timeout: float
-) -> dict[str, Any]:
+def measure(root: Path, count: int, reps: int, modes: list[str], timeout: float) -> dict[str, Any]:
     tree = build_tree(root, count)
     manifest = root / f"manifest-{count}.sqlite"
     for leftover in root.glob(f"manifest-{count}.sqlite*"):
@@ -277,13 +283,17 @@ def measure(
         out[mode] = {
             "wall": statistics.median(r["wall"] for r in good),
             "peak_mib": statistics.median(r["peak_mib"] for r in good),
+            **({"cpu": statistics.median(r["cpu"] for r in good)} if "cpu" in good[0] else {}),
             "runs": len(good),
-            **{k: v for k, v in good[-1].items() if k not in ("wall", "peak_mib")},
+            **{k: v for k, v in good[-1].items() if k not in ("wall", "peak_mib", "cpu")},
         }
     floor = out.get("floor", {}).get("wall")
+    floor_cpu = out.get("floor", {}).get("cpu")
     for mode in modes:
         if mode != "floor" and floor and "wall" in out[mode]:
             out[mode]["ratio"] = out[mode]["wall"] / floor
+        if mode != "floor" and floor_cpu and "cpu" in out[mode]:
+            out[mode]["cpu_ratio"] = out[mode]["cpu"] / floor_cpu
     for leftover in root.glob(f"manifest-{count}.sqlite*"):
         leftover.unlink()
     return out
@@ -291,18 +301,23 @@ def measure(
 
 def render(results: list[dict[str, Any]], modes: list[str]) -> str:
     lines = [
-        "| files | what | wall s | ours/floor | peak RSS MiB |",
-        "| ---: | --- | ---: | ---: | ---: |",
+        "| files | what | wall s | ours/floor | CPU s | CPU ours/floor | peak RSS MiB |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
         for mode in modes:
             m = r.get(mode, {})
             if "error" in m:
-                lines.append(f"| {r['files']:,} | {mode} | error: {m['error']} | | |")
+                lines.append(f"| {r['files']:,} | {mode} | error: {m['error']} | | | | |")
                 continue
             ratio = f"{m['ratio']:.2f}x" if "ratio" in m else "1"
+            cpu = f"{m['cpu']:.2f}" if "cpu" in m else "-"
+            cpu_ratio = (
+                f"{m['cpu_ratio']:.2f}x" if "cpu_ratio" in m else ("1" if "cpu" in m else "-")
+            )
             lines.append(
-                f"| {r['files']:,} | {mode} | {m['wall']:.2f} | {ratio} | {m['peak_mib']:.0f} |"
+                f"| {r['files']:,} | {mode} | {m['wall']:.2f} | {ratio} | {cpu} | {cpu_ratio} "
+                f"| {m['peak_mib']:.0f} |"
             )
     if len(results) >= 2:
         small, big = results[0], results[-1]
@@ -316,6 +331,10 @@ def render(results: list[dict[str, Any]], modes: list[str]) -> str:
                     f"- linearity of {mode}: ratio at {big['files']:,} / ratio at "
                     f"{small['files']:,} = {b / a:.2f}"
                 )
+    lines.append(
+        "- CPU: user + system seconds of the measured block, all threads (the CLI row has no "
+        "CPU figure: it is a whole process)"
+    )
     lines.append(
         f"- targets: ours/floor <= {TARGET_RATIO:.0f}x, peak RSS <= {TARGET_RSS_MIB} MiB, "
         "linearity about 1"

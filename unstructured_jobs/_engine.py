@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -93,6 +94,40 @@ def form_groups(m: Manifest, limits: GroupLimits, *, retry_failed: bool) -> None
     m.group_pending(limits.files, limits.job_bytes)
 
 
+class _GroupQueue:
+    """The groups a run sends, in order: the manifest's ``new`` groups, read a page at a time
+    (`Manifest.iter_groups_to_send`: a batch of a million files never has them all in
+    memory), then those put back into `receive` to be sent again."""
+
+    def __init__(self, m: Manifest, receive: MemoryObjectReceiveStream[GroupRow]) -> None:
+        self.receive = receive
+        self.pages: Iterator[GroupRow] | None = m.iter_groups_to_send()
+        self.fresh: deque[GroupRow] = deque()
+
+    async def __aenter__(self) -> _GroupQueue:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.receive.aclose()
+
+    def __aiter__(self) -> _GroupQueue:
+        return self
+
+    async def __anext__(self) -> GroupRow:
+        if not self.fresh and self.pages is not None:
+            pages = self.pages
+            page = await anyio.to_thread.run_sync(lambda: list(itertools.islice(pages, 500)))
+            self.fresh.extend(page)
+            if not page:
+                self.pages = None
+        if self.fresh:
+            return self.fresh.popleft()
+        try:
+            return await self.receive.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -161,26 +196,26 @@ class BatchRun:
         self.used_names = {os.path.basename(p) for p in used}
         await self._remove_stale_parts(used)
         await self._reconcile_leftovers()
-        queue = await self.db(m.groups_to_send)
+        # The groups to send are counted in SQL and read a page at a time (`_GroupQueue`).
+        to_send, files_to_send, bytes_to_send = await self.db(m.send_totals)
         waiting = await self.db(m.groups_to_wait) if self.wait else []
         self.observer.on_start(
-            jobs=len(queue) + len(waiting),
-            files=sum(len(g.files) for g in queue + waiting),
-            upload_bytes=sum(f.size for g in queue for f in g.files),
+            jobs=to_send + len(waiting),
+            files=files_to_send + sum(len(g.files) for g in waiting),
+            upload_bytes=bytes_to_send,
         )
         send, receive = anyio.create_memory_object_stream[GroupRow](math.inf)
         with send, receive:  # closed however the run ends (never left to the GC)
-            self.send, self.outstanding = send, len(queue)
-            for group in queue:
-                send.send_nowait(group)
-            if not queue:
+            self.send, self.outstanding = send, to_send
+            queue = _GroupQueue(m, receive)
+            if not to_send:
                 send.close()
             try:
                 async with anyio.create_task_group() as tg:
                     self.tg = tg
                     for group in waiting:
                         tg.start_soon(self._wait_group, group)
-                    await self._launch(receive)
+                    await self._launch(queue)
             except Exception as exc:
                 error = _unwrap(exc)
                 raise error from error.__cause__
@@ -249,7 +284,7 @@ class BatchRun:
 
     # -- sending -------------------------------------------------------------------------------
 
-    async def _launch(self, receive: MemoryObjectReceiveStream[GroupRow]) -> None:
+    async def _launch(self, receive: _GroupQueue) -> None:
         assert self.tg is not None
         async with receive:
             async for group in receive:

@@ -34,6 +34,7 @@ group and its files together.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import enum
 import errno
@@ -87,6 +88,8 @@ class GroupState(enum.StrEnum):
     REFUSED = "refused"
 
 
+# A plain str: sqlite3 binds a str subclass (an enum member) through its slow adapter path.
+_PENDING = FileState.PENDING.value
 SCHEMA_VERSION = "1"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -112,6 +115,8 @@ _SQLITE_IOERR, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 10, 11, 13, 26
 
 def _db_path(path: str) -> str | bytes:
     """A path as stored: TEXT when it is UTF-8, else a BLOB of its bytes on disk."""
+    if path.isascii():
+        return path
     try:
         path.encode("utf-8")
     except UnicodeEncodeError:
@@ -188,8 +193,10 @@ def unique_name(name: str, taken: set[str]) -> str:
 
 CACHE_KIB = 32 * 1024
 """SQLite's page cache per manifest: the indexes of a million files stay mostly in it."""
-ADD_CHUNK = 2000
+ADD_CHUNK = 5000
 """Files `Manifest.add_files` takes from its stream at a time (one transaction each)."""
+GROUP_PAGE = 500
+"""Groups `Manifest.iter_groups_to_send` reads at a time."""
 _IN_PARAMS = 500  # values in one ``IN (...)`` list: far below SQLite's limit of 32766
 _SUFFIX_CACHE = 50_000  # names whose next free ``(n)`` is remembered
 
@@ -213,9 +220,39 @@ class _Names:
 
     def __init__(self, manifest: Manifest) -> None:
         self.next_n: dict[str, int] = {}
+        self.last: str | None = None  # the last path of the last chunk read as a range
         # Names stored raw by older versions, in the form the server stores them: they are
         # taken in that form too (`name_as_sent`), which no index look-up would find.
         self.legacy = manifest._legacy_names()
+
+    def known(
+        self, db: sqlite3.Connection, paths: list[str | bytes]
+    ) -> dict[str | bytes, tuple[str, int]]:
+        """The state and size of those of `paths` that the manifest holds."""
+        text = [p for p in paths if isinstance(p, str)]
+        others: list[str | bytes] = [p for p in paths if not isinstance(p, str)]
+        found: dict[str | bytes, tuple[str, int]] = {}
+        in_order = bool(text) and all(a < b for a, b in itertools.pairwise(text))
+        if in_order and (self.last is None or self.last < text[0]):
+            # Paths in order, after the last chunk's: the stored paths of this range of the
+            # index, read in one pass (over all chunks, each stored path is read once). TEXT
+            # compares as UTF-8 bytes, which is the order of Python's strings.
+            self.last = text[-1]
+            limit = 2 * len(text)  # more stored paths than that in the range: look them up
+            rows = db.execute(
+                "SELECT path, state, size FROM files WHERE path >= ? AND path <= ? LIMIT ?",
+                (text[0], text[-1], limit + 1),
+            ).fetchall()
+            if len(rows) <= limit:
+                found = {r[0]: (r[1], r[2]) for r in rows}
+            else:
+                others = paths
+        else:
+            others = paths
+        for part in _parts(others):
+            sql = f"SELECT path, state, size FROM files WHERE path IN ({_marks(part)})"  # noqa: S608
+            found.update((row[0], (row[1], row[2])) for row in db.execute(sql, part))
+        return found
 
     def unique(
         self, db: sqlite3.Connection, files: list[tuple[str | bytes, str, int]]
@@ -277,7 +314,9 @@ class Manifest:
             raise InvalidInputError(f"cannot open the manifest {target}: {exc}") from None
         self._lock_file()
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
+            # A temporary manifest needs no journal on disk (nothing survives a crash anyway).
+            journal = "MEMORY" if self.path is None else "WAL"
+            self._db.execute(f"PRAGMA journal_mode={journal}")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             self._db.executescript(_SCHEMA)
@@ -417,30 +456,38 @@ class Manifest:
         A known file still pending gets its size updated (it may have changed since).
         The upload name is `wanted_name` as the server will store it (`name_as_sent`), made
         unique in that form: two names that differ only in bytes that are not UTF-8 both
-        arrive as ``caf�.pdf``, so the second is sent as ``caf� (2).pdf``; names are
-        given in the order of `files`.
+        arrive as ``caf�.pdf``, so another one is sent as ``caf� (2).pdf``.
 
         `files` is consumed as a stream, `ADD_CHUNK` at a time, each chunk one transaction: a
         walk of a million files (`unstructured_jobs._walk.iter_files`) is recorded without
-        ever being held in memory. Known paths and taken names are looked up in the
-        manifest's indexes, chunk by chunk.
+        ever being held in memory. Which paths are known is read from the index of paths (one
+        range of it per chunk when `files` comes in path order, as a walk does; a look-up per
+        path otherwise); a name already taken is found by the index of names when the chunk
+        is inserted, and only then looked for a free ``(n)``.
         """
         it = iter(files)
         names = _Names(self)
         added = 0
-        while chunk := list(itertools.islice(it, ADD_CHUNK)):
-            with self._write() as db:
-                added += self._add_chunk(db, chunk, names)
+
+        def take() -> list[tuple[str, str, int]]:
+            return list(itertools.islice(it, ADD_CHUNK))
+
+        # The next chunk is taken from `files` (a walk: mostly system calls) in a helper
+        # thread while this one records the last (mostly SQLite): both release the GIL for
+        # most of their time. At most two chunks are held.
+        with concurrent.futures.ThreadPoolExecutor(1, "unstructured-jobs-walk") as ahead:
+            future = ahead.submit(take)
+            while chunk := future.result():
+                future = ahead.submit(take)
+                with self._write() as db:
+                    added += self._add_chunk(db, chunk, names)
         return added
 
     def _add_chunk(
         self, db: sqlite3.Connection, chunk: list[tuple[str, str, int]], names: _Names
     ) -> int:
         paths = [_db_path(path) for path, _name, _size in chunk]
-        known: dict[str | bytes, tuple[str, int]] = {}
-        for part in _parts(paths):
-            sql = f"SELECT path, state, size FROM files WHERE path IN ({_marks(part)})"  # noqa: S608
-            known.update((row[0], (row[1], row[2])) for row in db.execute(sql, part))
+        known = names.known(db, paths)
         resized: list[tuple[int, str | bytes, str]] = []
         new: list[tuple[str | bytes, str, int]] = []
         for (_path, name, size), stored in zip(chunk, paths, strict=True):
@@ -454,11 +501,25 @@ class Manifest:
             db.executemany("UPDATE files SET size = ? WHERE path = ? AND state = ?", resized)
         if not new:
             return 0
-        rows = [(path, name, size, FileState.PENDING) for path, name, size in names.unique(db, new)]
-        db.executemany(
-            "INSERT INTO files (path, upload_name, size, state) VALUES (?, ?, ?, ?)", rows
-        )
-        return len(rows)
+        insert = "INSERT INTO files (path, upload_name, size, state) VALUES (?, ?, ?, ?)"
+        count = 0
+        if not names.legacy:
+            # Names are usually free: insert, letting the index of names refuse those taken,
+            # then give those a free ``(n)`` (they are found among the rows just added).
+            last = db.execute("SELECT max(id) FROM files").fetchone()[0] or 0
+            before = db.total_changes
+            db.executemany(
+                insert.replace("INSERT", "INSERT OR IGNORE"),
+                [(path, name, size, _PENDING) for path, name, size in new],
+            )
+            if db.total_changes - before == len(new):
+                return len(new)
+            added = {r[0] for r in db.execute("SELECT path FROM files WHERE id > ?", (last,))}
+            new = [row for row in new if row[0] not in added]
+            count = len(added)
+        rows = [(path, name, size, _PENDING) for path, name, size in names.unique(db, new)]
+        db.executemany(insert, rows)
+        return count + len(rows)
 
     def _legacy_names(self) -> frozenset[str]:
         """Upload names stored raw (by versions before names were stored as sent), as sent."""
@@ -603,16 +664,43 @@ class Manifest:
             for row in self._read(sql, args)
         ]
 
-    def _groups(self, state: GroupState, group_id: int | None = None) -> list[GroupRow]:
-        sql = "SELECT id, state, job_id, sent_at FROM groups WHERE state = ?"
-        args: tuple[Any, ...] = (state,)
+    def _groups(
+        self, state: GroupState, group_id: int | None = None, *, after: int = 0, limit: int = -1
+    ) -> list[GroupRow]:
+        """Groups in `state` (only `group_id`, if given) with ids over `after`, at most `limit`
+        (-1: all), in id order: two queries, whatever the number of groups."""
+        sql = "SELECT id, state, job_id, sent_at FROM groups WHERE state = ? AND id > ?"
+        args: tuple[Any, ...] = (state, after)
         if group_id is not None:
-            sql, args = sql + " AND id = ?", (state, group_id)
-        rows = self._read(sql + " ORDER BY id", args)
-        return [
-            GroupRow(row[0], row[1], row[2], row[3], tuple(self._files("group_id = ?", (row[0],))))
-            for row in rows
-        ]
+            sql, args = sql + " AND id = ?", (*args, group_id)
+        rows = self._read(sql + " ORDER BY id LIMIT ?", (*args, limit))
+        if not rows:
+            return []
+        files: dict[int, list[FileRow]] = {row[0]: [] for row in rows}
+        # The files of the groups read, in one query over the index of group ids.
+        where = "group_id IN (SELECT id FROM groups WHERE state = ? AND id > ? AND id <= ?)"
+        for f in self._files(where, (state, after, rows[-1][0])):
+            if f.group_id in files:
+                files[f.group_id].append(f)
+        return [GroupRow(row[0], row[1], row[2], row[3], tuple(files[row[0]])) for row in rows]
+
+    def iter_groups_to_send(self, page: int = GROUP_PAGE) -> Iterator[GroupRow]:
+        """`groups_to_send`, read `page` groups at a time (a group formed or put back while
+        iterating is seen if its id is over those already read)."""
+        after = 0
+        while rows := self._groups(GroupState.NEW, after=after, limit=page):
+            after = rows[-1].id
+            yield from rows
+
+    def send_totals(self) -> tuple[int, int, int]:
+        """Groups to send (``new``), their files and their bytes, counted in SQL."""
+        rows = self._read(
+            "SELECT count(DISTINCT g.id), count(f.id), total(f.size) FROM groups g "
+            "LEFT JOIN files f ON f.group_id = g.id WHERE g.state = ?",
+            (GroupState.NEW,),
+        )
+        groups, files, size = rows[0]
+        return int(groups), int(files), int(size)
 
     # -- transitions: each updates a group and its files together -----------------------------
 

@@ -192,6 +192,8 @@ def name_as_sent(name: str) -> str:
     server keeps what it received. Applying it twice changes nothing. The batch names its
     files by this form, so a lost answer is reconciled on what the server lists.
     """
+    if name.isascii() and name.isprintable():
+        return name  # the usual case, at no cost: nothing to replace
     return _CONTROL.sub(lambda m: f"%{ord(m[0]):02X}", _clean_name(name))
 
 

@@ -24,18 +24,18 @@ from __future__ import annotations
 import heapq
 import os
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from ._paths import _GLOB_CHARS, _glob
 
-__all__ = ["iter_files"]
+__all__ = ["Walk", "iter_files"]
 
 _SEP = os.sep
 _EUID = os.geteuid() if hasattr(os, "geteuid") else -1
-# One item of a source: (path as found, real path or None when it is the path itself,
-# whether the entry is a link, stat result or OSError, label for problems, source).
-_Item = tuple[str, "str | None", bool, "os.stat_result | OSError", str, "_Source | None"]
+# One file of a source: (path as found, name, size, real path or None when it is the path
+# itself, whether the entry is a link, the folder walked or None for a single file).
+_Item = tuple[str, str, int, "str | None", bool, "_Source | None"]
 
 
 class _Source:
@@ -64,6 +64,7 @@ class _Inputs:
         include_hidden: bool,
         problems: list[tuple[str, str]],
     ) -> None:
+        self.problems = problems
         self.include_hidden = include_hidden
         self.excluded = excluded
         self.walks: list[_Source] = []
@@ -127,21 +128,41 @@ class _Inputs:
 
     # -- the streams ------------------------------------------------------------------------
 
+    def _check(self, path: str, st: os.stat_result | OSError, label: str) -> int | None:
+        """The size of a file that can be taken, or None (its problem recorded)."""
+        if isinstance(st, OSError):
+            self.problems.append((label, st.strerror or str(st)))
+        elif not stat.S_ISREG(st.st_mode):
+            self.problems.append((label, "not a regular file"))
+        elif not _readable(path, st):
+            self.problems.append((label, "permission denied"))
+        else:
+            return st.st_size
+        return None
+
     def singles_stream(self) -> Iterator[_Item]:
         for path, real, label in self.singles:
+            if self.is_excluded(real):
+                continue
             try:
                 st: os.stat_result | OSError = os.stat(path)
             except OSError as exc:
                 st = exc
-            yield path, (None if real == path else real), False, st, label, None
+            size = self._check(path, st, label)
+            if size is not None:
+                name = path.rpartition(_SEP)[2]
+                yield path, name, size, (None if real == path else real), False, None
 
     def walk_stream(self, source: _Source) -> Iterator[_Item]:
-        """Every file below `source` (links to folders not followed), in path order."""
+        """Every file below `source` (links to folders not followed) that can be taken, in
+        path order; the others are recorded in `problems`."""
         hidden_ok = self.include_hidden
         clean = source.abs == source.real
         if self.is_excluded(source.real):
             return
         excluded = set(self.excluded)
+        parents = {os.path.dirname(e) for e in self.excluded}  # folders holding one
+        problems = self.problems
         # A stack of (iterator over a sorted listing, real path of that folder).
         stack: list[tuple[Iterator[tuple[str, os.DirEntry[str], bool]], str]] = []
 
@@ -166,12 +187,13 @@ class _Inputs:
                     keyed.append((name + _SEP, entry, True))
                 else:
                     keyed.append((name, entry, False))
-            keyed.sort(key=_first)
+            keyed.sort()  # by key: unique in a folder, so entries are never compared
             return iter(keyed)
 
         stack.append((listing(source.abs), source.real))
         while stack:
             entries, real_dir = stack[-1]
+            some_excluded = real_dir in parents
             for _key, entry, is_dir in entries:
                 if is_dir:
                     real = entry.path if clean else os.path.join(real_dir, entry.name)
@@ -180,24 +202,31 @@ class _Inputs:
                         break
                     continue
                 path = entry.path
-                is_link = entry.is_symlink()
-                if is_link:
+                if entry.is_symlink():
                     real = os.path.realpath(path)
                     if self.is_excluded(real):
                         continue
-                elif clean:
-                    real = path
-                    if real in excluded:
-                        continue
-                else:
-                    real = os.path.join(real_dir, entry.name)
-                    if real in excluded:
-                        continue
+                    try:
+                        st: os.stat_result | OSError = entry.stat()
+                    except OSError as exc:
+                        st = exc
+                    if (size := self._check(path, st, path)) is not None:
+                        yield path, entry.name, size, real, True, source
+                    continue
+                real = path if clean else os.path.join(real_dir, entry.name)
+                if some_excluded and real in excluded:
+                    continue
                 try:
-                    st: os.stat_result | OSError = entry.stat()
+                    st = entry.stat()
                 except OSError as exc:
-                    st = exc
-                yield path, (None if real == path else real), is_link, st, path, source
+                    problems.append((path, exc.strerror or str(exc)))
+                    continue
+                if st.st_mode & 0o170000 == stat.S_IFREG and (
+                    (st.st_uid == _EUID and st.st_mode & stat.S_IRUSR) or _readable(path, st)
+                ):
+                    yield path, entry.name, st.st_size, (None if clean else real), False, source
+                else:
+                    self._check(path, st, path)
             else:
                 stack.pop()
 
@@ -229,36 +258,59 @@ def iter_files(
     once). What cannot be taken is appended to `problems` as ``(input, reason)``. The inputs
     are examined (and globs expanded) when iteration starts. Blocking.
     """
-    problems = [] if problems is None else problems
-    excluded = [os.path.realpath(p) for p in exclude]
-    spec = _Inputs(inputs, excluded, include_hidden, problems)
-    streams = [spec.walk_stream(w) for w in spec.walks]
-    if spec.singles:
-        streams.append(spec.singles_stream())
-    merged: Iterator[_Item] = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=_first)
-    reals: set[str] = set()  # real files taken through a link (or a single file's other path)
-    last = None
-    for path, real, is_link, st, label, source in merged:
-        if path == last:
-            continue  # the same path from two inputs
-        target = path if real is None else real
-        if reals and target in reals:
-            continue
-        checked = source is None or is_link or source.overlaps
-        if checked and spec.found_before(target, path):
-            continue
-        if source is None and spec.is_excluded(target):
-            continue
-        if isinstance(st, OSError):
-            problems.append((label, st.strerror or str(st)))
-            continue
-        if not stat.S_ISREG(st.st_mode):
-            problems.append((label, "not a regular file"))
-            continue
-        if not _readable(path, st):
-            problems.append((label, "permission denied"))
-            continue
-        last = path
-        if real is not None and (is_link or source is None):
-            reals.add(real)
-        yield path, st.st_size
+    walk = Walk(inputs, exclude=exclude, include_hidden=include_hidden)
+    if problems is not None:
+        walk.problems = problems
+    for path, _name, size in walk:
+        yield path, size
+
+
+class Walk:
+    """One walk of a batch's inputs (see `iter_files`): iterating it yields ``(path, name,
+    size)`` in path order, `name` being the file's name as found; files that `keep` refuses
+    (the include/exclude patterns) are counted in `excluded`, not yielded, and `problems`
+    collects what could not be taken. Iterate it once."""
+
+    def __init__(
+        self,
+        inputs: Iterable[str | os.PathLike[str]],
+        *,
+        exclude: Sequence[str | os.PathLike[str]] = (),
+        include_hidden: bool = False,
+        keep: Callable[[str], bool] | None = None,
+    ) -> None:
+        self.inputs = inputs
+        self.exclude = exclude
+        self.include_hidden = include_hidden
+        self.keep = keep
+        self.problems: list[tuple[str, str]] = []
+        self.excluded = 0
+
+    def __iter__(self) -> Iterator[tuple[str, str, int]]:
+        problems = self.problems
+        keep = self.keep
+        excluded = [os.path.realpath(p) for p in self.exclude]
+        spec = _Inputs(self.inputs, excluded, self.include_hidden, problems)
+        streams = [spec.walk_stream(w) for w in spec.walks]
+        if spec.singles:
+            streams.append(spec.singles_stream())
+        if not streams:
+            return
+        merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=_first)
+        reals: set[str] = set()  # real files taken through a link (or by a single file)
+        last = None
+        for path, name, size, real, is_link, source in merged:
+            if path == last:
+                continue  # the same path from two inputs
+            last = path
+            target = path if real is None else real
+            if reals and target in reals:
+                continue
+            if (source is None or is_link or source.overlaps) and spec.found_before(target, path):
+                continue
+            if real is not None and (is_link or source is None):
+                reals.add(real)
+            if keep is not None and not keep(path):
+                self.excluded += 1
+                continue
+            yield path, name, size

@@ -35,7 +35,7 @@ stay done; the others fail, and ``retry_failed`` sends only those again.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, cast
@@ -70,7 +70,7 @@ from ._manifest import (
 )
 from ._paths import output_path_inside, path_filter, safe_output_name
 from ._plan import BatchPlan, PlannedAction, PlannedFile, make_plan
-from ._walk import iter_files
+from ._walk import Walk
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing.Unpack for **kwargs needs Python 3.12
@@ -207,41 +207,14 @@ class _Setup:
         keep = path_filter(include, exclude) if include or exclude else None
         return cls(list(inputs), request_data, out, manifest, keep)
 
-    def walk(self, *, include_hidden: bool) -> _Walk:
-        """The input files, as a stream for `Manifest.add_files` (see `_Walk`)."""
+    def walk(self, *, include_hidden: bool) -> Walk:
+        """The input files, as a stream for `Manifest.add_files` (see `Walk`)."""
         # The manifest's SQLite side files and lock must never be taken as inputs either.
         skip = [self.output_dir] if self.output_dir is not None else []
         if self.manifest is not None:
             base = os.fspath(self.manifest)
             skip += [base] + [base + s for s in ("-wal", "-shm", "-journal", ".lock")]
-        return _Walk(self, skip, include_hidden)
-
-
-class _Walk:
-    """One walk of a batch's inputs: `rows` streams ``(path, name, size)`` in path order (see
-    `unstructured_jobs._walk.iter_files`); once consumed, `problems` holds the inputs that
-    could not be taken and `excluded` how many files include/exclude left out."""
-
-    def __init__(self, setup: _Setup, skip: list[str], include_hidden: bool) -> None:
-        self.setup = setup
-        self.skip = skip
-        self.include_hidden = include_hidden
-        self.problems: list[tuple[str, str]] = []
-        self.excluded = 0
-
-    def rows(self) -> Iterator[tuple[str, str, int]]:
-        keep = self.setup.keep
-        found = iter_files(
-            self.setup.inputs,
-            exclude=self.skip,
-            include_hidden=self.include_hidden,
-            problems=self.problems,
-        )
-        for path, size in found:
-            if keep is not None and not keep(path):
-                self.excluded += 1
-                continue
-            yield path, path.rpartition(os.sep)[2], size
+        return Walk(self.inputs, exclude=skip, include_hidden=include_hidden, keep=self.keep)
 
 
 async def submit_batch(
@@ -336,7 +309,7 @@ async def submit_batch(
     try:
         await anyio.to_thread.run_sync(store.check_request_data, request_data)
         walk = setup.walk(include_hidden=include_hidden)
-        await anyio.to_thread.run_sync(lambda: store.add_files(walk.rows()))
+        await anyio.to_thread.run_sync(lambda: store.add_files(walk))
         problems = walk.problems
         run = BatchRun(
             client,
@@ -411,7 +384,7 @@ def plan_batch(
     try:
         store.check_request_data(setup.request_data)
         walk = setup.walk(include_hidden=include_hidden)
-        store.add_files(walk.rows())
+        store.add_files(walk)
         return make_plan(
             store,
             GroupLimits(files_per_job, max_file_bytes, max_job_bytes),

@@ -29,6 +29,7 @@ asserted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -177,10 +178,8 @@ def child_resume(tree: str, manifest: str) -> dict[str, Any]:
             await submit_batch(client, [tree], template_id=TEMPLATE_ID, manifest=manifest)
 
     cpu, started = _cpu(), time.perf_counter()
-    try:
+    with contextlib.suppress(_Reached, BaseExceptionGroup):
         anyio.run(main)
-    except (_Reached, BaseExceptionGroup):
-        pass
     if "at" not in reached:
         raise RuntimeError("the resumed run never reached create_job")
     return {"wall": reached["at"] - started, "cpu": reached["cpu"] - cpu}
@@ -236,9 +235,7 @@ def run_cli_dry(tree: Path, manifest: Path, timeout: float) -> dict[str, Any]:
     cmd += ["--template-id", TEMPLATE_ID, "--manifest", str(manifest) + ".absent"]
     started = time.perf_counter()
     try:
-        done = subprocess.run(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout
-        )
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
     wall = time.perf_counter() - started

@@ -253,8 +253,8 @@ async def submit_batch(
         output_dir: where to download each file's output (``<file id>.json``); None: no
             download (files are ``done`` when their job completes).
         manifest: the SQLite manifest path; reuse it to resume. None: ``output_dir/
-            .unstructured-jobs.sqlite`` when `output_dir` is given, else in memory (not
-            resumable).
+            .unstructured-jobs.sqlite`` when `output_dir` is given, else a temporary file
+            deleted at the end (not resumable).
         files_per_job, max_job_bytes: group size limits (default 10 files, no byte limit).
         max_file_bytes: larger files are reported failed and never sent (default 10 MB;
             None: no limit).
@@ -369,11 +369,16 @@ def plan_batch(
     """What `submit_batch` would send, wait for and skip with these arguments: a dry run.
 
     Nothing is sent (no client is needed) and nothing is written: the inputs are expanded and
-    grouped exactly as `submit_batch` does, on an in-memory copy of the manifest when one
+    grouped exactly as `submit_batch` does, on a temporary copy of the manifest when one
     exists (files done in an earlier run are skipped, jobs already sent are waited for), so
     the plan is the one a real run would follow, as far as it can be known without asking the
     server. Raises `InvalidInputError` as `submit_batch` would (bad arguments, a manifest of
     another batch). Blocking: from async code, run it in a worker thread.
+
+    At any size: the walk streams into the copy (a temporary file, deleted when the plan is
+    collected or its ``files.close()`` is called), the counts, `BatchPlan.jobs` and
+    `BatchPlan.upload_bytes` come from SQL, and `BatchPlan.files` is read a page at a time
+    as it is iterated; a million files are planned in bounded memory.
     """
     setup = _Setup.check(
         inputs, template_id, job_nodes, output_dir, manifest, files_per_job, include, exclude

@@ -43,9 +43,9 @@ import os
 import sqlite3
 import threading
 import urllib.parse
-from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 import attrs
 
@@ -53,6 +53,8 @@ from ._exceptions import InvalidInputError, LocalFileError, UnstructuredJobsErro
 from ._paths import mount_point, name_as_sent
 
 __all__ = ["FileRow", "FileState", "GroupRow", "GroupState", "Manifest"]
+
+T = TypeVar("T")
 
 
 class FileState(enum.StrEnum):
@@ -255,14 +257,15 @@ class _Names:
         return found
 
     def unique(
-        self, db: sqlite3.Connection, files: list[tuple[str | bytes, str, int]]
+        self, db: sqlite3.Connection, files: list[tuple[str | bytes, str, int, str]]
     ) -> Iterator[tuple[str | bytes, str, int]]:
-        wanted = list({name for _path, name, _size in files})
+        """`files` (path, name as sent, size, state) with each name made unique."""
+        wanted = list({row[1] for row in files})
         taken = set(self.legacy)
         for part in _parts(wanted):
             sql = f"SELECT upload_name FROM files WHERE upload_name IN ({_marks(part)})"  # noqa: S608
             taken.update(row[0] for row in db.execute(sql, part))
-        for path, name, size in files:
+        for path, name, size, _state in files:
             if name in taken:
                 name = self._next(db, name, taken)
             taken.add(name)
@@ -465,23 +468,30 @@ class Manifest:
         path otherwise); a name already taken is found by the index of names when the chunk
         is inserted, and only then looked for a free ``(n)``.
         """
-        it = iter(files)
         names = _Names(self)
-        added = 0
+        return sum(self.each_chunk(files, lambda db, chunk: self._add_chunk(db, chunk, names)))
 
-        def take() -> list[tuple[str, str, int]]:
+    def each_chunk(
+        self, items: Iterable[T], record: Callable[[sqlite3.Connection, list[T]], int]
+    ) -> Iterator[int]:
+        """`record` each chunk of `items` (`ADD_CHUNK` at a time) in a transaction of its own.
+
+        The next chunk is taken from `items` (a walk: mostly system calls) in a helper thread
+        while this one records the last (mostly SQLite): both release the GIL for most of
+        their time. At most two chunks are held.
+        """
+        it = iter(items)
+
+        def take() -> list[T]:
             return list(itertools.islice(it, ADD_CHUNK))
 
-        # The next chunk is taken from `files` (a walk: mostly system calls) in a helper
-        # thread while this one records the last (mostly SQLite): both release the GIL for
-        # most of their time. At most two chunks are held.
         with concurrent.futures.ThreadPoolExecutor(1, "unstructured-jobs-walk") as ahead:
             future = ahead.submit(take)
             while chunk := future.result():
                 future = ahead.submit(take)
                 with self._write() as db:
-                    added += self._add_chunk(db, chunk, names)
-        return added
+                    recorded = record(db, chunk)
+                yield recorded
 
     def _add_chunk(
         self, db: sqlite3.Connection, chunk: list[tuple[str, str, int]], names: _Names
@@ -489,14 +499,14 @@ class Manifest:
         paths = [_db_path(path) for path, _name, _size in chunk]
         known = names.known(db, paths)
         resized: list[tuple[int, str | bytes, str]] = []
-        new: list[tuple[str | bytes, str, int]] = []
+        new: list[tuple[str | bytes, str, int, str]] = []
         for (_path, name, size), stored in zip(chunk, paths, strict=True):
             if (old := known.get(stored)) is not None:
-                if old[0] == FileState.PENDING and old[1] != size:
-                    resized.append((size, stored, FileState.PENDING))
+                if old[0] == _PENDING and old[1] != size:
+                    resized.append((size, stored, _PENDING))
                 continue
-            known[stored] = (FileState.PENDING, size)  # the same path twice: taken once
-            new.append((stored, name_as_sent(name), size))
+            known[stored] = (_PENDING, size)  # the same path twice: taken once
+            new.append((stored, name_as_sent(name), size, _PENDING))
         if resized:
             db.executemany("UPDATE files SET size = ? WHERE path = ? AND state = ?", resized)
         if not new:
@@ -508,16 +518,13 @@ class Manifest:
             # then give those a free ``(n)`` (they are found among the rows just added).
             last = db.execute("SELECT max(id) FROM files").fetchone()[0] or 0
             before = db.total_changes
-            db.executemany(
-                insert.replace("INSERT", "INSERT OR IGNORE"),
-                [(path, name, size, _PENDING) for path, name, size in new],
-            )
+            db.executemany(insert.replace("INSERT", "INSERT OR IGNORE"), new)
             if db.total_changes - before == len(new):
                 return len(new)
             added = {r[0] for r in db.execute("SELECT path FROM files WHERE id > ?", (last,))}
             new = [row for row in new if row[0] not in added]
             count = len(added)
-        rows = [(path, name, size, _PENDING) for path, name, size in names.unique(db, new)]
+        rows = [(p, name, size, _PENDING) for p, name, size in names.unique(db, new)]
         db.executemany(insert, rows)
         return count + len(rows)
 

@@ -1,25 +1,29 @@
-"""A dry run's plan (`unstructured_jobs.batch.plan_batch`), answered from the manifest.
+"""A dry run's plan (`unstructured_jobs.batch.plan_batch`), answered from SQL.
 
-The plan is computed, never written: the walk is recorded in a temporary copy of the manifest
-(`Manifest.copy_of`, or a fresh temporary one), and what a run would do with each file is one
-SQL expression over it (`_ACTION`), the same for the counts (one aggregate query) and for the
-list of files (read a page at a time, in path order, when it is iterated). Jobs that a run
-would form are numbered as `unstructured_jobs._engine.form_groups` would form them: files in
-path order, within the count and byte limits, after the groups already formed.
+The plan is computed, never written where it matters: it works on a temporary copy of the
+manifest (`Manifest.copy_of`, or a fresh temporary one). The walk goes into a lean table of its
+own (`walked`: path and size, one index; no upload names, which a plan does not show), and
+what a run would do with each file is one SQL expression (`_ACTION`) over the manifest's rows,
+the walked files it does not hold being new, pending files. The counts come from two aggregate
+queries; the list of files is read a page at a time, in path order, when it is iterated. Jobs
+that a run would form are numbered as `unstructured_jobs._engine.form_groups` would form them:
+files in path order, within the count and byte limits, after the groups already formed.
 """
 
 from __future__ import annotations
 
 import enum
+import heapq
 import math
+import sqlite3
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, overload
 
 import attrs
 
 from ._grouping import GroupLimits
-from ._manifest import GroupState, Manifest, _py_path
+from ._manifest import GroupState, Manifest, _db_path, _py_path
 
 __all__ = ["BatchPlan", "PlannedAction", "PlannedFile", "make_plan"]
 
@@ -76,11 +80,23 @@ _PAGE = (
     f"SELECT f.path, f.size, {_ACTION}, {_LOOSE}, f.group_id, f.error{_FROM} "
     "WHERE f.path > :after ORDER BY f.path LIMIT :page"
 )
-_LOOSE_SIZES = (
-    f"SELECT f.size, f.path{_FROM} WHERE {_LOOSE} AND f.path > :after ORDER BY f.path LIMIT :page"
-)
 PAGE = 2000
 """Rows read at a time when the plan's files are listed."""
+_WALKED = (
+    "CREATE TABLE IF NOT EXISTS walked (path PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID"
+)
+# Walked files the manifest holds are its rows (their size updated if still pending).
+_KNOWN_SIZES = (
+    "UPDATE files SET size = (SELECT w.size FROM walked w WHERE w.path = files.path) "
+    "WHERE state = 'pending' AND EXISTS "
+    "(SELECT 1 FROM walked w WHERE w.path = files.path AND w.size != files.size)"
+)
+_KNOWN = "DELETE FROM walked WHERE path IN (SELECT path FROM files)"
+_WALKED_COUNTS = (
+    "SELECT count(*), total(CASE WHEN :limit IS NOT NULL AND size > :limit THEN 0 ELSE size END), "
+    "total(CASE WHEN :limit IS NOT NULL AND size > :limit THEN 1 ELSE 0 END) FROM walked"
+)
+_WALKED_PAGE = "SELECT path, size FROM walked WHERE path > :after ORDER BY path LIMIT :page"
 
 
 def _too_large(size: int, limit: int) -> str:
@@ -140,19 +156,16 @@ class PlannedFiles(Sequence[PlannedFile]):
         del groups
         jobs = _Jobs(self._limits, self._first_virtual_job)
         limit = self._params["limit"]
-        after: str | bytes = ""
-        while page := self._store._read(_PAGE, {**self._params, "after": after, "page": PAGE}):
-            after = page[-1][0]
-            for stored, size, action, loose, group_id, error in page:
-                path = _py_path(stored) or ""
-                job = reason = None
-                if action == PlannedAction.SEND:
-                    job = jobs.add(size) if loose else job_of_group.get(group_id)
-                elif action == PlannedAction.FAIL:
-                    reason = _too_large(size, limit) if loose else error
-                elif action == PlannedAction.CHECK:
-                    reason = error
-                yield PlannedFile(path, PlannedAction(action), size, job, reason)
+        for stored, size, action, loose, group_id, error in _rows(self._store, self._params):
+            path = _py_path(stored) or ""
+            job = reason = None
+            if action == PlannedAction.SEND:
+                job = jobs.add(size) if loose else job_of_group.get(group_id)
+            elif action == PlannedAction.FAIL:
+                reason = _too_large(size, limit) if loose else error
+            elif action == PlannedAction.CHECK:
+                reason = error
+            yield PlannedFile(path, PlannedAction(action), size, job, reason)
         for path, why in self._problems:
             yield PlannedFile(path, PlannedAction.FAIL, reason=why)
 
@@ -228,6 +241,49 @@ class BatchPlan:
         return out
 
 
+def _order(row: tuple[Any, ...]) -> tuple[bool, str | bytes]:
+    """SQLite's order of paths: TEXT (as UTF-8 bytes: as Python compares str), then BLOBs."""
+    return isinstance(row[0], bytes), row[0]
+
+
+def _paged(store: Manifest, sql: str, params: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
+    after: str | bytes = ""
+    while page := store._read(sql, {**params, "after": after, "page": PAGE}):
+        after = page[-1][0]
+        yield from page
+
+
+def _rows(store: Manifest, params: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
+    """(path, size, action, loose, group_id, error) of every file, in path order: the
+    manifest's rows and the new walked files, merged."""
+    limit = params["limit"]
+    walked = (
+        (path, size, "fail" if limit is not None and size > limit else "send", 1, None, None)
+        for path, size in _paged(store, _WALKED_PAGE, params)
+    )
+    return heapq.merge(_paged(store, _PAGE, params), walked, key=_order)
+
+
+def record_walk(store: Manifest, files: Iterable[tuple[str, str, int]]) -> None:
+    """Record a walk for a plan: the files in `walked`, less those the manifest holds (whose
+    size is updated when they are still pending, as `Manifest.add_files` does)."""
+
+    def record(db: sqlite3.Connection, chunk: list[tuple[str, str, int]]) -> int:
+        rows = [(_db_path(path), size) for path, _name, size in chunk]
+        db.executemany("INSERT OR IGNORE INTO walked (path, size) VALUES (?, ?)", rows)
+        return len(rows)
+
+    with store._write() as db:
+        db.execute(_WALKED)
+        held = db.execute("SELECT 1 FROM files LIMIT 1").fetchone() is not None
+    for _ in store.each_chunk(files, record):
+        pass
+    if held:
+        with store._write() as db:
+            db.execute(_KNOWN_SIZES)
+            db.execute(_KNOWN)
+
+
 def make_plan(
     store: Manifest,
     limits: GroupLimits,
@@ -238,7 +294,8 @@ def make_plan(
     excluded: int,
     manifest: str | None,
 ) -> BatchPlan:
-    """The plan of a run over `store` (which the plan keeps, and closes when collected)."""
+    """The plan of a run over `store`, after `record_walk` (the plan keeps the store, and
+    closes it when collected)."""
     params: dict[str, Any] = {"retry": retry_failed, "limit": limits.file_bytes, "wait": wait}
     counts: dict[str, int] = {}
     total = send_bytes = existing_jobs = loose_send = 0
@@ -251,6 +308,18 @@ def make_plan(
                 loose_send = count
             else:
                 existing_jobs = groups
+    [(walked, walked_bytes, too_large)] = store._read(_WALKED_COUNTS, params)
+    walked, too_large = int(walked), int(too_large)
+    if walked:
+        total += walked
+        loose_send += walked - too_large
+        send_bytes += int(walked_bytes)
+        for action, n in (
+            (PlannedAction.SEND, walked - too_large),
+            (PlannedAction.FAIL, too_large),
+        ):
+            if n:
+                counts[action] = counts.get(action, 0) + n
     if loose_send and limits.job_bytes is None:
         virtual = math.ceil(loose_send / limits.files)
     elif loose_send:
@@ -279,11 +348,7 @@ def _existing_groups(store: Manifest) -> int:
 def _count_jobs(store: Manifest, params: dict[str, Any], limits: GroupLimits) -> int:
     """The jobs loose files would make with a byte limit per job: sizes read in path order."""
     jobs = _Jobs(limits, 1)
-    after: str | bytes = ""
-    while page := store._read(_LOOSE_SIZES, {**params, "after": after, "page": PAGE}):
-        after = page[-1][1]
-        for size, _path in page:
-            loose_limit = params["limit"]
-            if loose_limit is None or size <= loose_limit:
-                jobs.add(size)
+    for _path, size, action, loose, _group, _error in _rows(store, params):
+        if loose and action == PlannedAction.SEND:
+            jobs.add(size)
     return jobs.number

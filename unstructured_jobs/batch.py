@@ -69,7 +69,7 @@ from ._manifest import (
     write_error,
 )
 from ._paths import output_path_inside, path_filter, safe_output_name
-from ._plan import BatchPlan, PlannedAction, PlannedFile, make_plan
+from ._plan import BatchPlan, PlannedAction, PlannedFile, make_plan, record_walk
 from ._walk import Walk
 
 if TYPE_CHECKING:
@@ -389,7 +389,7 @@ def plan_batch(
     try:
         store.check_request_data(setup.request_data)
         walk = setup.walk(include_hidden=include_hidden)
-        store.add_files(walk)
+        record_walk(store, walk)
         return make_plan(
             store,
             GroupLimits(files_per_job, max_file_bytes, max_job_bytes),

@@ -160,6 +160,8 @@ def test_a_dry_run_plans_the_groups_a_run_forms(
         form_groups(m, GroupLimits(3, 20, job_bytes), retry_failed=False)
     finally:
         m.close()
+    sizes[3] = 2  # a pending file that changed since: planned (and sent) at its new size
+    (root / "03.txt").write_bytes(b"x" * sizes[3])
     plan = plan_batch([root], template_id="t", manifest=manifest, **options)  # type: ignore[arg-type]
     planned = list(plan.files)
     assert len(plan.files) == len(planned) == len(sizes)
@@ -180,7 +182,10 @@ def test_a_dry_run_plans_the_groups_a_run_forms(
             jobs.setdefault(f.job, []).append(f.path)
     assert [sorted(jobs[n]) for n in sorted(jobs)] == run_groups
     assert plan.jobs == len(run_groups)
-    assert plan.upload_bytes == sum(s for i, s in enumerate(sizes) if s <= 20)
+    assert plan.upload_bytes == sum(s for s in sizes if s <= 20)
+    assert {f.path: f.size for f in planned} == {
+        str(root / f"{i:02d}.txt"): s for i, s in enumerate(sizes)
+    }
     assert {f.path: f.reason for f in planned if f.action == PlannedAction.FAIL} == failed
     assert plan.counts() == {PlannedAction.SEND: len(sizes) - 1, PlannedAction.FAIL: 1}
     with sqlite3.connect(manifest) as db:  # the dry run only read it

@@ -287,9 +287,15 @@ def measure(root: Path, count: int, reps: int, modes: list[str], timeout: float)
             modes = [m for m in modes if m != "resume"]
         else:
             log(f"{count}: prepared in {prepared['wall']:.1f} s")
+            shutil.copyfile(manifest, str(manifest) + ".pristine")
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
     for rep in range(reps):
         for mode in modes:
+            if mode == "resume":  # each resume starts from the first run's manifest: the
+                # last one marked its first group as being sent
+                for side in ("-wal", "-shm"):
+                    Path(str(manifest) + side).unlink(missing_ok=True)
+                shutil.copyfile(str(manifest) + ".pristine", manifest)
             result = run_child(mode, tree, manifest, timeout)
             runs[mode].append(result)
             brief = result.get("error") or f"{result['wall']:.2f} s, {result['peak_mib']:.0f} MiB"

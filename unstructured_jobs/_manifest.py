@@ -684,11 +684,10 @@ class Manifest:
         if not rows:
             return []
         files: dict[int, list[FileRow]] = {row[0]: [] for row in rows}
-        # The files of the groups read, in one query over the index of group ids.
-        where = "group_id IN (SELECT id FROM groups WHERE state = ? AND id > ? AND id <= ?)"
-        for f in self._files(where, (state, after, rows[-1][0])):
-            if f.group_id in files:
-                files[f.group_id].append(f)
+        # The files of the groups read, `_IN_PARAMS` groups a query (not one query a group).
+        for part in _parts(list(files)):
+            for f in self._files(f"group_id IN ({_marks(part)})", part):
+                files[f.group_id or 0].append(f)
         return [GroupRow(row[0], row[1], row[2], row[3], tuple(files[row[0]])) for row in rows]
 
     def iter_groups_to_send(self, page: int = GROUP_PAGE) -> Iterator[GroupRow]:

@@ -19,7 +19,8 @@ and the peak RSS of the whole child, imports included, from ``VmHWM``):
   start sending.
 
 The cli dry run is measured only with ``--modes floor,dry,cli-dry,resume`` (its figures depend
-on how the command prints a large plan).
+on how the command prints a large plan); ``dry-resume`` (``plan_batch`` over the manifest of
+that interrupted first run: a dry run of a resume) only when asked too.
 
 The ratios are ours/floor from the same run (medians of the repetitions); linearity is the
 ratio at the largest size over the ratio at the smallest (1.0: cost grows as the work).
@@ -51,7 +52,7 @@ PER_FOLDER = 1000
 FOLDERS_PER_TOP = 100
 TARGET_RATIO = 3.0
 TARGET_RSS_MIB = 256
-MODES = ("floor", "dry", "cli-dry", "resume")
+MODES = ("floor", "dry", "cli-dry", "resume", "dry-resume")
 DEFAULT_MODES = ("floor", "dry", "resume")
 
 
@@ -122,11 +123,11 @@ def child_floor(tree: str) -> dict[str, Any]:
     return {"wall": wall, "cpu": _cpu() - cpu, "files": files, "bytes": total}
 
 
-def child_dry(tree: str) -> dict[str, Any]:
+def child_dry(tree: str, manifest: str | None = None) -> dict[str, Any]:
     from unstructured_jobs.batch import PlannedAction, plan_batch
 
     cpu, started = _cpu(), time.perf_counter()
-    plan = plan_batch([tree], template_id=TEMPLATE_ID)
+    plan = plan_batch([tree], template_id=TEMPLATE_ID, manifest=manifest)
     counts = plan.counts()
     jobs, size = plan.jobs, plan.upload_bytes
     wall, cpu = time.perf_counter() - started, _cpu() - cpu
@@ -204,6 +205,8 @@ def child_main(mode: str, tree: str, manifest: str) -> None:
         result = child_floor(tree)
     elif mode == "dry":
         result = child_dry(tree)
+    elif mode == "dry-resume":
+        result = child_dry(tree, manifest)
     elif mode == "prepare":
         result = child_prepare(tree, manifest)
     elif mode == "resume":
@@ -279,19 +282,22 @@ def measure(root: Path, count: int, reps: int, modes: list[str], timeout: float)
     manifest = root / f"manifest-{count}.sqlite"
     for leftover in root.glob(f"manifest-{count}.sqlite*"):
         leftover.unlink()
-    if "resume" in modes:
+    if "resume" in modes or "dry-resume" in modes:
         log(f"{count}: preparing the interrupted first run")
         prepared = run_child("prepare", tree, manifest, timeout)
         if "error" in prepared:
             log(f"{count}: prepare failed: {prepared['error']}")
-            modes = [m for m in modes if m != "resume"]
+            modes = [m for m in modes if m not in ("resume", "dry-resume")]
         else:
             log(f"{count}: prepared in {prepared['wall']:.1f} s")
             shutil.copyfile(manifest, str(manifest) + ".pristine")
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
     for rep in range(reps):
         for mode in modes:
-            if mode == "resume":  # each resume starts from the first run's manifest: the
+            if mode in (
+                "resume",
+                "dry-resume",
+            ):  # each resume starts from the first run's manifest: the
                 # last one marked its first group as being sent
                 for side in ("-wal", "-shm"):
                     Path(str(manifest) + side).unlink(missing_ok=True)

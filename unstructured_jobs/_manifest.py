@@ -223,6 +223,8 @@ class _Names:
     def __init__(self, manifest: Manifest) -> None:
         self.next_n: dict[str, int] = {}
         self.last: str | None = None  # the last path of the last chunk read as a range
+        # Set by `known` when the chunk's paths are exactly the stored rows read (in order).
+        self.all_known: list[tuple[Any, ...]] | None = None
         # Names stored raw by older versions, in the form the server stores them: they are
         # taken in that form too (`name_as_sent`), which no index look-up would find.
         self.legacy = manifest._legacy_names()
@@ -242,10 +244,13 @@ class _Names:
             self.last = text[-1]
             limit = 2 * len(text)  # more stored paths than that in the range: look them up
             rows = db.execute(
-                "SELECT path, state, size FROM files WHERE path >= ? AND path <= ? LIMIT ?",
+                "SELECT path, state, size FROM files WHERE path >= ? AND path <= ? "
+                "ORDER BY path LIMIT ?",
                 (text[0], text[-1], limit + 1),
             ).fetchall()
-            if len(rows) <= limit:
+            if len(rows) == len(paths) and [r[0] for r in rows] == paths:
+                self.all_known = rows  # the usual chunk of a resumed run: every path known
+            elif len(rows) <= limit:
                 found = {r[0]: (r[1], r[2]) for r in rows}
             else:
                 others = paths
@@ -498,6 +503,19 @@ class Manifest:
     ) -> int:
         paths = [_db_path(path) for path, _name, _size in chunk]
         known = names.known(db, paths)
+        if (rows := names.all_known) is not None:
+            names.all_known = None
+            sizes = [size for _path, _name, size in chunk]
+            if [r[2] for r in rows] != sizes:  # else: nothing changed, nothing to write
+                db.executemany(
+                    "UPDATE files SET size = ? WHERE path = ? AND state = ?",
+                    [
+                        (size, r[0], _PENDING)
+                        for r, size in zip(rows, sizes, strict=True)
+                        if r[1] == _PENDING and r[2] != size
+                    ],
+                )
+            return 0
         resized: list[tuple[int, str | bytes, str]] = []
         new: list[tuple[str | bytes, str, int, str]] = []
         for (_path, name, size), stored in zip(chunk, paths, strict=True):

@@ -190,3 +190,24 @@ def test_a_dry_run_plans_the_groups_a_run_forms(
     assert plan.counts() == {PlannedAction.SEND: len(sizes) - 1, PlannedAction.FAIL: 1}
     with sqlite3.connect(manifest) as db:  # the dry run only read it
         assert db.execute("SELECT count(*) FROM files").fetchone() == (4,)
+
+
+def test_a_walk_over_known_files_updates_only_the_sizes_of_pending_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_manifest, "ADD_CHUNK", 3)
+    m = Manifest(None)
+    try:
+        files = [(f"/in/{i}.txt", f"{i}.txt", 10) for i in range(7)]
+        assert m.add_files(files) == 7
+        done = {f.path: f.id for f in m.all_files()}["/in/1.txt"]
+        m.file_outcome(done, state=FileState.DONE, job_status="COMPLETED", output_path=None,
+                       error=None)  # fmt: skip
+        again = [(p, n, 10 + (i in (1, 4))) for i, (p, n, _size) in enumerate(files)]
+        assert m.add_files(again) == 0  # every chunk known, in order
+        assert m.add_files([*again, ("/in/9.txt", "9.txt", 1)]) == 1
+        sizes = {f.path: f.size for f in m.all_files()}
+    finally:
+        m.close()
+    # 4.txt is pending: its new size counts; 1.txt is done: its record stays as it was sent.
+    assert sizes == {**{p: 10 for p, _n, _s in files}, "/in/4.txt": 11, "/in/9.txt": 1}

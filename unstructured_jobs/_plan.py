@@ -91,12 +91,14 @@ _KNOWN_SIZES = (
     "WHERE state = 'pending' AND EXISTS "
     "(SELECT 1 FROM walked w WHERE w.path = files.path AND w.size != files.size)"
 )
-_KNOWN = "DELETE FROM walked WHERE path IN (SELECT path FROM files)"
+# New files: walked, not held by the manifest (filtered when read, not deleted: a delete of a
+# million rows would hold them all in the transaction's journal).
+_NEW = "FROM walked w WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.path = w.path)"
 _WALKED_COUNTS = (
     "SELECT count(*), total(CASE WHEN :limit IS NOT NULL AND size > :limit THEN 0 ELSE size END), "
-    "total(CASE WHEN :limit IS NOT NULL AND size > :limit THEN 1 ELSE 0 END) FROM walked"
+    f"total(CASE WHEN :limit IS NOT NULL AND size > :limit THEN 1 ELSE 0 END) {_NEW}"
 )
-_WALKED_PAGE = "SELECT path, size FROM walked WHERE path > :after ORDER BY path LIMIT :page"
+_WALKED_PAGE = f"SELECT path, size {_NEW} AND w.path > :after ORDER BY w.path LIMIT :page"
 
 
 def _too_large(size: int, limit: int) -> str:
@@ -265,8 +267,8 @@ def _rows(store: Manifest, params: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
 
 
 def record_walk(store: Manifest, files: Iterable[tuple[str, str, int]]) -> None:
-    """Record a walk for a plan: the files in `walked`, less those the manifest holds (whose
-    size is updated when they are still pending, as `Manifest.add_files` does)."""
+    """Record a walk for a plan in `walked`; those the manifest holds get their size updated
+    when they are still pending, as `Manifest.add_files` does (the others are new)."""
 
     def record(db: sqlite3.Connection, chunk: list[tuple[str, str, int]]) -> int:
         rows = [(_db_path(path), size) for path, _name, size in chunk]
@@ -281,7 +283,6 @@ def record_walk(store: Manifest, files: Iterable[tuple[str, str, int]]) -> None:
     if held:
         with store._write() as db:
             db.execute(_KNOWN_SIZES)
-            db.execute(_KNOWN)
 
 
 def make_plan(

@@ -40,6 +40,7 @@ from ._grouping import GroupLimits, match_job, server_offset
 from ._inputs import InputFile
 from ._manifest import (
     DISK_FULL_ERRNOS,
+    GROUP_PAGE,
     FileRow,
     FileState,
     GroupRow,
@@ -116,7 +117,7 @@ class _GroupQueue:
     async def __anext__(self) -> GroupRow:
         if not self.fresh and self.pages is not None:
             pages = self.pages
-            page = await anyio.to_thread.run_sync(lambda: list(itertools.islice(pages, 500)))
+            page = await anyio.to_thread.run_sync(lambda: list(itertools.islice(pages, GROUP_PAGE)))
             self.fresh.extend(page)
             if not page:
                 self.pages = None

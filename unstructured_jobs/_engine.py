@@ -18,6 +18,7 @@ import attrs
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from . import _manifest
 from ._constants import BATCH_MAX_CONCURRENT_DOWNLOADS, LOGGER_NAME
 from ._downloads import remove_stale_parts
 from ._exceptions import (
@@ -40,7 +41,6 @@ from ._grouping import GroupLimits, match_job, server_offset
 from ._inputs import InputFile
 from ._manifest import (
     DISK_FULL_ERRNOS,
-    GROUP_PAGE,
     FileRow,
     FileState,
     GroupRow,
@@ -117,7 +117,9 @@ class _GroupQueue:
     async def __anext__(self) -> GroupRow:
         if not self.fresh and self.pages is not None:
             pages = self.pages
-            page = await anyio.to_thread.run_sync(lambda: list(itertools.islice(pages, GROUP_PAGE)))
+            page = await anyio.to_thread.run_sync(
+                lambda: list(itertools.islice(pages, _manifest.GROUP_PAGE))
+            )
             self.fresh.extend(page)
             if not page:
                 self.pages = None

@@ -708,9 +708,10 @@ class Manifest:
                 files[f.group_id or 0].append(f)
         return [GroupRow(row[0], row[1], row[2], row[3], tuple(files[row[0]])) for row in rows]
 
-    def iter_groups_to_send(self, page: int = GROUP_PAGE) -> Iterator[GroupRow]:
-        """`groups_to_send`, read `page` groups at a time (a group formed or put back while
-        iterating is seen if its id is over those already read)."""
+    def iter_groups_to_send(self, page: int | None = None) -> Iterator[GroupRow]:
+        """`groups_to_send`, read `page` (default `GROUP_PAGE`) groups at a time (a group formed
+        or put back while iterating is seen if its id is over those already read)."""
+        page = page or GROUP_PAGE
         after = 0
         while rows := self._groups(GroupState.NEW, after=after, limit=page):
             after = rows[-1].id

@@ -690,12 +690,21 @@ class Manifest:
         ]
 
     def _groups(
-        self, state: GroupState, group_id: int | None = None, *, after: int = 0, limit: int = -1
+        self,
+        state: GroupState,
+        group_id: int | None = None,
+        *,
+        after: int = 0,
+        limit: int = -1,
+        upto: int | None = None,
     ) -> list[GroupRow]:
-        """Groups in `state` (only `group_id`, if given) with ids over `after`, at most `limit`
-        (-1: all), in id order: two queries, whatever the number of groups."""
+        """Groups in `state` (only `group_id`, if given) with ids over `after` (and up to
+        `upto`), at most `limit` (-1: all), in id order, with their files: one query for the
+        groups and one for every `_IN_PARAMS` of them, whatever their number."""
         sql = "SELECT id, state, job_id, sent_at FROM groups WHERE state = ? AND id > ?"
         args: tuple[Any, ...] = (state, after)
+        if upto is not None:
+            sql, args = sql + " AND id <= ?", (*args, upto)
         if group_id is not None:
             sql, args = sql + " AND id = ?", (*args, group_id)
         rows = self._read(sql + " ORDER BY id LIMIT ?", (*args, limit))
@@ -709,11 +718,13 @@ class Manifest:
         return [GroupRow(row[0], row[1], row[2], row[3], tuple(files[row[0]])) for row in rows]
 
     def iter_groups_to_send(self, page: int | None = None) -> Iterator[GroupRow]:
-        """`groups_to_send`, read `page` (default `GROUP_PAGE`) groups at a time (a group formed
-        or put back while iterating is seen if its id is over those already read)."""
+        """`groups_to_send` as they stand at the first read, read `page` (default `GROUP_PAGE`)
+        groups at a time. Groups formed later (with higher ids), and groups put back to ``new``
+        once read, are not returned: whoever forms or puts them back sends them."""
         page = page or GROUP_PAGE
+        [(upto,)] = self._read("SELECT max(id) FROM groups WHERE state = ?", (GroupState.NEW,))
         after = 0
-        while rows := self._groups(GroupState.NEW, after=after, limit=page):
+        while rows := self._groups(GroupState.NEW, after=after, limit=page, upto=upto or 0):
             after = rows[-1].id
             yield from rows
 

@@ -9,11 +9,12 @@ path that forgets to settle cannot leave the batch waiting for ever.
 from __future__ import annotations
 
 import enum
+import itertools
 import logging
 import os
 import random
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -23,6 +24,7 @@ import anyio.to_thread
 import attrs
 from anyio.abc import TaskGroup
 
+from . import _manifest
 from ._clock import Clock
 from ._constants import (
     BATCH_BACKLOG_PER_RUNNING,
@@ -54,7 +56,7 @@ from ._exceptions import (
     UnstructuredJobsError,
     WaitTimeoutError,
 )
-from ._grouping import GroupLimits, group_files, match_job, server_offset
+from ._grouping import GroupLimits, match_job, server_offset
 from ._inputs import InputFile
 from ._manifest import (
     DISK_FULL_ERRNOS,
@@ -149,16 +151,14 @@ class BatchObserver:
 
 def form_groups(m: Manifest, limits: GroupLimits, *, retry_failed: bool) -> None:
     """Make refused files pending again (and failed ones with `retry_failed`), refuse the files
-    over the size limit, and group the pending files into new jobs. Blocking, local only: a
-    dry run (`unstructured_jobs.batch.plan_batch`) does the same on a copy of the manifest."""
+    over the size limit, and group the pending files into new jobs, in path order. Blocking,
+    local only, and streaming: a page of files at a time (`Manifest.group_pending`), so a
+    batch of a million files is grouped in bounded memory. A dry run
+    (`unstructured_jobs.batch.plan_batch`) computes the same groups without writing them."""
     m.retry(failed_jobs=retry_failed)
     if limits.file_bytes is not None:
-        limit = limits.file_bytes
-        for f in m.ungrouped_pending_files(larger_than=limit):
-            m.reject(f.path, f"file is {f.size} bytes, over the limit of {limit} bytes per file")
-    ungrouped = m.ungrouped_pending_files()
-    for chunk in group_files(sorted(ungrouped, key=lambda f: f.path), limits):
-        m.new_group([f.id for f in chunk])
+        m.reject_larger(limits.file_bytes)
+    m.group_pending(limits.files, limits.job_bytes)
 
 
 def _now() -> datetime:
@@ -196,13 +196,22 @@ class Outcome:
 _STOPPED = Outcome(Settled.STOPPED)
 
 
+def _next_page(pages: Iterator[GroupRow]) -> list[GroupRow]:
+    return list(itertools.islice(pages, _manifest.GROUP_PAGE))
+
+
 class _Queue:
     """The groups waiting for a launch slot. Groups sent again (a refused launch, the parts of
     a refused group) go to the front: a split is followed to its end before other groups are
     sent, so a request refused for every file is recognised after a few sends."""
 
-    def __init__(self, groups: Sequence[GroupRow]) -> None:
-        self._items: deque[GroupRow] = deque(groups)
+    def __init__(self, pages: Iterator[GroupRow]) -> None:
+        # The manifest's ``new`` groups, read a page at a time in a worker thread
+        # (`Manifest.iter_groups_to_send`: a batch of a million files never has them all in
+        # memory); the iterator is fixed to the groups present at its first read, so the parts
+        # of a split group (queued with `put_front`) are never read from it again.
+        self._pages: Iterator[GroupRow] | None = pages
+        self._items: deque[GroupRow] = deque()
         self._closed = False
         self._ready = anyio.Event()
 
@@ -222,6 +231,12 @@ class _Queue:
         while not self._items:
             if self._closed:
                 return None
+            if self._pages is not None:
+                page = await anyio.to_thread.run_sync(_next_page, self._pages)
+                if not page:
+                    self._pages = None
+                self._items.extend(page)
+                continue
             self._ready = anyio.Event()
             await self._ready.wait()
         if self._closed:
@@ -277,7 +292,7 @@ class BatchRun:
         self.created_offset: timedelta | None = None
         self.used_names: set[str] = set()
         self.outstanding = 0
-        self.queue = _Queue(())
+        self.queue = _Queue(iter(()))
         self.tg: TaskGroup | None = None
         self.watcher: JobWatcher | None = None
         # Set, before the upload slot is freed, by an answer that ends the batch (401, 402,
@@ -305,15 +320,17 @@ class BatchRun:
         self.used_names = {os.path.basename(p) for p in used}
         await self._remove_stale_parts(used)
         await self._reconcile_leftovers()
-        queue = await self.db(m.groups_to_send)
+        # The groups to send are counted in SQL and read a page at a time (`_GroupQueue`).
+        to_send, files_to_send, bytes_to_send = await self.db(m.send_totals)
         waiting = await self.db(m.groups_to_wait) if self.wait else []
         self.observer.on_start(
-            jobs=len(queue) + len(waiting),
-            files=sum(len(g.files) for g in queue + waiting),
-            upload_bytes=sum(f.size for g in queue for f in g.files),
+            jobs=to_send + len(waiting),
+            files=files_to_send + sum(len(g.files) for g in waiting),
+            upload_bytes=bytes_to_send,
         )
-        self.queue, self.outstanding = _Queue(queue), len(queue)
-        if not queue:
+        self.queue = _Queue(m.iter_groups_to_send())
+        self.outstanding = to_send
+        if not to_send:
             self.queue.close()
         try:
             async with anyio.create_task_group() as tg:

@@ -34,16 +34,18 @@ group and its files together.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import enum
 import errno
+import itertools
 import os
 import sqlite3
 import threading
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 import attrs
 
@@ -51,6 +53,8 @@ from ._exceptions import InvalidInputError, LocalFileError, UnstructuredJobsErro
 from ._paths import mount_point, name_as_sent
 
 __all__ = ["FileRow", "FileState", "GroupRow", "GroupState", "Manifest"]
+
+T = TypeVar("T")
 
 
 class FileState(enum.StrEnum):
@@ -86,6 +90,8 @@ class GroupState(enum.StrEnum):
     REFUSED = "refused"
 
 
+# A plain str: sqlite3 binds a str subclass (an enum member) through its slow adapter path.
+_PENDING = FileState.PENDING.value
 SCHEMA_VERSION = "1"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -111,6 +117,8 @@ _SQLITE_IOERR, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 10, 11, 13, 26
 
 def _db_path(path: str) -> str | bytes:
     """A path as stored: TEXT when it is UTF-8, else a BLOB of its bytes on disk."""
+    if path.isascii():
+        return path
     try:
         path.encode("utf-8")
     except UnicodeEncodeError:
@@ -185,6 +193,108 @@ def unique_name(name: str, taken: set[str]) -> str:
     return f"{stem} ({n}){ext}"
 
 
+CACHE_KIB = 32 * 1024
+"""SQLite's page cache per manifest: the indexes of a million files stay mostly in it."""
+ADD_CHUNK = 5000
+"""Files `Manifest.add_files` takes from its stream at a time (one transaction each)."""
+GROUP_PAGE = 500
+"""Groups `Manifest.iter_groups_to_send` reads at a time."""
+_IN_PARAMS = 500  # values in one ``IN (...)`` list: far below SQLite's limit of 32766
+_SUFFIX_CACHE = 50_000  # names whose next free ``(n)`` is remembered
+
+
+def _parts(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), _IN_PARAMS):
+        yield values[start : start + _IN_PARAMS]
+
+
+def _marks(values: Sized) -> str:
+    return ",".join("?" * len(values))
+
+
+class _Names:
+    """Upload names made unique against the manifest's index of names, chunk by chunk.
+
+    Which ``stem (n).ext`` is free next is remembered for names seen taken (a folder tree
+    with ten thousand ``index.html`` costs ten thousand look-ups, not fifty million); names
+    are never freed, so the smallest free `n` never goes below the last one given.
+    """
+
+    def __init__(self, manifest: Manifest) -> None:
+        self.next_n: dict[str, int] = {}
+        self.last: str | None = None  # the last path of the last chunk read as a range
+        # Set by `known` when the chunk's paths are exactly the stored rows read (in order).
+        self.all_known: list[tuple[Any, ...]] | None = None
+        # Names stored raw by older versions, in the form the server stores them: they are
+        # taken in that form too (`name_as_sent`), which no index look-up would find.
+        self.legacy = manifest._legacy_names()
+
+    def known(
+        self, db: sqlite3.Connection, paths: list[str | bytes]
+    ) -> dict[str | bytes, tuple[str, int]]:
+        """The state and size of those of `paths` that the manifest holds."""
+        text = [p for p in paths if isinstance(p, str)]
+        others: list[str | bytes] = [p for p in paths if not isinstance(p, str)]
+        found: dict[str | bytes, tuple[str, int]] = {}
+        in_order = bool(text) and all(a < b for a, b in itertools.pairwise(text))
+        if in_order and (self.last is None or self.last < text[0]):
+            # Paths in order, after the last chunk's: the stored paths of this range of the
+            # index, read in one pass (over all chunks, each stored path is read once). TEXT
+            # compares as UTF-8 bytes, which is the order of Python's strings.
+            self.last = text[-1]
+            limit = 2 * len(text)  # more stored paths than that in the range: look them up
+            rows = db.execute(
+                "SELECT path, state, size FROM files WHERE path >= ? AND path <= ? "
+                "ORDER BY path LIMIT ?",
+                (text[0], text[-1], limit + 1),
+            ).fetchall()
+            if len(rows) == len(paths) and [r[0] for r in rows] == paths:
+                self.all_known = rows  # the usual chunk of a resumed run: every path known
+            elif len(rows) <= limit:
+                found = {r[0]: (r[1], r[2]) for r in rows}
+            else:
+                others = paths
+        else:
+            others = paths
+        for part in _parts(others):
+            sql = f"SELECT path, state, size FROM files WHERE path IN ({_marks(part)})"  # noqa: S608
+            found.update((row[0], (row[1], row[2])) for row in db.execute(sql, part))
+        return found
+
+    def unique(
+        self, db: sqlite3.Connection, files: list[tuple[str | bytes, str, int, str]]
+    ) -> Iterator[tuple[str | bytes, str, int]]:
+        """`files` (path, name as sent, size, state) with each name made unique."""
+        wanted = list({row[1] for row in files})
+        taken = set(self.legacy)
+        for part in _parts(wanted):
+            sql = f"SELECT upload_name FROM files WHERE upload_name IN ({_marks(part)})"  # noqa: S608
+            taken.update(row[0] for row in db.execute(sql, part))
+        for path, name, size, _state in files:
+            if name in taken:
+                name = self._next(db, name, taken)
+            taken.add(name)
+            yield path, name, size
+
+    def _next(self, db: sqlite3.Connection, name: str, taken: set[str]) -> str:
+        stem, ext = os.path.splitext(name)
+        n = self.next_n.get(name, 2)
+        while True:
+            candidate = f"{stem} ({n}){ext}"
+            if (
+                candidate not in taken
+                and not db.execute(
+                    "SELECT 1 FROM files WHERE upload_name = ?", (candidate,)
+                ).fetchone()
+            ):
+                break
+            n += 1
+        if len(self.next_n) >= _SUFFIX_CACHE:
+            self.next_n.clear()
+        self.next_n[name] = n + 1
+        return candidate
+
+
 class Manifest:
     """The SQLite manifest of one batch. Methods are blocking and thread-safe.
 
@@ -195,7 +305,7 @@ class Manifest:
 
     def __init__(self, path: str | os.PathLike[str] | None) -> None:
         self.path = None if path is None else Path(path)
-        target = ":memory:" if self.path is None else display_path(self.path)
+        target = "(temporary)" if self.path is None else display_path(self.path)
         if self.path is not None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -203,15 +313,20 @@ class Manifest:
                 raise self._os_error(exc) from exc
         self._lock = threading.Lock()
         self._flock: Any = None
-        where: str | bytes = ":memory:" if self.path is None else _db_path(str(self.path))
+        # No path: a private temporary file that SQLite deletes when it is closed (not
+        # ":memory:", which would hold a batch of a million files in RAM).
+        where: str | bytes = "" if self.path is None else _db_path(str(self.path))
         try:
             self._db = sqlite3.connect(where, check_same_thread=False, isolation_level=None)
         except sqlite3.Error as exc:
             raise InvalidInputError(f"cannot open the manifest {target}: {exc}") from None
         self._lock_file()
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
+            # A temporary manifest needs no journal on disk (nothing survives a crash anyway).
+            journal = "MEMORY" if self.path is None else "WAL"
+            self._db.execute(f"PRAGMA journal_mode={journal}")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             self.close()
@@ -222,8 +337,9 @@ class Manifest:
 
     @classmethod
     def copy_of(cls, path: str | os.PathLike[str]) -> Manifest:
-        """An in-memory copy of the manifest at `path`, which is only read (not locked, not
-        changed): a dry run works on it."""
+        """A temporary copy of the manifest at `path`, which is only read (not locked, not
+        changed): a dry run works on it. The copy is a private temporary file (deleted when
+        closed), so a manifest of a million files is not copied into memory."""
         copy = cls(None)
         name = display_path(path)
         uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
@@ -245,7 +361,7 @@ class Manifest:
 
     def _error(self, exc: sqlite3.Error) -> UnstructuredJobsError:
         """The typed error for an SQLite failure: which manifest, what to do."""
-        name = display_path(self.path) if self.path is not None else "(in memory)"
+        name = display_path(self.path) if self.path is not None else "(temporary)"
         code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
         if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
             return InvalidInputError(
@@ -318,7 +434,9 @@ class Manifest:
                         self._db.execute("ROLLBACK")
                 raise self._error(exc) from exc
 
-    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def _read(
+        self, sql: str, args: Sequence[Any] | Mapping[str, Any] = ()
+    ) -> list[tuple[Any, ...]]:
         with self._lock:
             try:
                 return list(self._db.execute(sql, args).fetchall())
@@ -339,33 +457,106 @@ class Manifest:
             db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
             db.execute("INSERT OR IGNORE INTO meta VALUES ('request_data', ?)", (request_data,))
 
-    def add_files(self, files: Sequence[tuple[str, str, int]]) -> None:
-        """Add ``(path, wanted_name, size)`` files not yet known, as pending, with unique names.
+    def add_files(self, files: Iterable[tuple[str, str, int]]) -> int:
+        """Add ``(path, wanted_name, size)`` files not yet known, as pending, with unique names;
+        return how many were new.
 
         A known file still pending gets its size updated (it may have changed since).
         The upload name is `wanted_name` as the server will store it (`name_as_sent`), made
         unique in that form: two names that differ only in bytes that are not UTF-8 both
-        arrive as ``caf�.pdf``, so the second is sent as
-        ``caf� (2).pdf``.
+        arrive as ``caf�.pdf``, so another one is sent as ``caf� (2).pdf``.
+
+        `files` is consumed as a stream, `ADD_CHUNK` at a time, each chunk one transaction: a
+        walk of a million files (`unstructured_jobs._walk.iter_files`) is recorded without
+        ever being held in memory. Which paths are known is read from the index of paths (one
+        range of it per chunk when `files` comes in path order, as a walk does; a look-up per
+        path otherwise); a name already taken is found by the index of names when the chunk
+        is inserted, and only then looked for a free ``(n)``.
         """
-        rows = self._read("SELECT path, upload_name FROM files")
-        known = {_py_path(row[0]) for row in rows}
-        taken = {name_as_sent(row[1]) for row in rows}  # older manifests kept raw names
-        with self._write() as db:
-            for path, name, size in files:
-                if path in known:
-                    db.execute(
-                        "UPDATE files SET size = ? WHERE path = ? AND state = ?",
-                        (size, _db_path(path), FileState.PENDING),
-                    )
-                    continue
-                upload_name = unique_name(name_as_sent(name), taken)
-                taken.add(upload_name)
-                known.add(path)
-                db.execute(
-                    "INSERT INTO files (path, upload_name, size, state) VALUES (?, ?, ?, ?)",
-                    (_db_path(path), upload_name, size, FileState.PENDING),
+        names = _Names(self)
+        return sum(self.each_chunk(files, lambda db, chunk: self._add_chunk(db, chunk, names)))
+
+    def each_chunk(
+        self, items: Iterable[T], record: Callable[[sqlite3.Connection, list[T]], int]
+    ) -> Iterator[int]:
+        """`record` each chunk of `items` (`ADD_CHUNK` at a time) in a transaction of its own.
+
+        The next chunk is taken from `items` (a walk: mostly system calls) in a helper thread
+        while this one records the last (mostly SQLite): both release the GIL for most of
+        their time. At most two chunks are held.
+        """
+        it = iter(items)
+
+        def take() -> list[T]:
+            return list(itertools.islice(it, ADD_CHUNK))
+
+        with concurrent.futures.ThreadPoolExecutor(1, "unstructured-jobs-walk") as ahead:
+            future = ahead.submit(take)
+            while chunk := future.result():
+                future = ahead.submit(take)
+                with self._write() as db:
+                    recorded = record(db, chunk)
+                yield recorded
+
+    def _add_chunk(
+        self, db: sqlite3.Connection, chunk: list[tuple[str, str, int]], names: _Names
+    ) -> int:
+        paths = [_db_path(path) for path, _name, _size in chunk]
+        known = names.known(db, paths)
+        if (rows := names.all_known) is not None:
+            names.all_known = None
+            sizes = [size for _path, _name, size in chunk]
+            if [r[2] for r in rows] != sizes:  # else: nothing changed, nothing to write
+                db.executemany(
+                    "UPDATE files SET size = ? WHERE path = ? AND state = ?",
+                    [
+                        (size, r[0], _PENDING)
+                        for r, size in zip(rows, sizes, strict=True)
+                        if r[1] == _PENDING and r[2] != size
+                    ],
                 )
+            return 0
+        resized: list[tuple[int, str | bytes, str]] = []
+        new: list[tuple[str | bytes, str, int, str]] = []
+        for (_path, name, size), stored in zip(chunk, paths, strict=True):
+            if (old := known.get(stored)) is not None:
+                if old[0] == _PENDING and old[1] != size:
+                    resized.append((size, stored, _PENDING))
+                continue
+            known[stored] = (_PENDING, size)  # the same path twice: taken once
+            new.append((stored, name_as_sent(name), size, _PENDING))
+        if resized:
+            db.executemany("UPDATE files SET size = ? WHERE path = ? AND state = ?", resized)
+        if not new:
+            return 0
+        insert = "INSERT INTO files (path, upload_name, size, state) VALUES (?, ?, ?, ?)"
+        count = 0
+        if not names.legacy:
+            # Names are usually free: insert, letting the index of names refuse those taken,
+            # then give those a free ``(n)`` (they are found among the rows just added).
+            last = db.execute("SELECT max(id) FROM files").fetchone()[0] or 0
+            before = db.total_changes
+            db.executemany(insert.replace("INSERT", "INSERT OR IGNORE"), new)
+            if db.total_changes - before == len(new):
+                return len(new)
+            added = {r[0] for r in db.execute("SELECT path FROM files WHERE id > ?", (last,))}
+            new = [row for row in new if row[0] not in added]
+            count = len(added)
+        rows = [(p, name, size, _PENDING) for p, name, size in names.unique(db, new)]
+        db.executemany(insert, rows)
+        return count + len(rows)
+
+    def _legacy_names(self) -> frozenset[str]:
+        """Upload names stored raw (by versions before names were stored as sent), as sent."""
+        if self._read("SELECT 1 FROM meta WHERE key = 'names' AND value = 'as sent'"):
+            return frozenset()
+        # Only a name with a character outside printable ASCII can differ from its form as sent.
+        rows = self._read("SELECT upload_name FROM files WHERE upload_name GLOB '*[^ -~]*'")
+        legacy = frozenset(name_as_sent(r[0]) for r in rows if name_as_sent(r[0]) != r[0])
+        if not legacy:
+            with self._write() as db:
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('names', 'as sent')")
+        return legacy
 
     def reject(self, path: str, error: str) -> None:
         """Mark a file that cannot be sent as failed (checked again on the next run)."""
@@ -386,6 +577,59 @@ class Manifest:
             sql += " AND group_id IS NULL"
         with self._write() as db:
             db.execute(sql, (FileState.PENDING, FileState.FAILED))
+
+    def reject_larger(self, limit: int) -> None:
+        """Fail the pending files not in a group that are over `limit` bytes (one statement)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE files SET state = ?, error = 'file is ' || size || ' bytes, over the "
+                "limit of ' || ? || ' bytes per file' "
+                "WHERE group_id IS NULL AND state = ? AND size > ?",
+                (FileState.FAILED, limit, FileState.PENDING, limit),
+            )
+
+    def group_pending(self, files_per_job: int, job_bytes: int | None) -> int:
+        """Group the pending files not in a group yet into ``new`` groups, in path order, within
+        `files_per_job` files and `job_bytes` bytes (None: no limit) each; return how many.
+
+        The files are read `ADD_CHUNK` at a time in path order (the order of the manifest's
+        index on paths: names that are not UTF-8, stored as BLOBs, come last), and each page
+        of groups is one transaction; only the group being filled spans two pages.
+        """
+        exists = "SELECT 1 FROM files WHERE group_id IS NULL AND state = ? LIMIT 1"
+        if not self._read(exists, (FileState.PENDING,)):
+            return 0
+        # `+` keeps SQLite on the index of paths (ORDER BY without sorting), not group_id.
+        page_sql = (
+            "SELECT id, size, path FROM files WHERE +group_id IS NULL AND +state = ? "
+            "AND path > ? ORDER BY path LIMIT ?"
+        )
+        after: str | bytes = ""
+        current: list[int] = []
+        current_bytes = 0
+        formed = 0
+        while True:
+            page = self._read(page_sql, (FileState.PENDING, after, ADD_CHUNK))
+            if page:
+                after = page[-1][2]
+            full: list[list[int]] = []
+            for file_id, size, _path in page:
+                too_many = len(current) >= files_per_job
+                too_big = job_bytes is not None and current_bytes + size > job_bytes
+                if current and (too_many or too_big):
+                    full.append(current)
+                    current, current_bytes = [], 0
+                current.append(file_id)
+                current_bytes += size
+            if not page and current:
+                full.append(current)
+            if full:
+                with self._write() as db:
+                    for ids in full:
+                        self._insert_group(db, ids)
+                formed += len(full)
+            if not page:
+                return formed
 
     # -- questions ----------------------------------------------------------------------------
 
@@ -445,28 +689,70 @@ class Manifest:
             for row in self._read(sql, args)
         ]
 
-    def _groups(self, state: GroupState, group_id: int | None = None) -> list[GroupRow]:
-        sql = "SELECT id, state, job_id, sent_at FROM groups WHERE state = ?"
-        args: tuple[Any, ...] = (state,)
+    def _groups(
+        self,
+        state: GroupState,
+        group_id: int | None = None,
+        *,
+        after: int = 0,
+        limit: int = -1,
+        upto: int | None = None,
+    ) -> list[GroupRow]:
+        """Groups in `state` (only `group_id`, if given) with ids over `after` (and up to
+        `upto`), at most `limit` (-1: all), in id order, with their files: one query for the
+        groups and one for every `_IN_PARAMS` of them, whatever their number."""
+        sql = "SELECT id, state, job_id, sent_at FROM groups WHERE state = ? AND id > ?"
+        args: tuple[Any, ...] = (state, after)
+        if upto is not None:
+            sql, args = sql + " AND id <= ?", (*args, upto)
         if group_id is not None:
-            sql, args = sql + " AND id = ?", (state, group_id)
-        rows = self._read(sql + " ORDER BY id", args)
-        return [
-            GroupRow(row[0], row[1], row[2], row[3], tuple(self._files("group_id = ?", (row[0],))))
-            for row in rows
-        ]
+            sql, args = sql + " AND id = ?", (*args, group_id)
+        rows = self._read(sql + " ORDER BY id LIMIT ?", (*args, limit))
+        if not rows:
+            return []
+        files: dict[int, list[FileRow]] = {row[0]: [] for row in rows}
+        # The files of the groups read, `_IN_PARAMS` groups a query (not one query a group).
+        for part in _parts(list(files)):
+            for f in self._files(f"group_id IN ({_marks(part)})", part):
+                files[f.group_id or 0].append(f)
+        return [GroupRow(row[0], row[1], row[2], row[3], tuple(files[row[0]])) for row in rows]
+
+    def iter_groups_to_send(self, page: int | None = None) -> Iterator[GroupRow]:
+        """`groups_to_send` as they stand at the first read, read `page` (default `GROUP_PAGE`)
+        groups at a time. Groups formed later (with higher ids), and groups put back to ``new``
+        once read, are not returned: whoever forms or puts them back sends them."""
+        page = page or GROUP_PAGE
+        [(upto,)] = self._read("SELECT max(id) FROM groups WHERE state = ?", (GroupState.NEW,))
+        after = 0
+        while rows := self._groups(GroupState.NEW, after=after, limit=page, upto=upto or 0):
+            after = rows[-1].id
+            yield from rows
+
+    def send_totals(self) -> tuple[int, int, int]:
+        """Groups to send (``new``), their files and their bytes, counted in SQL."""
+        rows = self._read(
+            "SELECT count(DISTINCT g.id), count(f.id), total(f.size) FROM groups g "
+            "LEFT JOIN files f ON f.group_id = g.id WHERE g.state = ?",
+            (GroupState.NEW,),
+        )
+        groups, files, size = rows[0]
+        return int(groups), int(files), int(size)
 
     # -- transitions: each updates a group and its files together -----------------------------
 
     def new_group(self, file_ids: Sequence[int]) -> int:
         """Form a ``new`` group of pending files, in this upload order; return its id."""
         with self._write() as db:
-            cur = db.execute("INSERT INTO groups (state) VALUES (?)", (GroupState.NEW,))
-            group_id = int(cur.lastrowid or 0)
-            db.executemany(
-                "UPDATE files SET group_id = ?, position = ? WHERE id = ?",
-                [(group_id, position, file_id) for position, file_id in enumerate(file_ids)],
-            )
+            return self._insert_group(db, file_ids)
+
+    @staticmethod
+    def _insert_group(db: sqlite3.Connection, file_ids: Sequence[int]) -> int:
+        cur = db.execute("INSERT INTO groups (state) VALUES (?)", (GroupState.NEW,))
+        group_id = int(cur.lastrowid or 0)
+        db.executemany(
+            "UPDATE files SET group_id = ?, position = ? WHERE id = ?",
+            [(group_id, position, file_id) for position, file_id in enumerate(file_ids)],
+        )
         return group_id
 
     def group_sending(self, group_id: int, sent_at: str) -> None:

@@ -6,7 +6,6 @@ import fnmatch
 import glob
 import os
 import re
-import stat
 from collections.abc import Callable, Iterable, Sequence
 
 from ._exceptions import UnsafePathError
@@ -41,54 +40,16 @@ def collect_files(
     always skipped. A file reached by several paths (symbolic links) is taken once, by the
     first path found; a ``**`` glob follows a link to a folder at most once, so a link to an
     ancestor folder (a loop) cannot repeat files. Blocking: run it in a worker thread from
-    async code.
+    async code. This is `unstructured_jobs._walk.iter_files` as lists: the batch itself
+    streams the walk, without holding every path.
     """
-    excluded = [os.path.realpath(p) for p in exclude]
-    found: dict[str, tuple[str, int]] = {}  # real path -> (path as found, size)
+    from ._walk import iter_files
+
     problems: list[tuple[str, str]] = []
-
-    def add(path: str, label: str) -> None:
-        real = os.path.realpath(path)
-        if real in found or any(
-            real == e or real.startswith(e.rstrip(os.sep) + os.sep) for e in excluded
-        ):
-            return
-        try:
-            st = os.stat(path)
-        except OSError as exc:
-            problems.append((label, exc.strerror or str(exc)))
-            return
-        if not stat.S_ISREG(st.st_mode):
-            problems.append((label, "not a regular file"))
-        elif not os.access(path, os.R_OK):
-            problems.append((label, "permission denied"))
-        else:
-            found[real] = (os.path.abspath(path), st.st_size)
-
-    def walk(folder: str) -> None:
-        for root, dirs, names in os.walk(folder):
-            dirs[:] = sorted(d for d in dirs if include_hidden or not d.startswith("."))
-            for name in sorted(names):
-                if include_hidden or not name.startswith("."):
-                    path = os.path.join(root, name)
-                    add(path, path)
-
-    for item in inputs:
-        text = os.fspath(item)
-        if os.path.isdir(text):
-            walk(text)
-        elif os.path.lexists(text) or not _GLOB_CHARS.search(text):
-            add(text, text)
-        else:
-            matches = sorted(_glob(text))
-            if not matches:
-                problems.append((text, "no file matches this pattern"))
-            for match in matches:
-                if os.path.isdir(match):
-                    walk(match)
-                else:
-                    add(match, match)
-    return sorted(found.values()), problems
+    files = list(
+        iter_files(inputs, exclude=exclude, include_hidden=include_hidden, problems=problems)
+    )
+    return files, problems
 
 
 def path_filter(include: Sequence[str] = (), exclude: Sequence[str] = ()) -> Callable[[str], bool]:
@@ -228,6 +189,8 @@ def name_as_sent(name: str) -> str:
     server keeps what it received. Applying it twice changes nothing. The batch names its
     files by this form, so a lost answer is reconciled on what the server lists.
     """
+    if name.isascii() and name.isprintable():
+        return name  # the usual case, at no cost: nothing to replace
     return _CONTROL.sub(lambda m: f"%{ord(m[0]):02X}", _clean_name(name))
 
 

@@ -56,7 +56,7 @@ from ._constants import (
     SERVICE_MAX_FILE_BYTES,
     SERVICE_MAX_FILES_PER_JOB,
 )
-from ._engine import BatchObserver, BatchRun, form_groups
+from ._engine import BatchObserver, BatchRun
 from ._exceptions import InvalidInputError, UnsafePathError
 from ._grouping import GroupLimits
 from ._inputs import request_data_json
@@ -68,7 +68,9 @@ from ._manifest import (
     display_path,
     write_error,
 )
-from ._paths import collect_files, output_path_inside, path_filter, safe_output_name
+from ._paths import output_path_inside, path_filter, safe_output_name
+from ._plan import BatchPlan, PlannedAction, PlannedFile, make_plan, record_walk
+from ._walk import Walk
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing.Unpack for **kwargs needs Python 3.12
@@ -207,63 +209,6 @@ FROM_LIMITS = _FromLimits.FROM_LIMITS
 value from the client's `ServiceLimits` (``client.limits``)."""
 
 
-class PlannedAction(enum.StrEnum):
-    """What a run would do with one file (`plan_batch`)."""
-
-    SEND = "send"
-    """Upload it, in the job numbered `PlannedFile.job`."""
-    CHECK = "check"
-    """Its job may exist (an answer was lost): look for it, send it again only if missing."""
-    WAIT = "wait"
-    """Its job exists: wait for it (and download the output)."""
-    SENT = "sent"
-    """Its job exists and is not waited for (``wait=False``)."""
-    DONE = "done"
-    """Done in an earlier run: skipped."""
-    FAIL = "fail"
-    """Refused before sending (too large, unreadable, a pattern matching nothing), or failed
-    in an earlier run (``retry_failed`` sends it again)."""
-
-
-@attrs.frozen
-class PlannedFile:
-    """One file of a `BatchPlan`."""
-
-    path: str
-    action: PlannedAction
-    size: int = 0
-    job: int | None = None
-    """For `PlannedAction.SEND`: the number of the job it would be sent in (1, 2, ...)."""
-    reason: str | None = None
-
-
-@attrs.frozen
-class BatchPlan:
-    """What `submit_batch` would do with the same arguments, found without sending anything."""
-
-    files: tuple[PlannedFile, ...]
-    excluded: int = 0
-    """Files found in the inputs but left out by ``include``/``exclude``."""
-    manifest: str | None = None
-
-    @property
-    def jobs(self) -> int:
-        """Jobs that would be created."""
-        return len({f.job for f in self.files if f.action == PlannedAction.SEND})
-
-    @property
-    def upload_bytes(self) -> int:
-        """Bytes that would be uploaded."""
-        return sum(f.size for f in self.files if f.action == PlannedAction.SEND)
-
-    def counts(self) -> dict[str, int]:
-        """Number of files per action."""
-        out: dict[str, int] = {}
-        for f in self.files:
-            out[f.action] = out.get(f.action, 0) + 1
-        return out
-
-
 @attrs.frozen
 class _Setup:
     """The checked arguments of a batch, shared by `submit_batch` and `plan_batch`."""
@@ -272,7 +217,8 @@ class _Setup:
     request_data: str
     output_dir: str | None
     manifest: str | os.PathLike[str] | None
-    keep: Callable[[str], bool]
+    keep: Callable[[str], bool] | None
+    """The include/exclude filter; None when no pattern is given."""
 
     @classmethod
     def check(
@@ -304,21 +250,17 @@ class _Setup:
         out = None if output_dir is None else os.path.abspath(output_dir)
         if manifest is None and out is not None:
             manifest = os.path.join(out, BATCH_MANIFEST_NAME)
-        keep = path_filter(include, exclude)
+        keep = path_filter(include, exclude) if include or exclude else None
         return cls(list(inputs), request_data, out, manifest, keep)
 
-    def collect(
-        self, *, include_hidden: bool
-    ) -> tuple[list[tuple[str, int]], list[tuple[str, str]], int]:
-        """The input files, the problems, and how many files include/exclude left out."""
+    def walk(self, *, include_hidden: bool) -> Walk:
+        """The input files, as a stream for `Manifest.add_files` (see `Walk`)."""
         # The manifest's SQLite side files and lock must never be taken as inputs either.
         skip = [self.output_dir] if self.output_dir is not None else []
         if self.manifest is not None:
             base = os.fspath(self.manifest)
             skip += [base] + [base + s for s in ("-wal", "-shm", "-journal", ".lock")]
-        found, problems = collect_files(self.inputs, exclude=skip, include_hidden=include_hidden)
-        kept = [(path, size) for path, size in found if self.keep(path)]
-        return kept, problems, len(found) - len(kept)
+        return Walk(self.inputs, exclude=skip, include_hidden=include_hidden, keep=self.keep)
 
 
 async def submit_batch(
@@ -357,8 +299,8 @@ async def submit_batch(
         output_dir: where to download each file's output (``<file id>.json``); None: no
             download (files are ``done`` when their job completes).
         manifest: the SQLite manifest path; reuse it to resume. None: ``output_dir/
-            .unstructured-jobs.sqlite`` when `output_dir` is given, else in memory (not
-            resumable).
+            .unstructured-jobs.sqlite`` when `output_dir` is given, else a temporary file
+            deleted at the end (not resumable).
         files_per_job, max_job_bytes: group size limits (default: the client's
             ``limits.files_per_job``, 10; no byte limit). Given here, `files_per_job`,
             `max_file_bytes` and `launch_rate` override the client's limits for this batch.
@@ -449,14 +391,11 @@ async def submit_batch(
     store = await anyio.to_thread.run_sync(Manifest, manifest)
     try:
         await anyio.to_thread.run_sync(store.check_request_data, request_data)
-        if include or exclude:
+        if setup.keep is not None:  # include/exclude also take out files the manifest holds
             await anyio.to_thread.run_sync(store.take_out, setup.keep)
-        found, problems, _ = await anyio.to_thread.run_sync(
-            lambda: setup.collect(include_hidden=include_hidden)
-        )
-        await anyio.to_thread.run_sync(
-            store.add_files, [(p, os.path.basename(p), size) for p, size in found]
-        )
+        walk = setup.walk(include_hidden=include_hidden)
+        await anyio.to_thread.run_sync(lambda: store.add_files(walk))
+        problems = walk.problems
         run = BatchRun(
             client,
             store,
@@ -518,11 +457,16 @@ def plan_batch(
     """What `submit_batch` would send, wait for and skip with these arguments: a dry run.
 
     Nothing is sent (no client is needed) and nothing is written: the inputs are expanded and
-    grouped exactly as `submit_batch` does, on an in-memory copy of the manifest when one
+    grouped exactly as `submit_batch` does, on a temporary copy of the manifest when one
     exists (files done in an earlier run are skipped, jobs already sent are waited for), so
     the plan is the one a real run would follow, as far as it can be known without asking the
     server. Raises `InvalidInputError` as `submit_batch` would (bad arguments, a manifest of
     another batch). Blocking: from async code, run it in a worker thread.
+
+    At any size: the walk streams into the copy (a temporary file, deleted when the plan is
+    collected or its ``files.close()`` is called), the counts, `BatchPlan.jobs` and
+    `BatchPlan.upload_bytes` come from SQL, and `BatchPlan.files` is read a page at a time
+    as it is iterated; a million files are planned in bounded memory.
     """
     setup = _Setup.check(
         inputs, template_id, job_nodes, output_dir, manifest, files_per_job, include, exclude
@@ -532,34 +476,20 @@ def plan_batch(
     store = Manifest.copy_of(path) if exists and path is not None else Manifest(None)
     try:
         store.check_request_data(setup.request_data)
-        found, problems, excluded = setup.collect(include_hidden=include_hidden)
-        store.add_files([(p, os.path.basename(p), size) for p, size in found])
-        limits = GroupLimits(files_per_job, max_file_bytes, max_job_bytes)
-        form_groups(store, limits, retry_failed=retry_failed)
-        job_of = {
-            f.id: number
-            for number, group in enumerate(store.groups_to_send(), start=1)
-            for f in group.files
-        }
-        unsure = {f.id for g in store.groups_to_reconcile() for f in g.files}
-        rows = store.all_files()
-    finally:
+        walk = setup.walk(include_hidden=include_hidden)
+        record_walk(store, walk)
+        return make_plan(
+            store,
+            GroupLimits(files_per_job, max_file_bytes, max_job_bytes),
+            wait=wait,
+            retry_failed=retry_failed,
+            problems=walk.problems,
+            excluded=walk.excluded,
+            manifest=None if path is None else os.fspath(path),
+        )  # the plan keeps the store (its files are read from it) and closes it
+    except BaseException:
         store.close()
-    planned = []
-    for row in sorted(rows, key=lambda r: r.path):
-        if row.id in job_of:
-            action = PlannedAction.SEND
-        elif row.id in unsure:
-            action = PlannedAction.CHECK
-        elif row.state == FileState.SUBMITTED:
-            action = PlannedAction.WAIT if wait else PlannedAction.SENT
-        else:
-            action = PlannedAction.DONE if row.state == FileState.DONE else PlannedAction.FAIL
-        reason = row.error if action in (PlannedAction.FAIL, PlannedAction.CHECK) else None
-        planned.append(PlannedFile(row.path, action, row.size, job_of.get(row.id), reason))
-    planned += [PlannedFile(p, PlannedAction.FAIL, reason=why) for p, why in problems]
-    shown = None if path is None else os.fspath(path)
-    return BatchPlan(tuple(planned), excluded, shown)
+        raise
 
 
 class BatchOptions(TypedDict, total=False):

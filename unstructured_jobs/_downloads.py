@@ -89,14 +89,16 @@ class _PartFile:
             ) from exc
 
     async def open(self) -> None:
-        def resolve_and_open() -> tuple[Any, str]:
+        def resolve_and_open() -> None:
             # A callable target is resolved here, in the worker thread: it may touch the disk.
+            # The file is kept on self in the thread itself: a cancel that arrives meanwhile
+            # waits for the thread, and `discard` then closes and removes what it opened.
             target = self._target
             self.target = target() if callable(target) else target
-            fd, name = _open_part(self.target)
-            return os.fdopen(fd, "wb"), name
+            fd, self.name = _open_part(self.target)
+            self.handle = os.fdopen(fd, "wb")
 
-        self.handle, self.name = await self._local(resolve_and_open)
+        await self._local(resolve_and_open)
 
     async def write(self, chunks: list[bytes]) -> None:
         def write_all() -> None:
@@ -107,8 +109,10 @@ class _PartFile:
         await self._local(write_all)
 
     async def finish(self) -> None:
-        handle, self.handle = self.handle, None
-        await self._local(handle.close)
+        # The handle stays on self until it is closed: a cancel before the worker thread
+        # starts would otherwise leave it to the GC (`discard` closes it then).
+        await self._local(self.handle.close)
+        self.handle = None
         await self._local(os.replace, self.name, self.target)
 
     def discard(self) -> None:
@@ -141,8 +145,8 @@ async def stream_to_file(response: aiohttp.ClientResponse, target: Path) -> Path
     download removes its temporary file and never leaves a truncated `target`.
     """
     part = _PartFile(target)
-    await part.open()
     try:
+        await part.open()
         await _copy_rest(response, part, [], 0)
         await part.finish()
     except BaseException:
@@ -173,8 +177,8 @@ async def spool(
         else:
             return b"".join(held)
     part = _PartFile(target)
-    await part.open()
     try:
+        await part.open()
         await _copy_rest(response, part, held, size)
         await part.finish()
     except BaseException:

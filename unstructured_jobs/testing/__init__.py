@@ -116,6 +116,7 @@ if TYPE_CHECKING:
     from ._clock import FakeClock
     from ._faults import Fault, FaultRates, InjectedFault, UnfiredFaultsError
     from ._limits import ServiceLimits
+    from ._notifications import WebhookDelivery
     from ._records import EmulatedJob, ReceivedFile, RecordedRequest, Schedule
     from ._server import Emulator
 
@@ -131,6 +132,7 @@ __all__ = [
     "Schedule",
     "ServiceLimits",
     "UnfiredFaultsError",
+    "WebhookDelivery",
     "main",
 ]
 
@@ -146,6 +148,7 @@ _HOMES = {
     "EmulatedJob": "._records",
     "ReceivedFile": "._records",
     "RecordedRequest": "._records",
+    "WebhookDelivery": "._notifications",
     "main": "._cli",
 }
 

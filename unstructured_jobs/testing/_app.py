@@ -20,6 +20,7 @@ from ._catalog import TEMPLATES, Catalog, parse_list_query, template_list_item, 
 from ._control import FAULTS_PATH, LIMITS_PATH, fault_to_json, listing, read_fault
 from ._faults import CONTROL_PREFIX, Fault, FaultPlan
 from ._limits import QUOTA_DETAIL, RATE_DETAIL, LimitState
+from ._notifications import Notifications
 from ._records import JOB_STATUSES, RecordedRequest
 from ._state import JobStore, server_now
 from ._upload import Form, UploadError, drain, read_form
@@ -101,6 +102,12 @@ class ApiApp:
         self._log_lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
         self.file_status_limiter: CallsPerMinute | None = None  # set by Emulator, opt-in
+        self.notifications = Notifications(
+            store,
+            workflow_exists=lambda workflow_id: catalog.get(workflow_id) is not None,
+            key_header=API_KEY_HEADER,
+        )
+        """Job events: channels, the feed and webhook deliveries (``_notifications``)."""
 
     def recorded(self) -> list[RecordedRequest]:
         """A copy of the request log."""
@@ -141,6 +148,7 @@ class ApiApp:
         app.router.add_post(FAULTS_PATH, self.add_fault)
         app.router.add_delete(FAULTS_PATH, self.clear_faults)
         app.router.add_get(LIMITS_PATH, self.limits_state, allow_head=False)
+        self.notifications.add_routes(app)
         return app
 
     # -- middleware --------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from ._app import API_KEY_HEADER, DEFAULT_API_KEY, ApiApp, CallsPerMinute
 from ._catalog import Catalog
 from ._faults import Fault, FaultPlan, FaultRates, InjectedFault, UnfiredFaultsError
 from ._limits import LimitState, ServiceLimits
+from ._notifications import Notifications
 from ._records import EmulatedJob, ReceivedFile, RecordedRequest, Schedule
 from ._state import JobStore
 
@@ -147,6 +148,12 @@ class Emulator:
     def api_key(self) -> str:
         """A key the emulator accepts (``"emulator-key"`` when any key is accepted)."""
         return self._key if self._key is not None else DEFAULT_API_KEY
+
+    @property
+    def notifications(self) -> Notifications:
+        """Job events: the feed's events, webhook deliveries made, and the codes that verify
+        email channels (see docs/emulator.md, "Job events")."""
+        return self._api.notifications
 
     @property
     def headers(self) -> dict[str, str]:

@@ -659,8 +659,9 @@ class AsyncJobsClient:
         an ambiguous failure (`AmbiguousRequestError`): list the channels to see whether it
         was created.
         """
-        given = _events.signing_secret(secret)
+        given = Secret.of(secret)  # never a plain local, even while it is checked
         del secret
+        given = _events.signing_secret(given)
         if (url is None) == (recipient_email is None):
             raise InvalidInputError("pass url= (a webhook channel) or recipient_email= (email)")
         fields: dict[str, Any] = {
@@ -735,8 +736,9 @@ class AsyncJobsClient:
     ) -> NotificationChannel:
         """Change a channel: only the arguments given are sent (PATCH). ``secret=""`` removes
         a webhook's custom signing secret; any other secret is checked as on create."""
-        given = _events.signing_secret(secret, allow_empty=True)
+        given = Secret.of(secret)  # never a plain local, even while it is checked
         del secret
+        given = _events.signing_secret(given, allow_empty=True)
         fields: dict[str, Any] = {}
         if event_types is not None:
             fields["event_types"] = _events.event_types(event_types)

@@ -72,22 +72,29 @@ def event_types(values: Iterable[JobEventType | str], what: str = "event_types")
 
 def signing_secret(value: str | Secret | None, *, allow_empty: bool = False) -> Secret | None:
     """The webhook signing secret as a `Secret`: 24-75 ASCII characters (``""`` on update
-    removes a custom secret). Errors never show the value."""
+    removes a custom secret). Errors never show the value, nor does any frame an error passes
+    through keep it in a plain local (see ``_secret``)."""
     secret = Secret.of(value)
+    del value
     if secret is None:
         return None
-    text = secret.reveal()
-    if not isinstance(text, str):
-        raise InvalidInputError(f"secret must be a string, got {type(text).__name__}")
-    if text == "" and allow_empty:
-        return secret
-    if not text.isascii() or not text.isprintable():
-        raise InvalidInputError("secret must be printable ASCII characters")
-    if not SECRET_MIN <= len(text) <= SECRET_MAX:
-        raise InvalidInputError(
-            f"secret must be {SECRET_MIN} to {SECRET_MAX} ASCII characters, got {len(text)}"
-        )
+    problem = _secret_problem(secret, allow_empty)
+    if problem is not None:
+        raise InvalidInputError(problem)
     return secret
+
+
+def _secret_problem(secret: Secret, allow_empty: bool) -> str | None:
+    text = secret.reveal()  # this frame has returned before anything is raised
+    if not isinstance(text, str):
+        return f"secret must be a string, got {type(text).__name__}"
+    if text == "" and allow_empty:
+        return None
+    if not text.isascii() or not text.isprintable():
+        return "secret must be printable ASCII characters"
+    if not SECRET_MIN <= len(text) <= SECRET_MAX:
+        return f"secret must be {SECRET_MIN} to {SECRET_MAX} ASCII characters, got {len(text)}"
+    return None
 
 
 def webhook_url(value: object) -> str:

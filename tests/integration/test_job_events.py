@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -397,7 +398,29 @@ async def test_the_secret_never_shows_in_reprs_logs_or_errors(
             )
         texts = [str(failed.value), repr(failed.value), str(refused.value), str(invalid.value)]
         texts += [caplog.text, *seen, repr(Secret(SECRET))]
+        # What a locals-capturing reporter (pytest -l, Sentry) shows of each error's frames.
+        texts += [shown(e.value) for e in (failed, refused, invalid)]
+        assert " = " in texts[-1]  # locals were captured: the check means something
         assert not [t for t in texts if SECRET in t]
+
+
+def shown(exc: BaseException) -> str:
+    report = traceback.TracebackException.from_exception(exc, capture_locals=True)
+    return "".join(report.format())
+
+
+def test_the_secret_is_not_in_the_locals_of_a_blocking_call_that_failed() -> None:
+    with (
+        Emulator(schedule=Schedule.manual()).running_in_thread() as emu,
+        JobsClient(emu.api_key, emu.url, max_retries=0) as client,
+    ):
+        emu.inject(Fault.status(503), method="POST")
+        with pytest.raises(Exception) as failed:
+            client.create_notification_channel(
+                url="https://127.0.0.1/h", event_types=ALL_TYPES, secret=SECRET
+            )
+        text = shown(failed.value)
+        assert " = " in text and SECRET not in text
 
 
 def test_the_blocking_client_creates_channels_and_follows_the_feed() -> None:

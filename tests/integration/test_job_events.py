@@ -265,6 +265,8 @@ async def test_the_feed_records_each_status_change_and_is_paged_by_cursors() -> 
             e async for e in client.iter_notifications(since=datetime.now(UTC) + timedelta(hours=1))
         ]
         assert later == []
+        emu.reset()  # events go with the jobs
+        assert (await client.list_notifications()).events == ()
 
 
 async def test_read_state_unread_count_and_mark_read() -> None:

@@ -371,7 +371,8 @@ class Emulator:
 
     def reset(self) -> None:
         """Forget jobs, workflows, recorded requests, scripted faults, accepted launches and
-        refusals; the quota starts again from its setting (options and rates stay).
+        refusals, notification channels and job events; the quota starts again from its
+        setting (options and rates stay).
 
         Like ``clear_faults()``, forgotten faults are not checked by ``assert_all_faults_fired()``.
         """
@@ -379,5 +380,6 @@ class Emulator:
         self._catalog.clear()
         self._faults.clear()
         self._api.clear_log()
+        self._api.notifications.clear()
         with self._store.lock:
             self._limits.clear()

@@ -123,6 +123,7 @@ if TYPE_CHECKING:
     from ._clock import FakeClock
     from ._faults import Fault, FaultRates, InjectedFault, UnfiredFaultsError, UnroutableFaultError
     from ._limits import EmulatorLimits
+    from ._notifications import WebhookDelivery
     from ._records import EmulatedJob, ReceivedFile, RecordedRequest, Schedule
     from ._server import Emulator
 
@@ -139,6 +140,7 @@ __all__ = [
     "Schedule",
     "UnfiredFaultsError",
     "UnroutableFaultError",
+    "WebhookDelivery",
     "main",
 ]
 
@@ -155,6 +157,7 @@ _HOMES = {
     "EmulatedJob": "._records",
     "ReceivedFile": "._records",
     "RecordedRequest": "._records",
+    "WebhookDelivery": "._notifications",
     "main": "._cli",
 }
 

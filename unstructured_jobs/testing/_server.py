@@ -17,6 +17,7 @@ from ._app import API_KEY_HEADER, DEFAULT_API_KEY, ApiApp, CallsPerMinute
 from ._catalog import Catalog
 from ._faults import Fault, FaultPlan, FaultRates, InjectedFault, UnfiredFaultsError
 from ._limits import EmulatorLimits, LimitState
+from ._notifications import Notifications
 from ._outputs import OutputShape
 from ._records import EmulatedJob, ReceivedFile, RecordedRequest, Schedule
 from ._state import JobStore
@@ -161,6 +162,12 @@ class Emulator:
     def api_key(self) -> str:
         """A key the emulator accepts (``"emulator-key"`` when any key is accepted)."""
         return self._key if self._key is not None else DEFAULT_API_KEY
+
+    @property
+    def notifications(self) -> Notifications:
+        """Job events: the feed's events, webhook deliveries made, and the codes that verify
+        email channels (see docs/emulator.md, "Job events")."""
+        return self._api.notifications
 
     @property
     def headers(self) -> dict[str, str]:
@@ -382,7 +389,8 @@ class Emulator:
 
     def reset(self) -> None:
         """Forget jobs, workflows, recorded requests, scripted faults, accepted launches and
-        refusals; the quota starts again from its setting (options and rates stay).
+        refusals, notification channels and job events; the quota starts again from its
+        setting (options and rates stay).
 
         Like ``clear_faults()``, forgotten faults are not checked by ``assert_all_faults_fired()``.
         """
@@ -390,5 +398,6 @@ class Emulator:
         self._catalog.clear()
         self._faults.clear()
         self._api.clear_log()
+        self._api.notifications.clear()
         with self._store.lock:
             self._limits.clear()

@@ -40,8 +40,11 @@ if TYPE_CHECKING:
     from ._exceptions import LocalFileError as LocalFileError
     from ._exceptions import NotFoundError as NotFoundError
     from ._exceptions import PermissionDeniedError as PermissionDeniedError
+    from ._exceptions import QuotaExceededError as QuotaExceededError
     from ._exceptions import RateLimitError as RateLimitError
+    from ._exceptions import RequestTooLargeError as RequestTooLargeError
     from ._exceptions import ResponseValidationError as ResponseValidationError
+    from ._exceptions import ServiceLimitError as ServiceLimitError
     from ._exceptions import SyncInAsyncContextError as SyncInAsyncContextError
     from ._exceptions import UnprocessableEntityError as UnprocessableEntityError
     from ._exceptions import UnsafePathError as UnsafePathError
@@ -140,14 +143,17 @@ __all__ = [
     "PermissionDeniedError",
     "PollCallback",
     "ProgressCallback",
+    "QuotaExceededError",
     "RateLimitError",
     "RawResponse",
     "RequestEvent",
+    "RequestTooLargeError",
     "ResponseEvent",
     "ResponseValidationError",
     "RetryConfig",
     "RetryEvent",
     "SSLOption",
+    "ServiceLimitError",
     "SessionFactory",
     "SyncInAsyncContextError",
     "Template",
@@ -218,14 +224,17 @@ _HOMES = {
     "PermissionDeniedError": "._exceptions",
     "PollCallback": "._client",
     "ProgressCallback": "._multipart",
+    "QuotaExceededError": "._exceptions",
     "RateLimitError": "._exceptions",
     "RawResponse": "._response",
     "RequestEvent": "._hooks",
+    "RequestTooLargeError": "._exceptions",
     "ResponseEvent": "._hooks",
     "ResponseValidationError": "._exceptions",
     "RetryConfig": "._options",
     "RetryEvent": "._hooks",
     "SSLOption": "._tls",
+    "ServiceLimitError": "._exceptions",
     "SessionFactory": "._transport",
     "SyncInAsyncContextError": "._exceptions",
     "Template": "._models",

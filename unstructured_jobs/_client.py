@@ -59,7 +59,11 @@ from ._core import (
     validate_name_id,
 )
 from ._downloads import stream_to_file
-from ._exceptions import InvalidInputError, WaitTimeoutError
+from ._exceptions import (
+    InvalidInputError,
+    RequestTooLargeError,
+    WaitTimeoutError,
+)
 from ._hooks import EventHooks, Hooks
 from ._inputs import (
     FilePlan,
@@ -337,7 +341,11 @@ class AsyncJobsClient:
         body = MultipartBody(files, fields=[("request_data", data)], on_progress=on_upload_progress)
         lost = MayHaveCreatedJob(tuple(body.file_names), data)
         request = Request("POST", api_path("jobs", ""), Safety.UNSAFE, body=body, on_lost=lost)
-        return await self._send(request, JobInformation, timeout, max_retries)
+        try:
+            return await self._send(request, JobInformation, timeout, max_retries)
+        except RequestTooLargeError as exc:
+            _name_files(exc, files)
+            raise
 
     async def run_workflow(
         self,
@@ -359,9 +367,13 @@ class AsyncJobsClient:
         body = MultipartBody(files, on_progress=on_upload_progress) if files else None
         lost = MayHaveCreatedJob(tuple(body.file_names) if body is not None else ())
         request = Request("POST", path, Safety.UNSAFE, body=body, on_lost=lost)
-        return await self._send(
-            request, JobInformation, timeout, max_retries, check=_core.workflow_busy_error
-        )
+        try:
+            return await self._send(
+                request, JobInformation, timeout, max_retries, check=_core.workflow_busy_error
+            )
+        except RequestTooLargeError as exc:
+            _name_files(exc, files)
+            raise
 
     async def list_jobs(
         self,
@@ -1092,6 +1104,36 @@ def _check_key(secret: Secret | None) -> Secret:
     if any(c in secret.reveal() for c in "\r\n\x00"):
         raise InvalidInputError("the API key contains control characters")
     return secret
+
+
+def _name_files(error: RequestTooLargeError, files: Sequence[PreparedFile]) -> None:
+    """Say which files a 413 refused request carried, and what to do about it: one line of
+    about 300 characters, naming the files while they fit (all of them are in `files`)."""
+    error.files = [
+        f.filename if f.size is None else f"{f.filename} ({f.size} bytes)" for f in files
+    ]
+    if not files:
+        return
+    advice = (
+        ": a file over the server's limit fails again; lower "
+        "ServiceLimits(bytes_per_file=...) to refuse it before sending"
+    )
+    room = 300 - len(error.message) - len(advice) - len("; it carried ") - len(" and 999 more")
+    shown: list[str] = []
+    for name in error.files:
+        name = _core.one_line(name, max(room, 60) if not shown else room)
+        if shown and len(name) + 2 > room:
+            break
+        shown.append(name)
+        room -= len(name) + 2
+    more = len(files) - len(shown)
+    message = (
+        f"{error.message}; it carried {', '.join(shown)}"
+        + (f" and {more} more" if more else "")
+        + advice
+    )
+    error.message = message
+    error.args = (message,)
 
 
 def _needs_disk(items: Sequence[object]) -> bool:

@@ -4,6 +4,7 @@
     ├── InvalidInputError (ValueError)         bad input found before any byte was sent
     │   ├── InvalidIdError                     empty / not a UUID / path-like id
     │   ├── InputFileError                     every bad input file, listed at once
+    │   ├── ServiceLimitError                  over a `ServiceLimits` limit (11 files, a big file)
     │   └── UnsafePathError                    a name would land outside the output folder
     ├── LocalFileError                         a local file could not be written (a download)
     ├── InsecureTransportError                 the key would travel over plain http to a remote host
@@ -19,10 +20,12 @@
     │   ├── APIStatusError                     an HTTP error status; carries status, body, headers
     │   │   ├── BadRequestError                400
     │   │   ├── AuthenticationError            401
+    │   │   ├── QuotaExceededError             402 (the account's quota is spent)
     │   │   ├── PermissionDeniedError          403
     │   │   ├── NotFoundError                  404
     │   │   ├── ConflictError                  409
     │   │   │   └── WorkflowBusyError          run_workflow: a job of it runs; none was started
+    │   │   ├── RequestTooLargeError           413 (with the request's `files`)
     │   │   ├── UnprocessableEntityError       422 (with the parsed `errors` list)
     │   │   ├── RateLimitError                 429 (with `retry_after`)
     │   │   └── InternalServerError            5xx
@@ -140,6 +143,20 @@ class InputFileError(InvalidInputError):
         self.problems = list(problems)
         lines = "; ".join(f"{name}: {reason}" for name, reason in self.problems)
         super().__init__(f"{len(self.problems)} input file(s) cannot be uploaded: {lines}")
+
+
+class ServiceLimitError(InvalidInputError):
+    """A request breaks one of the client's `ServiceLimits`; nothing was sent.
+
+    `limit` names it (``"files_per_job"``, ``"bytes_per_file"``), `allowed` is its value and
+    `found` what the request has. The message says how to lift it.
+    """
+
+    def __init__(self, message: str, *, limit: str, allowed: int, found: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.allowed = allowed
+        self.found = found
 
 
 class UnsafePathError(InvalidInputError):
@@ -298,6 +315,14 @@ class AuthenticationError(APIStatusError):
     """401: the API key is missing or wrong."""
 
 
+class QuotaExceededError(APIStatusError):
+    """402: the account's API quota is spent ("Insufficient API quota"); not retried.
+
+    A batch stops at once, as for a wrong key: files not sent stay pending, and a run of the
+    same batch once the quota is restored sends each of them exactly once.
+    """
+
+
 class PermissionDeniedError(APIStatusError):
     """403: the key may not do this."""
 
@@ -344,6 +369,22 @@ class WorkflowBusyError(ConflictError):
         )
         self.workflow_id = workflow_id
         self.running_job_id = running_job_id
+
+
+class RequestTooLargeError(APIStatusError):
+    """413: the server (or a proxy before it) refused the request's body as too large.
+
+    `files` names the request's input files (with their sizes) when it was a job-creating
+    request. A file over the server's limit is refused again until it is made smaller: lower
+    ``ServiceLimits(bytes_per_file=...)`` (a batch: ``max_file_bytes``, command line
+    ``--max-file-size``) to the server's limit so that such files are refused before sending.
+    """
+
+    files: list[str]
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.files = []
 
 
 class UnprocessableEntityError(APIStatusError):

@@ -225,26 +225,41 @@ class Transport:
         limit = self.max_answer_bytes
         if self.reads_whole(response):
             return await response.read()  # the fast path: aiohttp reads a known length at once
+        declared = response.content_length
+        if (
+            declared is not None
+            and declared > limit
+            and not response.headers.get("Content-Encoding")
+        ):
+            raise self._too_large(request, response, b"")  # said so up front: nothing read
+        # aiohttp inflates a compressed answer a bounded piece at a time as it is read, so
+        # this loop holds at most `limit` bytes plus one piece: past the bound it stops, and
+        # no more is inflated. The chunks are joined once, at the end, when all are in.
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.content.iter_any():
             size += len(chunk)
             if size > limit:
-                head = b"".join(chunks)[:ERROR_SNIPPET_CHARS]
-                url = str(response.url)
-                error = AnswerTooLargeError(
-                    f"{request.method} {url} -> {response.status}: the answer is larger than "
-                    f"max_answer_bytes ({limit:,} bytes once decompressed); reading stopped",
-                    method=request.method,
-                    url=url,
-                    status=response.status,
-                    snippet=_core.snippet(head),
-                    request_id=_core.request_id_of(response.headers),
-                )
-                error.limit = limit
-                raise error
+                raise self._too_large(request, response, chunks[0] if chunks else chunk)
             chunks.append(chunk)
         return b"".join(chunks)
+
+    def _too_large(
+        self, request: Request, response: aiohttp.ClientResponse, head: bytes
+    ) -> AnswerTooLargeError:
+        limit = self.max_answer_bytes
+        url = str(response.url)
+        error = AnswerTooLargeError(
+            f"{request.method} {url} -> {response.status}: the answer is larger than "
+            f"max_answer_bytes ({limit:,} bytes once decompressed); reading stopped",
+            method=request.method,
+            url=url,
+            status=response.status,
+            snippet=_core.snippet(head[:ERROR_SNIPPET_CHARS]),
+            request_id=_core.request_id_of(response.headers),
+        )
+        error.limit = limit
+        return error
 
     def session(self) -> aiohttp.ClientSession:
         """The pool's aiohttp session."""
@@ -429,7 +444,7 @@ class Transport:
                         return await consume(response, Attempt(retries, started))
                     except ResponseValidationError as invalid:
                         raise _AttemptFailed(Failure(FailureKind.INVALID_ANSWER), invalid) from None
-                raw = await response.content.read(MAX_ERROR_BODY)
+                raw = await _read_error_body(response)
                 headers = dict(response.headers)
                 error = _core.error_for_status(
                     method=request.method,
@@ -489,6 +504,26 @@ async def _response_hooks(
         await fire(hooks.response, event)
     except Exception as exc:
         raise _HookFailed(exc) from None
+
+
+async def _read_error_body(response: aiohttp.ClientResponse) -> bytes:
+    """Up to `MAX_ERROR_BODY` bytes of an error answer (a gateway page, a JSON detail).
+
+    One ``read(n)`` gives only what has arrived; this reads on to the bound or the end. A body
+    that breaks off (or cannot be inflated) keeps what arrived: the status is the news.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while size < MAX_ERROR_BODY:
+            chunk = await response.content.read(MAX_ERROR_BODY - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except aiohttp.ClientPayloadError:
+        pass
+    return b"".join(chunks)
 
 
 def _retry_event(

@@ -736,6 +736,7 @@ def ambiguous_error(
     """The error for a request whose answer was lost, as the request itself describes it."""
     method = request.method
     reason = str(cause).removeprefix(f"{method} {url}: ").removeprefix(f"{method} {url} -> ")
+    reason = one_line(reason, ERROR_MESSAGE_CHARS // 2)  # the whole of it is on `cause`
     return request.on_lost.error(
         method=method, url=url, reason=reason, cause=cause, sent_at=sent_at
     )

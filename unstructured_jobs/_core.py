@@ -415,7 +415,7 @@ def error_for_status(
             f"never goes elsewhere: check server_url)"
         )
     error = cls(
-        _status_line(method, url, status, headers, body, reason),
+        _status_line(method, url, status, headers, (body, parsed), reason),
         method=method,
         url=url,
         status=status,
@@ -483,16 +483,32 @@ def reason_phrase(status: int) -> str:
 
 
 def _status_line(
-    method: str, url: str, status: int, headers: Mapping[str, str], body: bytes, reason: str
+    method: str,
+    url: str,
+    status: int,
+    headers: Mapping[str, str],
+    answer: tuple[bytes, Any],
+    reason: str,
 ) -> str:
-    """One line, about `ERROR_MESSAGE_CHARS` long at most, for an error answer."""
+    """One line, about `ERROR_MESSAGE_CHARS` long at most, for an error answer (its body, raw
+    and as `_error_body` read it); `reason` is the API's own detail, if any."""
+    body, parsed = answer
     if reason:  # the API's own words (a JSON detail): as before, after the status
         head = f"{method} {url} -> {status}"
     else:
         head = f"{method} {url} -> {status} {reason_phrase(status)}".rstrip()
-        reason = _page_text(body, status, headers) if body else "no body"
+        reason = _gateway_message(parsed) or (
+            _page_text(body, status, headers) if body else "no body"
+        )
     room = max(ERROR_MESSAGE_CHARS - len(head) - 2, 60)
     return f"{head}: {one_line(reason, room)}" if reason else head
+
+
+def _gateway_message(parsed: Any) -> str:
+    """A cloud gateway's JSON error (``{"message": "Endpoint request timed out"}``): its
+    ``message`` (or ``error``) string, said after the status line as the API's detail is."""
+    said = parsed.get("message", parsed.get("error")) if isinstance(parsed, dict) else None
+    return said if isinstance(said, str) else ""
 
 
 def _page_text(body: bytes, status: int, headers: Mapping[str, str]) -> str:

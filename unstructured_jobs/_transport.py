@@ -17,6 +17,7 @@ import logging
 import random
 import ssl
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -136,16 +137,57 @@ class ConnectionPool:
                 self._session = made
             else:
                 self._session = aiohttp.ClientSession(
-                    connector=aiohttp.TCPConnector(limit=self.max_connections, ssl=self._ssl),
+                    connector=_Connector(limit=self.max_connections, ssl=self._ssl),
                     trust_env=False,
                 )
         return self._session
 
+    def abort_stuck(self) -> None:
+        """End at once the connections of ours left closing by a cut-short upload."""
+        connector = self._session.connector if self._session is not None else None
+        if isinstance(connector, _Connector):
+            connector.abort_closing()
+
     async def aclose(self) -> None:
-        """Close the session if the pool created it."""
+        """Close the session if the pool created it, with every socket of it, before returning.
+
+        Nothing is left for the garbage collector (no ``ResourceWarning``), even after an upload
+        cut short or a call cancelled: their connections are aborted, and the loop given the
+        turn in which their sockets close.
+        """
         self.closed = True
         if self._session is not None and self._owns_session and not self._session.closed:
             await self._session.close()
+            self.abort_stuck()
+            await asyncio.sleep(0)  # the turn in which aborted and closed transports let go
+
+
+class _Connector(aiohttp.TCPConnector):
+    """aiohttp's connector, remembering the transports of its connections.
+
+    A connection closed while its request body was still being written (an upload cancelled,
+    stalled or cut off by a timeout) stays *closing* until the peer has read the rest, which a
+    server that stopped reading never does: its socket outlived the client and the event loop,
+    for the garbage collector to find (``ResourceWarning: unclosed transport``).
+    `abort_closing` ends such connections at once; ones still open are not touched.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._transports: weakref.WeakSet[asyncio.Transport] = weakref.WeakSet()
+
+    async def _create_connection(self, *args: Any, **kwargs: Any) -> Any:
+        protocol = await super()._create_connection(*args, **kwargs)
+        if protocol.transport is not None:
+            self._transports.add(protocol.transport)
+        return protocol
+
+    def abort_closing(self) -> None:
+        """Abort every transport of this connector that is closing (and not yet closed)."""
+        for transport in list(self._transports):
+            if transport.is_closing():
+                transport.abort()
+                self._transports.discard(transport)
 
 
 class Transport:
@@ -398,6 +440,7 @@ class Transport:
                 # total timeout), its body writer has closed its file before anything goes on.
                 with anyio.move_on_after(WRITER_STOP_GRACE, shield=True):
                     await state.wait_stopped()
+                self.pool.abort_stuck()  # its connection, if left closing with a body unsent
             raise
 
     async def _exchange(

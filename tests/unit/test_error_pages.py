@@ -92,6 +92,12 @@ def test_plain_text_bodies_read_as_one_line(status: int, body: bytes, end: str) 
     assert one_line(answer(status, body, **{"Content-Type": "text/plain"})).endswith(end)
 
 
+def test_a_cloud_gateway_s_json_message_is_shown() -> None:
+    error = answer(504, b'{"message": "Endpoint request timed out"}')
+    assert str(error) == f"POST {URL} -> 504 Gateway Timeout: Endpoint request timed out"
+    assert error.body == {"message": "Endpoint request timed out"} and error.detail is None
+
+
 def test_a_long_page_is_cut_short_and_kept_whole_on_the_error() -> None:
     body = ("word " * 100_000).encode()
     error = answer(502, body)

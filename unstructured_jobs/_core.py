@@ -465,9 +465,11 @@ def _depth_within(value: Any, limit: int) -> bool:
 
 # The reason phrases of RFC 9110 as gateways print them: Python 3.13 renamed 413 and 422.
 _PHRASES = {413: "Request Entity Too Large", 422: "Unprocessable Entity"}
-_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
-_INVISIBLE = re.compile(rb"<(script|style|head)\b.*?</\1\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL)
-_TAG = re.compile(rb"<[^>]*>")
+_TAG = re.compile(rb"<[^<>]*>")  # never scans past the next "<": linear on any page
+# Blocks whose text is not the page's: comments, scripts, styles, the head (searched with
+# find, forward only: a page of unclosed tags costs one pass, not one per tag).
+_INVISIBLE = ((b"<!--", b"-->"), (b"<script", b"</script"), (b"<style", b"</style"),
+              (b"<head", b"</head"))  # fmt: skip
 _PAGE_SCAN = 64 * 1024  # bytes of an error page searched for its title or text
 
 
@@ -518,9 +520,10 @@ def _page_text(body: bytes, status: int, headers: Mapping[str, str]) -> str:
     content_type = (_header(headers, "content-type") or "").lower()
     html = "html" in content_type or head.lstrip()[:1] == b"<"
     if html:
-        title = _TITLE.search(head)
-        raw = title.group(1) if title else _TAG.sub(b" ", _INVISIBLE.sub(b" ", head))
-        text = unescape(raw.decode("utf-8", "replace"))
+        raw = _title(head)
+        if raw is None:
+            raw = _TAG.sub(b" ", _without_blocks(head))
+        text = unescape(raw.translate(None, b"<>").decode("utf-8", "replace"))
     else:
         text = head.decode("utf-8", "replace")
     text = one_line(text, ERROR_MESSAGE_CHARS)
@@ -534,6 +537,34 @@ def _page_text(body: bytes, status: int, headers: Mapping[str, str]) -> str:
         page = f"HTML page from {server}" if server else "HTML page"
         return f"{text} ({page})" if text else page
     return text
+
+
+def _title(page: bytes) -> bytes | None:
+    """The text of an HTML page's ``<title>``, if it has one."""
+    lower = page.lower()
+    start = lower.find(b"<title")
+    opened = lower.find(b">", start) if start >= 0 else -1
+    end = lower.find(b"</title", opened) if opened >= 0 else -1
+    return page[opened + 1 : end] if end >= 0 else None
+
+
+def _without_blocks(page: bytes) -> bytes:
+    """`page` without its comments, scripts, styles and head (an unclosed one: to the end)."""
+    for opening, closing in _INVISIBLE:
+        lower = page.lower()
+        kept: list[bytes] = []
+        pos = 0
+        while (start := lower.find(opening, pos)) >= 0:
+            kept.append(page[pos:start])
+            end = lower.find(closing, start + len(opening))
+            if end < 0:
+                pos = len(page)
+                break
+            after = lower.find(b">", end)
+            pos = len(page) if after < 0 else after + 1
+        kept.append(page[pos:])
+        page = b" ".join(kept)
+    return page
 
 
 def _letters(text: str) -> str:

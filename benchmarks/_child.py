@@ -82,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.client.startswith("sdk"):
         import unstructured_client  # noqa: F401
     elif args.client.startswith("ours"):
+        # With anyio's asyncio backend, which the client imports on its first worker-thread
+        # call (~10-20 ms, once per process): an import like the others, not work per upload.
+        import anyio._backends._asyncio  # noqa: F401
+
         import unstructured_jobs  # noqa: F401
     elif args.client.startswith("floor"):
         import _floor  # noqa: F401

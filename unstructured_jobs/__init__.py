@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ._client import AsyncJobsClient as AsyncJobsClient
     from ._client import PollCallback as PollCallback
     from ._clock import Clock as Clock
+    from ._elements import iter_elements as iter_elements
     from ._exceptions import AmbiguousRequestError as AmbiguousRequestError
     from ._exceptions import AnswerTooLargeError as AnswerTooLargeError
     from ._exceptions import APIConnectionError as APIConnectionError
@@ -86,6 +87,7 @@ if TYPE_CHECKING:
     from ._models import WorkflowType as WorkflowType
     from ._multipart import ProgressCallback as ProgressCallback
     from ._options import RetryConfig as RetryConfig
+    from ._options import ServiceLimits as ServiceLimits
     from ._options import Timeout as Timeout
     from ._response import RawResponse as RawResponse
     from ._run import FileOutput as FileOutput
@@ -154,6 +156,7 @@ __all__ = [
     "RetryEvent",
     "SSLOption",
     "ServiceLimitError",
+    "ServiceLimits",
     "SessionFactory",
     "SyncInAsyncContextError",
     "Template",
@@ -173,6 +176,7 @@ __all__ = [
     "WorkflowState",
     "WorkflowType",
     "__version__",
+    "iter_elements",
 ]
 
 _HOMES = {
@@ -235,6 +239,7 @@ _HOMES = {
     "RetryEvent": "._hooks",
     "SSLOption": "._tls",
     "ServiceLimitError": "._exceptions",
+    "ServiceLimits": "._options",
     "SessionFactory": "._transport",
     "SyncInAsyncContextError": "._exceptions",
     "Template": "._models",
@@ -253,6 +258,7 @@ _HOMES = {
     "WorkflowSchedule": "._models",
     "WorkflowState": "._models",
     "WorkflowType": "._models",
+    "iter_elements": "._elements",
 }
 # --- end of generated code ---
 

@@ -16,10 +16,13 @@ from __future__ import annotations
 import copy
 import functools
 import gc
+import itertools
 import json
 import os
+import shutil
+import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from ssl import SSLContext
@@ -29,14 +32,15 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import anyio
+import anyio.to_thread
 
 from . import _core, _proxy, _run, _tls
 from ._clock import SYSTEM_CLOCK, Clock
 from ._constants import (
     BULK_ANSWER,
-    CACHED_CHECK_MAX_FILES,
     DEFAULT_MAX_ANSWER_BYTES,
     DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_DOWNLOAD_BYTES,
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_MAX_RETRIES,
     DEFAULT_POLL_INTERVAL,
@@ -58,20 +62,19 @@ from ._core import (
     validate_id,
     validate_name_id,
 )
-from ._downloads import stream_to_file
+from ._downloads import read_output, spool, stream_to_file
+from ._elements import iter_elements
 from ._exceptions import (
     InvalidInputError,
     RequestTooLargeError,
+    ServiceLimitError,
     WaitTimeoutError,
 )
 from ._hooks import EventHooks, Hooks
 from ._inputs import (
-    FilePlan,
     InputFile,
     InputFileLike,
     PreparedFile,
-    has_streams,
-    path_facts,
     prepare_files,
     request_data_json,
 )
@@ -88,9 +91,7 @@ from ._models import (
     WorkflowState,
 )
 from ._multipart import MultipartBody, ProgressCallback
-from ._nowait import check_cached
-from ._offload import offload
-from ._options import RetryConfig, Timeout
+from ._options import RetryConfig, ServiceLimits, Timeout
 from ._pacing import CallPacer
 from ._response import RawResponse
 from ._run import JobRun
@@ -143,13 +144,21 @@ class AsyncJobsClient:
       launch rate): a `Clock` with ``now()`` and ``async sleep()``. Default: real time. Tests
       pass `unstructured_jobs.testing.FakeClock` to run retries and waits without sleeping.
     - `max_answer_bytes`: the largest JSON answer read, counted decompressed (default 256 MiB;
-      100,000 listed jobs are about 80 MB); past it, `AnswerTooLargeError`. Downloads streamed
-      to disk with `download_job_output_to` are not bounded by it.
+      100,000 listed jobs are about 80 MB); past it, `AnswerTooLargeError`. Downloads have
+      their own bound, below.
+    - `max_download_bytes`: the largest output `download_job_output` reads into memory
+      (default 1 GiB; parsed, an output takes 2-3x its bytes); past it, `AnswerTooLargeError`
+      naming the remedies. None: no bound. Outputs streamed to disk (`download_job_output_to`)
+      and `run_job`'s (large ones spill to disk) are never bounded.
     - `event_hooks`: ``{"request": [...], "response": [...], "retry": [...]}``, functions (sync
       or async) called with a `RequestEvent`, `ResponseEvent` or `RetryEvent` for each attempt
       of every request, as httpx's ``event_hooks``: to count retries, time requests or add a
       header. They never see the API key, run on the event loop's thread, and an exception
       one raises reaches the caller unchanged (the README's "Event hooks").
+    - `limits`: the service's published limits (`ServiceLimits`: 10 files per job, 50 MB per
+      file, one launch per second, 5 running jobs). `create_job` and `run_workflow` refuse a
+      request over a file limit with `ServiceLimitError` before sending anything; the batch
+      engine groups and paces by them. ``ServiceLimits(files_per_job=None)`` lifts one.
 
     Every request method also takes `timeout` and `max_retries` to override them for one call
     (`max_retries` may be a `RetryConfig(max_retries, budget)` to change the time budget too).
@@ -172,6 +181,8 @@ class AsyncJobsClient:
         clock: Clock | None = None,
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
         event_hooks: EventHooks | None = None,
+        limits: ServiceLimits = ServiceLimits(),  # noqa: B008 - immutable value object
+        max_download_bytes: int | None = DEFAULT_MAX_DOWNLOAD_BYTES,
     ) -> None:
         # The key goes into a Secret at once: no frame keeps it in a plain local (see _secret).
         given = Secret.of(api_key if api_key is not None else os.environ.get(ENV_API_KEY))
@@ -186,6 +197,13 @@ class AsyncJobsClient:
             raise InvalidInputError("max_connections must be >= 1")
         if max_answer_bytes < 1:
             raise InvalidInputError("max_answer_bytes must be >= 1")
+        if not isinstance(limits, ServiceLimits):
+            raise InvalidInputError(f"limits must be a ServiceLimits, got {type(limits).__name__}")
+        self.limits = limits
+        """The `ServiceLimits` checked before sending (and that a batch paces itself by)."""
+        if max_download_bytes is not None and max_download_bytes < 1:
+            raise InvalidInputError("max_download_bytes must be >= 1 or None")
+        self._max_download_bytes = max_download_bytes
         self.server_url = _core.check_server_url(url, allow_insecure_http=allow_insecure_http)
         ssl_context: SSLContext | bool = True
         proxy: _proxy.Proxy | None = None
@@ -258,6 +276,7 @@ class AsyncJobsClient:
         max_retries: int | RetryConfig | None = None,
         retry_budget: float | None = None,
         event_hooks: EventHooks | None = None,
+        limits: ServiceLimits | None = None,
     ) -> AsyncJobsClient:
         """A copy of this client with other settings, sharing its connection pool.
 
@@ -269,7 +288,7 @@ class AsyncJobsClient:
         `max_retries` and `retry_budget` (not both). The copy is cheap (no new connections)
         and lives as long as this client: closing either closes both. `api_key` lets one pool
         serve several keys (a web server acting for several accounts). `event_hooks`
-        replaces this client's hooks in the copy (``{}``: none).
+        replaces this client's hooks in the copy (``{}``: none); `limits` its `ServiceLimits`.
         """
         given = Secret.of(api_key)
         del api_key
@@ -290,7 +309,14 @@ class AsyncJobsClient:
             retries=retries,
             hooks=None if event_hooks is None else Hooks.of(event_hooks),
         )
-        return self._copy(transport=transport, raw=self._raw)
+        clone = self._copy(transport=transport, raw=self._raw)
+        if limits is not None:
+            if not isinstance(limits, ServiceLimits):
+                raise InvalidInputError(
+                    f"limits must be a ServiceLimits, got {type(limits).__name__}"
+                )
+            clone.limits = limits
+        return clone
 
     @functools.cached_property
     def with_raw_response(self) -> AsyncRawResponses:
@@ -301,6 +327,12 @@ class AsyncJobsClient:
         >>> raw.status, raw.request_id, raw.parse().status         # doctest: +SKIP
         """
         return AsyncRawResponses(self._copy(transport=self._transport, raw=True))
+
+    def _with_limits(self, limits: ServiceLimits) -> AsyncJobsClient:
+        """A copy that checks `limits` instead (a batch's own options), sharing the pool."""
+        clone = self._copy(transport=self._transport, raw=self._raw)
+        clone.limits = limits
+        return clone
 
     def _copy(self, *, transport: Transport, raw: bool) -> AsyncJobsClient:
         clone = copy.copy(self)  # every attribute, so a new one cannot be forgotten here
@@ -329,7 +361,10 @@ class AsyncJobsClient:
         or else `request_data` alone (a dict or its JSON).
         Every local file is checked before anything is sent; files are streamed from disk one at
         a time. The request is retried only where the server cannot have created the job; after
-        an ambiguous failure `JobMayExistError` is raised instead.
+        an ambiguous failure `JobMayExistError` is raised instead. More files than
+        ``limits.files_per_job`` or one larger than ``limits.bytes_per_file`` raise
+        `ServiceLimitError` before sending; a 413 answer is a `RequestTooLargeError` naming
+        the files.
         """
         try:
             data = request_data_json(
@@ -337,7 +372,7 @@ class AsyncJobsClient:
             )
         except ValueError as exc:
             raise InvalidInputError(str(exc)) from None
-        files = await _prepare(input_files)
+        files = _within_limits(await _prepare(input_files), self.limits)
         body = MultipartBody(files, fields=[("request_data", data)], on_progress=on_upload_progress)
         lost = MayHaveCreatedJob(tuple(body.file_names), data)
         request = Request("POST", api_path("jobs", ""), Safety.UNSAFE, body=body, on_lost=lost)
@@ -361,9 +396,10 @@ class AsyncJobsClient:
         The service runs a workflow only when no job of it is active: otherwise it starts none
         and says so, and `WorkflowBusyError` is raised (with the running job's id when the
         server gives it); wait for that job or cancel it, then run again.
+        The files are checked against `limits` as `create_job` checks them.
         """
         path = api_path("workflows", validate_id(workflow_id, "workflow_id"), "run")
-        files = await _prepare(input_files)
+        files = _within_limits(await _prepare(input_files), self.limits)
         body = MultipartBody(files, on_progress=on_upload_progress) if files else None
         lost = MayHaveCreatedJob(tuple(body.file_names) if body is not None else ())
         request = Request("POST", path, Safety.UNSAFE, body=body, on_lost=lost)
@@ -480,10 +516,29 @@ class AsyncJobsClient:
         """Download one output of a completed job, parsed from JSON (usually a list of elements).
 
         `file_id` comes from the job's `input_file_ids`, or from `output_node_files` together
-        with its `node_id`. For large outputs, `download_job_output_to` streams to disk instead.
+        with its `node_id`. The output is held in memory, up to the client's
+        `max_download_bytes` (default 1 GiB; past it, `AnswerTooLargeError`):
+        `download_job_output_to` streams any size to disk instead, and `iter_elements` reads
+        a saved output one element at a time.
         """
         request = self._download_request(job_id, file_id, node_id)
-        data: Any = await self._send(request, object, timeout, max_retries)
+        limit = self._max_download_bytes
+
+        async def consume(response: aiohttp.ClientResponse, attempt: Attempt) -> Any:
+            body = await read_output(request, response, limit)
+            if self._raw:
+                return _raw_response(
+                    request,
+                    response,
+                    attempt,
+                    body,
+                    lambda: _parse_answer(request, response, body, object),
+                )
+            return _parse_answer(request, response, body, object)
+
+        data: Any = await self._transport.send(
+            request, consume, timeout=Timeout.coerce(timeout), max_retries=max_retries
+        )
         return data
 
     async def download_job_output_to(
@@ -516,6 +571,43 @@ class AsyncJobsClient:
             request, consume, timeout=Timeout.coerce(timeout), max_retries=max_retries
         )
         return path
+
+    async def iter_job_output(
+        self,
+        job_id: str,
+        *,
+        file_id: str,
+        node_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> AsyncIterator[Any]:
+        """Yield the elements of one output one at a time, in constant memory, whatever its size.
+
+        The output is first streamed to a temporary file (`download_job_output_to`, with its
+        retries: an output cut short is fetched again, so no element is ever yielded twice),
+        then parsed incrementally (`iter_elements`) in a worker thread, a few elements per
+        trip. The file is removed when the iteration ends, breaks or fails. The output must
+        be a JSON list (`InvalidInputError` otherwise). To keep the file, use
+        `download_job_output_to` and `iter_elements` yourself.
+        """
+        folder = Path(await anyio.to_thread.run_sync(_private_folder))
+        elements: Iterator[Any] | None = None
+        try:
+            path = await self.download_job_output_to(
+                job_id,
+                folder / "output.json",
+                file_id=file_id,
+                node_id=node_id,
+                timeout=timeout,
+                max_retries=max_retries,
+            )
+            elements = iter_elements(path)
+            while batch := await anyio.to_thread.run_sync(_next_batch, elements):
+                for element in batch:
+                    yield element
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(_remove_folder, elements, folder)
 
     # ------------------------------------------------------------------ templates, workflows
 
@@ -689,6 +781,7 @@ class AsyncJobsClient:
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         on_poll: PollCallback | None = None,
         output_dir: str | os.PathLike[str] | None = None,
+        spill_bytes: int = _run.DEFAULT_SPILL_BYTES,
     ) -> JobRun:
         """Create a job, wait for it, and fetch every input file's output: a `JobRun`.
 
@@ -703,6 +796,12 @@ class AsyncJobsClient:
         failed download). With `output_dir`, outputs are streamed to ``<file id>.json`` files
         there (safe names) and `FileOutput.path` is set instead of `elements`;
         ``run.to_dir(path)`` writes in-memory outputs the same way.
+
+        No output is refused for its size. One of at most `spill_bytes` (default 16 MiB) is
+        parsed into memory; a larger one is streamed to a temporary file (`FileOutput.spilled`)
+        and parsed only when ``f.elements`` is first read, or gone through one element at a
+        time with ``f.iter_elements()``. ``run.close()`` (or ``with run:``) removes those
+        files; so does dropping the run and its files. ``spill_bytes=0`` spills every output.
 
         An error after the job was created (a wait timeout, a lost connection) carries a note
         with the job's id: the job exists on the server and is not cancelled.
@@ -719,9 +818,26 @@ class AsyncJobsClient:
             max_poll_interval=max_poll_interval,
             on_poll=on_poll,
             output_dir=output_dir,
+            spill_bytes=spill_bytes,
         )
 
     # ------------------------------------------------------------------ plumbing
+
+    async def _download_spooled(
+        self, job_id: str, file_id: str, spill_bytes: int, target: Callable[[], Path]
+    ) -> tuple[Any, Path | None]:
+        """`download_job_output` for `run_job`: ``(parsed output, None)`` when it is at most
+        `spill_bytes`, else ``(None, path)`` of the file ``target()`` it was streamed to."""
+        request = self._download_request(job_id, file_id, None)
+
+        async def consume(response: aiohttp.ClientResponse, attempt: Attempt) -> Any:
+            got = await spool(response, spill_bytes, target)
+            if isinstance(got, Path):
+                return None, got
+            return _parse_answer(request, response, got, object), None
+
+        result: tuple[Any, Path | None] = await self._transport.send(request, consume)
+        return result
 
     def _download_request(self, job_id: str, file_id: str, node_id: str | None) -> Request:
         if not isinstance(file_id, str) or not file_id:
@@ -1096,6 +1212,21 @@ def _parse(
 
 
 _NOT_DECODED = object()
+_ELEMENTS_PER_TRIP = 32  # elements parsed per worker-thread trip by iter_job_output
+
+
+def _private_folder() -> str:
+    return tempfile.mkdtemp(prefix="unstructured-jobs-")
+
+
+def _next_batch(elements: Iterator[Any]) -> list[Any]:
+    return list(itertools.islice(elements, _ELEMENTS_PER_TRIP))
+
+
+def _remove_folder(elements: Iterator[Any] | None, folder: Path) -> None:
+    if elements is not None:
+        elements.close()  # type: ignore[attr-defined]  # a generator: closes its file
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _check_key(secret: Secret | None) -> Secret:
@@ -1104,6 +1235,35 @@ def _check_key(secret: Secret | None) -> Secret:
     if any(c in secret.reveal() for c in "\r\n\x00"):
         raise InvalidInputError("the API key contains control characters")
     return secret
+
+
+def _within_limits(files: list[PreparedFile], limits: ServiceLimits) -> list[PreparedFile]:
+    """The files, if they respect `limits`; else `ServiceLimitError`, before any byte is sent."""
+    most = limits.files_per_job
+    if most is not None and len(files) > most:
+        raise ServiceLimitError(
+            f"{len(files)} input files, over the limit of {most} files per job "
+            f"(ServiceLimits.files_per_job); send them in several jobs (run_batch groups "
+            f"them), or lift the limit: AsyncJobsClient(limits=ServiceLimits("
+            f"files_per_job=None))",
+            limit="files_per_job",
+            allowed=most,
+            found=len(files),
+        )
+    largest = limits.bytes_per_file
+    if largest is not None:
+        for f in files:
+            if f.size is not None and f.size > largest:
+                raise ServiceLimitError(
+                    f"{f.filename}: {f.size} bytes, over the limit of {largest} bytes per file "
+                    f"(ServiceLimits.bytes_per_file); if your server accepts larger files, "
+                    f"raise or lift it: AsyncJobsClient(limits=ServiceLimits("
+                    f"bytes_per_file=None))",
+                    limit="bytes_per_file",
+                    allowed=largest,
+                    found=f.size,
+                )
+    return files
 
 
 def _name_files(error: RequestTooLargeError, files: Sequence[PreparedFile]) -> None:
@@ -1150,15 +1310,6 @@ async def _prepare(input_files: Iterable[InputFileLike]) -> list[PreparedFile]:
     items = list(input_files)
     if not _needs_disk(items):
         return prepare_files(items)
-    # stat() may wait on the disk: the files are checked, and the first small ones read, here
-    # only if all of it is in memory (a few microseconds); otherwise in one trip to a worker
-    # thread, which costs several times more. Long lists go to the thread at once: their
-    # check is real work, better done off the loop.
-    if has_streams(items):  # a user's file object is sized by seeking it: off the loop too
-        return await offload(prepare_files, items, UPLOAD_CHUNK_SIZE)
-    plan = FilePlan(items)  # names and content types, here; only system calls in the thread
-    if len(plan.paths) <= CACHED_CHECK_MAX_FILES:
-        facts = check_cached(plan.paths, UPLOAD_CHUNK_SIZE)
-        if facts is not None:
-            return plan.finish(facts)
-    return plan.finish(await offload(path_facts, plan.paths, UPLOAD_CHUNK_SIZE))
+    # stat() may wait on the disk: every file is checked, and the first small ones read (so
+    # that their upload needs no other trip), in one trip to a worker thread.
+    return await anyio.to_thread.run_sync(prepare_files, items, UPLOAD_CHUNK_SIZE)

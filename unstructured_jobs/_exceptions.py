@@ -433,7 +433,8 @@ class AnswerTooLargeError(ResponseValidationError):
 
     Reading stopped there: a compressed "bomb" or an endless answer cannot exhaust memory.
     `limit` is the bound that was passed. Raise it (``max_answer_bytes=``) if a real answer
-    of yours is that large.
+    of yours is that large. For `download_job_output` the bound is ``max_download_bytes=``
+    instead, and the message names the remedy (`download_job_output_to` has no bound).
     """
 
     limit: int = 0

@@ -20,3 +20,6 @@ class ExitCode(enum.IntEnum):
     """Authentication, HTTP error status, connection failure, lost answer, bad response."""
     INTERRUPTED = 130
     """Ctrl-C; for ``batch``, run the same command again to resume."""
+    BROKEN_PIPE = 141
+    """Standard output was closed early (``| head``): the rest was dropped, quietly
+    (128 + SIGPIPE, what a shell reports for a tool a broken pipe ended)."""

@@ -5,7 +5,7 @@ request is made; `_multipart` then sends them without knowing what they mean.
 
 `prepare_files` turns whatever the user passed into `PreparedFile` records, checking every local
 path (exists, regular file, readable) and reporting every problem at once, before any request.
-It does blocking `stat` calls, so the client runs it in a worker thread.
+It does blocking `stat` calls (and reads small files), so the client runs it in a worker thread.
 
 `request_data_json` builds the ``request_data`` JSON text from ``template_id`` and/or
 ``job_nodes``, or from a ready-made ``request_data``.
@@ -27,7 +27,6 @@ import attrs
 
 from ._constants import DEFAULT_CONTENT_TYPE
 from ._exceptions import InputFileError
-from ._nowait import PathFacts
 
 
 @attrs.frozen
@@ -97,123 +96,50 @@ def prepare_files(items: Iterable[object], read_ahead: int = 0) -> list[Prepared
     on every attempt), so that the upload needs no other trip to a worker thread for them. A
     file that changes while it is read is a problem like the others.
 
-    Blocking (``stat``, reads): the client runs `FilePlan` on the loop and only `path_facts` in
-    a worker thread.
+    Blocking when a path is among the inputs (``stat``, reads): the client then runs it in a
+    worker thread, one trip for all the files of a create.
     """
-    plan = FilePlan(items)
-    return plan.finish(path_facts(plan.paths, read_ahead))
-
-
-class FilePlan:
-    """What `prepare_files` does without touching the disk: every input normalised, named and
-    typed; the local paths to look at (`paths`, for `path_facts`); `finish` does the rest.
-
-    `streams` tells whether a user's file object is among the inputs: its size is found by
-    seeking it, which `FilePlan` does too (so the client makes the whole plan in a worker thread
-    when there is one and a path as well, as it always did).
-    """
-
-    def __init__(self, items: Iterable[object]) -> None:
-        self.paths: list[str] = []
-        self.streams = False
-        # Per input: its label, then a PreparedFile, an error, or (path index, name, content
-        # type, error in the name) for a path, finished once its facts are known.
-        self._entries: list[tuple[str, Any]] = []
-        for index, item in enumerate(items):
-            label = f"input #{index}"
-            try:
-                spec = _normalise(item)
-                label = spec.filename or _label(spec.content) or label
-                if isinstance(spec.content, (str, os.PathLike)):
-                    self._entries.append((label, self._plan_path(spec)))
-                else:
-                    self.streams = self.streams or not isinstance(
-                        spec.content, (bytes, bytearray, memoryview)
-                    )
-                    self._entries.append((label, _prepare_one(spec)))
-            except (OSError, TypeError, ValueError) as exc:
-                self._entries.append((label, exc))
-
-    def _plan_path(self, spec: InputFile) -> tuple[int, str, str, Exception | None]:
-        path = os.fspath(spec.content)  # type: ignore[arg-type]
-        if isinstance(path, bytes):
-            path = os.fsdecode(path)
-        self.paths.append(path)
-        filename = content_type = ""
-        try:
-            filename = _nonempty(_clean_name(spec.filename or os.path.basename(path)))
-            content_type = _check_content_type(spec.content_type, filename)
-        except ValueError as exc:  # reported after what the disk says, as a check would
-            return len(self.paths) - 1, filename, content_type, exc
-        return len(self.paths) - 1, filename, content_type, None
-
-    def finish(self, facts: Sequence[PathFacts | OSError]) -> list[PreparedFile]:
-        """The prepared files, given `path_facts` of `paths`; or one `InputFileError` listing
-        every problem."""
-        prepared: list[PreparedFile] = []
-        problems: list[tuple[str, str]] = []
-        for label, entry in self._entries:
-            if isinstance(entry, tuple):
-                index, filename, content_type, name_error = entry
-                path, found = self.paths[index], facts[index]
-                if isinstance(found, OSError):
-                    problems.append((label, reason_for(found)))
-                elif name_error is not None:
-                    problems.append((label, reason_for(name_error)))
-                else:
-                    size, data = found
-                    if data is None:
-                        prepared.append(PreparedFile(filename, content_type, size, path=path))
-                    else:
-                        prepared.append(PreparedFile(filename, content_type, size, data=data))
-            elif isinstance(entry, Exception):
-                problems.append((label, reason_for(entry)))
-            else:
-                prepared.append(entry)
-        if problems:
-            raise InputFileError(problems)
-        return prepared
-
-
-def has_streams(items: Sequence[object]) -> bool:
-    """Whether any input is a user's file object (not a path or bytes)."""
-    for item in items:
-        content = item
-        if isinstance(item, InputFile):
-            content = item.content
-        elif isinstance(item, tuple) and len(item) in (2, 3):
-            content = item[1]
-        if hasattr(content, "read") and not isinstance(content, (str, bytes, os.PathLike)):
-            return True
-    return False
-
-
-def path_facts(paths: Sequence[str], read_ahead: int = 0) -> list[PathFacts | OSError]:
-    """Check each local path (exists, regular file, readable); read small files while they fit
-    in `read_ahead` together. Blocking: the only part of `prepare_files` that touches the disk,
-    kept to system calls (it runs in a worker thread, which takes the GIL after each)."""
-    facts: list[PathFacts | OSError] = []
+    prepared: list[PreparedFile] = []
+    problems: list[tuple[str, str]] = []
     budget = read_ahead
-    for path in paths:
+    for index, item in enumerate(items):
+        label = f"input #{index}"
         try:
-            st = os.stat(path)
-            if stat.S_ISDIR(st.st_mode):
-                raise IsADirectoryError(errno.EISDIR, "is a directory", path)
-            if not stat.S_ISREG(st.st_mode):
-                raise OSError(errno.EINVAL, "not a regular file", path)
-            if not os.access(path, os.R_OK):
-                raise PermissionError(errno.EACCES, "permission denied", path)
-            size = st.st_size
-            data = None
-            if size <= budget:
-                budget -= size
-                data = _read_whole(path, size)
+            spec = _normalise(item)
+            label = spec.filename or _label(spec.content) or label
+            if isinstance(spec.content, (str, os.PathLike)):
+                one, budget = _prepare_path(spec, budget)
             else:
-                budget = 0  # the files after this one are read when the upload reaches them
-            facts.append((size, data))
-        except OSError as exc:
-            facts.append(exc)
-    return facts
+                one = _prepare_one(spec)
+            prepared.append(one)
+        except (OSError, TypeError, ValueError) as exc:
+            problems.append((label, reason_for(exc)))
+    if problems:
+        raise InputFileError(problems)
+    return prepared
+
+
+def _prepare_path(spec: InputFile, budget: int) -> tuple[PreparedFile, int]:
+    """A local path, checked (exists, regular file, readable); read if it fits in `budget`.
+    Returns the file and what is left of the budget (nothing once a file did not fit: the files
+    after it are read when the upload reaches them)."""
+    path = os.fspath(spec.content)  # type: ignore[arg-type]
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    st = os.stat(path)
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "is a directory", path)
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(errno.EINVAL, "not a regular file", path)
+    if not os.access(path, os.R_OK):
+        raise PermissionError(errno.EACCES, "permission denied", path)
+    filename = _nonempty(_clean_name(spec.filename or os.path.basename(path)))
+    content_type = _check_content_type(spec.content_type, filename)
+    size = st.st_size
+    if size > budget:
+        return PreparedFile(filename, content_type, size, path=path), 0
+    data = _read_whole(path, size)
+    return PreparedFile(filename, content_type, size, data=data), budget - size
 
 
 def _read_whole(path: str, size: int) -> bytes:
@@ -277,7 +203,7 @@ def _prepare_one(spec: InputFile) -> PreparedFile:
         )
     if isinstance(content, io.TextIOBase):
         raise TypeError("file objects must be opened in binary mode ('rb')")
-    assert not isinstance(content, (str, os.PathLike)), "paths go through FilePlan"
+    assert not isinstance(content, (str, os.PathLike)), "paths go through _prepare_path"
     stream: IO[bytes] = content
     name = spec.filename or _label(stream)
     if not name:

@@ -41,7 +41,7 @@ import os
 import sqlite3
 import threading
 import urllib.parse
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, overload
 
@@ -553,6 +553,45 @@ class Manifest:
                 "WHERE id = ?",
                 [(FileState.FAILED, _db_text(error), file_id) for file_id, error in errors.items()],
             )
+
+    def split_group(self, group_id: int, parts: Sequence[Sequence[int]], error: str) -> list[int]:
+        """Replace a group the server refused (no job) by ``new`` groups of its files (file ids,
+        in upload order), to be sent apart; return their ids. The old group is deleted."""
+        error = _db_text(error)
+        ids = []
+        with self._write() as db:
+            for part in parts:
+                cur = db.execute(
+                    "INSERT INTO groups (state, error) VALUES (?, ?)", (GroupState.NEW, error)
+                )
+                new_id = int(cur.lastrowid or 0)
+                ids.append(new_id)
+                db.executemany(
+                    "UPDATE files SET group_id = ?, position = ?, state = ?, error = ? "
+                    "WHERE id = ?",
+                    [(new_id, i, FileState.PENDING, error, f) for i, f in enumerate(part)],
+                )
+            db.execute("DELETE FROM groups WHERE id = ?", (group_id,))
+        return ids
+
+    def take_out(self, keep: Callable[[str], bool]) -> int:
+        """Remove from the batch the files that `keep` refuses and that no job holds (pending,
+        or failed before or without a job); return how many. Groups left empty go too."""
+        rows = self._read(
+            "SELECT f.id, f.path FROM files f LEFT JOIN groups g ON g.id = f.group_id "
+            "WHERE f.group_id IS NULL OR g.state IN (?, ?)",
+            (GroupState.NEW, GroupState.REFUSED),
+        )
+        gone = [(row[0],) for row in rows if not keep(_py_path(row[1]) or "")]
+        if gone:
+            with self._write() as db:
+                db.executemany("DELETE FROM files WHERE id = ?", gone)
+                db.execute(
+                    "DELETE FROM groups WHERE state IN (?, ?) AND id NOT IN "
+                    "(SELECT group_id FROM files WHERE group_id IS NOT NULL)",
+                    (GroupState.NEW, GroupState.REFUSED),
+                )
+        return len(gone)
 
     def claim_output(self, file_id: int, output_path: str) -> None:
         """Record where a file's output goes, before its download starts (see `used_outputs`)."""

@@ -7,19 +7,20 @@ descriptor at a time, and a retry re-reads the files from disk (aiohttp closes a
 attempt, so a body object can never be sent twice).
 
 No read that may wait on the disk runs on the event loop's thread. Opening a file, reading a run
-of small files (one hop for up to a chunk of them) and reading a user's file object run in the
-loop's executor. A large file's chunks are read on the loop's thread only from the page cache
-(``preadv`` with ``RWF_NOWAIT`` on Linux, which answers ``EAGAIN`` rather than wait on the disk);
-a chunk that is not cached, and every chunk where such reads are not supported, is read in the
-executor. A thread hop costs several times the read of a cached chunk, so a cached upload costs
-about what a hand-written loop of ``os.read`` costs (benchmarks/README.md).
+of small files (one trip for up to a chunk of them) and reading a user's file object run in a
+worker thread (``anyio.to_thread``). A large file's chunks are read on the loop's thread only
+from the page cache (``preadv`` with ``RWF_NOWAIT`` on Linux, which answers ``EAGAIN`` rather
+than wait on the disk); a chunk that is not cached, and every chunk where such reads are not
+supported, is read in a worker thread. A thread trip costs several times the read of a cached
+chunk, so a cached upload costs about what a hand-written loop of ``os.read`` costs
+(benchmarks/README.md).
 
 The files arrive here already checked (`_inputs.PreparedFile`); text fields are sent as given.
 A file that cannot be read when its turn comes (deleted, made unreadable, a stream that fails)
 or that changes size is recorded on the attempt (`AttemptState.error`): the transport raises it
 as `InputFileError`, never retried, and the body is cut short, so no job can exist.
 
-A cancellation waits for the executor call in flight to end (it cannot be stopped in its
+A cancellation waits for the worker thread's call in flight to end (it cannot be stopped in its
 thread): a file the call opens is closed, never left to the garbage collector, and a cancelled
 attempt lets go of its file before the transport returns (`AttemptState.wait_stopped`).
 
@@ -41,6 +42,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, BinaryIO, TypeVar
 
+import anyio.to_thread
 from aiohttp import payload as aiohttp_payload
 from aiohttp.abc import AbstractStreamWriter
 
@@ -52,9 +54,6 @@ from ._constants import (
 )
 from ._exceptions import reduce_error
 from ._inputs import PreparedFile, reason_for
-from ._nowait import NOWAIT as _NOWAIT
-from ._nowait import pread_nowait as _pread_nowait
-from ._offload import offload
 
 log = logging.getLogger(LOGGER_NAME)
 T = TypeVar("T")
@@ -330,9 +329,10 @@ class _BodyPayload(aiohttp_payload.Payload):
     """One attempt's body: writes every part, opening each file only while it is written.
 
     Small pieces (part headers, small files) are coalesced into writes of about one chunk. A run
-    of small files on disk is read in one executor hop (each opened, read and closed in turn);
-    a large file is opened in the executor, then read chunk by chunk from the page cache on the
-    loop's thread when the chunk is all there, else in the executor (see `_copy`).
+    of small files on disk is read in one trip to a worker thread (each opened, read and closed
+    in turn); a large file is opened in a worker thread, then read chunk by chunk from the page
+    cache on the loop's thread when the chunk is all there, else in a worker thread (see
+    `_copy`).
     """
 
     def __init__(self, body: MultipartBody, state: AttemptState, write_timeout: float | None):
@@ -344,7 +344,7 @@ class _BodyPayload(aiohttp_payload.Payload):
         self._pending = bytearray()
         self._progress_pending = 0
         self._watchdog: _StallWatchdog | None = None
-        self._reading: asyncio.Future[Any] | None = None  # the executor call in flight, if any
+        self._reading: asyncio.Future[Any] | None = None  # the thread call in flight, if any
 
     def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
         raise TypeError("a streaming upload cannot be decoded")
@@ -436,7 +436,7 @@ class _BodyPayload(aiohttp_payload.Payload):
                 await self._send(writer, b"\r\n")
                 index += 1
                 continue
-            # Small files on disk: one executor hop reads them all (one open file at a time).
+            # Small files on disk: one trip to a worker thread reads them all (one open at a time).
             results = await self._in_thread(_read_many, run)
             for prepared, result in zip(files[index : index + len(run)], results, strict=False):
                 await self._send(writer, next(heads))
@@ -456,7 +456,7 @@ class _BodyPayload(aiohttp_payload.Payload):
                 piece = bytes(view[offset : offset + chunk_size])
                 await self._send(writer, piece, len(piece))
             return
-        if prepared.path is None:  # a user's file object: read (and rewound) in the executor
+        if prepared.path is None:  # a user's file object: read (and rewound) in a worker thread
             stream: Any = prepared.stream
             if prepared.start is not None:
                 await self._read_input(prepared, stream.seek, prepared.start)
@@ -475,10 +475,10 @@ class _BodyPayload(aiohttp_payload.Payload):
 
         A file we opened (`own`, a plain `io.FileIO`) is read at offsets: each chunk that is
         in the page cache is read on the loop's thread (``preadv`` with ``RWF_NOWAIT``, which
-        never waits on the disk: a chunk that is not there is read in the executor instead),
-        into a buffer used again for the next chunk once the connection let go of it. Where
-        such reads are not supported (not Linux, an old kernel, some file systems), and for a
-        user's file object, every read runs in the executor.
+        never waits on the disk: a chunk that is not there is read in a worker thread instead),
+        into a buffer filled again for the next chunk once the connection holds none of it
+        (`_let_go`). Where such reads are not supported (not Linux, an old kernel, some file
+        systems), and for a user's file object, every read runs in a worker thread.
         """
         body = self._body
         state = self._state
@@ -486,25 +486,27 @@ class _BodyPayload(aiohttp_payload.Payload):
         expected = prepared.size
         at = own and type(fh) is io.FileIO  # read at offsets, not from the file's position
         fd = fh.fileno() if at and _NOWAIT is not None else None
-        buffer: bytearray | None = None
-        alone = 0  # the buffer's reference count while nothing else holds it
+        buffer: bytearray | None = None  # free to fill: the connection holds none of it
         sent = 0
         while True:
             # Once the expected bytes are all sent, one more byte is asked for: a file that grew.
             want = chunk_size if expected is None else min(chunk_size, expected - sent) or 1
             data: Any = None
+            filled = False  # data is a buffer of ours
             if fd is not None:
                 if buffer is None or len(buffer) < want:
                     buffer = bytearray(want)
-                    alone = sys.getrefcount(buffer) if _COUNTS_REFERENCES else -1
                 try:
                     got = _pread_nowait(fd, buffer, sent, want)
                 except BlockingIOError:  # not in the page cache: the disk is read off the loop
                     pass
-                except OSError:  # not supported here, or failing: the executor read says how
+                except OSError:  # not supported here, or failing: the thread's read says how
                     fd = None
                 else:  # fewer bytes: the end of the file, or only part of the chunk is cached
-                    data = buffer if got == len(buffer) else buffer[:got]
+                    if got == len(buffer):
+                        data, buffer, filled = buffer, None, True
+                    else:
+                        data = buffer[:got]  # a copy: the buffer stays free
             if data is None:
                 if at:
                     data = await self._read_input(prepared, _read_at, fh, want, sent)
@@ -522,12 +524,8 @@ class _BodyPayload(aiohttp_payload.Payload):
                 await writer.write(data)  # a whole chunk: straight to the connection
                 state.bytes_sent += size
                 body._progress(size)
-            if data is buffer:
-                # Used again only if nothing else holds it (the connection may keep a chunk it
-                # could not send yet); otherwise the next chunk gets a new one.
-                data = None
-                if not _COUNTS_REFERENCES or sys.getrefcount(buffer) != alone:
-                    buffer = None
+            if filled and _let_go(writer):
+                buffer = data  # the connection holds nothing: no copy of it is needed
         self._check_size(prepared, sent)
 
     @staticmethod
@@ -542,7 +540,9 @@ class _BodyPayload(aiohttp_payload.Payload):
         )
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any, close: bool = False) -> T:
-        future = offload(fn, *args)
+        # A task of its own, shielded below: the caller's cancellation (aiohttp cancels the
+        # body's task natively) must not drop the call's result, such as a file it opened.
+        future = asyncio.ensure_future(anyio.to_thread.run_sync(fn, *args))
         self._reading = future
         return await _wait_thread(future, close=close)
 
@@ -566,7 +566,7 @@ class _BodyPayload(aiohttp_payload.Payload):
 
 
 async def _wait_thread(future: asyncio.Future[T], close: bool = False) -> T:
-    """The result of an executor call.
+    """The result of a call in a worker thread.
 
     If the caller is cancelled, the call cannot be stopped in its thread: wait for it to end
     before the cancellation goes on, so that no file is closed under a running read, and (with
@@ -624,12 +624,35 @@ def _read_small(path: str, size: int) -> bytes:
         return fh.read(size + 1)  # one byte more, to notice a file that grew
 
 
+_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None) if hasattr(os, "preadv") else None
+
+
+def _pread_nowait(fd: int, buffer: bytearray, offset: int, size: int) -> int:
+    """Read up to `size` bytes at `offset` into `buffer`, only from the page cache (``preadv2``
+    with ``RWF_NOWAIT``, Linux 4.14+); raises `BlockingIOError` if none of them is there (the
+    read would wait on the disk). A short count means the end of the file or a chunk only
+    partly cached, never that the file changed: the caller reads on to find out."""
+    assert _NOWAIT is not None
+    view = buffer if size == len(buffer) else memoryview(buffer)[:size]
+    return os.preadv(fd, [view], offset, _NOWAIT)
+
+
+def _let_go(writer: AbstractStreamWriter) -> bool:
+    """Whether the connection holds none of the bytes written to it, so that a buffer it was
+    given can be filled again: its transport reports an empty write buffer (every byte handed to
+    the OS). A transport that kept a chunk it could not send yet (Python 3.12's do, without a
+    copy) reports it there; a writer without a transport never lets go."""
+    transport = getattr(writer, "transport", None)
+    if transport is None:
+        return False
+    try:
+        return bool(transport.get_write_buffer_size() == 0)
+    except (AttributeError, NotImplementedError, RuntimeError):
+        return False
+
+
 def _open_binary(path: str) -> BinaryIO:
     return open(path, "rb", buffering=0)
-
-
-# CPython counts references: a buffer no one else holds can be filled again at no risk.
-_COUNTS_REFERENCES = hasattr(sys, "getrefcount")
 
 
 def _read_at(fh: io.FileIO, size: int, offset: int) -> bytes:

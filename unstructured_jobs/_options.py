@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 from ._constants import (
@@ -10,6 +12,10 @@ from ._constants import (
     DEFAULT_READ_TIMEOUT,
     DEFAULT_RETRY_BUDGET,
     DEFAULT_WRITE_TIMEOUT,
+    SERVICE_LAUNCH_INTERVAL,
+    SERVICE_MAX_FILE_BYTES,
+    SERVICE_MAX_FILES_PER_JOB,
+    SERVICE_RUNNING_JOBS,
 )
 from ._exceptions import InvalidInputError
 
@@ -85,3 +91,59 @@ class RetryConfig:
     def __attrs_post_init__(self) -> None:
         if self.max_retries < 0 or self.budget < 0:
             raise InvalidInputError("max_retries and budget must be >= 0")
+
+
+def _positive_int_or_none(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInputError(f"{attribute.name} must be an int >= 1 or None, got {value!r}")
+
+
+def _positive_or_none(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise InvalidInputError(f"{attribute.name} must be > 0 seconds or None, got {value!r}")
+
+
+@attrs.frozen
+class ServiceLimits:
+    """The service's published limits on on-demand jobs, in one place; None lifts one.
+
+    The client checks `files_per_job` and `bytes_per_file` before sending anything
+    (`create_job`, `run_workflow`: `ServiceLimitError`); the batch engine groups files by them,
+    paces its launches by `launch_interval` and keeps at most a few jobs queued per
+    `running_jobs`. Pass ``AsyncJobsClient(limits=...)`` (or `JobsClient`), or ``limits=`` to
+    a batch.
+
+    The defaults are the docs' (docs.unstructured.io): 10 files per job, one launch per second
+    ("wait at least one second between launch requests, otherwise a rate limit error") and 5
+    jobs running per account (more stay SCHEDULED) on every on-demand quickstart. The size
+    follows ``api-reference/workflow/quickstart/transform``, the newer page: 50 MB per file;
+    the older ``api-reference/quickstart/transform`` and the embed quickstart say 10 MB. A
+    server that refuses a file as too large (413) costs the batch one upload of that file:
+    it is failed alone, with advice to lower `bytes_per_file`, and its group-mates are sent.
+
+    >>> ServiceLimits()
+    ServiceLimits(files_per_job=10, bytes_per_file=50000000, launch_interval=1.0, running_jobs=5)
+    >>> ServiceLimits(bytes_per_file=10_000_000, launch_interval=None)  # a 10 MB server, no pacing
+    ServiceLimits(files_per_job=10, bytes_per_file=10000000, launch_interval=None, running_jobs=5)
+    """
+
+    files_per_job: int | None = attrs.field(
+        default=SERVICE_MAX_FILES_PER_JOB, validator=_positive_int_or_none
+    )
+    """Input files in one job-creating request, at most."""
+    bytes_per_file: int | None = attrs.field(
+        default=SERVICE_MAX_FILE_BYTES, validator=_positive_int_or_none
+    )
+    """Bytes of one input file, at most (decimal MB: 50 MB is 50,000,000 bytes)."""
+    launch_interval: float | None = attrs.field(
+        default=SERVICE_LAUNCH_INTERVAL, validator=_positive_or_none
+    )
+    """Seconds between two job launches, at least (a batch adds a small margin)."""
+    running_jobs: int | None = attrs.field(
+        default=SERVICE_RUNNING_JOBS, validator=_positive_int_or_none
+    )
+    """Jobs running at once per account; the batch keeps at most twice as many unfinished."""

@@ -3,6 +3,12 @@
 ``create_job`` -> ``wait_for_job`` -> ``get_job_failed_files`` -> ``download_job_output`` (or
 ``download_job_output_to`` with `output_dir`) for each input file: no second code path, so the
 retries, validation and errors are those of each call. Its result is a `JobRun`.
+
+An output larger than `spill_bytes` is never held in memory: the download (the request of
+``download_job_output``, with its retries and errors) is streamed to a temporary file (a private
+folder per `JobRun`) and parsed only when the user reads ``f.elements``; the folder is removed
+by `JobRun.close` or once neither the run nor any of its `FileOutput`s is referenced any more. A
+run pickled to another process carries the paths, not the files: save them first (`to_dir`).
 """
 
 from __future__ import annotations
@@ -12,7 +18,10 @@ import logging
 import os
 import secrets
 import shutil
-from collections.abc import Iterable, Sequence
+import tempfile
+import threading
+import weakref
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +30,7 @@ import anyio.to_thread
 import attrs
 
 from ._constants import LOGGER_NAME
+from ._elements import iter_elements
 from ._exceptions import InvalidInputError, LocalFileError, UnstructuredJobsError
 from ._inputs import InputFileLike
 from ._models import JobInformation, JobStatus
@@ -30,11 +40,54 @@ from ._paths import output_path_inside, safe_output_name
 if TYPE_CHECKING:
     from ._client import AsyncJobsClient, PollCallback
 
-__all__ = ["DOWNLOADS_AT_ONCE", "FileOutput", "JobRun", "run_job"]
+__all__ = ["DEFAULT_SPILL_BYTES", "DOWNLOADS_AT_ONCE", "FileOutput", "JobRun", "run_job"]
 
 log = logging.getLogger(LOGGER_NAME)
 DOWNLOADS_AT_ONCE = 4
 """Outputs of one job downloaded at the same time."""
+DEFAULT_SPILL_BYTES = 16 * 1024 * 1024
+"""`run_job` keeps an output of at most this many bytes in memory (parsed, 2-3x more); a larger
+one goes to a temporary file, read on demand. With `DOWNLOADS_AT_ONCE` downloads, a run holds at
+most about 4 x 16 MiB of JSON and its parsed copies, whatever the outputs' sizes."""
+
+
+class _SpillFolder:
+    """The temporary folder (0700) of one run's spilled outputs, made on first use.
+
+    Removed by `remove`, or when this object is collected: each spilled `FileOutput` and the
+    `JobRun` refer to it, so it lives as long as any of them.
+    """
+
+    def __init__(self) -> None:
+        self.path: Path | None = None
+        self._lock = threading.Lock()
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+
+    def file(self, name: str) -> Path:
+        """The path `name` inside the folder, creating the folder if needed (blocking)."""
+        with self._lock:
+            if self.path is None:
+                self.path = Path(tempfile.mkdtemp(prefix="unstructured-jobs-"))
+                self._finalizer = weakref.finalize(
+                    self, shutil.rmtree, str(self.path), ignore_errors=True
+                )
+            return self.path / name
+
+    def remove(self) -> None:
+        """Remove the folder and the outputs in it (blocking)."""
+        if self._finalizer is not None:
+            self._finalizer()
+
+    def __reduce__(self) -> tuple[type[_SpillFolder], tuple[()]]:
+        # A copy sent to another process (pickle) owns nothing: the folder stays this one's.
+        return _SpillFolder, ()
+
+
+def _spilled_away(file_id: str) -> InvalidInputError:
+    return InvalidInputError(
+        f"{file_id}: its output was in a temporary file, removed when the JobRun was closed; "
+        "pass output_dir= to run_job, or save it with to_dir() before closing"
+    )
 
 
 @attrs.frozen
@@ -43,9 +96,7 @@ class FileOutput:
 
     file_id: str
     """The file's id in the job (its name as uploaded, from ``job.input_file_ids``)."""
-    elements: Any = None
-    """The output parsed from JSON (usually a list of element dicts); None when it failed,
-    or when it was streamed to `path` instead (``run_job(output_dir=...)``)."""
+    _elements: Any = attrs.field(default=None, alias="elements")
     path: Path | None = None
     """Where the output was written (``output_dir=``), else None."""
     error: str | None = None
@@ -53,6 +104,28 @@ class FileOutput:
     status the job ended in, or the download's error. None when it succeeded."""
     exception: UnstructuredJobsError | None = attrs.field(default=None, eq=False, repr=False)
     """The download's error itself, when that is what failed."""
+    spilled: Path | None = attrs.field(default=None, kw_only=True)
+    """The temporary file holding an output larger than run_job's `spill_bytes`, which
+    `elements` reads on first use; None for an output kept in memory or saved to `path`. It is
+    removed by `JobRun.close` (or once the run and its files are no longer referenced)."""
+    _spill: _SpillFolder | None = attrs.field(
+        default=None, kw_only=True, eq=False, repr=False, alias="spill"
+    )
+
+    @property
+    def elements(self) -> Any:
+        """The output parsed from JSON (usually a list of element dicts); None when it failed,
+        or when it was streamed to `path` instead (``run_job(output_dir=...)``).
+
+        An output run_job spilled to disk (`spilled`) is parsed from its file on first use
+        (blocking) and kept; `iter_elements` goes through it without loading it whole.
+        """
+        if self._elements is None and self.spilled is not None:
+            if not self.spilled.exists():
+                raise _spilled_away(self.file_id)
+            with open(self.spilled, "rb") as fh:
+                object.__setattr__(self, "_elements", json.load(fh))
+        return self._elements
 
     @property
     def ok(self) -> bool:
@@ -63,10 +136,28 @@ class FileOutput:
         """The output: `elements`, or the JSON read back from `path` (blocking)."""
         if self.error is not None:
             raise InvalidInputError(f"{self.file_id} has no output: {self.error}")
-        if self.path is not None and self.elements is None:
+        if self.path is not None and self._elements is None:
             with open(self.path, "rb") as fh:
                 return json.load(fh)
         return self.elements
+
+    def iter_elements(self) -> Iterator[Any]:
+        """Each element of the output, one at a time: from memory, or parsed incrementally
+        from `path` or `spilled` without loading the file whole (see `iter_elements`).
+        Blocking when it reads a file. `InvalidInputError` when the file has no output, or
+        its output is not a JSON list."""
+        if self.error is not None:
+            raise InvalidInputError(f"{self.file_id} has no output: {self.error}")
+        if self._elements is not None:
+            if not isinstance(self._elements, list):
+                raise InvalidInputError(f"{self.file_id}: the output is not a JSON list")
+            return iter(self._elements)
+        source = self.path if self.path is not None else self.spilled
+        if source is None:
+            return iter(())
+        if self.path is None and not source.exists():
+            raise _spilled_away(self.file_id)
+        return iter_elements(source)
 
 
 @attrs.frozen
@@ -77,6 +168,25 @@ class JobRun:
     """The job as last read: COMPLETED, FAILED or STOPPED."""
     files: tuple[FileOutput, ...]
     """One entry per input file, in the job's ``input_file_ids`` order."""
+    _spill: _SpillFolder | None = attrs.field(
+        default=None, kw_only=True, eq=False, repr=False, alias="spill"
+    )
+
+    def close(self) -> None:
+        """Remove the temporary files of spilled outputs (`FileOutput.spilled`); blocking.
+
+        Without it they are removed once the run and its files are no longer referenced, or
+        at exit. ``with await client.run_job(...) as run:`` closes it at the block's end.
+        Elements already read stay readable; outputs in `output_dir` are never touched.
+        """
+        if self._spill is not None:
+            self._spill.remove()
+
+    def __enter__(self) -> JobRun:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def ok(self) -> bool:
@@ -102,9 +212,12 @@ class JobRun:
         written = []
         for f, name in zip([f for f in self.files if f.ok], names, strict=True):
             target = output_path_inside(base, name)
-            if f.elements is None and f.path is not None:
-                if Path(f.path).resolve() != target.resolve():
-                    _replace(target, lambda tmp, src=f.path: shutil.copyfile(src, tmp))
+            source = f.path if f.path is not None else f.spilled
+            if f._elements is None and source is not None:
+                if f.path is None and not source.exists():
+                    raise _spilled_away(f.file_id)
+                if Path(source).resolve() != target.resolve():
+                    _replace(target, lambda tmp, src=source: shutil.copyfile(src, tmp))
             else:
                 data = f.elements
                 _replace(target, lambda tmp, data=data: Path(tmp).write_text(json.dumps(data)))
@@ -158,8 +271,11 @@ async def run_job(
     max_poll_interval: float,
     on_poll: PollCallback | None,
     output_dir: str | os.PathLike[str] | None,
+    spill_bytes: int = DEFAULT_SPILL_BYTES,
 ) -> JobRun:
     """See `AsyncJobsClient.run_job`."""
+    if isinstance(spill_bytes, bool) or not isinstance(spill_bytes, int) or spill_bytes < 0:
+        raise InvalidInputError(f"spill_bytes must be an int >= 0, got {spill_bytes!r:.40}")
     base = None
     if output_dir is not None:
         base = _check_folder(output_dir)
@@ -182,7 +298,7 @@ async def run_job(
             max_poll_interval=max_poll_interval,
             on_poll=on_poll,
         )
-        return await _outputs(client, job, base)
+        return await _outputs(client, job, base, spill_bytes)
     except Exception as exc:
         exc.add_note(
             f"run_job created job {created.id}: it exists on the server; wait for it with "
@@ -191,7 +307,9 @@ async def run_job(
         raise
 
 
-async def _outputs(client: AsyncJobsClient, job: JobInformation, base: Path | None) -> JobRun:
+async def _outputs(
+    client: AsyncJobsClient, job: JobInformation, base: Path | None, spill_bytes: int
+) -> JobRun:
     file_ids = list(job.input_file_ids or ())
     failed: dict[str, str] = {}
     try:
@@ -210,14 +328,20 @@ async def _outputs(client: AsyncJobsClient, job: JobInformation, base: Path | No
             todo.append(i)
     names = output_names([file_ids[i] for i in todo])
     gate = anyio.Semaphore(DOWNLOADS_AT_ONCE)
+    spill = _SpillFolder()
 
     async def fetch(i: int, name: str) -> None:
         file_id = file_ids[i]
         async with gate:
             try:
                 if base is None:
-                    data = await client.download_job_output(job.id, file_id=file_id)
-                    results[i] = FileOutput(file_id, elements=data)
+                    data, spilled = await client._download_spooled(
+                        job.id, file_id, spill_bytes, lambda: spill.file(name)
+                    )
+                    if spilled is None:
+                        results[i] = FileOutput(file_id, elements=data)
+                    else:
+                        results[i] = FileOutput(file_id, spilled=spilled, spill=spill)
                 else:
                     target = output_path_inside(base, name)
                     path = await client.download_job_output_to(job.id, target, file_id=file_id)
@@ -228,4 +352,5 @@ async def _outputs(client: AsyncJobsClient, job: JobInformation, base: Path | No
     async with anyio.create_task_group() as group:
         for i, name in zip(todo, names, strict=True):
             group.start_soon(fetch, i, name)
-    return JobRun(job=job, files=tuple(r for r in results if r is not None))
+    files = tuple(r for r in results if r is not None)
+    return JobRun(job=job, files=files, spill=spill if spill.path is not None else None)

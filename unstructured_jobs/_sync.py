@@ -13,12 +13,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from . import _run
 from ._blocking import BlockingClient
 from ._client import AsyncJobsClient, AsyncRawResponses, PollCallback
 from ._clock import Clock
 from ._constants import (
     DEFAULT_MAX_ANSWER_BYTES,
     DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_DOWNLOAD_BYTES,
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_MAX_RETRIES,
     DEFAULT_POLL_INTERVAL,
@@ -40,7 +42,7 @@ from ._models import (
     WorkflowState,
 )
 from ._multipart import ProgressCallback
-from ._options import RetryConfig, Timeout
+from ._options import RetryConfig, ServiceLimits, Timeout
 from ._response import RawResponse
 from ._run import JobRun
 from ._secret import Secret
@@ -90,6 +92,8 @@ class JobsClient(BlockingClient):
         clock: Clock | None = None,
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
         event_hooks: EventHooks | None = None,
+        limits: ServiceLimits = ServiceLimits(),
+        max_download_bytes: int | None = DEFAULT_MAX_DOWNLOAD_BYTES,
     ) -> None:
         key = Secret.of(api_key)  # never a plain local
         del api_key
@@ -108,6 +112,8 @@ class JobsClient(BlockingClient):
             clock=clock,
             max_answer_bytes=max_answer_bytes,
             event_hooks=event_hooks,
+            limits=limits,
+            max_download_bytes=max_download_bytes,
         )
 
     def with_options(
@@ -118,6 +124,7 @@ class JobsClient(BlockingClient):
         max_retries: int | RetryConfig | None = None,
         retry_budget: float | None = None,
         event_hooks: EventHooks | None = None,
+        limits: ServiceLimits | None = None,
     ) -> JobsClient:
         """A copy of this client with other settings, sharing its connection pool.
 
@@ -129,7 +136,7 @@ class JobsClient(BlockingClient):
         `max_retries` and `retry_budget` (not both). The copy is cheap (no new connections)
         and lives as long as this client: closing either closes both. `api_key` lets one pool
         serve several keys (a web server acting for several accounts). `event_hooks`
-        replaces this client's hooks in the copy (``{}``: none).
+        replaces this client's hooks in the copy (``{}``: none); `limits` its `ServiceLimits`.
         """
         key = Secret.of(api_key)  # never a plain local
         del api_key
@@ -139,6 +146,7 @@ class JobsClient(BlockingClient):
             max_retries=max_retries,
             retry_budget=retry_budget,
             event_hooks=event_hooks,
+            limits=limits,
         )
 
     @property
@@ -169,7 +177,10 @@ class JobsClient(BlockingClient):
         or else `request_data` alone (a dict or its JSON).
         Every local file is checked before anything is sent; files are streamed from disk one at
         a time. The request is retried only where the server cannot have created the job; after
-        an ambiguous failure `JobMayExistError` is raised instead.
+        an ambiguous failure `JobMayExistError` is raised instead. More files than
+        ``limits.files_per_job`` or one larger than ``limits.bytes_per_file`` raise
+        `ServiceLimitError` before sending; a 413 answer is a `RequestTooLargeError` naming
+        the files.
         """
         return self._call(
             AsyncJobsClient.create_job,
@@ -196,6 +207,7 @@ class JobsClient(BlockingClient):
         The service runs a workflow only when no job of it is active: otherwise it starts none
         and says so, and `WorkflowBusyError` is raised (with the running job's id when the
         server gives it); wait for that job or cancel it, then run again.
+        The files are checked against `limits` as `create_job` checks them.
         """
         return self._call(
             AsyncJobsClient.run_workflow,
@@ -304,7 +316,10 @@ class JobsClient(BlockingClient):
         """Download one output of a completed job, parsed from JSON (usually a list of elements).
 
         `file_id` comes from the job's `input_file_ids`, or from `output_node_files` together
-        with its `node_id`. For large outputs, `download_job_output_to` streams to disk instead.
+        with its `node_id`. The output is held in memory, up to the client's
+        `max_download_bytes` (default 1 GiB; past it, `AnswerTooLargeError`):
+        `download_job_output_to` streams any size to disk instead, and `iter_elements` reads
+        a saved output one element at a time.
         """
         return self._call(
             AsyncJobsClient.download_job_output,
@@ -336,6 +351,33 @@ class JobsClient(BlockingClient):
             AsyncJobsClient.download_job_output_to,
             job_id,
             destination,
+            file_id=file_id,
+            node_id=node_id,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def iter_job_output(
+        self,
+        job_id: str,
+        *,
+        file_id: str,
+        node_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> Iterator[Any]:
+        """Yield the elements of one output one at a time, in constant memory, whatever its size.
+
+        The output is first streamed to a temporary file (`download_job_output_to`, with its
+        retries: an output cut short is fetched again, so no element is ever yielded twice),
+        then parsed incrementally (`iter_elements`) in a worker thread, a few elements per
+        trip. The file is removed when the iteration ends, breaks or fails. The output must
+        be a JSON list (`InvalidInputError` otherwise). To keep the file, use
+        `download_job_output_to` and `iter_elements` yourself.
+        """
+        return self._iterate(
+            AsyncJobsClient.iter_job_output,
+            job_id,
             file_id=file_id,
             node_id=node_id,
             timeout=timeout,
@@ -478,6 +520,7 @@ class JobsClient(BlockingClient):
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         on_poll: PollCallback | None = None,
         output_dir: str | os.PathLike[str] | None = None,
+        spill_bytes: int = _run.DEFAULT_SPILL_BYTES,
     ) -> JobRun:
         """Create a job, wait for it, and fetch every input file's output: a `JobRun`.
 
@@ -492,6 +535,12 @@ class JobsClient(BlockingClient):
         failed download). With `output_dir`, outputs are streamed to ``<file id>.json`` files
         there (safe names) and `FileOutput.path` is set instead of `elements`;
         ``run.to_dir(path)`` writes in-memory outputs the same way.
+
+        No output is refused for its size. One of at most `spill_bytes` (default 16 MiB) is
+        parsed into memory; a larger one is streamed to a temporary file (`FileOutput.spilled`)
+        and parsed only when ``f.elements`` is first read, or gone through one element at a
+        time with ``f.iter_elements()``. ``run.close()`` (or ``with run:``) removes those
+        files; so does dropping the run and its files. ``spill_bytes=0`` spills every output.
 
         An error after the job was created (a wait timeout, a lost connection) carries a note
         with the job's id: the job exists on the server and is not cancelled.
@@ -508,6 +557,7 @@ class JobsClient(BlockingClient):
             max_poll_interval=max_poll_interval,
             on_poll=on_poll,
             output_dir=output_dir,
+            spill_bytes=spill_bytes,
         )
 
 

@@ -50,6 +50,7 @@ from ._exceptions import (
     UnstructuredJobsError,
 )
 from ._hooks import NO_HOOKS, Hooks, RequestEvent, ResponseEvent, RetryEvent, fire
+from ._log import log_attempt
 from ._multipart import FileChangedError, UploadStalledError
 from ._options import RetryConfig, Timeout
 from ._proxy import Proxy
@@ -472,14 +473,11 @@ class Transport:
                 **self._proxy_kwargs,
             ) as response:
                 elapsed = time.perf_counter() - started
-                log.debug(
-                    "%s %s -> %d (attempt %d, %.3fs)",
-                    request.method,
-                    request.path,
-                    response.status,
-                    attempt,
-                    elapsed,
-                )
+                request_id = _core.request_id_of(response.headers)
+                log_attempt(
+                    request.method, url, request.params, response.status, attempt, elapsed,
+                    request_id,
+                )  # fmt: skip
                 if hooks.response:
                     await _response_hooks(hooks, request, url, response, attempt, elapsed)
                 if 200 <= response.status < 300:
@@ -500,11 +498,10 @@ class Transport:
         except (_AttemptFailed, _HookFailed):
             raise
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            # Never %r: aiohttp's reprs carry the request headers, the API key among them.
-            log.debug(
-                "%s %s failed on attempt %d: %s: %s",
-                request.method, request.path, attempt, type(exc).__name__, exc,
-            )  # fmt: skip
+            elapsed = time.perf_counter() - started
+            log_attempt(
+                request.method, url, request.params, None, attempt, elapsed, None, error=exc
+            )
             raise _classify(exc, request, url, state, timeout) from exc
 
     async def _request_hooks(self, request: Request, url: str, attempt: int) -> dict[str, str]:

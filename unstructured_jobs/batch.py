@@ -53,7 +53,6 @@ from ._constants import (
     BATCH_RECONCILE_GRACE,
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
-    SERVICE_LAUNCHES_PER_SECOND,
     SERVICE_MAX_FILE_BYTES,
     SERVICE_MAX_FILES_PER_JOB,
 )
@@ -78,6 +77,7 @@ if TYPE_CHECKING:
     from ._sync import JobsClient
 
 __all__ = [
+    "FROM_LIMITS",
     "BatchObserver",
     "BatchOptions",
     "BatchPlan",
@@ -122,7 +122,12 @@ class FileResult:
 
 @attrs.frozen
 class BatchReport:
-    """Every file of the batch (the whole manifest, plus inputs that matched nothing)."""
+    """Every file of the batch (the whole manifest, plus inputs that matched nothing).
+
+    `refusals` counts the launches the service refused by its rate limit (429) in this run,
+    and `paced_seconds` the seconds they held the launches back: pacing, not errors (each
+    refused launch was sent again in its turn).
+    """
 
     files: tuple[FileResult, ...]
     manifest: str | None = None
@@ -152,7 +157,21 @@ class BatchReport:
         """What to do about the files that are not done (empty when all are)."""
         counts = self.counts()
         steps = []
-        if failed := counts.get(FileState.FAILED, 0):
+        causes = [_failure_cause(f.error) for f in self.files if f.state == FileState.FAILED]
+        if over := causes.count("over_limit"):
+            steps.append(
+                f"{over} file(s) are over the size limit and were not sent: if your server "
+                "accepts larger files, raise max_file_bytes (command line: --max-file-size) "
+                "and run the same batch again"
+            )
+        if too_large := causes.count("too_large"):
+            steps.append(
+                f"{too_large} file(s) are too large for the server (413): sending them again "
+                "will not help; make them smaller, and set max_file_bytes (command line: "
+                "--max-file-size) to the server's limit so that such files are refused before "
+                "sending"
+            )
+        if failed := causes.count("other"):
             steps.append(
                 f"{failed} file(s) failed: fix the cause shown for each, then run the same batch "
                 "again with retry_failed=True (command line: --retry-failed) to send them again"
@@ -164,6 +183,28 @@ class BatchReport:
                 "manifest) to send, reconcile or wait for them; nothing is sent twice"
             )
         return steps
+
+
+def _failure_cause(error: str | None) -> str:
+    """Why a file failed, for the advice: over our size limit, too large for the server, other."""
+    text = error or ""
+    if text.startswith("file is ") and "bytes per file" in text:
+        return "over_limit"
+    if "as too large (413)" in text or "too large (413" in text:
+        return "too_large"
+    return "other"
+
+
+class _FromLimits(enum.Enum):
+    FROM_LIMITS = "from the client's limits"
+
+    def __repr__(self) -> str:
+        return "FROM_LIMITS"
+
+
+FROM_LIMITS = _FromLimits.FROM_LIMITS
+"""The default of `submit_batch`'s `files_per_job`, `max_file_bytes` and `launch_rate`: the
+value from the client's `ServiceLimits` (``client.limits``)."""
 
 
 class PlannedAction(enum.StrEnum):
@@ -288,10 +329,10 @@ async def submit_batch(
     job_nodes: list[dict[str, Any]] | None = None,
     output_dir: str | os.PathLike[str] | None = None,
     manifest: str | os.PathLike[str] | None = None,
-    files_per_job: int = SERVICE_MAX_FILES_PER_JOB,
-    max_file_bytes: int | None = SERVICE_MAX_FILE_BYTES,
+    files_per_job: int | _FromLimits = FROM_LIMITS,
+    max_file_bytes: int | _FromLimits | None = FROM_LIMITS,
     max_job_bytes: int | None = None,
-    launch_rate: float | None = SERVICE_LAUNCHES_PER_SECOND,
+    launch_rate: float | _FromLimits | None = FROM_LIMITS,
     max_concurrent_uploads: int = BATCH_MAX_CONCURRENT_UPLOADS,
     wait: bool = True,
     wait_timeout: float | None = None,
@@ -318,14 +359,29 @@ async def submit_batch(
         manifest: the SQLite manifest path; reuse it to resume. None: ``output_dir/
             .unstructured-jobs.sqlite`` when `output_dir` is given, else in memory (not
             resumable).
-        files_per_job, max_job_bytes: group size limits (default 10 files, no byte limit).
-        max_file_bytes: larger files are reported failed and never sent (default 10 MB;
-            None: no limit).
-        launch_rate: job creations per second at most (default 1; None: unlimited).
+        files_per_job, max_job_bytes: group size limits (default: the client's
+            ``limits.files_per_job``, 10; no byte limit). Given here, `files_per_job`,
+            `max_file_bytes` and `launch_rate` override the client's limits for this batch.
+        max_file_bytes: larger files are reported failed and never sent (default: the
+            client's ``limits.bytes_per_file``, 50 MB; None: no limit). A file the server
+            refuses as too large (413) fails alone, its group-mates are sent, and files at
+            least as large are not sent again in the run.
+        launch_rate: job launches per second at most (default: one per the client's
+            ``limits.launch_interval``, 1 s; None or 0: unpaced, as the CLI's ``--launch-rate 0``).
+            Every job-creating request, a retry included, takes a launch slot, a little over the
+            interval after the previous one's body was sent; a 429 holds every launch for its
+            ``Retry-After`` and widens the margin (`BatchObserver.on_paced`,
+            `BatchReport.refusals`). The client's ``limits.running_jobs`` (5) bounds the jobs
+            created and not finished to twice as many, when waiting.
         max_concurrent_uploads: create-job requests in flight at once.
         wait: wait for the jobs (False: submit, record and return; run again to wait).
-        wait_timeout, poll_interval, max_poll_interval: passed to `wait_for_job` per job;
-            a job still running after `wait_timeout` leaves its files ``submitted``.
+        wait_timeout: seconds to wait for each job; a job still running after it leaves its
+            files ``submitted``.
+        poll_interval: seconds between two looks at the batch's jobs (default 1). A look is
+            two listings (the account's SCHEDULED and IN_PROGRESS jobs), whatever the number
+            of jobs, plus one `get_job` per job that has ended: a finished job is noticed
+            within `poll_interval` and a round trip (half of it once nothing is left to send).
+            max_poll_interval: not used by batches (kept for compatibility).
         clock_skew: seconds of tolerance when matching a possibly created job to a group,
             on top of the difference between our clock and the server's, which is measured
             (from the ``Date`` header of the job listing). It covers a server whose ``Date``
@@ -333,31 +389,53 @@ async def submit_batch(
         reconcile_grace: seconds to wait before listing jobs a second time when a lost answer's
             job is not found at once (0: list once).
         max_submit_attempts: sends of one group per run after errors that prove no job was
-            created (429, 503, refused connection) once the client's own retries are spent.
+            created (503, a refused connection; default 5), with a backoff between them. The
+            client's own retries are not used for job-creating requests: each send takes a
+            launch slot. 429s do not count: the group takes its turn again after the wait.
         retry_failed: send again the files whose job failed in an earlier run.
         include, exclude: glob patterns (`unstructured_jobs._paths.path_filter`): a file
             found in `inputs` is added when it matches an `include` pattern (if any is given)
             and no `exclude` pattern. ``*.pdf`` matches names, ``drafts/**`` the end of paths.
-            Files already in the manifest stay in the batch.
+            Files already in the manifest that the patterns leave out are taken out of the
+            batch, unless a job holds them.
         observer: a `BatchObserver` told about progress (upload bytes, jobs, files).
 
     Raises `InvalidInputError` for bad arguments, a manifest of another batch, a damaged one
     (``the manifest ... is damaged``) or one in use by another batch process (``... is in use
     by another batch process``), `LocalFileError` when the manifest or an output cannot be
     written (a full disk: ``the file system at /mnt/x is full``; run again once fixed), and
-    `AuthenticationError`/`PermissionDeniedError`, or `NotFoundError` when the jobs endpoint
-    itself is missing (a wrong server URL): the batch stops, unsent files stay pending; run
-    again once fixed.
+    `AuthenticationError`/`PermissionDeniedError`, `QuotaExceededError` (402: the account's
+    quota is spent), or `NotFoundError` when the jobs endpoint itself is missing (a wrong
+    server URL): the batch stops, unsent files stay pending; run again once fixed (each is
+    then sent exactly once).
     Every other per-job error is recorded on the files, not raised.
     """
-    if launch_rate is not None and not launch_rate > 0:
-        raise InvalidInputError("launch_rate must be > 0 or None")
+    service = client.limits
+    if launch_rate is FROM_LIMITS:
+        launch_interval = service.launch_interval
+    elif launch_rate is not None and not launch_rate >= 0:
+        raise InvalidInputError("launch_rate must be >= 0 (0 or None: no limit)")
+    else:
+        launch_interval = 1.0 / launch_rate if launch_rate else None
+    if files_per_job is FROM_LIMITS:
+        files_per_job = service.files_per_job or _NO_LIMIT
+    if max_file_bytes is FROM_LIMITS:
+        max_file_bytes = service.bytes_per_file
     if max_concurrent_uploads < 1 or max_submit_attempts < 1:
         raise InvalidInputError("max_concurrent_uploads and max_submit_attempts must be >= 1")
     setup = _Setup.check(
         inputs, template_id, job_nodes, output_dir, manifest, files_per_job, include, exclude
     )
     request_data, out, manifest = setup.request_data, setup.output_dir, setup.manifest
+    # The batch's own options win over the client's limits (e.g. --max-file-size 100MB for a
+    # server known to take it): its jobs are checked against them.
+    client = client._with_limits(
+        attrs.evolve(
+            service,
+            files_per_job=None if files_per_job >= _NO_LIMIT else files_per_job,
+            bytes_per_file=max_file_bytes,
+        )
+    )
     if out is not None:
         try:
             await anyio.to_thread.run_sync(lambda: os.makedirs(out, exist_ok=True))
@@ -371,6 +449,8 @@ async def submit_batch(
     store = await anyio.to_thread.run_sync(Manifest, manifest)
     try:
         await anyio.to_thread.run_sync(store.check_request_data, request_data)
+        if include or exclude:
+            await anyio.to_thread.run_sync(store.take_out, setup.keep)
         found, problems, _ = await anyio.to_thread.run_sync(
             lambda: setup.collect(include_hidden=include_hidden)
         )
@@ -383,14 +463,12 @@ async def submit_batch(
             request_data=request_data,
             limits=GroupLimits(files_per_job, max_file_bytes, max_job_bytes),
             output_dir=out,
-            launch_interval=0.0 if launch_rate is None else 1.0 / launch_rate,
+            launch_interval=launch_interval,
+            running_jobs=service.running_jobs,
             max_concurrent_uploads=max_concurrent_uploads,
             wait=wait,
-            wait_options={
-                "timeout": wait_timeout,
-                "poll_interval": poll_interval,
-                "max_poll_interval": max_poll_interval,
-            },
+            wait_timeout=wait_timeout,
+            poll_interval=poll_interval,
             clock_skew=timedelta(seconds=clock_skew),
             reconcile_grace=reconcile_grace,
             max_submit_attempts=max_submit_attempts,
@@ -413,7 +491,12 @@ async def submit_batch(
         for r in sorted(rows, key=lambda r: r.path)
     ]
     results += [FileResult(path=p, state=FileState.FAILED, error=why) for p, why in problems]
-    return BatchReport(tuple(results), None if manifest is None else os.fspath(manifest))
+    shown = None if manifest is None else os.fspath(manifest)
+    pacer = run.pacer
+    return BatchReport(tuple(results), shown, pacer.refusals, pacer.paced_seconds)
+
+
+_NO_LIMIT = 2**31  # files per job when the limit is lifted
 
 
 def plan_batch(
@@ -486,10 +569,10 @@ class BatchOptions(TypedDict, total=False):
     job_nodes: list[dict[str, Any]] | None
     output_dir: str | os.PathLike[str] | None
     manifest: str | os.PathLike[str] | None
-    files_per_job: int
-    max_file_bytes: int | None
+    files_per_job: int | _FromLimits
+    max_file_bytes: int | _FromLimits | None
     max_job_bytes: int | None
-    launch_rate: float | None
+    launch_rate: float | _FromLimits | None
     max_concurrent_uploads: int
     wait: bool
     wait_timeout: float | None

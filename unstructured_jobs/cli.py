@@ -9,10 +9,17 @@ This module imports only the standard library and two small modules of the packa
 everything else (aiohttp and the client with it) is imported inside `main`, so that Ctrl-C
 from the very start (the first half second goes to imports) exits 130 with one line, never a
 traceback.
+
+A closed standard output (``unstructured-jobs list | head -1``) ends the command quietly with
+status 141 (`ExitCode.BROKEN_PIPE`: 128 + SIGPIPE, what a shell reports for a tool the broken
+pipe killed, so ``set -o pipefail`` scripts see the same as with ``cat``), as Python's
+documentation advises (`signal` module, "Note on SIGPIPE"): the rest of the output goes to
+``os.devnull``.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sys
@@ -54,10 +61,36 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; return its exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return _main(argv)
+        code = _main(argv)
+        sys.stdout.flush()  # a reader that went away shows here, not at interpreter exit
+        return code
     except KeyboardInterrupt:  # while importing or parsing, before a command ran
         _fail("interrupted")
         return int(ExitCode.INTERRUPTED)
+    except BaseException as exc:
+        if _broken_pipe(exc):
+            return _stdout_gone()
+        raise
+
+
+def _broken_pipe(exc: BaseException) -> bool:
+    """Whether `exc` is (or groups only) a write to a pipe whose reader went away."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_broken_pipe(e) for e in exc.exceptions)
+    return isinstance(exc, BrokenPipeError) or (
+        isinstance(exc, OSError) and exc.errno == errno.EPIPE
+    )
+
+
+def _stdout_gone() -> int:
+    """Send the rest of stdout to devnull (so the flush at exit cannot fail again); 141."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real stdout (a test's capture): nothing to redirect
+        pass
+    return int(ExitCode.BROKEN_PIPE)
 
 
 def _main(argv: list[str]) -> int:
@@ -75,6 +108,10 @@ def _main(argv: list[str]) -> int:
     try:
         args = build_parser().parse_args(argv)
     except UsageError as exc:
+        if exc.missing and (not argv or argv[-1] in COMMANDS):
+            # `unstructured-jobs batch` alone: what it needs, not one line of error.
+            print(exc.help, file=sys.stderr, end="")
+            return int(ExitCode.USAGE)
         print(exc.usage, file=sys.stderr, end="")
         _fail(str(exc))
         return int(ExitCode.USAGE)
@@ -88,6 +125,9 @@ def _main(argv: list[str]) -> int:
     notes = RetryNotes(say=not (args.debug or getattr(args, "quiet", False)), redact=_redact)
     args.retry_notes = notes
     if args.debug:
+        from ._log import without_environment_handler
+
+        without_environment_handler()  # --debug's handler below replaces UNSTRUCTURED_JOBS_LOG's
         handler = LogLines()
         handler.setFormatter(_RedactingFormatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
         logger.addHandler(handler)
@@ -104,6 +144,8 @@ def _main(argv: list[str]) -> int:
         _fail(f"interrupted{hint}")
         return int(ExitCode.INTERRUPTED)
     except Exception as exc:
+        if _broken_pipe(exc):  # `unstructured-jobs list | head -1`: the reader is done
+            return _stdout_gone()
         code = int(_exit_code(exc))
         if args.debug:
             import traceback

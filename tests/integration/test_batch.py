@@ -158,7 +158,12 @@ async def test_a_job_listed_only_after_the_grace_wait_is_adopted_not_resent(
     assert report.ok, report.files
     assert len(emu.jobs) == 1  # adopted, never sent a second time
     assert client.clock.sleeps.count(7.5) == 1  # one grace wait, on the client's clock
-    listings = [r for r in emu.requests if r.method == "GET" and r.path == "/api/v1/jobs/"]
+    # The listings that look for the job (the batch's watcher lists by status: not these).
+    listings = [
+        r
+        for r in emu.requests
+        if r.method == "GET" and r.path == "/api/v1/jobs/" and "status" not in r.query
+    ]
     assert [r.fault for r in listings] == ["raw", None]
     assert Counter(f.filename for f in emu.received_files()) == {
         f"doc{i:03d}.txt": 1 for i in range(3)
@@ -334,15 +339,25 @@ async def test_a_group_refused_for_good_fails_its_files(
     emu, client = emu_client
     make_files(tmp_path / "in", 2)
     manifest = tmp_path / "m.sqlite"
-    emu.inject(Fault.status(400, detail="Too many files"), method="POST", path="/api/v1/jobs/")
+    # Every launch refused: the group is split to find the file, and each is refused alone.
+    emu.inject(
+        Fault.status(400, detail="Too many files"), method="POST", path="/api/v1/jobs/", times=3
+    )
     seen = Recorder()
     options: dict[str, Any] = {**FAST, "manifest": manifest, "template_id": "t"}
     report = await submit_batch(client, [tmp_path / "in"], observer=seen, **options)
     assert report.counts() == {"failed": 2} and emu.jobs == {}
-    assert all("Too many files" in (f.error or "") for f in report.files)
+    assert all(
+        "refused by the server (400: Too many files)" in (f.error or "") for f in report.files
+    )
     assert seen.states == {"doc000.txt": "failed", "doc001.txt": "failed"}
-    [(state, job_id, _status, error)] = group_rows(manifest)
-    assert (state, job_id) == ("refused", None) and "Too many files" in error
+    rows = group_rows(manifest)
+    assert [(state, job_id) for state, job_id, _, _ in rows] == [("refused", None)] * 2
+    assert all("Too many files" in error for *_, error in rows)
+    assert (
+        report.next_steps()[0].startswith("2 file(s) failed")
+        and "--retry-failed" in (report.next_steps()[0])
+    )
     emu.clear_faults()
     again = await submit_batch(client, [tmp_path / "in"], **options)
     assert again.counts() == {"failed": 2} and emu.jobs == {}  # not sent again on its own

@@ -193,7 +193,7 @@ def test_debug_output_with_a_short_key_is_redacted_but_not_mangled(
     assert code == 3 and out == ""
     assert "Traceback (most recent call last):" in err
     assert "unstructured_jobs.AuthenticationError: GET " in err
-    assert "unstructured_jobs DEBUG GET /api/v1/jobs/ -> 401" in err
+    assert "unstructured_jobs INFO GET /api/v1/jobs/ -> 401 (127.0.0.1:" in err
     last = err.strip().splitlines()[-1]
     assert last.startswith("unstructured-jobs: error: GET http://127.0.0.1:")
     assert last.endswith("-> 401: API key '***' is not valid (key=***)")
@@ -324,7 +324,10 @@ def test_common_options_go_before_or_after_the_command(
         r = cli(*args, env=no_env)
         assert (r.returncode, json.loads(r.stdout)) == (0, []), (args, r.stderr)
     r = cli("--debug", "list", *where, env=no_env)
-    assert r.returncode == 0 and "unstructured_jobs DEBUG GET /api/v1/jobs/ -> 200" in r.stderr
+    assert (
+        r.returncode == 0
+        and "unstructured_jobs INFO GET /api/v1/jobs/ -> 200 (127.0.0.1:" in r.stderr
+    )
     # The one after the command wins, as for any repeated option.
     r = cli("--server-url", "http://127.0.0.1:9", "list", "--json", *where, env=no_env)
     assert r.returncode == 0, r.stderr

@@ -29,6 +29,7 @@ from unstructured_jobs import (
     NotFoundError,
     RateLimitError,
     ResponseValidationError,
+    ServiceLimits,
     Timeout,
     UnprocessableEntityError,
     WaitTimeoutError,
@@ -240,10 +241,11 @@ async def test_2000_files_under_256_descriptors(emu: Emulator, tmp_path: Path) -
         f"""
         import asyncio, pathlib, resource
         resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
-        from unstructured_jobs import AsyncJobsClient
+        from unstructured_jobs import AsyncJobsClient, ServiceLimits
         async def main():
             files = sorted(pathlib.Path({str(folder)!r}).iterdir())
-            async with AsyncJobsClient(api_key="k", server_url={emu.url!r}) as c:
+            unlimited = ServiceLimits(files_per_job=None)  # 2000 in one job, on purpose
+            async with AsyncJobsClient(api_key="k", server_url={emu.url!r}, limits=unlimited) as c:
                 job = await c.create_job(template_id="t", input_files=files)
                 print(job.id)
         asyncio.run(main())
@@ -408,7 +410,9 @@ async def test_non_seekable_stream_is_sent_chunked(emu: Emulator, client: AsyncJ
 async def test_stalled_upload_times_out_instead_of_hanging(emu: Emulator, tmp_path: Path) -> None:
     big = write(tmp_path / "big.bin", os.urandom(48 * 1024 * 1024))
     emu.inject(Fault.stall(30), method="POST", path="/api/v1/jobs/")
-    async with make_client(emu, timeout=Timeout(connect=5, read=30, write=0.5)) as client:
+    limits = ServiceLimits(bytes_per_file=None)  # 48 MiB is over the published 50 MB
+    timeout = Timeout(connect=5, read=30, write=0.5)
+    async with make_client(emu, timeout=timeout, limits=limits) as client:
         with pytest.raises(APITimeoutError) as info:
             await client.create_job(template_id="t", input_files=[big])
     assert info.value.phase == "write"

@@ -55,7 +55,7 @@ async def test_assert_all_faults_fired_lists_each_unfired_fault() -> None:
                                       False)  # fmt: skip
         emu.inject(Fault.drop_after(), path=f"{JOBS}{TEMPLATE}/cancel", times=None)
         emu.inject(Fault.raw(200, b"<html>"), method="GET", path=JOBS, times=3)
-        emu.inject(Fault.delay(0), method="GET", path="/nowhere", optional=True)
+        emu.inject(Fault.delay(0), method="GET", path="/api/v1/templates/nowhere", optional=True)
         async with http.post(JOBS, data=make_form()) as resp:
             assert resp.status == 503
         for _ in range(3):
@@ -72,7 +72,9 @@ async def test_assert_all_faults_fired_lists_each_unfired_fault() -> None:
             f"  - any method {JOBS}{TEMPLATE}/cancel: Fault.drop_after(): fired 0 times, "
             "expected at least once (times=None)\n"
         ) in message
-        assert "Fault.raw" not in message and "/nowhere" not in message  # satisfied, optional
+        assert (
+            "Fault.raw" not in message and "/api/v1/templates/nowhere" not in message
+        )  # satisfied, optional
         assert "optional=True" in message and "assert_all_faults_fired=False" in message
         assert [(i.fired, i.satisfied) for i in emu.injected_faults()] == [
             (1, False), (0, False), (3, True), (0, False)
@@ -216,17 +218,17 @@ def test_fixture_opt_outs(pytester: pytest.Pytester) -> None:
         """
 @pytest.mark.unstructured_emulator(assert_all_faults_fired=False)
 def test_marker(unstructured_emulator):
-    unstructured_emulator.inject(Fault.status(503), path="/never")
+    unstructured_emulator.inject(Fault.status(503), path="/api/v1/templates/never")
 
 
 def test_optional(unstructured_emulator):
-    unstructured_emulator.inject(Fault.status(503), path="/never", optional=True)
-    post_fault(unstructured_emulator, {"kind": "status", "status": 503, "path": "/never",
+    unstructured_emulator.inject(Fault.status(503), path="/api/v1/templates/never", optional=True)
+    post_fault(unstructured_emulator, {"kind": "status", "status": 503, "path": "/api/v1/templates/never",
                                        "optional": True})
 
 
 def test_cleared(unstructured_emulator):
-    unstructured_emulator.inject(Fault.status(503), path="/never")
+    unstructured_emulator.inject(Fault.status(503), path="/api/v1/templates/never")
     unstructured_emulator.clear_faults()
 """,
     )
@@ -238,7 +240,7 @@ def test_fixture_adds_nothing_to_a_failing_test(pytester: pytest.Pytester) -> No
         pytester,
         """
 def test_fails(unstructured_emulator):
-    unstructured_emulator.inject(Fault.status(503), path="/never")
+    unstructured_emulator.inject(Fault.status(503), path="/api/v1/templates/never")
     assert get(unstructured_emulator) == 201, "the test's own failure"
 """,
     )
@@ -375,7 +377,7 @@ async def test_every_fault_kind_over_http(emu: Emulator, http: aiohttp.ClientSes
 
 async def test_delete_clears_the_faults(emu: Emulator, http: aiohttp.ClientSession) -> None:
     await add_fault(http, {"kind": "status", "status": 500, "times": None})
-    emu.inject(Fault.status(503), path="/nowhere")
+    emu.inject(Fault.status(503), path="/api/v1/templates/nowhere")
     async with http.get(JOBS) as resp:
         assert resp.status == 500
     async with http.delete(FAULTS) as resp:

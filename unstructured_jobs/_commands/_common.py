@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 from .._client import AsyncJobsClient
 from .._constants import DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, ENV_API_KEY, ENV_SERVER_URL
 from .._converter import unstructure
-from .._exceptions import WaitTimeoutError
+from .._exceptions import InvalidInputError, WaitTimeoutError
 from .._exit_codes import ExitCode
 from .._models import JobInformation, JobStatus
 from .._options import Timeout
@@ -24,11 +24,19 @@ JOB_COLUMNS = ("id", "status", "created_at", "workflow_name", "files")
 
 
 class UsageError(Exception):
-    """A command line argparse refused: `cli` prints the usage and the message, exits 2."""
+    """A command line argparse refused: `cli` prints the usage and the message, exits 2.
 
-    def __init__(self, message: str, usage: str) -> None:
+    ``help`` is the whole help of the (sub)command that refused it: `cli` prints it instead
+    when a command that needs arguments was given none (``missing``: required ones absent).
+    """
+
+    def __init__(self, message: str, usage: str, help: str = "") -> None:
         super().__init__(message)
         self.usage = usage
+        self.help = help or usage
+        self.missing = message.startswith(
+            ("the following arguments are required", "one of the arguments")
+        )
 
 
 class Parser(argparse.ArgumentParser):
@@ -36,7 +44,7 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         """Raise `UsageError` instead of printing and exiting."""
-        raise UsageError(message, self.format_usage())
+        raise UsageError(message, self.format_usage(), self.format_help())
 
 
 def add_common_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
@@ -136,6 +144,8 @@ async def client(args: argparse.Namespace) -> AsyncIterator[AsyncJobsClient]:
         options["ssl"] = args.ca_bundle
     if args.no_proxy_env:
         options["trust_env"] = False
+    if not (args.api_key or os.environ.get(ENV_API_KEY)):
+        raise InvalidInputError(f"no API key: pass --api-key KEY or set {ENV_API_KEY}")
     async with AsyncJobsClient(api_key=args.api_key, server_url=args.server_url, **options) as c:
         yield c
 
@@ -184,7 +194,11 @@ def note(args: argparse.Namespace, text: str) -> None:
 
 
 def show_jobs(args: argparse.Namespace, jobs: list[JobInformation]) -> None:
-    """Jobs as a table, or as JSON with ``--json``."""
+    """Jobs as a table, or as JSON with ``--json``; ``no jobs`` rather than an empty table."""
+    if not jobs and not args.json:
+        if not args.quiet:
+            print("no jobs")
+        return
     show(args, unstructure(jobs), JOB_COLUMNS, [_job_row(j) for j in jobs], shrink=(3,))
 
 

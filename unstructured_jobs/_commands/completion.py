@@ -5,18 +5,15 @@ choice (``--status`` values). No library: shtab or argcomplete would do it, at t
 dependency (argcomplete also runs Python on every Tab press); the parser is small enough that
 a generator of about 150 lines is simpler to keep.
 
-Install (docs/cli.md)::
-
-    unstructured-jobs completion bash > ~/.local/share/bash-completion/completions/unstructured-jobs
-    unstructured-jobs completion zsh > "${fpath[1]}/_unstructured-jobs"
-    unstructured-jobs completion fish > ~/.config/fish/completions/unstructured-jobs.fish
+Install: see `INSTALL` (printed by ``completion --help``) and docs/cli.md. Choices an option
+reads in any case (``--status``) complete in lower case too: bash offers the lower-case words
+after a lower-case start, zsh matches case-insensitively, fish does so by itself.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Iterator
 
 import attrs
 
@@ -33,8 +30,20 @@ _FILE_OPTIONS = frozenset({"output", "manifest", "workdir", "ca_bundle", "job_no
 _FILE_ARGUMENTS = frozenset({"files", "inputs"})
 
 
+INSTALL = f"""install (then open a new shell):
+  bash: {PROG} completion bash > ~/.local/share/bash-completion/completions/{PROG}
+        (needs the bash-completion package; or add to ~/.bashrc:
+         eval "$({PROG} completion bash)")
+  zsh:  {PROG} completion zsh > "${{fpath[1]}}/_{PROG}"
+        (or add to ~/.zshrc, after compinit: eval "$({PROG} completion zsh)")
+  fish: {PROG} completion fish > ~/.config/fish/completions/{PROG}.fish
+"""
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The shell."""
+    """The shell, and how to install the script (``--help``)."""
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = INSTALL
     p.add_argument("shell", choices=SHELLS, help="the shell to complete in")
 
 
@@ -57,6 +66,8 @@ class Option:
     takes_value: bool
     choices: tuple[str, ...] = ()
     files: bool = False
+    any_case: bool = False
+    """The option takes its choices in lower case too (``--status failed``)."""
 
 
 @attrs.frozen
@@ -91,9 +102,21 @@ def _options(parser: argparse.ArgumentParser) -> tuple[Option, ...]:
                 action.nargs != 0,
                 tuple(str(c) for c in action.choices or ()),
                 action.dest in _FILE_OPTIONS,
+                _any_case(action),
             )
         )
     return tuple(out)
+
+
+def _any_case(action: argparse.Action) -> bool:
+    """Whether the option's type reads each of its (upper-case) choices in lower case too."""
+    choices = [str(c) for c in action.choices or ()]
+    if not choices or not callable(action.type) or any(c != c.upper() for c in choices):
+        return False
+    try:
+        return all(action.type(c.lower()) == c for c in choices)
+    except (TypeError, ValueError, argparse.ArgumentTypeError):
+        return False
 
 
 def describe(parser: argparse.ArgumentParser) -> Program:
@@ -117,31 +140,39 @@ def _plain(text: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[`'\"$\\\[\]:;]", "", text)).strip()
 
 
-def _value_options(program: Program) -> Iterator[Option]:
-    seen: set[str] = set()
-    for option in (*program.options, *(o for c in program.commands for o in c.options)):
-        if option.takes_value and option.flags[0] not in seen:
-            seen.add(option.flags[0])
-            yield option
-
-
 # -- bash ----------------------------------------------------------------------------------
+
+
+def _bash_reply(option: Option) -> str:
+    """What bash offers for the value of `option`."""
+    if option.choices and option.any_case:  # lower-case words for a lower-case start
+        lower = " ".join(c.lower() for c in option.choices)
+        return (
+            f'if [[ "$cur" == [[:lower:]]* ]]; then COMPREPLY=($(compgen -W "{lower}" -- '
+            f'"$cur")); else COMPREPLY=($(compgen -W "{" ".join(option.choices)}" -- '
+            '"$cur")); fi'
+        )
+    if option.choices:
+        return f'COMPREPLY=($(compgen -W "{" ".join(option.choices)}" -- "$cur"))'
+    return "_unstructured_jobs_files" if option.files else "COMPREPLY=()"
 
 
 def bash(program: Program) -> str:
     """A bash completion function, registered with ``complete -F``."""
     commands = " ".join(c.name for c in program.commands)
     top = " ".join(f for o in program.options for f in o.flags)
+    # Matched on "COMMAND:PREVIOUS-WORD": one flag may take other values in another command
+    # (`list --status` a job status, `workflows --status` active or inactive).
     values = []
-    for option in _value_options(program):
-        pattern = "|".join(option.flags)
-        if option.choices:
-            reply = f'COMPREPLY=($(compgen -W "{" ".join(option.choices)}" -- "$cur"))'
-        elif option.files:
-            reply = "_unstructured_jobs_files"
-        else:
-            reply = "COMPREPLY=()"
-        values.append(f"        {pattern}) {reply}; return;;")
+    for command in program.commands:
+        for option in command.options:
+            if option.takes_value:
+                pattern = "|".join(f"{command.name}:{flag}" for flag in option.flags)
+                values.append(f"        {pattern}) {_bash_reply(option)}; return;;")
+    for option in program.options:  # before the command
+        if option.takes_value:
+            pattern = "|".join(f"*:{flag}" for flag in option.flags)
+            values.append(f"        {pattern}) {_bash_reply(option)}; return;;")
     per_command = []
     for command in program.commands:
         flags = " ".join(f for o in command.options for f in o.flags)
@@ -162,7 +193,7 @@ _unstructured_jobs() {{
             {"|".join(c.name for c in program.commands)}) cmd="${{COMP_WORDS[i]}}"; break;;
         esac
     done
-    case "$prev" in
+    case "$cmd:$prev" in
 {chr(10).join(values)}
     esac
     if [[ -z "$cmd" ]]; then
@@ -198,7 +229,9 @@ def _zsh_spec(option: Option) -> str:
     exclusive = f"'({' '.join(option.flags)})'" if len(option.flags) > 1 else ""
     value = ""
     if option.takes_value:
-        if option.choices:
+        if option.choices and option.any_case:  # `fa<Tab>` completes to FAILED
+            value = f':value:{{compadd -M "m:{{a-z}}={{A-Z}}" -- {" ".join(option.choices)}}}'
+        elif option.choices:
             value = f":value:({' '.join(option.choices)})"
         elif option.files:
             value = ":file:_files"

@@ -14,9 +14,13 @@ SHA-256 without keeping them, and injects faults on demand::
 
     $ python -m unstructured_jobs.testing --port 8765 --run-for 2
 
-Pytest users get the ``unstructured_emulator`` and ``unstructured_emulator_factory`` fixtures;
-after a passing test they fail it if an injected fault never fired (``optional=True`` or
-``@pytest.mark.unstructured_emulator(assert_all_faults_fired=False)`` opt out).
+Pytest users get the ``unstructured_emulator``, ``unstructured_emulator_factory``,
+``unstructured_emulator_session`` (one per session) and ``unstructured_emulator_env`` (the
+``UNSTRUCTURED_API_URL``/``KEY`` variables point at it) fixtures; after a passing test they fail
+it if an injected fault never fired (``optional=True`` or
+``@pytest.mark.unstructured_emulator(assert_all_faults_fired=False)`` opt out). ``inject()``
+refuses at once a method or path no request can match (``UnroutableFaultError``).
+``emu.requests`` (``GET /_emulator/received`` from another process) records what was received.
 Without the fixtures, call ``emu.assert_all_faults_fired()`` yourself. Out-of-process tests
 inject faults over HTTP: ``POST /_emulator/faults`` with a JSON fault, ``GET`` to list them
 with their fired counts, ``DELETE`` to clear (same API key as the API; never faulted, never in
@@ -88,7 +92,10 @@ Choices made where the contract is silent (the real service may differ):
   filename (``node_id``, if given, any node of the job) or an output ``file_id`` (``node_id``,
   if given, the final node); anything else, including failed files, is 404
   ``{"detail": "File not found"}``. The body is a JSON list of two elements (Title,
-  NarrativeText) whose metadata carries the upload's ``filename``, ``size`` and ``sha256``.
+  NarrativeText) whose metadata carries the upload's ``filename``, ``size`` and ``sha256``;
+  with ``output_elements``/``embedding_dim`` (``serve --output-elements --embedding-dim``), a
+  list of that many elements with embeddings of that dimension, streamed with a
+  ``Content-Length`` (16,000 x 1,536: 323 MB; ``docs/emulator.md``).
 - **Limits** (off by default; ``Emulator(limits=ServiceLimits.published())`` or
   ``serve --service-limits`` turns on the published ones; see ``docs/emulator.md``): a file
   over ``max_file_size`` is 413 with a JSON ``detail`` naming it (a gateway in front would
@@ -114,7 +121,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._cli import main
     from ._clock import FakeClock
-    from ._faults import Fault, FaultRates, InjectedFault, UnfiredFaultsError
+    from ._faults import Fault, FaultRates, InjectedFault, UnfiredFaultsError, UnroutableFaultError
     from ._limits import ServiceLimits
     from ._records import EmulatedJob, ReceivedFile, RecordedRequest, Schedule
     from ._server import Emulator
@@ -131,6 +138,7 @@ __all__ = [
     "Schedule",
     "ServiceLimits",
     "UnfiredFaultsError",
+    "UnroutableFaultError",
     "main",
 ]
 
@@ -141,6 +149,7 @@ _HOMES = {
     "FaultRates": "._faults",
     "InjectedFault": "._faults",
     "UnfiredFaultsError": "._faults",
+    "UnroutableFaultError": "._faults",
     "Schedule": "._records",
     "ServiceLimits": "._limits",
     "EmulatedJob": "._records",

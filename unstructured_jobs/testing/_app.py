@@ -17,10 +17,18 @@ from typing import Any
 from aiohttp import web
 
 from ._catalog import TEMPLATES, Catalog, parse_list_query, template_list_item, template_nodes
-from ._control import FAULTS_PATH, LIMITS_PATH, fault_to_json, listing, read_fault
-from ._faults import CONTROL_PREFIX, Fault, FaultPlan
+from ._control import (
+    FAULTS_PATH,
+    LIMITS_PATH,
+    RECEIVED_PATH,
+    fault_to_json,
+    listing,
+    read_fault,
+    received_to_json,
+)
+from ._faults import CONTROL_PREFIX, Fault, FaultPlan, UnroutableFaultError
 from ._limits import QUOTA_DETAIL, RATE_DETAIL, LimitState
-from ._records import JOB_STATUSES, RecordedRequest
+from ._records import JOB_STATUSES, ReceivedFile, RecordedRequest
 from ._state import JobStore, server_now
 from ._upload import Form, UploadError, drain, read_form
 
@@ -31,6 +39,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 API_KEY_HEADER = "unstructured-api-key"
 DEFAULT_API_KEY = "emulator-key"
 ARRIVED = web.RequestKey("arrived", float)
+FILES = web.RequestKey("files", list[ReceivedFile])
+#: Headers whose values are never recorded.
+SECRET_HEADERS = frozenset({API_KEY_HEADER, "authorization", "proxy-authorization", "cookie"})
 
 
 WORKFLOW_BUSY_DETAIL = "There is a running job in progress. No new job run."
@@ -101,6 +112,11 @@ class ApiApp:
         self._log_lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
         self.file_status_limiter: CallsPerMinute | None = None  # set by Emulator, opt-in
+        # What a fault may target: `inject` refuses a method or path no request can match.
+        routes = [
+            (r.method, r.resource.canonical) for r in self.build().router.routes() if r.resource
+        ]
+        faults.routes = [(m, path) for m, path in routes if not path.startswith(CONTROL_PREFIX)]
 
     def recorded(self) -> list[RecordedRequest]:
         """A copy of the request log."""
@@ -141,6 +157,7 @@ class ApiApp:
         app.router.add_post(FAULTS_PATH, self.add_fault)
         app.router.add_delete(FAULTS_PATH, self.clear_faults)
         app.router.add_get(LIMITS_PATH, self.limits_state, allow_head=False)
+        app.router.add_get(RECEIVED_PATH, self.received, allow_head=False)
         return app
 
     # -- middleware --------------------------------------------------------------------------
@@ -174,6 +191,11 @@ class ApiApp:
                         status=status,
                         fault=None if fault is None else fault.kind,
                         raw_path=request.rel_url.raw_path,
+                        headers=tuple(
+                            (k, "<redacted>" if k.lower() in SECRET_HEADERS else v)
+                            for k, v in request.headers.items()
+                        ),
+                        files=tuple(request.get(FILES, ())),
                     )
                 )
 
@@ -262,6 +284,7 @@ class ApiApp:
     async def _read_upload(self, request: web.Request) -> Form | web.Response:
         limits = self.limits.limits
         form = await read_form(request, limits.max_file_size)
+        request[FILES] = form.files + form.oversized
         if form.nameless_file_at is not None:
             return _invalid(
                 ["body", "input_files", form.nameless_file_at],
@@ -432,7 +455,7 @@ class ApiApp:
         """``POST /api/v1/jobs/{job_id}/cancel``: ``{"id", "status", "message"}``."""
         return await self._job_view(request, self.store.cancel)
 
-    async def download(self, request: web.Request) -> web.Response:
+    async def download(self, request: web.Request) -> web.StreamResponse:
         """``GET /api/v1/jobs/{job_id}/download?file_id=&node_id=``: the output JSON."""
         job_id, error = self._job_id(request)
         if error is not None or job_id is None:
@@ -447,7 +470,17 @@ class ApiApp:
                 return _bad_uuid(["query", "node_id"], node_id)
             node_id = parsed
         status, body = self.store.download(job_id, file_id, node_id)
-        return web.Response(status=status, body=body, content_type="application/json")
+        if isinstance(body, bytes):
+            return web.Response(status=status, body=body, content_type="application/json")
+        # A generated output (`OutputShape`): streamed piece by piece, never held whole.
+        response = web.StreamResponse(status=status)
+        response.content_type = "application/json"
+        response.content_length = body.size
+        await response.prepare(request)
+        for chunk in body.chunks():
+            await response.write(chunk)
+        await response.write_eof()
+        return response
 
     async def list_workflows(self, request: web.Request) -> web.Response:
         """``GET /api/v1/workflows/``: filters, sorting and paging (see ``_catalog``)."""
@@ -489,12 +522,20 @@ class ApiApp:
         if isinstance(parsed, list):
             return _error(422, parsed)
         fault, method, path, times, optional = parsed
-        injected = self.faults.inject(fault, method, path, times, optional)
+        try:
+            injected = self.faults.inject(fault, method, path, times, optional)
+        except UnroutableFaultError as exc:
+            return _error(422, [{"type": "value_error", "loc": ["body", "path"],
+                                 "msg": str(exc), "input": path}])  # fmt: skip
         return web.json_response(fault_to_json(injected), status=201)
 
     async def clear_faults(self, request: web.Request) -> web.Response:
         """``DELETE /_emulator/faults``: forget every injection (like ``clear_faults()``)."""
         return web.json_response({"cleared": self.faults.clear()})
+
+    async def received(self, request: web.Request) -> web.Response:
+        """``GET /_emulator/received``: every recorded API request (``Emulator.requests``)."""
+        return web.json_response({"requests": [received_to_json(r) for r in self.recorded()]})
 
     async def limits_state(self, request: web.Request) -> web.Response:
         """``GET /_emulator/limits``: the limits in force, the quota left, accepted launches

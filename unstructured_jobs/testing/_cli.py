@@ -11,11 +11,13 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import fnmatch
 import gc
 import re
 import shlex
 import signal
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._constants import ENV_API_KEY, ENV_SERVER_URL
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
     from ._limits import ServiceLimits
     from ._server import Emulator
 
-__all__ = ["add_serve_arguments", "limits_from", "main", "serve"]
+__all__ = ["add_serve_arguments", "fail_files_from", "limits_from", "main", "serve"]
 
 DESCRIPTION = (
     "Serve a local emulator of the Unstructured Platform jobs API on 127.0.0.1, with faults on "
@@ -90,6 +92,29 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="files the account may send; then 402 (default: no quota)",
     )
+    parser.add_argument(
+        "--fail-files",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="input files whose name matches GLOB (fnmatch, e.g. '*.bad.pdf') fail processing: "
+        "their job ends COMPLETED with errors, or FAILED when every file fails (repeatable)",
+    )
+    outputs = parser.add_argument_group("outputs (default: two short elements per file)")
+    outputs.add_argument(
+        "--output-elements",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="elements in each file's output, e.g. 16000 for a long PDF",
+    )
+    outputs.add_argument(
+        "--embedding-dim",
+        type=_count,
+        default=0,
+        metavar="D",
+        help="an embedding of D floats per element, e.g. 1536 (16000 x 1536: a 323 MB output)",
+    )
     faults = parser.add_argument_group("random faults (shares of the API's requests, 0 to 1)")
     for flag, what in (
         ("--fault-429", "answered 429 (rate limited)"),
@@ -152,6 +177,15 @@ def limits_from(args: argparse.Namespace) -> ServiceLimits:
     if args.max_running is not None:
         changes["max_running"] = args.max_running or None
     return dataclasses.replace(base, **changes)
+
+
+def fail_files_from(globs: list[str]) -> Callable[[str], bool] | None:
+    """The ``fail_files`` predicate of ``--fail-files GLOB`` (any glob matching, case-sensitive),
+    or None without one."""
+    if not globs:
+        return None
+    patterns = tuple(globs)
+    return lambda name: any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
 def export_line(url: str, api_key: str) -> str:
@@ -219,6 +253,9 @@ def serve(args: argparse.Namespace) -> int:
             schedule=Schedule(start_after=args.start_after, run_for=args.run_for),
             limits=limits_from(args),
             fault_rates=rates,
+            fail_files=fail_files_from(getattr(args, "fail_files", None) or []),
+            output_elements=args.output_elements,
+            embedding_dim=args.embedding_dim,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

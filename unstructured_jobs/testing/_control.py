@@ -1,4 +1,6 @@
-"""The emulator's HTTP control endpoint for faults: ``/_emulator/faults``.
+"""The emulator's HTTP control endpoints: ``/_emulator/faults`` (faults) and
+``/_emulator/received`` (what the API received: ``GET`` -> ``{"requests": [...]}``, each as
+`received_to_json` describes, in arrival order).
 
 For tests that cannot call ``Emulator.inject`` (another process, another language, the
 ``python -m unstructured_jobs.testing`` server)::
@@ -25,7 +27,8 @@ A POST body is one JSON object: ``kind`` plus that kind's fields, plus where and
   ``Emulator.inject``.
 
 Unknown fields and wrong types answer 422 in the API's pydantic shape (``{"detail": [{"type",
-"loc", "msg", "input"}]}``), so a typo never becomes a silent no-op.
+"loc", "msg", "input"}]}``), so a typo never becomes a silent no-op; so does a ``method`` or
+``path`` that no request to the emulator can match.
 
 Each listed injection is ``{"id", "kind", <the kind's fields>, "method", "path", "times",
 "fired", "optional", "satisfied"}``; ``all_fired`` is what ``assert_all_faults_fired`` checks.
@@ -42,19 +45,23 @@ import math
 from typing import Any
 
 from ._faults import CONTROL_PREFIX, Fault, FaultPlan, InjectedFault
+from ._records import RecordedRequest
 
 __all__ = [
     "CONTROL_PREFIX",
     "FAULTS_PATH",
     "LIMITS_PATH",
+    "RECEIVED_PATH",
     "fault_to_json",
     "listing",
     "parse_fault",
     "read_fault",
+    "received_to_json",
 ]
 
 FAULTS_PATH = CONTROL_PREFIX + "faults"
 LIMITS_PATH = CONTROL_PREFIX + "limits"
+RECEIVED_PATH = CONTROL_PREFIX + "received"
 
 _WHERE = ("method", "path", "times", "optional")
 _FIELDS: dict[str, tuple[str, ...]] = {
@@ -251,3 +258,29 @@ def read_fault(
         snippet = raw[:200].decode(errors="replace")
         return [_err(None, f"JSON decode error: {exc}", "json_invalid", snippet)]
     return parse_fault(data)
+
+
+def received_to_json(request: RecordedRequest) -> dict[str, Any]:
+    """One recorded request as ``GET /_emulator/received`` lists it: ``method``, ``path``,
+    ``raw_path``, ``query``, ``headers`` (``[name, value]`` pairs, secrets redacted),
+    ``status``, ``fault`` and ``files`` (``filename``, ``field_name``, ``content_type``,
+    ``size``, ``sha256``)."""
+    return {
+        "method": request.method,
+        "path": request.path,
+        "raw_path": request.raw_path,
+        "query": request.query,
+        "headers": [list(pair) for pair in request.headers],
+        "status": request.status,
+        "fault": request.fault,
+        "files": [
+            {
+                "filename": f.filename,
+                "field_name": f.field_name,
+                "content_type": f.content_type,
+                "size": f.size,
+                "sha256": f.sha256,
+            }
+            for f in request.files
+        ],
+    }

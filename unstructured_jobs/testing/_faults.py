@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 import random
+import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 #: Paths of the emulator's own control endpoints: never faulted, never recorded.
@@ -18,6 +20,7 @@ __all__ = [
     "FaultRates",
     "InjectedFault",
     "UnfiredFaultsError",
+    "UnroutableFaultError",
     "describe_fault",
 ]
 
@@ -199,6 +202,87 @@ class UnfiredFaultsError(AssertionError):
         )
 
 
+class UnroutableFaultError(ValueError):
+    """``inject()`` was given a method or path that no request to the emulator can match (a typo
+    such as ``/api/v1/job/`` or a missing trailing slash), so the fault could never fire.
+
+    Raised at once, before anything is injected. ``POST /_emulator/faults`` answers 422 instead.
+    """
+
+
+_VARIABLE = re.compile(r"\{[^}]*\}")
+
+
+def _could_start(template: str, prefix: str) -> bool:
+    """Whether some path matching the route `template` (``{name}``: one non-empty segment)
+    starts with `prefix`."""
+    rest = prefix
+    for index, literal in enumerate(_VARIABLE.split(template)):
+        if index:  # a variable before this literal: it takes one segment
+            slash = rest.find("/")
+            if slash < 0:
+                return True
+            if slash == 0:
+                return False
+            rest = rest[slash:]
+        if len(rest) <= len(literal):
+            return literal.startswith(rest)
+        if not rest.startswith(literal):
+            return False
+        rest = rest[len(literal) :]
+    return rest == ""
+
+
+def _matches_route(template: str, path: str) -> bool:
+    pattern = "".join(
+        "[^/]+" if _VARIABLE.fullmatch(piece) else re.escape(piece)
+        for piece in re.split(r"(\{[^}]*\})", template)
+    )
+    return re.fullmatch(pattern, path) is not None
+
+
+def _shaped(template: str, path: str) -> str:
+    """`template` with each ``{variable}`` replaced by the segment of `path` in its place (when
+    `path` has one), to suggest the route nearest a mistyped path with ids in it."""
+    given = path.split("/")
+    return "/".join(
+        given[i] if _VARIABLE.fullmatch(part) and i < len(given) and given[i] else part
+        for i, part in enumerate(template.split("/"))
+    )
+
+
+def check_routable(routes: Sequence[tuple[str, str]], method: str | None, path: str | None) -> None:
+    """Raise `UnroutableFaultError` unless a request with `method` (None: any) to `path`
+    (exact, a prefix ending in ``*``, None: any) can reach one of `routes` (method, template)."""
+    if method is not None and method not in {m for m, _ in routes}:
+        known = ", ".join(sorted({m for m, _ in routes}))
+        raise UnroutableFaultError(
+            f"no route of the emulator takes {method} requests (methods: {known}); "
+            "this fault could never fire"
+        )
+    if path is None:
+        return
+    candidates = [t for m, t in routes if method is None or m == method]
+    if "?" in path:
+        raise UnroutableFaultError(
+            f"fault path {path!r} has a query: faults match the path only (drop '?...')"
+        )
+    if path.endswith("*"):
+        if any(_could_start(t, path[:-1]) for t in candidates):
+            return
+    elif any(_matches_route(t, path) for t in candidates):
+        return
+    templates = sorted(set(candidates))
+    shaped = {_shaped(t, path.rstrip("*")): t for t in templates}
+    near = difflib.get_close_matches(path.rstrip("*"), list(shaped), n=1, cutoff=0.6)
+    hint = f"; did you mean {near[0]!r}?" if near else ""
+    who = f"{method} " if method else ""
+    raise UnroutableFaultError(
+        f"no {who}request to the emulator can match the fault path {path!r}{hint} "
+        f"(routes: {', '.join(templates)}; a prefix ends in '*')"
+    )
+
+
 @dataclass
 class _Injection:
     id: int
@@ -242,6 +326,9 @@ class FaultPlan:
         self._rates: FaultRates | None = None
         self._rng = random.Random()
         self.rates = rates
+        self.routes: Sequence[tuple[str, str]] = ()
+        """(method, path template) of every route; when set, `inject` refuses a fault that no
+        request could match (`UnroutableFaultError`)."""
 
     @property
     def rates(self) -> FaultRates | None:
@@ -267,6 +354,8 @@ class FaultPlan:
             raise ValueError("times must be >= 1 or None")
         if path is not None and path.startswith(CONTROL_PREFIX):
             raise ValueError(f"faults never apply to {CONTROL_PREFIX} (control) requests")
+        if self.routes:
+            check_routable(self.routes, None if method is None else method.upper(), path)
         with self._lock:
             injection = _Injection(
                 self._next_id,

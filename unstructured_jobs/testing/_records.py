@@ -89,8 +89,9 @@ class ReceivedFile:
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """One API request the emulator saw (faulted ones included; headers and keys are never kept;
-    requests to the ``/_emulator/`` control endpoints are not recorded)."""
+    """One API request the emulator saw (faulted ones included; requests to the ``/_emulator/``
+    control endpoints are not recorded). ``Emulator.requests`` in Python, ``GET
+    /_emulator/received`` from another process. The API key is never kept."""
 
     method: str
     path: str
@@ -101,6 +102,18 @@ class RecordedRequest:
     """The kind of fault injected (``"status"``, ``"drop_before"``, ...) or None."""
     raw_path: str = ""
     """The path as sent, still percent-encoded (``path`` is decoded)."""
+    headers: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    """The request headers as sent, in order; the values of ``unstructured-api-key``,
+    ``Authorization``, ``Proxy-Authorization`` and ``Cookie`` read ``"<redacted>"`` (not
+    compared by ``==``, which compares what was asked and answered)."""
+    files: tuple[ReceivedFile, ...] = field(default=(), compare=False)
+    """The files of an upload the API read (create job, run workflow); empty when a fault or a
+    refusal answered before the body was parsed (not compared by ``==``)."""
+
+    def header(self, name: str) -> str | None:
+        """The first value of the header `name` (any case), or None."""
+        lowered = name.lower()
+        return next((v for k, v in self.headers if k.lower() == lowered), None)
 
 
 @dataclass(frozen=True)

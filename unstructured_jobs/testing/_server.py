@@ -17,6 +17,7 @@ from ._app import API_KEY_HEADER, DEFAULT_API_KEY, ApiApp, CallsPerMinute
 from ._catalog import Catalog
 from ._faults import Fault, FaultPlan, FaultRates, InjectedFault, UnfiredFaultsError
 from ._limits import LimitState, ServiceLimits
+from ._outputs import OutputShape
 from ._records import EmulatedJob, ReceivedFile, RecordedRequest, Schedule
 from ._state import JobStore
 
@@ -50,6 +51,11 @@ class Emulator:
             the older spelling of ``launch_interval = 1 / launch_rate``.
         fault_rates: random faults from the start (see ``FaultRates``).
         output_for: builds the download body (bytes) of one received file.
+        output_elements, embedding_dim: realistic outputs instead of the default two
+            elements: `output_elements` elements per file, each with an ``embeddings`` list of
+            `embedding_dim` floats (0: none). Deterministic, sent with a ``Content-Length``
+            and streamed (the emulator never holds one whole): 16,000 elements of 1,536
+            dimensions are a 323 MB output, as a long PDF gives (see ``OutputShape``).
         clock_offset: seconds the server's wall clock is ahead of the real time (negative:
             behind). It shifts every ``created_at`` and the ``Date`` header, to test what a
             client does when its clock and the server's disagree (the monotonic `clock` above
@@ -82,7 +88,14 @@ class Emulator:
         ssl_context: ssl.SSLContext | None = None,
         clock_offset: float = 0.0,
         file_status_limit: int | None = None,
+        output_elements: int | None = None,
+        embedding_dim: int = 0,
     ) -> None:
+        shape = None
+        if output_elements is not None or embedding_dim:
+            if output_for is not None:
+                raise ValueError("give output_for or output_elements/embedding_dim, not both")
+            shape = OutputShape(2 if output_elements is None else output_elements, embedding_dim)
         if max_running is not None and max_running < 1:
             raise ValueError("max_running must be >= 1 or None")
         if launch_rate is not None and not launch_rate > 0:
@@ -111,6 +124,7 @@ class Emulator:
             fail_files=fail_files,
             output_for=output_for,
             clock_offset=clock_offset,
+            output_shape=shape,
         )
         self._faults = FaultPlan(fault_rates)
         self._catalog = Catalog()
@@ -221,6 +235,9 @@ class Emulator:
 
         ``path`` is an exact (decoded) path, a prefix when it ends with ``*``, or None for any;
         ``times=None`` keeps the fault forever (until ``clear_faults()``/``reset()``).
+        A fault that no request can match (a path no route has, such as ``/api/v1/job/`` or
+        ``/api/v1/jobs`` without its slash; a method no route takes) is refused at once with
+        `UnroutableFaultError`, a `ValueError`, and nothing is injected.
 
         The fault is expected to fire: ``assert_all_faults_fired()`` (which the pytest fixtures
         call after each passing test) fails unless it fired ``times`` times, or at least once
@@ -352,7 +369,8 @@ class Emulator:
 
     @property
     def requests(self) -> list[RecordedRequest]:
-        """Every API request received so far, in arrival order (faulted ones included).
+        """Every API request received so far, in arrival order (faulted ones included), with
+        its headers (secrets redacted) and uploaded files (``GET /_emulator/received``).
 
         Requests to the emulator's own ``/_emulator/`` control endpoints are not recorded.
         """

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ._outputs import GeneratedOutput, OutputShape
 from ._records import (
     JOB_STATUSES,
     TERMINAL_STATUSES,
@@ -119,8 +120,10 @@ class JobStore:
         fail_files: Callable[[str], bool] | None,
         output_for: Callable[[ReceivedFile], bytes] | None,
         clock_offset: float = 0.0,
+        output_shape: OutputShape | None = None,
     ) -> None:
         self.lock = threading.RLock()
+        self.output_shape = output_shape
         self.clock_offset = clock_offset
         self.schedule = schedule
         self.clock = clock
@@ -442,8 +445,11 @@ class JobStore:
                 return None
             return {"failed_files": [{"document": k, "error": v} for k, v in job.failed.items()]}
 
-    def download(self, job_id: str, file_id: str, node_id: str | None) -> tuple[int, bytes]:
-        """The (status, JSON body) answer of the download endpoint."""
+    def download(
+        self, job_id: str, file_id: str, node_id: str | None
+    ) -> tuple[int, bytes | GeneratedOutput]:
+        """The (status, JSON body) answer of the download endpoint (a `GeneratedOutput`, to
+        stream, when the store has an `output_shape`)."""
         with self.lock:
             job = self._get(job_id)
             if job is None:
@@ -470,6 +476,8 @@ class JobStore:
                 return 404, b'{"detail": "File not found"}'
             if self.output_for is not None:
                 return 200, self.output_for(target)
+            if self.output_shape is not None:
+                return 200, self.output_shape.output(job.id, target.filename, target.content_type)
             return 200, json.dumps(_elements(job, target)).encode()
 
     def snapshot(self) -> dict[str, EmulatedJob]:

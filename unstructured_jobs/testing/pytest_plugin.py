@@ -4,6 +4,13 @@
   served from a background thread, usable from sync and async tests alike.
 - ``unstructured_emulator_factory``: ``factory(**options) -> Emulator`` for custom options;
   every emulator it starts is stopped at the end of the test.
+- ``unstructured_emulator_session``: one emulator (default options) shared by every test of
+  the session that asks for it: started once, so cheap, but its jobs, recorded requests and
+  faults carry over from test to test (call ``emu.reset()`` where that matters).
+- ``unstructured_emulator_env``: the per-test ``unstructured_emulator``, with
+  ``UNSTRUCTURED_API_URL`` and ``UNSTRUCTURED_API_KEY`` pointing at it for the test
+  (``monkeypatch``), so code under test that builds its own client from the environment
+  (``JobsClient()``, the ``unstructured-jobs`` command) talks to it.
 
 After a test that passed, both fixtures check that every fault injected into their emulators
 (``emu.inject(...)`` or ``POST /_emulator/faults``) fired as often as asked, like pytest-httpx
@@ -15,7 +22,8 @@ or per test (or module, through ``pytestmark``) with::
     @pytest.mark.unstructured_emulator(assert_all_faults_fired=False)
 
 Faults removed by ``clear_faults()``/``reset()`` are not checked, and nothing is checked after
-a test that failed or was skipped (its own failure is the news).
+a test that failed or was skipped (its own failure is the news). The session emulator is
+checked once, when the session ends, unless a test failed (the marker does not apply to it).
 
 The plugin imports only pytest at collection time; aiohttp loads when a fixture is used.
 """
@@ -31,7 +39,12 @@ import pytest
 if TYPE_CHECKING:
     from ._server import Emulator
 
-__all__ = ["unstructured_emulator", "unstructured_emulator_factory"]
+__all__ = [
+    "unstructured_emulator",
+    "unstructured_emulator_env",
+    "unstructured_emulator_factory",
+    "unstructured_emulator_session",
+]
 
 MARKER = "unstructured_emulator"
 _OPTIONS = ("assert_all_faults_fired",)
@@ -124,3 +137,38 @@ def unstructured_emulator(
 ) -> Emulator:
     """An emulator with default options, running in a background thread for one test."""
     return unstructured_emulator_factory()
+
+
+@pytest.fixture
+def unstructured_emulator_env(
+    unstructured_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> Emulator:
+    """The test's emulator, with ``UNSTRUCTURED_API_URL``/``UNSTRUCTURED_API_KEY`` set to it.
+
+    Code under test that reads the environment (``JobsClient()``, ``AsyncJobsClient()``, the
+    command line run in-process or as a subprocess) talks to this emulator; both variables are
+    restored after the test.
+    """
+    from .._constants import ENV_API_KEY, ENV_SERVER_URL
+
+    monkeypatch.setenv(ENV_SERVER_URL, unstructured_emulator.url)
+    monkeypatch.setenv(ENV_API_KEY, unstructured_emulator.api_key)
+    return unstructured_emulator
+
+
+@pytest.fixture(scope="session")
+def unstructured_emulator_session(request: pytest.FixtureRequest) -> Iterator[Emulator]:
+    """One emulator (default options) for the whole session, in a background thread.
+
+    State carries over between the tests that share it. At the end of the session, if no test
+    failed, it must have fired every injected fault (``optional=True`` exempts one).
+    """
+    from ._server import Emulator
+
+    with Emulator().running_in_thread() as emulator:
+        yield emulator
+    if request.session.testsfailed == 0:
+        try:
+            emulator.assert_all_faults_fired()
+        except AssertionError as exc:
+            pytest.fail(f"unstructured_emulator_session: {exc}", pytrace=False)

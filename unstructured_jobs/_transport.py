@@ -550,7 +550,9 @@ async def _read_error_body(response: aiohttp.ClientResponse) -> bytes:
     """Up to `MAX_ERROR_BODY` bytes of an error answer (a gateway page, a JSON detail).
 
     One ``read(n)`` gives only what has arrived; this reads on to the bound or the end. A body
-    that breaks off (or cannot be inflated) keeps what arrived: the status is the news.
+    that breaks off, times out or cannot be inflated keeps what arrived: the status is the
+    news. (A gateway that refuses an upload early, nginx's 413, may reset the connection while
+    the body is still being sent: the page may be cut, never the status.)
     """
     chunks: list[bytes] = []
     size = 0
@@ -561,7 +563,7 @@ async def _read_error_body(response: aiohttp.ClientResponse) -> bytes:
                 break
             chunks.append(chunk)
             size += len(chunk)
-    except aiohttp.ClientPayloadError:
+    except (aiohttp.ClientError, OSError):  # OSError: timeouts included
         pass
     return b"".join(chunks)
 

@@ -8,6 +8,7 @@ batch records its files with a readable reason.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -89,6 +90,30 @@ async def test_a_gzipped_error_page_is_read_like_any_other(
         await client.list_jobs()
     assert "-> 403 Forbidden: HTML page from" in short(info.value)
     assert info.value.body == page.decode()
+
+
+async def test_an_error_page_cut_off_is_still_the_error_of_its_status() -> None:
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nContent-Length: 5000\r\n"
+            b"\r\n<html><head><title>502 Bad Gateway</title></head><body>upstream"
+        )
+        await writer.drain()
+        writer.transport.abort()  # reset, 4,900 bytes short
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    try:
+        async with AsyncJobsClient("k", url, max_retries=0) as client:
+            with pytest.raises(InternalServerError) as info:
+                await client.list_jobs()
+    finally:
+        server.close()
+        await server.wait_closed()
+    short(info.value)
+    assert "502 Bad Gateway" in str(info.value) and info.value.status == 502
+    assert str(info.value.body).endswith("upstream")
 
 
 @pytest.mark.parametrize(("status", "body"), [(422, DEEP), (500, DEEP), (422, HUGE)])

@@ -1801,18 +1801,30 @@ def _within_limits(files: list[PreparedFile], limits: ServiceLimits) -> list[Pre
 
 
 def _name_files(error: RequestTooLargeError, files: Sequence[PreparedFile]) -> None:
-    """Say which files a 413 refused request carried, and what to do about it."""
+    """Say which files a 413 refused request carried, and what to do about it: one line of
+    about 300 characters, naming the files while they fit (all of them are in `files`)."""
     error.files = [
         f.filename if f.size is None else f"{f.filename} ({f.size} bytes)" for f in files
     ]
     if not files:
         return
+    advice = (
+        ": a file over the server's limit fails again; lower "
+        "ServiceLimits(bytes_per_file=...) to refuse it before sending"
+    )
+    room = 300 - len(error.message) - len(advice) - len("; it carried ") - len(" and 999 more")
+    shown: list[str] = []
+    for name in error.files:
+        name = _core.one_line(name, max(room, 60) if not shown else room)
+        if shown and len(name) + 2 > room:
+            break
+        shown.append(name)
+        room -= len(name) + 2
+    more = len(files) - len(shown)
     message = (
-        f"{error.message}; the request carried {', '.join(error.files[:10])}"
-        + (f" and {len(files) - 10} more" if len(files) > 10 else "")
-        + ": a file over the server's size limit is refused again; set "
-        "ServiceLimits(bytes_per_file=...) to the server's limit to refuse such files before "
-        "sending"
+        f"{error.message}; it carried {', '.join(shown)}"
+        + (f" and {more} more" if more else "")
+        + advice
     )
     error.message = message
     error.args = (message,)

@@ -99,7 +99,7 @@ def _tracer() -> Any:
     if trace is None:  # never imported (or blocked): nothing can be listening
         return None
     provider = trace.get_tracer_provider()
-    if isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
+    if isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
         return None
     known = _tracers.get(id(provider))
     if known is None or known[0] is not provider:

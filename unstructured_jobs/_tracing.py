@@ -3,7 +3,9 @@
 When OpenTelemetry's trace API is in use (``pip install 'unstructured-jobs[otel]'``, or any
 ``opentelemetry-api``) and a tracer provider is set, every request the clients send (a call
 such as `AsyncJobsClient.get_job`, with all its retries) is one span of kind CLIENT, named
-``unstructured_jobs.<operation>`` (``unstructured_jobs.get_job``, ``...create_job``), with:
+``unstructured_jobs.<operation>`` (``unstructured_jobs.get_job``, ``...create_job``; the
+operation is told by the request's method and path, so every download method's span is
+``...download_job_output``), with:
 
 - ``http.request.method``, ``server.address``, ``server.port``, ``url.full`` (query included;
   never a header, so never the API key, which travels in one), and the last answer's

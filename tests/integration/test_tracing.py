@@ -303,3 +303,11 @@ def test_every_operation_path_has_its_name() -> None:
     }
     for (method, path), expected in cases.items():
         assert operation_of(method, path) == expected, (method, path)
+
+
+def test_every_span_name_is_a_method_users_call() -> None:
+    from unstructured_jobs._tracing import _OPERATIONS
+
+    for name in _OPERATIONS.values():
+        assert callable(getattr(AsyncJobsClient, name, None)), name
+        assert callable(getattr(JobsClient, name, None)), name

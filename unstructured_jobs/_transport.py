@@ -55,6 +55,7 @@ from ._multipart import FileChangedError, UploadStalledError
 from ._options import RetryConfig, Timeout
 from ._proxy import Proxy
 from ._secret import Secret, scrub_traceback
+from ._tracing import note_attempt, note_retry, traced
 
 log = logging.getLogger(LOGGER_NAME)
 T = TypeVar("T")
@@ -328,8 +329,10 @@ class Transport:
         """
         timeout = timeout or self.timeout
         if timeout.total is None:
-            return self._send(request, consume, timeout, max_retries, _Progress())
-        return self._send_within(request, consume, timeout, max_retries, timeout.total)
+            call = self._send(request, consume, timeout, max_retries, _Progress())
+        else:
+            call = self._send_within(request, consume, timeout, max_retries, timeout.total)
+        return traced(self.base_url, request, call)  # one span per call when tracing is on
 
     async def _send_within(
         self,
@@ -410,6 +413,7 @@ class Transport:
                             limit,
                             delay,
                         )
+                        note_retry(retry_index + 1, delay, _describe(failure))
                         if self.hooks.retry:
                             event = _retry_event(request, url, retry_index, limit, delay, failure)
                             await fire(self.hooks.retry, event)
@@ -478,6 +482,7 @@ class Transport:
                     request.method, url, request.params, response.status, attempt, elapsed,
                     request_id,
                 )  # fmt: skip
+                note_attempt(attempt, response.status, elapsed, request_id)
                 if hooks.response:
                     await _response_hooks(hooks, request, url, response, attempt, elapsed)
                 if 200 <= response.status < 300:
@@ -502,6 +507,7 @@ class Transport:
             log_attempt(
                 request.method, url, request.params, None, attempt, elapsed, None, error=exc
             )
+            note_attempt(attempt, None, elapsed, None, exc)
             raise _classify(exc, request, url, state, timeout) from exc
 
     async def _request_hooks(self, request: Request, url: str, attempt: int) -> dict[str, str]:

@@ -75,6 +75,7 @@ if TYPE_CHECKING:
     from ._models import JobSummary as JobSummary
     from ._models import NodeFileMetadata as NodeFileMetadata
     from ._models import OpenEnum as OpenEnum
+    from ._models import Record as Record
     from ._models import Template as Template
     from ._models import TemplateDetail as TemplateDetail
     from ._models import TemplateNode as TemplateNode
@@ -148,6 +149,7 @@ __all__ = [
     "QuotaExceededError",
     "RateLimitError",
     "RawResponse",
+    "Record",
     "RequestEvent",
     "RequestTooLargeError",
     "ResponseEvent",
@@ -231,6 +233,7 @@ _HOMES = {
     "QuotaExceededError": "._exceptions",
     "RateLimitError": "._exceptions",
     "RawResponse": "._response",
+    "Record": "._models",
     "RequestEvent": "._hooks",
     "RequestTooLargeError": "._exceptions",
     "ResponseEvent": "._hooks",

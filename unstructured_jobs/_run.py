@@ -170,6 +170,33 @@ class FileOutput:
             what = f"elements=<{type(self._elements).__name__}>"
         return f"FileOutput({self.file_id!r}, {what})"
 
+    def read_elements(self) -> Any:
+        """The output: `elements`, or the JSON read back from `path` (blocking)."""
+        if self.error is not None:
+            raise InvalidInputError(f"{self.file_id} has no output: {self.error}")
+        if self.path is not None and self._elements is None:
+            with open(self.path, "rb") as fh:
+                return json.load(fh)
+        return self.elements
+
+    def iter_elements(self) -> Iterator[Any]:
+        """Each element of the output, one at a time: from memory, or parsed incrementally
+        from `path` or `spilled` without loading the file whole (see `iter_elements`).
+        Blocking when it reads a file. `InvalidInputError` when the file has no output, or
+        its output is not a JSON list."""
+        if self.error is not None:
+            raise InvalidInputError(f"{self.file_id} has no output: {self.error}")
+        if self._elements is not None:
+            if not isinstance(self._elements, list):
+                raise InvalidInputError(f"{self.file_id}: the output is not a JSON list")
+            return iter(self._elements)
+        source = self.path if self.path is not None else self.spilled
+        if source is None:
+            return iter(())
+        if self.path is None and not source.exists():
+            raise _spilled_away(self.file_id)
+        return iter_elements(source)
+
 
 @attrs.frozen(repr=False)
 class JobRun:

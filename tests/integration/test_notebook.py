@@ -132,7 +132,7 @@ def test_a_run_shows_as_a_table_and_ctrl_c_in_a_cell_names_the_job(
         ),
         _cell(  # the last expression of a cell is displayed: its HTML table in Jupyter
             """
-            run = client.run_job(template_id="t", poll_interval=0.01,
+            run = client.run_job(template_id="t", poll_interval=0.01, progress=True,
                                  input_files=[("a.txt", b"a"), ("<b>.txt", b"b")])
             run
             """
@@ -163,6 +163,8 @@ def test_a_run_shows_as_a_table_and_ctrl_c_in_a_cell_names_the_job(
     assert "<td>&lt;b&gt;.txt</td><td>in memory</td>" in page and "<b>" not in page
     assert shown["data"]["text/plain"].startswith("JobRun(job=")
     assert "files=2: 2 in memory" in shown["data"]["text/plain"]
+    bars = "".join(o.get("text", "") for o in nb.cells[1].outputs if o.get("name") == "stderr")
+    assert f"job {next(iter(emu.jobs))}: COMPLETED" in bars  # progress=True: a bar in the cell
     out = "".join(o.get("text", "") for o in nb.cells[2].outputs if "text" in o)
     assert "interrupted: True" in out and "resumed: True True" in out
     assert len(emu.jobs) == 2  # the run, and the interrupted job resumed: no third

@@ -852,7 +852,7 @@ class AsyncJobsClient:
         no template, nodes or files.
 
         ``progress=True`` shows the wait as `wait_for_job` does (the job's status, its files'
-        states) through ``tqdm.auto``; nothing is shown by default.
+        states), then the outputs fetched, through ``tqdm.auto``; nothing is shown by default.
         """
         return await _run.run_job(
             self,

@@ -383,7 +383,7 @@ async def run_job(
             on_poll=on_poll,
             progress=progress,
         )
-        return await _outputs(client, job, base, spill_bytes)
+        return await _outputs(client, job, base, spill_bytes, progress)
     except BaseException as exc:  # an error, a cancel, Ctrl-C: each says which job exists
         exc.add_note(job_exists_note(job_id))
         raise
@@ -399,7 +399,11 @@ def job_exists_note(job_id: str) -> str:
 
 
 async def _outputs(
-    client: AsyncJobsClient, job: JobInformation, base: Path | None, spill_bytes: int
+    client: AsyncJobsClient,
+    job: JobInformation,
+    base: Path | None,
+    spill_bytes: int,
+    progress: bool = False,
 ) -> JobRun:
     file_ids = list(job.input_file_ids or ())
     failed: dict[str, str] = {}
@@ -440,8 +444,23 @@ async def _outputs(
             except UnstructuredJobsError as exc:
                 results[i] = FileOutput(file_id, error=f"download failed: {exc}", exception=exc)
 
-    async with anyio.create_task_group() as group:
-        for i, name in zip(todo, names, strict=True):
-            group.start_soon(fetch, i, name)
+    bar = None
+    if progress and todo:  # the outputs fetched, as the command line shows downloads
+        from ._bars import Mode, TransferProgress
+
+        bar = TransferProgress(Mode.AUTO, what="outputs", total=len(todo), unit="file")
+
+    async def fetch_one(i: int, name: str) -> None:
+        await fetch(i, name)
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        async with anyio.create_task_group() as group:
+            for i, name in zip(todo, names, strict=True):
+                group.start_soon(fetch_one, i, name)
+    finally:
+        if bar is not None:
+            bar.close()
     files = tuple(r for r in results if r is not None)
     return JobRun(job=job, files=files, spill=spill if spill.path is not None else None)

@@ -559,7 +559,7 @@ class JobsClient(BlockingClient):
         no template, nodes or files.
 
         ``progress=True`` shows the wait as `wait_for_job` does (the job's status, its files'
-        states) through ``tqdm.auto``; nothing is shown by default.
+        states), then the outputs fetched, through ``tqdm.auto``; nothing is shown by default.
         """
         return self._call(
             AsyncJobsClient.run_job,

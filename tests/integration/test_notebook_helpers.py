@@ -62,6 +62,13 @@ async def test_progress_shows_the_job_and_each_files_state_and_is_off_by_default
     calls = file_status_calls(emu)
     assert 2 <= len(calls) <= 12  # every 5 s at most over ~35 s, plus the final one
 
+    run = await client.run_job(job_id=job.id, progress=True)
+    assert run.outcomes() == {"in memory": 2, "failed": 1}
+    err = capsys.readouterr().err
+    assert f"job {job.id}: COMPLETED" in err and "outputs: 100%" in err and "2/2" in err
+    await client.run_job(job_id=job.id)
+    assert capsys.readouterr() == ("", "")
+
 
 async def test_a_cancel_after_the_job_exists_names_it_and_run_job_resumes_it(
     emu: Emulator, client: AsyncJobsClient

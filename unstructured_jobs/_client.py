@@ -36,6 +36,7 @@ import anyio
 import anyio.to_thread
 
 from . import _core, _proxy, _run, _tls
+from . import _notifications as _events
 from ._clock import SYSTEM_CLOCK, Clock
 from ._constants import (
     BULK_ANSWER,
@@ -69,6 +70,7 @@ from ._elements import iter_elements
 from ._exceptions import (
     InvalidInputError,
     RequestTooLargeError,
+    ResponseValidationError,
     ServiceLimitError,
     UnstructuredJobsError,
     WaitTimeoutError,
@@ -83,13 +85,20 @@ from ._inputs import (
 )
 from ._models import (
     CancelJobResult,
+    ChannelType,
     JobDetails,
+    JobEventType,
     JobFailedFiles,
     JobFileStatus,
     JobInformation,
     JobStatus,
+    MarkReadResult,
+    NotificationChannel,
+    NotificationEvent,
+    NotificationPage,
     Template,
     TemplateDetail,
+    UnreadCount,
     Workflow,
     WorkflowState,
 )
@@ -701,6 +710,303 @@ class AsyncJobsClient:
             Request("GET", path, Safety.IDEMPOTENT), Workflow, timeout, max_retries
         )
 
+    # ------------------------------------------------------------------ job events
+
+    async def create_notification_channel(
+        self,
+        *,
+        event_types: Sequence[JobEventType | str],
+        url: str | None = None,
+        secret: str | Secret | None = None,
+        recipient_email: str | None = None,
+        cc: Sequence[str] | None = None,
+        reply_to: str | None = None,
+        description: str | None = None,
+        enabled: bool = True,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> NotificationChannel:
+        """Create a channel that receives job events: a webhook (`url`, ``https://``, with an
+        optional signing `secret` of 24-75 ASCII characters) or an email channel
+        (`recipient_email`, optional `cc` and `reply_to`; it stays disabled until
+        `verify_notification_channel`).
+
+        Scoped to the workspace, or to one workflow with `workflow_id`. The secret is
+        write-only (never returned, never shown in reprs, logs or errors). Not retried after
+        an ambiguous failure (`AmbiguousRequestError`): list the channels to see whether it
+        was created.
+        """
+        given = Secret.of(secret)  # never a plain local, even while it is checked
+        del secret
+        given = _events.signing_secret(given)
+        if (url is None) == (recipient_email is None):
+            raise InvalidInputError("pass url= (a webhook channel) or recipient_email= (email)")
+        fields: dict[str, Any] = {
+            "channel_type": "webhook" if url is not None else "email",
+            "event_types": _events.event_types(event_types),
+            "enabled": _flag(enabled, "enabled"),
+        }
+        if description is not None:
+            fields["description"] = _events.description(description)
+        if url is not None:
+            if cc is not None or reply_to is not None:
+                raise InvalidInputError("cc and reply_to go with recipient_email, not url")
+            fields["url"] = _events.webhook_url(url)
+            if given is not None:
+                fields["secret"] = given
+        else:
+            if given is not None:
+                raise InvalidInputError("secret goes with a webhook channel (url=)")
+            fields["email_config"] = _events.email_config(recipient_email, cc, reply_to)
+        path = _events.channels_path(workflow_id)
+        request = Request("POST", path, Safety.UNSAFE, body=_events.JsonBody(fields))
+        return await self._send(request, NotificationChannel, timeout, max_retries)
+
+    async def list_notification_channels(
+        self,
+        *,
+        channel_type: ChannelType | str,
+        enabled: bool | None = None,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> list[NotificationChannel]:
+        """List the workspace's channels of one type (``webhook`` or ``email``: the service
+        requires it), or those of one workflow with `workflow_id`; `enabled` filters."""
+        params = [("channel_type", _events.channel_type_of(channel_type))]
+        if enabled is not None:
+            params.append(("enabled", "true" if _flag(enabled, "enabled") else "false"))
+        path = _events.channels_path(workflow_id)
+        request = Request("GET", path, Safety.IDEMPOTENT, params=tuple(params))
+        return await self._send(
+            request, list[NotificationChannel], timeout, max_retries, unwrap="items"
+        )
+
+    async def get_notification_channel(
+        self,
+        channel_id: str,
+        *,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> NotificationChannel:
+        """Get one channel (of the workspace, or of the workflow `workflow_id`)."""
+        path = _events.channels_path(workflow_id, _events.channel_id(channel_id))
+        request = Request("GET", path, Safety.IDEMPOTENT)
+        return await self._send(request, NotificationChannel, timeout, max_retries)
+
+    async def update_notification_channel(
+        self,
+        channel_id: str,
+        *,
+        event_types: Sequence[JobEventType | str] | None = None,
+        enabled: bool | None = None,
+        description: str | None = None,
+        url: str | None = None,
+        secret: str | Secret | None = None,
+        recipient_email: str | None = None,
+        cc: Sequence[str] | None = None,
+        reply_to: str | None = None,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> NotificationChannel:
+        """Change a channel: only the arguments given are sent (PATCH). ``secret=""`` removes
+        a webhook's custom signing secret; any other secret is checked as on create."""
+        given = Secret.of(secret)  # never a plain local, even while it is checked
+        del secret
+        given = _events.signing_secret(given, allow_empty=True)
+        fields: dict[str, Any] = {}
+        if event_types is not None:
+            fields["event_types"] = _events.event_types(event_types)
+        if enabled is not None:
+            fields["enabled"] = _flag(enabled, "enabled")
+        if description is not None:
+            fields["description"] = _events.description(description)
+        if url is not None:
+            fields["url"] = _events.webhook_url(url)
+        if given is not None:
+            fields["secret"] = given
+        config = _events.email_config(recipient_email, cc, reply_to)
+        if config:
+            fields["email_config"] = config
+        if not fields:
+            raise InvalidInputError("nothing to update: pass at least one field to change")
+        path = _events.channels_path(workflow_id, _events.channel_id(channel_id))
+        request = Request("PATCH", path, Safety.IDEMPOTENT, body=_events.JsonBody(fields))
+        return await self._send(request, NotificationChannel, timeout, max_retries)
+
+    async def delete_notification_channel(
+        self,
+        channel_id: str,
+        *,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> None:
+        """Delete a channel. Not retried after an ambiguous failure (a second delete would
+        answer 404): `AmbiguousRequestError` then."""
+        path = _events.channels_path(workflow_id, _events.channel_id(channel_id))
+        request = Request("DELETE", path, Safety.UNSAFE)
+        return await self._transport.send(
+            request,
+            self._no_content(request),
+            timeout=Timeout.coerce(timeout),
+            max_retries=max_retries,
+        )
+
+    async def verify_notification_channel(
+        self,
+        channel_id: str,
+        code: str,
+        *,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> None:
+        """Verify an email channel with the 6-digit `code` the service emailed (webhook
+        channels need no verification). Not retried after an ambiguous failure."""
+        code = _events.verification_code(code)
+        # The verify page names the field ``verification_code``, the platform's OpenAPI
+        # ``code``: both are sent (FastAPI ignores a field it does not know).
+        body = _events.JsonBody({"verification_code": code, "code": code})
+        path = _events.channels_path(workflow_id, _events.channel_id(channel_id), "verify")
+        request = Request("POST", path, Safety.UNSAFE, body=body)
+        return await self._transport.send(
+            request,
+            self._no_content(request),
+            timeout=Timeout.coerce(timeout),
+            max_retries=max_retries,
+        )
+
+    async def list_notifications(
+        self,
+        *,
+        workflow_id: str | None = None,
+        event_types: Sequence[JobEventType | str] | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        unread_only: bool | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> NotificationPage:
+        """One page of the job-event feed, newest first: the events and the `next_cursor` to
+        pass back for the next page (None on the last). Filters: `workflow_id`, `event_types`,
+        `since` (a datetime; naive is UTC), `unread_only`; `limit` 1-100 (server default 50).
+        `iter_notifications` follows the cursors for you."""
+        params = _events.feed_params(
+            workflow_id=workflow_id,
+            event_types_=event_types,
+            since=since,
+            limit=limit,
+            cursor=cursor,
+            unread_only=unread_only,
+        )
+        request = Request("GET", api_path("notifications"), Safety.IDEMPOTENT, params=params)
+        return await self._send(request, NotificationPage, timeout, max_retries)
+
+    async def iter_notifications(
+        self,
+        *,
+        workflow_id: str | None = None,
+        event_types: Sequence[JobEventType | str] | None = None,
+        since: datetime | None = None,
+        unread_only: bool | None = None,
+        page_size: int | None = None,
+    ) -> AsyncIterator[NotificationEvent]:
+        """Yield every event of the feed that matches, newest first, page after page
+        (`list_notifications` with each `next_cursor`, `page_size` events a page). A server
+        that hands back a cursor already followed raises `ResponseValidationError` instead of
+        looping for ever."""
+        _events.feed_params(  # every argument checked before the first request
+            workflow_id=workflow_id,
+            event_types_=event_types,
+            since=since,
+            limit=page_size,
+            cursor=None,
+            unread_only=unread_only,
+        )
+        cursor: str | None = None
+        followed: set[str] = set()
+        while True:
+            page = await self.list_notifications(
+                workflow_id=workflow_id,
+                event_types=event_types,
+                since=since,
+                limit=page_size,
+                cursor=cursor,
+                unread_only=unread_only,
+            )
+            for event in page.events:
+                yield event
+            cursor = page.next_cursor
+            if not cursor:
+                return
+            if cursor in followed:
+                raise ResponseValidationError(
+                    f"GET {self.server_url}/api/v1/notifications: the server gave the cursor "
+                    f"{cursor!r:.60} again; stopped rather than read the same pages for ever",
+                    method="GET",
+                    url=self.server_url + api_path("notifications"),
+                    status=200,
+                    snippet="",
+                )
+            followed.add(cursor)
+
+    async def get_unread_notification_count(
+        self,
+        *,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> UnreadCount:
+        """How many events of the feed the current user (API key) has not marked read,
+        optionally of one workflow: ``.unread_count``."""
+        params: tuple[tuple[str, str], ...] = ()
+        if workflow_id is not None:
+            params = (("workflow_id", validate_id(workflow_id, "workflow_id")),)
+        path = api_path("notifications", "unread-count")
+        request = Request("GET", path, Safety.IDEMPOTENT, params=params)
+        return await self._send(request, UnreadCount, timeout, max_retries)
+
+    async def mark_notifications_read(
+        self,
+        *,
+        notification_ids: Sequence[str] | None = None,
+        before: datetime | None = None,
+        mark_all: bool = False,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> MarkReadResult:
+        """Mark events read for the current user: exactly one of `notification_ids` (at most
+        100), `before` (every event created before that time) or ``mark_all=True``;
+        `workflow_id` narrows `before`/`mark_all` to one workflow. Returns ``.marked_count``.
+        Not retried after an ambiguous failure (its count would be wrong)."""
+        fields = _events.mark_read_body(
+            notification_ids=notification_ids,
+            before=before,
+            mark_all=_flag(mark_all, "mark_all"),
+            workflow_id=workflow_id,
+        )
+        path = api_path("notifications", "mark-read")
+        request = Request("POST", path, Safety.UNSAFE, body=_events.JsonBody(fields))
+        return await self._send(request, MarkReadResult, timeout, max_retries)
+
+    async def get_notification(
+        self,
+        notification_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> NotificationEvent:
+        """Get one event of the feed by its id."""
+        path = api_path("notifications", validate_id(notification_id, "notification_id"))
+        request = Request("GET", path, Safety.IDEMPOTENT)
+        return await self._send(request, NotificationEvent, timeout, max_retries)
+
     # ------------------------------------------------------------------ waiting
 
     async def watch_job(
@@ -899,6 +1205,17 @@ class AsyncJobsClient:
             params.append(("node_id", node_id))
         path = api_path("jobs", validate_id(job_id, "job_id"), "download")
         return Request("GET", path, Safety.IDEMPOTENT, params=tuple(params))
+
+    def _no_content(self, request: Request) -> Callable[[aiohttp.ClientResponse, Attempt], Any]:
+        """A consumer for an answer without a body (204): None, or its `RawResponse`."""
+
+        async def consume(response: aiohttp.ClientResponse, attempt: Attempt) -> Any:
+            content = await self._transport.read_answer(request, response)
+            if self._raw:
+                return _raw_response(request, response, attempt, content, lambda: None)
+            return None
+
+        return consume
 
     def _send(
         self,
@@ -1173,6 +1490,218 @@ class AsyncRawResponses:
             await self._client.get_workflow(workflow_id, timeout=timeout, max_retries=max_retries)
         )
 
+    async def create_notification_channel(
+        self,
+        *,
+        event_types: Sequence[JobEventType | str],
+        url: str | None = None,
+        secret: str | Secret | None = None,
+        recipient_email: str | None = None,
+        cc: Sequence[str] | None = None,
+        reply_to: str | None = None,
+        description: str | None = None,
+        enabled: bool = True,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[NotificationChannel]:
+        """`AsyncJobsClient.create_notification_channel`, as a `RawResponse`."""
+        hidden = Secret.of(secret)  # never a plain local
+        del secret
+        return _raw(
+            await self._client.create_notification_channel(
+                event_types=event_types,
+                url=url,
+                secret=hidden,
+                recipient_email=recipient_email,
+                cc=cc,
+                reply_to=reply_to,
+                description=description,
+                enabled=enabled,
+                workflow_id=workflow_id,
+                timeout=timeout,
+                max_retries=max_retries,
+            )
+        )
+
+    async def list_notification_channels(
+        self,
+        *,
+        channel_type: ChannelType | str,
+        enabled: bool | None = None,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[list[NotificationChannel]]:
+        """`AsyncJobsClient.list_notification_channels`, returning a `RawResponse` of its result."""
+        return _raw(
+            await self._client.list_notification_channels(
+                channel_type=channel_type,
+                enabled=enabled,
+                workflow_id=workflow_id,
+                timeout=timeout,
+                max_retries=max_retries,
+            )
+        )
+
+    async def get_notification_channel(
+        self,
+        channel_id: str,
+        *,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[NotificationChannel]:
+        """`AsyncJobsClient.get_notification_channel`, returning a `RawResponse` of its result."""
+        return _raw(
+            await self._client.get_notification_channel(
+                channel_id, workflow_id=workflow_id, timeout=timeout, max_retries=max_retries
+            )
+        )
+
+    async def update_notification_channel(
+        self,
+        channel_id: str,
+        *,
+        event_types: Sequence[JobEventType | str] | None = None,
+        enabled: bool | None = None,
+        description: str | None = None,
+        url: str | None = None,
+        secret: str | Secret | None = None,
+        recipient_email: str | None = None,
+        cc: Sequence[str] | None = None,
+        reply_to: str | None = None,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[NotificationChannel]:
+        """`AsyncJobsClient.update_notification_channel`, as a `RawResponse`."""
+        hidden = Secret.of(secret)  # never a plain local
+        del secret
+        return _raw(
+            await self._client.update_notification_channel(
+                channel_id,
+                event_types=event_types,
+                enabled=enabled,
+                description=description,
+                url=url,
+                secret=hidden,
+                recipient_email=recipient_email,
+                cc=cc,
+                reply_to=reply_to,
+                workflow_id=workflow_id,
+                timeout=timeout,
+                max_retries=max_retries,
+            )
+        )
+
+    async def delete_notification_channel(
+        self,
+        channel_id: str,
+        *,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[None]:
+        """`AsyncJobsClient.delete_notification_channel`, as a `RawResponse`."""
+        return await _raw_empty(
+            self._client.delete_notification_channel(
+                channel_id, workflow_id=workflow_id, timeout=timeout, max_retries=max_retries
+            )
+        )
+
+    async def verify_notification_channel(
+        self,
+        channel_id: str,
+        code: str,
+        *,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[None]:
+        """`AsyncJobsClient.verify_notification_channel`, as a `RawResponse`."""
+        return await _raw_empty(
+            self._client.verify_notification_channel(
+                channel_id, code, workflow_id=workflow_id, timeout=timeout, max_retries=max_retries
+            )
+        )
+
+    async def list_notifications(
+        self,
+        *,
+        workflow_id: str | None = None,
+        event_types: Sequence[JobEventType | str] | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        unread_only: bool | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[NotificationPage]:
+        """`AsyncJobsClient.list_notifications`, returning a `RawResponse` of its result."""
+        return _raw(
+            await self._client.list_notifications(
+                workflow_id=workflow_id,
+                event_types=event_types,
+                since=since,
+                limit=limit,
+                cursor=cursor,
+                unread_only=unread_only,
+                timeout=timeout,
+                max_retries=max_retries,
+            )
+        )
+
+    async def get_unread_notification_count(
+        self,
+        *,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[UnreadCount]:
+        """`AsyncJobsClient.get_unread_notification_count`, as a `RawResponse`."""
+        return _raw(
+            await self._client.get_unread_notification_count(
+                workflow_id=workflow_id, timeout=timeout, max_retries=max_retries
+            )
+        )
+
+    async def mark_notifications_read(
+        self,
+        *,
+        notification_ids: Sequence[str] | None = None,
+        before: datetime | None = None,
+        mark_all: bool = False,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[MarkReadResult]:
+        """`AsyncJobsClient.mark_notifications_read`, returning a `RawResponse` of its result."""
+        return _raw(
+            await self._client.mark_notifications_read(
+                notification_ids=notification_ids,
+                before=before,
+                mark_all=mark_all,
+                workflow_id=workflow_id,
+                timeout=timeout,
+                max_retries=max_retries,
+            )
+        )
+
+    async def get_notification(
+        self,
+        notification_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[NotificationEvent]:
+        """`AsyncJobsClient.get_notification`, returning a `RawResponse` of its result."""
+        return _raw(
+            await self._client.get_notification(
+                notification_id, timeout=timeout, max_retries=max_retries
+            )
+        )
+
 
 # --- end of generated code ---
 
@@ -1181,6 +1710,11 @@ def _raw(result: T) -> RawResponse[T]:
     # The client behind an `AsyncRawResponses` is a copy made with raw=True: its `_send`
     # already returns a RawResponse. This only tells the type checker so.
     return cast("RawResponse[T]", result)
+
+
+async def _raw_empty(call: Awaitable[None]) -> RawResponse[None]:
+    # As `_raw`, for a method whose record is None (an answer without a body).
+    return cast("RawResponse[None]", await call)
 
 
 def _raw_response(
@@ -1358,3 +1892,9 @@ async def _prepare(input_files: Iterable[InputFileLike]) -> list[PreparedFile]:
     # stat() may wait on the disk: every file is checked, and the first small ones read (so
     # that their upload needs no other trip), in one trip to a worker thread.
     return await anyio.to_thread.run_sync(prepare_files, items, UPLOAD_CHUNK_SIZE)
+
+
+def _flag(value: object, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInputError(f"{what} must be True or False, got {value!r:.40}")
+    return value

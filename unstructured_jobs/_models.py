@@ -482,3 +482,120 @@ class JobFileStatus(Record):
     def count(self, status: FileProcessingStatus | str) -> int:
         """How many of `files` are in `status`."""
         return sum(1 for f in self.files if f.status == status)
+
+
+# ------------------------------------------------------------------ job events
+
+
+class ChannelType(OpenEnum):
+    """How a notification channel delivers job events: to a ``webhook`` URL or by ``email``."""
+
+    WEBHOOK = "webhook"
+    EMAIL = "email"
+
+
+class JobEventType(OpenEnum):
+    """A job event (the docs' "Event types"): sent to notification channels and kept in the feed.
+
+    ``job.failed``: the job did not initialize or processed no files; ``job.completed``: it
+    finished (read `get_job_details` to know whether every file succeeded).
+    """
+
+    SCHEDULED = "job.scheduled"
+    IN_PROGRESS = "job.in_progress"
+    COMPLETED = "job.completed"
+    STOPPED = "job.stopped"
+    FAILED = "job.failed"
+
+
+@attrs.frozen
+class EmailChannelConfig:
+    """Where an email channel sends (`NotificationChannel.email_config`)."""
+
+    recipient_email: str
+    provider: str | None = None
+    """The platform's email provider (read-only)."""
+    cc: tuple[str, ...] | None = None
+    reply_to: str | None = None
+    unparsed: Mapping[str, Any] = _unparsed()
+
+
+@attrs.frozen
+class NotificationChannel:
+    """A notification channel (webhook or email), workspace- or workflow-scoped.
+
+    A webhook channel's signing secret is write-only: the service never returns it, and this
+    record has no field for it. An email channel stays disabled until verified
+    (`verify_notification_channel`).
+    """
+
+    id: str
+    event_types: tuple[JobEventType, ...]
+    enabled: bool
+    created_at: datetime
+    """Always timezone-aware."""
+    channel_type: ChannelType | None = None
+    updated_at: datetime | None = None
+    description: str | None = None
+    url: str | None = None
+    """The webhook URL (webhook channels)."""
+    email_config: EmailChannelConfig | None = None
+    """The recipients (email channels)."""
+    unparsed: Mapping[str, Any] = _unparsed()
+
+
+@attrs.frozen
+class NotificationEvent:
+    """One job event of the feed (`list_notifications`, `iter_notifications`).
+
+    `payload` is the event's data as the service gives it (``{"job_id": ..., "status": ...}``);
+    `job_id` and `job_status` read it.
+    """
+
+    id: str
+    event_type: JobEventType
+    created_at: datetime
+    """Always timezone-aware."""
+    workflow_id: str | None = None
+    """The job's workflow (None: an account-level event)."""
+    payload: Mapping[str, Any] = attrs.field(factory=dict, hash=False)
+    is_read: bool = False
+    """Whether the current user (API key) marked it read."""
+    unparsed: Mapping[str, Any] = _unparsed()
+
+    @property
+    def job_id(self) -> str | None:
+        """The job the event is about (``payload["job_id"]``), or None."""
+        value = self.payload.get("job_id")
+        return value if isinstance(value, str) else None
+
+    @property
+    def job_status(self) -> JobStatus | None:
+        """The job's status in the event (``payload["status"]``), or None."""
+        value = self.payload.get("status")
+        return JobStatus(value) if isinstance(value, str) and value else None
+
+
+@attrs.frozen
+class NotificationPage:
+    """One page of the feed; pass `next_cursor` back for the next (None: the last page)."""
+
+    events: tuple[NotificationEvent, ...]
+    next_cursor: str | None = None
+    unparsed: Mapping[str, Any] = _unparsed()
+
+
+@attrs.frozen
+class UnreadCount:
+    """The answer of `get_unread_notification_count`."""
+
+    unread_count: int
+    unparsed: Mapping[str, Any] = _unparsed()
+
+
+@attrs.frozen
+class MarkReadResult:
+    """The answer of `mark_notifications_read`: how many events were newly marked read."""
+
+    marked_count: int
+    unparsed: Mapping[str, Any] = _unparsed()

@@ -508,8 +508,8 @@ class JobEventType(OpenEnum):
     FAILED = "job.failed"
 
 
-@attrs.frozen
-class EmailChannelConfig:
+@attrs.frozen(repr=False)
+class EmailChannelConfig(Record):
     """Where an email channel sends (`NotificationChannel.email_config`)."""
 
     recipient_email: str
@@ -520,8 +520,8 @@ class EmailChannelConfig:
     unparsed: Mapping[str, Any] = _unparsed()
 
 
-@attrs.frozen
-class NotificationChannel:
+@attrs.frozen(repr=False)
+class NotificationChannel(Record):
     """A notification channel (webhook or email), workspace- or workflow-scoped.
 
     A webhook channel's signing secret is write-only: the service never returns it, and this
@@ -544,8 +544,8 @@ class NotificationChannel:
     unparsed: Mapping[str, Any] = _unparsed()
 
 
-@attrs.frozen
-class NotificationEvent:
+@attrs.frozen(repr=False)
+class NotificationEvent(Record):
     """One job event of the feed (`list_notifications`, `iter_notifications`).
 
     `payload` is the event's data as the service gives it (``{"job_id": ..., "status": ...}``);
@@ -576,8 +576,8 @@ class NotificationEvent:
         return JobStatus(value) if isinstance(value, str) and value else None
 
 
-@attrs.frozen
-class NotificationPage:
+@attrs.frozen(repr=False)
+class NotificationPage(Record):
     """One page of the feed; pass `next_cursor` back for the next (None: the last page)."""
 
     events: tuple[NotificationEvent, ...]
@@ -585,16 +585,16 @@ class NotificationPage:
     unparsed: Mapping[str, Any] = _unparsed()
 
 
-@attrs.frozen
-class UnreadCount:
+@attrs.frozen(repr=False)
+class UnreadCount(Record):
     """The answer of `get_unread_notification_count`."""
 
     unread_count: int
     unparsed: Mapping[str, Any] = _unparsed()
 
 
-@attrs.frozen
-class MarkReadResult:
+@attrs.frozen(repr=False)
+class MarkReadResult(Record):
     """The answer of `mark_notifications_read`: how many events were newly marked read."""
 
     marked_count: int

@@ -82,6 +82,7 @@ if TYPE_CHECKING:
     from ._models import NotificationEvent as NotificationEvent
     from ._models import NotificationPage as NotificationPage
     from ._models import OpenEnum as OpenEnum
+    from ._models import Record as Record
     from ._models import Template as Template
     from ._models import TemplateDetail as TemplateDetail
     from ._models import TemplateNode as TemplateNode
@@ -164,6 +165,7 @@ __all__ = [
     "QuotaExceededError",
     "RateLimitError",
     "RawResponse",
+    "Record",
     "RequestEvent",
     "RequestTooLargeError",
     "ResponseEvent",
@@ -256,6 +258,7 @@ _HOMES = {
     "QuotaExceededError": "._exceptions",
     "RateLimitError": "._exceptions",
     "RawResponse": "._response",
+    "Record": "._models",
     "RequestEvent": "._hooks",
     "RequestTooLargeError": "._exceptions",
     "ResponseEvent": "._hooks",

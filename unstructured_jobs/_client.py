@@ -18,6 +18,7 @@ import functools
 import gc
 import itertools
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -27,7 +28,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from ssl import SSLContext
 from types import TracebackType
-from typing import Any, Literal, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, cast
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -51,6 +52,7 @@ from ._constants import (
     FILE_STATUS_CALLS,
     FILE_STATUS_MARGIN,
     FILE_STATUS_WINDOW,
+    LOGGER_NAME,
     POLL_BACKOFF,
     UPLOAD_CHUNK_SIZE,
 )
@@ -70,6 +72,7 @@ from ._exceptions import (
     RequestTooLargeError,
     ResponseValidationError,
     ServiceLimitError,
+    UnstructuredJobsError,
     WaitTimeoutError,
 )
 from ._hooks import EventHooks, Hooks
@@ -108,8 +111,14 @@ from ._secret import Secret
 from ._tls import SSLOption
 from ._transport import Attempt, ConnectionPool, SessionFactory, Transport
 
+if TYPE_CHECKING:
+    from ._bars import StatusProgress
+
+log = logging.getLogger(LOGGER_NAME)
 T = TypeVar("T")
 P = ParamSpec("P")
+FILE_STATUS_EVERY = FILE_STATUS_WINDOW / FILE_STATUS_CALLS
+"""Seconds between two reads of a job's files' states for ``wait_for_job(progress=True)``."""
 AnswerCheck = Callable[..., Exception | None]
 """Called (with method, url, status, headers, body) on a success answer that is not the record
 expected: the error that answer stands for (`_core.workflow_busy_error`), or None."""
@@ -1033,17 +1042,26 @@ class AsyncJobsClient:
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         on_poll: PollCallback | None = None,
+        progress: bool = False,
     ) -> JobInformation:
         """Poll until the job is COMPLETED, FAILED or STOPPED and return it.
 
         `timeout` is the whole wait in seconds (None waits for ever); past it,
         `WaitTimeoutError` is raised carrying the last job seen. `on_poll` is called with every
         state read. A FAILED or STOPPED job is returned, not raised: check `job.status`.
+
+        ``progress=True`` shows the job's status and a bar of its files done, with each file
+        state's count (READY, IN_PROGRESS, SUCCESS, FAILURE: `get_job_file_status`, read at
+        most every `FILE_STATUS_EVERY` seconds, within the service's 12 calls a minute) through
+        ``tqdm.auto``: a widget in Jupyter, a bar on stderr elsewhere. Nothing is shown by
+        default. A file status that cannot be read only leaves the bar as it was.
         """
         job_id = validate_id(job_id, "job_id")
         deadline = None if timeout is None else self.clock.now() + timeout
         interval = poll_interval
         last: JobInformation | None = None
+        shown = _status_display(job_id) if progress else None
+        files_due = self.clock.now()
 
         def expired() -> WaitTimeoutError:
             state = f"still {last.status}" if last is not None else "not read yet"
@@ -1051,26 +1069,48 @@ class AsyncJobsClient:
                 f"job {job_id} is {state} after {timeout:g}s", job_id=job_id, last_job=last
             )
 
-        while True:
-            # Each poll (its retries included) gets only the time left, so that `timeout`
-            # bounds the whole wait, not just the sleeps between polls.
-            remaining = None if deadline is None else max(deadline - self.clock.now(), 0.0)
-            with anyio.move_on_after(remaining) as scope:
-                polled = await self.get_job(job_id)
-            if scope.cancelled_caught:
-                raise expired()
-            last = polled
-            if on_poll is not None:
-                on_poll(last)
-            if last.status.is_terminal:
-                return last
-            now = self.clock.now()
-            if deadline is not None and now + interval > deadline:
-                if deadline - now <= 0:
+        try:
+            while True:
+                # Each poll (its retries included) gets only the time left, so that `timeout`
+                # bounds the whole wait, not just the sleeps between polls.
+                remaining = None if deadline is None else max(deadline - self.clock.now(), 0.0)
+                with anyio.move_on_after(remaining) as scope:
+                    polled = await self.get_job(job_id)
+                if scope.cancelled_caught:
                     raise expired()
-                interval = deadline - now  # one last look exactly at the deadline
-            await self.clock.sleep(interval)
-            interval = min(interval * POLL_BACKOFF, max_poll_interval)
+                last = polled
+                if on_poll is not None:
+                    on_poll(last)
+                if shown is not None:
+                    shown(last)
+                    # The files' states too: now and then, and once more at the end (the counts
+                    # then are final) if they were shown at all.
+                    now = self.clock.now()
+                    final = last.status.is_terminal and shown.files_bar is not None
+                    if (now >= files_due and not last.status.is_terminal) or final:
+                        files_due = now + FILE_STATUS_EVERY
+                        await self._show_files(shown, job_id, deadline)
+                if last.status.is_terminal:
+                    return last
+                now = self.clock.now()
+                if deadline is not None and now + interval > deadline:
+                    if deadline - now <= 0:
+                        raise expired()
+                    interval = deadline - now  # one last look exactly at the deadline
+                await self.clock.sleep(interval)
+                interval = min(interval * POLL_BACKOFF, max_poll_interval)
+        finally:
+            if shown is not None:
+                shown.close()
+
+    async def _show_files(self, shown: StatusProgress, job_id: str, deadline: float | None) -> None:
+        """Show the job's files' states on `shown`; never fails the wait (nor outlasts it)."""
+        remaining = None if deadline is None else max(deadline - self.clock.now(), 0.0)
+        with anyio.move_on_after(remaining):
+            try:
+                shown.files(await self.get_job_file_status(job_id))
+            except UnstructuredJobsError as exc:
+                log.debug("job %s: no file status for the progress bar: %s", job_id, exc)
 
     # ------------------------------------------------------------------ one call
 
@@ -1088,6 +1128,8 @@ class AsyncJobsClient:
         on_poll: PollCallback | None = None,
         output_dir: str | os.PathLike[str] | None = None,
         spill_bytes: int = _run.DEFAULT_SPILL_BYTES,
+        job_id: str | None = None,
+        progress: bool = False,
     ) -> JobRun:
         """Create a job, wait for it, and fetch every input file's output: a `JobRun`.
 
@@ -1109,8 +1151,14 @@ class AsyncJobsClient:
         time with ``f.iter_elements()``. ``run.close()`` (or ``with run:``) removes those
         files; so does dropping the run and its files. ``spill_bytes=0`` spills every output.
 
-        An error after the job was created (a wait timeout, a lost connection) carries a note
-        with the job's id: the job exists on the server and is not cancelled.
+        An error or an interrupt after the job was created (a wait timeout, a lost connection,
+        Ctrl-C, a cancel) carries a note (``add_note``) with the job's id: the job exists on
+        the server and is not cancelled. Do not run the same call again (that creates a second
+        job): pass ``job_id=`` instead, which waits for that job and fetches its outputs, with
+        no template, nodes or files.
+
+        ``progress=True`` shows the wait as `wait_for_job` does (the job's status, its files'
+        states), then the outputs fetched, through ``tqdm.auto``; nothing is shown by default.
         """
         return await _run.run_job(
             self,
@@ -1125,6 +1173,8 @@ class AsyncJobsClient:
             on_poll=on_poll,
             output_dir=output_dir,
             spill_bytes=spill_bytes,
+            job_id=job_id,
+            progress=progress,
         )
 
     # ------------------------------------------------------------------ plumbing
@@ -1196,6 +1246,13 @@ class AsyncJobsClient:
         return transport.send(
             request, consume, timeout=Timeout.coerce(timeout), max_retries=max_retries
         )
+
+
+def _status_display(job_id: str) -> StatusProgress:
+    """The command line's status bar, through tqdm.auto (imported only when asked for)."""
+    from ._bars import Mode, StatusProgress
+
+    return StatusProgress(Mode.AUTO, job_id)
 
 
 # --- generated by scripts/generate_sync.py (do not edit): AsyncRawResponses ---

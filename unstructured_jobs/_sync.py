@@ -756,12 +756,19 @@ class JobsClient(BlockingClient):
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         on_poll: PollCallback | None = None,
+        progress: bool = False,
     ) -> JobInformation:
         """Poll until the job is COMPLETED, FAILED or STOPPED and return it.
 
         `timeout` is the whole wait in seconds (None waits for ever); past it,
         `WaitTimeoutError` is raised carrying the last job seen. `on_poll` is called with every
         state read. A FAILED or STOPPED job is returned, not raised: check `job.status`.
+
+        ``progress=True`` shows the job's status and a bar of its files done, with each file
+        state's count (READY, IN_PROGRESS, SUCCESS, FAILURE: `get_job_file_status`, read at
+        most every `FILE_STATUS_EVERY` seconds, within the service's 12 calls a minute) through
+        ``tqdm.auto``: a widget in Jupyter, a bar on stderr elsewhere. Nothing is shown by
+        default. A file status that cannot be read only leaves the bar as it was.
         """
         return self._call(
             AsyncJobsClient.wait_for_job,
@@ -770,6 +777,7 @@ class JobsClient(BlockingClient):
             poll_interval=poll_interval,
             max_poll_interval=max_poll_interval,
             on_poll=on_poll,
+            progress=progress,
         )
 
     def run_job(
@@ -786,6 +794,8 @@ class JobsClient(BlockingClient):
         on_poll: PollCallback | None = None,
         output_dir: str | os.PathLike[str] | None = None,
         spill_bytes: int = _run.DEFAULT_SPILL_BYTES,
+        job_id: str | None = None,
+        progress: bool = False,
     ) -> JobRun:
         """Create a job, wait for it, and fetch every input file's output: a `JobRun`.
 
@@ -807,8 +817,14 @@ class JobsClient(BlockingClient):
         time with ``f.iter_elements()``. ``run.close()`` (or ``with run:``) removes those
         files; so does dropping the run and its files. ``spill_bytes=0`` spills every output.
 
-        An error after the job was created (a wait timeout, a lost connection) carries a note
-        with the job's id: the job exists on the server and is not cancelled.
+        An error or an interrupt after the job was created (a wait timeout, a lost connection,
+        Ctrl-C, a cancel) carries a note (``add_note``) with the job's id: the job exists on
+        the server and is not cancelled. Do not run the same call again (that creates a second
+        job): pass ``job_id=`` instead, which waits for that job and fetches its outputs, with
+        no template, nodes or files.
+
+        ``progress=True`` shows the wait as `wait_for_job` does (the job's status, its files'
+        states), then the outputs fetched, through ``tqdm.auto``; nothing is shown by default.
         """
         return self._call(
             AsyncJobsClient.run_job,
@@ -823,6 +839,8 @@ class JobsClient(BlockingClient):
             on_poll=on_poll,
             output_dir=output_dir,
             spill_bytes=spill_bytes,
+            job_id=job_id,
+            progress=progress,
         )
 
 

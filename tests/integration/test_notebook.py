@@ -139,11 +139,17 @@ def test_a_run_shows_as_a_table_and_ctrl_c_in_a_cell_names_the_job(
         ),
         _cell(
             """
-            sent = []
+            import threading
+            sent, seen = [], threading.Event()
+            def on_sigint(signum, frame):  # Python's own Ctrl-C, telling the test it ran
+                seen.set()
+                raise KeyboardInterrupt
+            signal.signal(signal.SIGINT, on_sigint)
             def ctrl_c(job):  # the user presses Ctrl-C (Jupyter: "interrupt the kernel")
                 if not sent:
                     sent.append(job.id)
                     os.kill(os.getpid(), signal.SIGINT)
+                    seen.wait(30)  # the job may not finish before the interrupt is handled
             try:
                 client.run_job(template_id="t", input_files=[("c.txt", b"c")],
                                on_poll=ctrl_c, poll_interval=0.01)

@@ -110,7 +110,13 @@ async def test_resuming_takes_no_inputs(client: AsyncJobsClient, emu: Emulator) 
 
 def test_ctrl_c_in_the_blocking_run_job_says_which_job_exists() -> None:
     # pytest run in the background ignores SIGINT: Ctrl-C's own handler for this test.
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    seen = threading.Event()
+
+    def on_sigint(signum: int, frame: object) -> None:  # Python's own Ctrl-C, and a sign it ran
+        seen.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
     clock = FakeClock()
     sent: list[str] = []
 
@@ -118,6 +124,7 @@ def test_ctrl_c_in_the_blocking_run_job_says_which_job_exists() -> None:
         if not sent:
             sent.append(job.id)
             signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+            seen.wait(30)  # the job must not finish before the interrupt is handled
 
     try:
         with (

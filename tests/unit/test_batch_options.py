@@ -188,9 +188,7 @@ def test_plan_batch_groups_by_the_published_limits_or_the_given_ones(tmp_path: P
         (tmp_path / f"f{i:02}.txt").write_text("x")
     default = batch.plan_batch([tmp_path], template_id="tpl")
     assert default.jobs == 2  # 10 files per job, as submit_batch with a default client
-    narrow = batch.plan_batch(
-        [tmp_path], template_id="tpl", limits=ServiceLimits(files_per_job=3)
-    )
+    narrow = batch.plan_batch([tmp_path], template_id="tpl", limits=ServiceLimits(files_per_job=3))
     assert narrow.jobs == 4
     lifted = batch.plan_batch([tmp_path], template_id="tpl", limits=ServiceLimits(None))
     assert lifted.jobs == 1
@@ -203,9 +201,7 @@ def test_plan_batch_groups_by_the_published_limits_or_the_given_ones(tmp_path: P
 def test_plan_batch_refuses_files_over_the_limits_size(tmp_path: Path) -> None:
     (tmp_path / "small.txt").write_bytes(b"x" * 10)
     (tmp_path / "big.txt").write_bytes(b"x" * 100)
-    plan = batch.plan_batch(
-        [tmp_path], template_id="tpl", limits=ServiceLimits(bytes_per_file=50)
-    )
+    plan = batch.plan_batch([tmp_path], template_id="tpl", limits=ServiceLimits(bytes_per_file=50))
     actions = {Path(f.path).name: f.action for f in plan.files}
     assert actions["small.txt"] == batch.PlannedAction.SEND
     assert actions["big.txt"] != batch.PlannedAction.SEND

@@ -24,16 +24,17 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
-
-from tqdm import tqdm
 
 from .._constants import CLI_PROGRESS_INTERVAL
 from .._hooks import RetryEvent
 from .._manifest import FileState
 from .._models import JobInformation
 from ..batch import BatchObserver
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 __all__ = [
     "BatchProgress",
@@ -50,8 +51,20 @@ __all__ = [
 
 def write_line(text: str) -> None:
     """Print a line on stderr above the progress bars (tqdm clears them, then redraws them)."""
-    tqdm.write(text, file=sys.stderr)
+    bars = sys.modules.get("tqdm")  # imported by the first bar (`_bar`): none without it
+    if bars is not None:
+        bars.tqdm.write(text, file=sys.stderr)
+    else:
+        print(text, file=sys.stderr)
     sys.stderr.flush()
+
+
+def _bar(**options: Any) -> tqdm[Any]:
+    """A tqdm bar. tqdm is imported with the first: a run without bars (stderr not a
+    terminal, ``--no-progress``, ``--help``) does not spend its start-up importing it."""
+    from tqdm import tqdm
+
+    return tqdm(**options)
 
 
 class LogLines(logging.Handler):
@@ -203,7 +216,7 @@ class TransferProgress:
                 if unit == "B"
                 else {"unit": unit}
             )
-            self.bar = tqdm(
+            self.bar = _bar(
                 total=total, desc=what, file=sys.stderr, leave=False, **scale, **_bar_columns()
             )
 
@@ -253,7 +266,7 @@ class StatusProgress:
         self.lines = Lines(clock=clock)
         self.bar: tqdm[Any] | None = None
         if mode is Mode.BARS:
-            self.bar = tqdm(
+            self.bar = _bar(
                 total=None,
                 desc=f"job {job_id}: waiting",
                 bar_format="{desc} [{elapsed}]",
@@ -311,7 +324,7 @@ class BatchProgress(BatchObserver):
         self.started = True
         if self.mode is Mode.BARS:
             common: dict[str, Any] = {"file": sys.stderr, **_bar_columns()}
-            self.upload = tqdm(
+            self.upload = _bar(
                 total=upload_bytes,
                 unit="B",
                 unit_scale=True,
@@ -320,7 +333,7 @@ class BatchProgress(BatchObserver):
                 position=0,
                 **common,
             )
-            self.jobs = tqdm(total=jobs, unit="job", desc="jobs", position=1, **common)
+            self.jobs = _bar(total=jobs, unit="job", desc="jobs", position=1, **common)
         self._line(force=True)
 
     def on_upload(self, delta: int) -> None:

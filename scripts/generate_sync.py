@@ -50,11 +50,13 @@ EXPORTS = {  # the other public names (what appears in the clients' signatures)
     "ResponseEvent": "._hooks",
     "RetryConfig": "._options",
     "RetryEvent": "._hooks",
+    "Secret": "._secret",
     "ServiceLimits": "._options",
     "SSLOption": "._tls",
     "SessionFactory": "._transport",
     "Timeout": "._options",
 }
+SECRET_PARAMS = {"api_key": "key", "secret": "hidden"}  # passed on as a `Secret`, never a str
 SKIPPED = {"aclose"}  # async methods without a blocking twin (close() does it)
 EXTRA_IMPORTS = {  # names the generated code uses that _client.py does not import
     "AsyncJobsClient": "._client",
@@ -145,7 +147,7 @@ def _forwarded(args: ast.arguments) -> str:
     """The arguments of a call passing each parameter on (`api_key` as the Secret `key`)."""
 
     def value(name: str) -> str:
-        return "key" if name == "api_key" else name
+        return SECRET_PARAMS.get(name, name)
 
     parts = [value(a.arg) for a in [*args.posonlyargs, *args.args][1:]]
     if args.vararg is not None:
@@ -169,8 +171,13 @@ def _def(
     lines = [f"    {'async ' if is_async else ''}def {node.name}({signature}) -> {returns}:"]
     if doc is not None:
         lines.append(f"        {doc}")
-    if "api_key" in {a.arg for a in (args or node.args).kwonlyargs + (args or node.args).args}:
-        lines += ["        key = Secret.of(api_key)  # never a plain local", "        del api_key"]
+    params = {a.arg for a in (args or node.args).kwonlyargs + (args or node.args).args}
+    for name, local in SECRET_PARAMS.items():
+        if name in params:
+            lines += [
+                f"        {local} = Secret.of({name})  # never a plain local",
+                f"        del {name}",
+            ]
     lines.append(f"        {body}")
     return "\n".join(lines) + "\n"
 
@@ -192,16 +199,31 @@ def _async_raw_class(members: dict[str, ast.AsyncFunctionDef | ast.FunctionDef])
     for name, node in members.items():
         if isinstance(node, ast.AsyncFunctionDef) and _raw_twin(node):
             call = f"self._client.{name}({_forwarded(node.args)})"
+            returns = ast.unparse(node.returns)
+            # An answer without a body: the coroutine is handed over (a call of a function
+            # typed as returning None cannot be used as a value).
+            body = (
+                f"return await _raw_empty({call})"
+                if returns == "None"
+                else (f"return _raw(await {call})")
+            )
             out.append(
                 _def(
                     node,
-                    f"return _raw(await {call})",
-                    returns=f"RawResponse[{ast.unparse(node.returns)}]",
-                    doc=f'"""`AsyncJobsClient.{name}`, returning a `RawResponse` of its result."""',
+                    body,
+                    returns=f"RawResponse[{returns}]",
+                    doc=_raw_doc("AsyncJobsClient", name),
                     is_async=True,
                 )
             )
     return "\n".join(out)
+
+
+def _raw_doc(owner: str, name: str) -> str:
+    doc = f'"""`{owner}.{name}`, returning a `RawResponse` of its result."""'
+    if len(doc) + 8 > 100:  # a line of the generated code stays within the line length
+        doc = f'"""`{owner}.{name}`, as a `RawResponse`."""'
+    return doc
 
 
 def _raw_twin(node: ast.AsyncFunctionDef) -> bool:
@@ -249,7 +271,7 @@ def _sync_classes(members: dict[str, ast.AsyncFunctionDef | ast.FunctionDef]) ->
                     f"return self._client._call_raw(AsyncRawResponses.{name}, "
                     f"{_forwarded(node.args)})",
                     returns=f"RawResponse[{returns}]",
-                    doc=f'"""`JobsClient.{name}`, returning a `RawResponse` of its result."""',
+                    doc=_raw_doc("JobsClient", name),
                 )
             )
     out += [
@@ -288,7 +310,7 @@ def _imports(code: str, client: ast.Module) -> str:
     homes.update({name: (module, name) for name, module in EXTRA_IMPORTS.items()})
     tree = ast.parse(code)
     local = {a.arg for n in ast.walk(tree) if isinstance(n, ast.arguments) for a in _all(n)}
-    local |= {"self", "key"} | {
+    local |= {"self", *SECRET_PARAMS.values()} | {
         n.name for n in ast.walk(tree) if isinstance(n, (ast.ClassDef, ast.FunctionDef))
     }
     used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}

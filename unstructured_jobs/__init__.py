@@ -59,13 +59,16 @@ if TYPE_CHECKING:
     from ._inputs import InputFile as InputFile
     from ._inputs import InputFileLike as InputFileLike
     from ._models import CancelJobResult as CancelJobResult
+    from ._models import ChannelType as ChannelType
     from ._models import CronTabEntry as CronTabEntry
+    from ._models import EmailChannelConfig as EmailChannelConfig
     from ._models import FailedFile as FailedFile
     from ._models import FileNodeStatus as FileNodeStatus
     from ._models import FileProcessingStatus as FileProcessingStatus
     from ._models import FileStatus as FileStatus
     from ._models import FrozenMap as FrozenMap
     from ._models import JobDetails as JobDetails
+    from ._models import JobEventType as JobEventType
     from ._models import JobFailedFiles as JobFailedFiles
     from ._models import JobFileStatus as JobFileStatus
     from ._models import JobInformation as JobInformation
@@ -73,11 +76,17 @@ if TYPE_CHECKING:
     from ._models import JobProcessingStatus as JobProcessingStatus
     from ._models import JobStatus as JobStatus
     from ._models import JobSummary as JobSummary
+    from ._models import MarkReadResult as MarkReadResult
     from ._models import NodeFileMetadata as NodeFileMetadata
+    from ._models import NotificationChannel as NotificationChannel
+    from ._models import NotificationEvent as NotificationEvent
+    from ._models import NotificationPage as NotificationPage
     from ._models import OpenEnum as OpenEnum
+    from ._models import Record as Record
     from ._models import Template as Template
     from ._models import TemplateDetail as TemplateDetail
     from ._models import TemplateNode as TemplateNode
+    from ._models import UnreadCount as UnreadCount
     from ._models import ValidationErrorDetail as ValidationErrorDetail
     from ._models import Workflow as Workflow
     from ._models import WorkflowJobType as WorkflowJobType
@@ -92,6 +101,7 @@ if TYPE_CHECKING:
     from ._response import RawResponse as RawResponse
     from ._run import FileOutput as FileOutput
     from ._run import JobRun as JobRun
+    from ._secret import Secret as Secret
     from ._sync import JobsClient as JobsClient
     from ._tls import SSLOption as SSLOption
     from ._transport import SessionFactory as SessionFactory
@@ -108,10 +118,12 @@ __all__ = [
     "BadRequestError",
     "CancelJobResult",
     "CertificateVerifyError",
+    "ChannelType",
     "ClientClosedError",
     "Clock",
     "ConflictError",
     "CronTabEntry",
+    "EmailChannelConfig",
     "EventHooks",
     "FailedFile",
     "FileNodeStatus",
@@ -128,6 +140,7 @@ __all__ = [
     "InvalidIdError",
     "InvalidInputError",
     "JobDetails",
+    "JobEventType",
     "JobFailedFiles",
     "JobFileStatus",
     "JobInformation",
@@ -139,8 +152,12 @@ __all__ = [
     "JobSummary",
     "JobsClient",
     "LocalFileError",
+    "MarkReadResult",
     "NodeFileMetadata",
     "NotFoundError",
+    "NotificationChannel",
+    "NotificationEvent",
+    "NotificationPage",
     "OpenEnum",
     "PermissionDeniedError",
     "PollCallback",
@@ -148,6 +165,7 @@ __all__ = [
     "QuotaExceededError",
     "RateLimitError",
     "RawResponse",
+    "Record",
     "RequestEvent",
     "RequestTooLargeError",
     "ResponseEvent",
@@ -155,6 +173,7 @@ __all__ = [
     "RetryConfig",
     "RetryEvent",
     "SSLOption",
+    "Secret",
     "ServiceLimitError",
     "ServiceLimits",
     "SessionFactory",
@@ -164,6 +183,7 @@ __all__ = [
     "TemplateNode",
     "Timeout",
     "UnprocessableEntityError",
+    "UnreadCount",
     "UnsafePathError",
     "UnstructuredJobsError",
     "ValidationErrorDetail",
@@ -191,10 +211,12 @@ _HOMES = {
     "BadRequestError": "._exceptions",
     "CancelJobResult": "._models",
     "CertificateVerifyError": "._exceptions",
+    "ChannelType": "._models",
     "ClientClosedError": "._exceptions",
     "Clock": "._clock",
     "ConflictError": "._exceptions",
     "CronTabEntry": "._models",
+    "EmailChannelConfig": "._models",
     "EventHooks": "._hooks",
     "FailedFile": "._models",
     "FileNodeStatus": "._models",
@@ -211,6 +233,7 @@ _HOMES = {
     "InvalidIdError": "._exceptions",
     "InvalidInputError": "._exceptions",
     "JobDetails": "._models",
+    "JobEventType": "._models",
     "JobFailedFiles": "._models",
     "JobFileStatus": "._models",
     "JobInformation": "._models",
@@ -222,8 +245,12 @@ _HOMES = {
     "JobSummary": "._models",
     "JobsClient": "._sync",
     "LocalFileError": "._exceptions",
+    "MarkReadResult": "._models",
     "NodeFileMetadata": "._models",
     "NotFoundError": "._exceptions",
+    "NotificationChannel": "._models",
+    "NotificationEvent": "._models",
+    "NotificationPage": "._models",
     "OpenEnum": "._models",
     "PermissionDeniedError": "._exceptions",
     "PollCallback": "._client",
@@ -231,6 +258,7 @@ _HOMES = {
     "QuotaExceededError": "._exceptions",
     "RateLimitError": "._exceptions",
     "RawResponse": "._response",
+    "Record": "._models",
     "RequestEvent": "._hooks",
     "RequestTooLargeError": "._exceptions",
     "ResponseEvent": "._hooks",
@@ -238,6 +266,7 @@ _HOMES = {
     "RetryConfig": "._options",
     "RetryEvent": "._hooks",
     "SSLOption": "._tls",
+    "Secret": "._secret",
     "ServiceLimitError": "._exceptions",
     "ServiceLimits": "._options",
     "SessionFactory": "._transport",
@@ -247,6 +276,7 @@ _HOMES = {
     "TemplateNode": "._models",
     "Timeout": "._options",
     "UnprocessableEntityError": "._exceptions",
+    "UnreadCount": "._models",
     "UnsafePathError": "._exceptions",
     "UnstructuredJobsError": "._exceptions",
     "ValidationErrorDetail": "._models",

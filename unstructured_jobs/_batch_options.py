@@ -281,6 +281,13 @@ BATCH_OPTIONS: tuple[BatchOption, ...] = (
         "told about progress (upload bytes, jobs, files)",
         plan=False,
     ),
+    BatchOption(
+        "progress",
+        "bool",
+        False,
+        "bars with tqdm.auto (a widget in Jupyter); the command line has its own --progress",
+        plan=False,
+    ),
 )
 """Every keyword option of a batch, in the signatures' order."""
 

@@ -18,6 +18,7 @@ import functools
 import gc
 import itertools
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -27,7 +28,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from ssl import SSLContext
 from types import TracebackType
-from typing import Any, Literal, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, cast
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -35,6 +36,7 @@ import anyio
 import anyio.to_thread
 
 from . import _core, _proxy, _run, _tls
+from . import _notifications as _events
 from ._clock import SYSTEM_CLOCK, Clock
 from ._constants import (
     BULK_ANSWER,
@@ -50,6 +52,7 @@ from ._constants import (
     FILE_STATUS_CALLS,
     FILE_STATUS_MARGIN,
     FILE_STATUS_WINDOW,
+    LOGGER_NAME,
     POLL_BACKOFF,
     UPLOAD_CHUNK_SIZE,
 )
@@ -67,7 +70,9 @@ from ._elements import iter_elements
 from ._exceptions import (
     InvalidInputError,
     RequestTooLargeError,
+    ResponseValidationError,
     ServiceLimitError,
+    UnstructuredJobsError,
     WaitTimeoutError,
 )
 from ._hooks import EventHooks, Hooks
@@ -80,13 +85,20 @@ from ._inputs import (
 )
 from ._models import (
     CancelJobResult,
+    ChannelType,
     JobDetails,
+    JobEventType,
     JobFailedFiles,
     JobFileStatus,
     JobInformation,
     JobStatus,
+    MarkReadResult,
+    NotificationChannel,
+    NotificationEvent,
+    NotificationPage,
     Template,
     TemplateDetail,
+    UnreadCount,
     Workflow,
     WorkflowState,
 )
@@ -99,8 +111,14 @@ from ._secret import Secret
 from ._tls import SSLOption
 from ._transport import Attempt, ConnectionPool, SessionFactory, Transport
 
+if TYPE_CHECKING:
+    from ._bars import StatusProgress
+
+log = logging.getLogger(LOGGER_NAME)
 T = TypeVar("T")
 P = ParamSpec("P")
+FILE_STATUS_EVERY = FILE_STATUS_WINDOW / FILE_STATUS_CALLS
+"""Seconds between two reads of a job's files' states for ``wait_for_job(progress=True)``."""
 AnswerCheck = Callable[..., Exception | None]
 """Called (with method, url, status, headers, body) on a success answer that is not the record
 expected: the error that answer stands for (`_core.workflow_busy_error`), or None."""
@@ -692,6 +710,303 @@ class AsyncJobsClient:
             Request("GET", path, Safety.IDEMPOTENT), Workflow, timeout, max_retries
         )
 
+    # ------------------------------------------------------------------ job events
+
+    async def create_notification_channel(
+        self,
+        *,
+        event_types: Sequence[JobEventType | str],
+        url: str | None = None,
+        secret: str | Secret | None = None,
+        recipient_email: str | None = None,
+        cc: Sequence[str] | None = None,
+        reply_to: str | None = None,
+        description: str | None = None,
+        enabled: bool = True,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> NotificationChannel:
+        """Create a channel that receives job events: a webhook (`url`, ``https://``, with an
+        optional signing `secret` of 24-75 ASCII characters) or an email channel
+        (`recipient_email`, optional `cc` and `reply_to`; it stays disabled until
+        `verify_notification_channel`).
+
+        Scoped to the workspace, or to one workflow with `workflow_id`. The secret is
+        write-only (never returned, never shown in reprs, logs or errors). Not retried after
+        an ambiguous failure (`AmbiguousRequestError`): list the channels to see whether it
+        was created.
+        """
+        given = Secret.of(secret)  # never a plain local, even while it is checked
+        del secret
+        given = _events.signing_secret(given)
+        if (url is None) == (recipient_email is None):
+            raise InvalidInputError("pass url= (a webhook channel) or recipient_email= (email)")
+        fields: dict[str, Any] = {
+            "channel_type": "webhook" if url is not None else "email",
+            "event_types": _events.event_types(event_types),
+            "enabled": _flag(enabled, "enabled"),
+        }
+        if description is not None:
+            fields["description"] = _events.description(description)
+        if url is not None:
+            if cc is not None or reply_to is not None:
+                raise InvalidInputError("cc and reply_to go with recipient_email, not url")
+            fields["url"] = _events.webhook_url(url)
+            if given is not None:
+                fields["secret"] = given
+        else:
+            if given is not None:
+                raise InvalidInputError("secret goes with a webhook channel (url=)")
+            fields["email_config"] = _events.email_config(recipient_email, cc, reply_to)
+        path = _events.channels_path(workflow_id)
+        request = Request("POST", path, Safety.UNSAFE, body=_events.JsonBody(fields))
+        return await self._send(request, NotificationChannel, timeout, max_retries)
+
+    async def list_notification_channels(
+        self,
+        *,
+        channel_type: ChannelType | str,
+        enabled: bool | None = None,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> list[NotificationChannel]:
+        """List the workspace's channels of one type (``webhook`` or ``email``: the service
+        requires it), or those of one workflow with `workflow_id`; `enabled` filters."""
+        params = [("channel_type", _events.channel_type_of(channel_type))]
+        if enabled is not None:
+            params.append(("enabled", "true" if _flag(enabled, "enabled") else "false"))
+        path = _events.channels_path(workflow_id)
+        request = Request("GET", path, Safety.IDEMPOTENT, params=tuple(params))
+        return await self._send(
+            request, list[NotificationChannel], timeout, max_retries, unwrap="items"
+        )
+
+    async def get_notification_channel(
+        self,
+        channel_id: str,
+        *,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> NotificationChannel:
+        """Get one channel (of the workspace, or of the workflow `workflow_id`)."""
+        path = _events.channels_path(workflow_id, _events.channel_id(channel_id))
+        request = Request("GET", path, Safety.IDEMPOTENT)
+        return await self._send(request, NotificationChannel, timeout, max_retries)
+
+    async def update_notification_channel(
+        self,
+        channel_id: str,
+        *,
+        event_types: Sequence[JobEventType | str] | None = None,
+        enabled: bool | None = None,
+        description: str | None = None,
+        url: str | None = None,
+        secret: str | Secret | None = None,
+        recipient_email: str | None = None,
+        cc: Sequence[str] | None = None,
+        reply_to: str | None = None,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> NotificationChannel:
+        """Change a channel: only the arguments given are sent (PATCH). ``secret=""`` removes
+        a webhook's custom signing secret; any other secret is checked as on create."""
+        given = Secret.of(secret)  # never a plain local, even while it is checked
+        del secret
+        given = _events.signing_secret(given, allow_empty=True)
+        fields: dict[str, Any] = {}
+        if event_types is not None:
+            fields["event_types"] = _events.event_types(event_types)
+        if enabled is not None:
+            fields["enabled"] = _flag(enabled, "enabled")
+        if description is not None:
+            fields["description"] = _events.description(description)
+        if url is not None:
+            fields["url"] = _events.webhook_url(url)
+        if given is not None:
+            fields["secret"] = given
+        config = _events.email_config(recipient_email, cc, reply_to)
+        if config:
+            fields["email_config"] = config
+        if not fields:
+            raise InvalidInputError("nothing to update: pass at least one field to change")
+        path = _events.channels_path(workflow_id, _events.channel_id(channel_id))
+        request = Request("PATCH", path, Safety.IDEMPOTENT, body=_events.JsonBody(fields))
+        return await self._send(request, NotificationChannel, timeout, max_retries)
+
+    async def delete_notification_channel(
+        self,
+        channel_id: str,
+        *,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> None:
+        """Delete a channel. Not retried after an ambiguous failure (a second delete would
+        answer 404): `AmbiguousRequestError` then."""
+        path = _events.channels_path(workflow_id, _events.channel_id(channel_id))
+        request = Request("DELETE", path, Safety.UNSAFE)
+        return await self._transport.send(
+            request,
+            self._no_content(request),
+            timeout=Timeout.coerce(timeout),
+            max_retries=max_retries,
+        )
+
+    async def verify_notification_channel(
+        self,
+        channel_id: str,
+        code: str,
+        *,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> None:
+        """Verify an email channel with the 6-digit `code` the service emailed (webhook
+        channels need no verification). Not retried after an ambiguous failure."""
+        code = _events.verification_code(code)
+        # The verify page names the field ``verification_code``, the platform's OpenAPI
+        # ``code``: both are sent (FastAPI ignores a field it does not know).
+        body = _events.JsonBody({"verification_code": code, "code": code})
+        path = _events.channels_path(workflow_id, _events.channel_id(channel_id), "verify")
+        request = Request("POST", path, Safety.UNSAFE, body=body)
+        return await self._transport.send(
+            request,
+            self._no_content(request),
+            timeout=Timeout.coerce(timeout),
+            max_retries=max_retries,
+        )
+
+    async def list_notifications(
+        self,
+        *,
+        workflow_id: str | None = None,
+        event_types: Sequence[JobEventType | str] | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        unread_only: bool | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> NotificationPage:
+        """One page of the job-event feed, newest first: the events and the `next_cursor` to
+        pass back for the next page (None on the last). Filters: `workflow_id`, `event_types`,
+        `since` (a datetime; naive is UTC), `unread_only`; `limit` 1-100 (server default 50).
+        `iter_notifications` follows the cursors for you."""
+        params = _events.feed_params(
+            workflow_id=workflow_id,
+            event_types_=event_types,
+            since=since,
+            limit=limit,
+            cursor=cursor,
+            unread_only=unread_only,
+        )
+        request = Request("GET", api_path("notifications"), Safety.IDEMPOTENT, params=params)
+        return await self._send(request, NotificationPage, timeout, max_retries)
+
+    async def iter_notifications(
+        self,
+        *,
+        workflow_id: str | None = None,
+        event_types: Sequence[JobEventType | str] | None = None,
+        since: datetime | None = None,
+        unread_only: bool | None = None,
+        page_size: int | None = None,
+    ) -> AsyncIterator[NotificationEvent]:
+        """Yield every event of the feed that matches, newest first, page after page
+        (`list_notifications` with each `next_cursor`, `page_size` events a page). A server
+        that hands back a cursor already followed raises `ResponseValidationError` instead of
+        looping for ever."""
+        _events.feed_params(  # every argument checked before the first request
+            workflow_id=workflow_id,
+            event_types_=event_types,
+            since=since,
+            limit=page_size,
+            cursor=None,
+            unread_only=unread_only,
+        )
+        cursor: str | None = None
+        followed: set[str] = set()
+        while True:
+            page = await self.list_notifications(
+                workflow_id=workflow_id,
+                event_types=event_types,
+                since=since,
+                limit=page_size,
+                cursor=cursor,
+                unread_only=unread_only,
+            )
+            for event in page.events:
+                yield event
+            cursor = page.next_cursor
+            if not cursor:
+                return
+            if cursor in followed:
+                raise ResponseValidationError(
+                    f"GET {self.server_url}/api/v1/notifications: the server gave the cursor "
+                    f"{cursor!r:.60} again; stopped rather than read the same pages for ever",
+                    method="GET",
+                    url=self.server_url + api_path("notifications"),
+                    status=200,
+                    snippet="",
+                )
+            followed.add(cursor)
+
+    async def get_unread_notification_count(
+        self,
+        *,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> UnreadCount:
+        """How many events of the feed the current user (API key) has not marked read,
+        optionally of one workflow: ``.unread_count``."""
+        params: tuple[tuple[str, str], ...] = ()
+        if workflow_id is not None:
+            params = (("workflow_id", validate_id(workflow_id, "workflow_id")),)
+        path = api_path("notifications", "unread-count")
+        request = Request("GET", path, Safety.IDEMPOTENT, params=params)
+        return await self._send(request, UnreadCount, timeout, max_retries)
+
+    async def mark_notifications_read(
+        self,
+        *,
+        notification_ids: Sequence[str] | None = None,
+        before: datetime | None = None,
+        mark_all: bool = False,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> MarkReadResult:
+        """Mark events read for the current user: exactly one of `notification_ids` (at most
+        100), `before` (every event created before that time) or ``mark_all=True``;
+        `workflow_id` narrows `before`/`mark_all` to one workflow. Returns ``.marked_count``.
+        Not retried after an ambiguous failure (its count would be wrong)."""
+        fields = _events.mark_read_body(
+            notification_ids=notification_ids,
+            before=before,
+            mark_all=_flag(mark_all, "mark_all"),
+            workflow_id=workflow_id,
+        )
+        path = api_path("notifications", "mark-read")
+        request = Request("POST", path, Safety.UNSAFE, body=_events.JsonBody(fields))
+        return await self._send(request, MarkReadResult, timeout, max_retries)
+
+    async def get_notification(
+        self,
+        notification_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> NotificationEvent:
+        """Get one event of the feed by its id."""
+        path = api_path("notifications", validate_id(notification_id, "notification_id"))
+        request = Request("GET", path, Safety.IDEMPOTENT)
+        return await self._send(request, NotificationEvent, timeout, max_retries)
+
     # ------------------------------------------------------------------ waiting
 
     async def watch_job(
@@ -727,17 +1042,26 @@ class AsyncJobsClient:
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         on_poll: PollCallback | None = None,
+        progress: bool = False,
     ) -> JobInformation:
         """Poll until the job is COMPLETED, FAILED or STOPPED and return it.
 
         `timeout` is the whole wait in seconds (None waits for ever); past it,
         `WaitTimeoutError` is raised carrying the last job seen. `on_poll` is called with every
         state read. A FAILED or STOPPED job is returned, not raised: check `job.status`.
+
+        ``progress=True`` shows the job's status and a bar of its files done, with each file
+        state's count (READY, IN_PROGRESS, SUCCESS, FAILURE: `get_job_file_status`, read at
+        most every `FILE_STATUS_EVERY` seconds, within the service's 12 calls a minute) through
+        ``tqdm.auto``: a widget in Jupyter, a bar on stderr elsewhere. Nothing is shown by
+        default. A file status that cannot be read only leaves the bar as it was.
         """
         job_id = validate_id(job_id, "job_id")
         deadline = None if timeout is None else self.clock.now() + timeout
         interval = poll_interval
         last: JobInformation | None = None
+        shown = _status_display(job_id) if progress else None
+        files_due = self.clock.now()
 
         def expired() -> WaitTimeoutError:
             state = f"still {last.status}" if last is not None else "not read yet"
@@ -745,26 +1069,48 @@ class AsyncJobsClient:
                 f"job {job_id} is {state} after {timeout:g}s", job_id=job_id, last_job=last
             )
 
-        while True:
-            # Each poll (its retries included) gets only the time left, so that `timeout`
-            # bounds the whole wait, not just the sleeps between polls.
-            remaining = None if deadline is None else max(deadline - self.clock.now(), 0.0)
-            with anyio.move_on_after(remaining) as scope:
-                polled = await self.get_job(job_id)
-            if scope.cancelled_caught:
-                raise expired()
-            last = polled
-            if on_poll is not None:
-                on_poll(last)
-            if last.status.is_terminal:
-                return last
-            now = self.clock.now()
-            if deadline is not None and now + interval > deadline:
-                if deadline - now <= 0:
+        try:
+            while True:
+                # Each poll (its retries included) gets only the time left, so that `timeout`
+                # bounds the whole wait, not just the sleeps between polls.
+                remaining = None if deadline is None else max(deadline - self.clock.now(), 0.0)
+                with anyio.move_on_after(remaining) as scope:
+                    polled = await self.get_job(job_id)
+                if scope.cancelled_caught:
                     raise expired()
-                interval = deadline - now  # one last look exactly at the deadline
-            await self.clock.sleep(interval)
-            interval = min(interval * POLL_BACKOFF, max_poll_interval)
+                last = polled
+                if on_poll is not None:
+                    on_poll(last)
+                if shown is not None:
+                    shown(last)
+                    # The files' states too: now and then, and once more at the end (the counts
+                    # then are final) if they were shown at all.
+                    now = self.clock.now()
+                    final = last.status.is_terminal and shown.files_bar is not None
+                    if (now >= files_due and not last.status.is_terminal) or final:
+                        files_due = now + FILE_STATUS_EVERY
+                        await self._show_files(shown, job_id, deadline)
+                if last.status.is_terminal:
+                    return last
+                now = self.clock.now()
+                if deadline is not None and now + interval > deadline:
+                    if deadline - now <= 0:
+                        raise expired()
+                    interval = deadline - now  # one last look exactly at the deadline
+                await self.clock.sleep(interval)
+                interval = min(interval * POLL_BACKOFF, max_poll_interval)
+        finally:
+            if shown is not None:
+                shown.close()
+
+    async def _show_files(self, shown: StatusProgress, job_id: str, deadline: float | None) -> None:
+        """Show the job's files' states on `shown`; never fails the wait (nor outlasts it)."""
+        remaining = None if deadline is None else max(deadline - self.clock.now(), 0.0)
+        with anyio.move_on_after(remaining):
+            try:
+                shown.files(await self.get_job_file_status(job_id))
+            except UnstructuredJobsError as exc:
+                log.debug("job %s: no file status for the progress bar: %s", job_id, exc)
 
     # ------------------------------------------------------------------ one call
 
@@ -782,6 +1128,8 @@ class AsyncJobsClient:
         on_poll: PollCallback | None = None,
         output_dir: str | os.PathLike[str] | None = None,
         spill_bytes: int = _run.DEFAULT_SPILL_BYTES,
+        job_id: str | None = None,
+        progress: bool = False,
     ) -> JobRun:
         """Create a job, wait for it, and fetch every input file's output: a `JobRun`.
 
@@ -803,8 +1151,14 @@ class AsyncJobsClient:
         time with ``f.iter_elements()``. ``run.close()`` (or ``with run:``) removes those
         files; so does dropping the run and its files. ``spill_bytes=0`` spills every output.
 
-        An error after the job was created (a wait timeout, a lost connection) carries a note
-        with the job's id: the job exists on the server and is not cancelled.
+        An error or an interrupt after the job was created (a wait timeout, a lost connection,
+        Ctrl-C, a cancel) carries a note (``add_note``) with the job's id: the job exists on
+        the server and is not cancelled. Do not run the same call again (that creates a second
+        job): pass ``job_id=`` instead, which waits for that job and fetches its outputs, with
+        no template, nodes or files.
+
+        ``progress=True`` shows the wait as `wait_for_job` does (the job's status, its files'
+        states), then the outputs fetched, through ``tqdm.auto``; nothing is shown by default.
         """
         return await _run.run_job(
             self,
@@ -819,6 +1173,8 @@ class AsyncJobsClient:
             on_poll=on_poll,
             output_dir=output_dir,
             spill_bytes=spill_bytes,
+            job_id=job_id,
+            progress=progress,
         )
 
     # ------------------------------------------------------------------ plumbing
@@ -850,6 +1206,17 @@ class AsyncJobsClient:
         path = api_path("jobs", validate_id(job_id, "job_id"), "download")
         return Request("GET", path, Safety.IDEMPOTENT, params=tuple(params))
 
+    def _no_content(self, request: Request) -> Callable[[aiohttp.ClientResponse, Attempt], Any]:
+        """A consumer for an answer without a body (204): None, or its `RawResponse`."""
+
+        async def consume(response: aiohttp.ClientResponse, attempt: Attempt) -> Any:
+            content = await self._transport.read_answer(request, response)
+            if self._raw:
+                return _raw_response(request, response, attempt, content, lambda: None)
+            return None
+
+        return consume
+
     def _send(
         self,
         request: Request,
@@ -879,6 +1246,13 @@ class AsyncJobsClient:
         return transport.send(
             request, consume, timeout=Timeout.coerce(timeout), max_retries=max_retries
         )
+
+
+def _status_display(job_id: str) -> StatusProgress:
+    """The command line's status bar, through tqdm.auto (imported only when asked for)."""
+    from ._bars import Mode, StatusProgress
+
+    return StatusProgress(Mode.AUTO, job_id)
 
 
 # --- generated by scripts/generate_sync.py (do not edit): AsyncRawResponses ---
@@ -1116,6 +1490,218 @@ class AsyncRawResponses:
             await self._client.get_workflow(workflow_id, timeout=timeout, max_retries=max_retries)
         )
 
+    async def create_notification_channel(
+        self,
+        *,
+        event_types: Sequence[JobEventType | str],
+        url: str | None = None,
+        secret: str | Secret | None = None,
+        recipient_email: str | None = None,
+        cc: Sequence[str] | None = None,
+        reply_to: str | None = None,
+        description: str | None = None,
+        enabled: bool = True,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[NotificationChannel]:
+        """`AsyncJobsClient.create_notification_channel`, as a `RawResponse`."""
+        hidden = Secret.of(secret)  # never a plain local
+        del secret
+        return _raw(
+            await self._client.create_notification_channel(
+                event_types=event_types,
+                url=url,
+                secret=hidden,
+                recipient_email=recipient_email,
+                cc=cc,
+                reply_to=reply_to,
+                description=description,
+                enabled=enabled,
+                workflow_id=workflow_id,
+                timeout=timeout,
+                max_retries=max_retries,
+            )
+        )
+
+    async def list_notification_channels(
+        self,
+        *,
+        channel_type: ChannelType | str,
+        enabled: bool | None = None,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[list[NotificationChannel]]:
+        """`AsyncJobsClient.list_notification_channels`, returning a `RawResponse` of its result."""
+        return _raw(
+            await self._client.list_notification_channels(
+                channel_type=channel_type,
+                enabled=enabled,
+                workflow_id=workflow_id,
+                timeout=timeout,
+                max_retries=max_retries,
+            )
+        )
+
+    async def get_notification_channel(
+        self,
+        channel_id: str,
+        *,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[NotificationChannel]:
+        """`AsyncJobsClient.get_notification_channel`, returning a `RawResponse` of its result."""
+        return _raw(
+            await self._client.get_notification_channel(
+                channel_id, workflow_id=workflow_id, timeout=timeout, max_retries=max_retries
+            )
+        )
+
+    async def update_notification_channel(
+        self,
+        channel_id: str,
+        *,
+        event_types: Sequence[JobEventType | str] | None = None,
+        enabled: bool | None = None,
+        description: str | None = None,
+        url: str | None = None,
+        secret: str | Secret | None = None,
+        recipient_email: str | None = None,
+        cc: Sequence[str] | None = None,
+        reply_to: str | None = None,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[NotificationChannel]:
+        """`AsyncJobsClient.update_notification_channel`, as a `RawResponse`."""
+        hidden = Secret.of(secret)  # never a plain local
+        del secret
+        return _raw(
+            await self._client.update_notification_channel(
+                channel_id,
+                event_types=event_types,
+                enabled=enabled,
+                description=description,
+                url=url,
+                secret=hidden,
+                recipient_email=recipient_email,
+                cc=cc,
+                reply_to=reply_to,
+                workflow_id=workflow_id,
+                timeout=timeout,
+                max_retries=max_retries,
+            )
+        )
+
+    async def delete_notification_channel(
+        self,
+        channel_id: str,
+        *,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[None]:
+        """`AsyncJobsClient.delete_notification_channel`, as a `RawResponse`."""
+        return await _raw_empty(
+            self._client.delete_notification_channel(
+                channel_id, workflow_id=workflow_id, timeout=timeout, max_retries=max_retries
+            )
+        )
+
+    async def verify_notification_channel(
+        self,
+        channel_id: str,
+        code: str,
+        *,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[None]:
+        """`AsyncJobsClient.verify_notification_channel`, as a `RawResponse`."""
+        return await _raw_empty(
+            self._client.verify_notification_channel(
+                channel_id, code, workflow_id=workflow_id, timeout=timeout, max_retries=max_retries
+            )
+        )
+
+    async def list_notifications(
+        self,
+        *,
+        workflow_id: str | None = None,
+        event_types: Sequence[JobEventType | str] | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        unread_only: bool | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[NotificationPage]:
+        """`AsyncJobsClient.list_notifications`, returning a `RawResponse` of its result."""
+        return _raw(
+            await self._client.list_notifications(
+                workflow_id=workflow_id,
+                event_types=event_types,
+                since=since,
+                limit=limit,
+                cursor=cursor,
+                unread_only=unread_only,
+                timeout=timeout,
+                max_retries=max_retries,
+            )
+        )
+
+    async def get_unread_notification_count(
+        self,
+        *,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[UnreadCount]:
+        """`AsyncJobsClient.get_unread_notification_count`, as a `RawResponse`."""
+        return _raw(
+            await self._client.get_unread_notification_count(
+                workflow_id=workflow_id, timeout=timeout, max_retries=max_retries
+            )
+        )
+
+    async def mark_notifications_read(
+        self,
+        *,
+        notification_ids: Sequence[str] | None = None,
+        before: datetime | None = None,
+        mark_all: bool = False,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[MarkReadResult]:
+        """`AsyncJobsClient.mark_notifications_read`, returning a `RawResponse` of its result."""
+        return _raw(
+            await self._client.mark_notifications_read(
+                notification_ids=notification_ids,
+                before=before,
+                mark_all=mark_all,
+                workflow_id=workflow_id,
+                timeout=timeout,
+                max_retries=max_retries,
+            )
+        )
+
+    async def get_notification(
+        self,
+        notification_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[NotificationEvent]:
+        """`AsyncJobsClient.get_notification`, returning a `RawResponse` of its result."""
+        return _raw(
+            await self._client.get_notification(
+                notification_id, timeout=timeout, max_retries=max_retries
+            )
+        )
+
 
 # --- end of generated code ---
 
@@ -1124,6 +1710,11 @@ def _raw(result: T) -> RawResponse[T]:
     # The client behind an `AsyncRawResponses` is a copy made with raw=True: its `_send`
     # already returns a RawResponse. This only tells the type checker so.
     return cast("RawResponse[T]", result)
+
+
+async def _raw_empty(call: Awaitable[None]) -> RawResponse[None]:
+    # As `_raw`, for a method whose record is None (an answer without a body).
+    return cast("RawResponse[None]", await call)
 
 
 def _raw_response(
@@ -1267,18 +1858,30 @@ def _within_limits(files: list[PreparedFile], limits: ServiceLimits) -> list[Pre
 
 
 def _name_files(error: RequestTooLargeError, files: Sequence[PreparedFile]) -> None:
-    """Say which files a 413 refused request carried, and what to do about it."""
+    """Say which files a 413 refused request carried, and what to do about it: one line of
+    about 300 characters, naming the files while they fit (all of them are in `files`)."""
     error.files = [
         f.filename if f.size is None else f"{f.filename} ({f.size} bytes)" for f in files
     ]
     if not files:
         return
+    advice = (
+        ": a file over the server's limit fails again; lower "
+        "ServiceLimits(bytes_per_file=...) to refuse it before sending"
+    )
+    room = 300 - len(error.message) - len(advice) - len("; it carried ") - len(" and 999 more")
+    shown: list[str] = []
+    for name in error.files:
+        name = _core.one_line(name, max(room, 60) if not shown else room)
+        if shown and len(name) + 2 > room:
+            break
+        shown.append(name)
+        room -= len(name) + 2
+    more = len(files) - len(shown)
     message = (
-        f"{error.message}; the request carried {', '.join(error.files[:10])}"
-        + (f" and {len(files) - 10} more" if len(files) > 10 else "")
-        + ": a file over the server's size limit is refused again; set "
-        "ServiceLimits(bytes_per_file=...) to the server's limit to refuse such files before "
-        "sending"
+        f"{error.message}; it carried {', '.join(shown)}"
+        + (f" and {more} more" if more else "")
+        + advice
     )
     error.message = message
     error.args = (message,)
@@ -1301,3 +1904,9 @@ async def _prepare(input_files: Iterable[InputFileLike]) -> list[PreparedFile]:
     # stat() may wait on the disk: every file is checked, and the first small ones read (so
     # that their upload needs no other trip), in one trip to a worker thread.
     return await anyio.to_thread.run_sync(prepare_files, items, UPLOAD_CHUNK_SIZE)
+
+
+def _flag(value: object, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInputError(f"{what} must be True or False, got {value!r:.40}")
+    return value

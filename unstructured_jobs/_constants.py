@@ -88,6 +88,8 @@ MAX_FILE_NAME_BYTES = 255  # one path component on common file systems
 BATCH_MANIFEST_NAME = ".unstructured-jobs.sqlite"  # in output_dir, when no manifest is given
 
 ERROR_SNIPPET_CHARS = 200
+ERROR_MESSAGE_CHARS = 300  # an error answer's message: one line, about this long at most
+ERROR_JSON_DEPTH = 64  # an error answer nested deeper is kept as text, not parsed
 
 # Command line.
 CLI_BATCH_MANIFEST = "unstructured-jobs-batch.sqlite"  # `batch` without -o: in the current folder

@@ -477,3 +477,28 @@ def _structure_records(data: Any, cls: type[T]) -> list[T]:
 def unstructure(value: Any) -> Any:
     """Unstructure a record to plain JSON-ready data (enums as their values)."""
     return converter.unstructure(value)
+
+
+# ------------------------------------------------------------------ to_dict (notebooks, pandas)
+# The same converter, copied, with three differences: datetimes and durations stay objects
+# (pandas makes datetime64/timedelta64 columns of them), and a record gives its own fields, not
+# the odd values it kept in `unparsed` (a column keeps one type).
+_plain = converter.copy()
+_plain.register_unstructure_hook(datetime, lambda v: v)
+_plain.register_unstructure_hook(timedelta, lambda v: v)
+
+
+def _record_fields(cls: Any, conv: cattrs.Converter) -> Callable[[Any], Any]:
+    return make_dict_unstructure_fn(cls, conv, unparsed=override(omit=True))
+
+
+_plain.register_unstructure_hook_factory(_has_unparsed, _record_fields)
+_plain.register_unstructure_hook(
+    CancelJobResult,
+    make_dict_unstructure_fn(CancelJobResult, _plain, unparsed=override(omit=True)),
+)
+
+
+def to_dict(record: Any) -> dict[str, Any]:
+    """`Record.to_dict`: plain values, with datetimes and timedeltas as objects."""
+    return _plain.unstructure(record)  # type: ignore[no-any-return]

@@ -16,6 +16,8 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from html import unescape
+from http import HTTPStatus
 from typing import Any, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
@@ -25,6 +27,8 @@ from ._constants import (
     API_PREFIX,
     DEFAULT_SERVER_URL,
     ENV_SERVER_URL,
+    ERROR_JSON_DEPTH,
+    ERROR_MESSAGE_CHARS,
     ERROR_SNIPPET_CHARS,
     INITIAL_RETRY_DELAY,
     MAX_RETRY_AFTER,
@@ -388,17 +392,22 @@ _STATUS_ERRORS: dict[int, type[APIStatusError]] = {
 def error_for_status(
     *, method: str, url: str, status: int, headers: Mapping[str, str], body: bytes
 ) -> APIStatusError:
-    """Build the typed error for an error answer (any status >= 400)."""
-    parsed: Any
-    try:
-        parsed = json.loads(body) if body else None
-    except ValueError:
-        parsed = snippet(body)
+    """Build the typed error for an error answer (any status >= 400), whatever its body.
+
+    The message is one line of about `ERROR_MESSAGE_CHARS` at most: a JSON ``detail`` as the
+    API sends it, else the status with its reason phrase and the page's title or a short plain
+    text (a gateway's HTML page, never its markup). `body` keeps the whole answer read: the
+    parsed JSON, or the text when it is not JSON (or JSON too deep or odd to keep as data).
+    """
+    parsed = _error_body(body)
     cls = _STATUS_ERRORS.get(status) or (InternalServerError if status >= 500 else APIStatusError)
     detail = parsed.get("detail") if isinstance(parsed, dict) else None
-    reason = detail if isinstance(detail, str) else (snippet(body) if body else "no body")
-    if isinstance(detail, list):
+    if isinstance(detail, str):
+        reason = detail
+    elif isinstance(detail, list):
         reason = "; ".join(_describe_validation_item(item) for item in detail[:5])
+    else:
+        reason = ""
     location = _header(headers, "location")
     if 300 <= status < 400 and location:
         reason = (
@@ -406,7 +415,7 @@ def error_for_status(
             f"never goes elsewhere: check server_url)"
         )
     error = cls(
-        f"{method} {url} -> {status}: {reason}",
+        _status_line(method, url, status, headers, (body, parsed), reason),
         method=method,
         url=url,
         status=status,
@@ -419,11 +428,154 @@ def error_for_status(
                                    body=parsed)  # fmt: skip
         if busy is not None:
             return busy
+    if isinstance(parsed, str) and body[:1] in (b"{", b"["):  # JSON too deep to keep as data
+        error.detail = one_line(parsed, ERROR_MESSAGE_CHARS)
     if isinstance(error, UnprocessableEntityError):
         error.errors = _parse_validation_items(detail)
     if isinstance(error, RateLimitError):
         error.retry_after = parse_retry_after(_header(headers, "retry-after"))
     return error
+
+
+def _error_body(body: bytes) -> Any:
+    """An error answer's body: its JSON, else its text (invalid UTF-8 replaced). JSON nested
+    deeper than `ERROR_JSON_DEPTH` stays text: it could not be printed, pickled or compared
+    without running out of stack."""
+    if not body:
+        return None
+    try:
+        parsed = json.loads(body)
+    except (ValueError, RecursionError):
+        return body.decode("utf-8", "replace")
+    return parsed if _depth_within(parsed, ERROR_JSON_DEPTH) else body.decode("utf-8", "replace")
+
+
+def _depth_within(value: Any, limit: int) -> bool:
+    """Whether JSON data nests at most `limit` levels (iteratively: no recursion to run out)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            if depth >= limit:
+                return False
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return True
+
+
+# The reason phrases of RFC 9110 as gateways print them: Python 3.13 renamed 413 and 422.
+_PHRASES = {413: "Request Entity Too Large", 422: "Unprocessable Entity"}
+_TAG = re.compile(rb"<[^<>]*>")  # never scans past the next "<": linear on any page
+# Blocks whose text is not the page's: comments, scripts, styles, the head (searched with
+# find, forward only: a page of unclosed tags costs one pass, not one per tag).
+_INVISIBLE = ((b"<!--", b"-->"), (b"<script", b"</script"), (b"<style", b"</style"),
+              (b"<head", b"</head"))  # fmt: skip
+_PAGE_SCAN = 64 * 1024  # bytes of an error page searched for its title or text
+
+
+def reason_phrase(status: int) -> str:
+    """The standard reason phrase of `status` (``"Bad Gateway"``), or ``""`` if it has none."""
+    phrase = _PHRASES.get(status)
+    if phrase is None:
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = ""
+    return phrase
+
+
+def _status_line(
+    method: str,
+    url: str,
+    status: int,
+    headers: Mapping[str, str],
+    answer: tuple[bytes, Any],
+    reason: str,
+) -> str:
+    """One line, about `ERROR_MESSAGE_CHARS` long at most, for an error answer (its body, raw
+    and as `_error_body` read it); `reason` is the API's own detail, if any."""
+    body, parsed = answer
+    if reason:  # the API's own words (a JSON detail): as before, after the status
+        head = f"{method} {url} -> {status}"
+    else:
+        head = f"{method} {url} -> {status} {reason_phrase(status)}".rstrip()
+        reason = _gateway_message(parsed) or (
+            _page_text(body, status, headers) if body else "no body"
+        )
+    room = max(ERROR_MESSAGE_CHARS - len(head) - 2, 60)
+    return f"{head}: {one_line(reason, room)}" if reason else head
+
+
+def _gateway_message(parsed: Any) -> str:
+    """A cloud gateway's JSON error (``{"message": "Endpoint request timed out"}``): its
+    ``message`` (or ``error``) string, said after the status line as the API's detail is."""
+    said = parsed.get("message", parsed.get("error")) if isinstance(parsed, dict) else None
+    return said if isinstance(said, str) else ""
+
+
+def _page_text(body: bytes, status: int, headers: Mapping[str, str]) -> str:
+    """What a non-JSON error page says, in plain words: an HTML page's title (else its text
+    without markup), or the start of a text body; ``""`` when it only repeats the status."""
+    head = body[:_PAGE_SCAN]
+    content_type = (_header(headers, "content-type") or "").lower()
+    html = "html" in content_type or head.lstrip()[:1] == b"<"
+    if html:
+        raw = _title(head)
+        if raw is None:
+            raw = _TAG.sub(b" ", _without_blocks(head))
+        text = unescape(raw.translate(None, b"<>").decode("utf-8", "replace"))
+    else:
+        text = head.decode("utf-8", "replace")
+    text = one_line(text, ERROR_MESSAGE_CHARS)
+    if _letters(text) in (
+        _letters(f"{status} {reason_phrase(status)}"),
+        _letters(reason_phrase(status)),
+    ):
+        text = ""  # nginx's <title>504 Gateway Time-out</title> says nothing the status does not
+    server = one_line(_header(headers, "server") or "", 40)
+    if html:
+        page = f"HTML page from {server}" if server else "HTML page"
+        return f"{text} ({page})" if text else page
+    return text
+
+
+def _title(page: bytes) -> bytes | None:
+    """The text of an HTML page's ``<title>``, if it has one."""
+    lower = page.lower()
+    start = lower.find(b"<title")
+    opened = lower.find(b">", start) if start >= 0 else -1
+    end = lower.find(b"</title", opened) if opened >= 0 else -1
+    return page[opened + 1 : end] if end >= 0 else None
+
+
+def _without_blocks(page: bytes) -> bytes:
+    """`page` without its comments, scripts, styles and head (an unclosed one: to the end)."""
+    for opening, closing in _INVISIBLE:
+        lower = page.lower()
+        kept: list[bytes] = []
+        pos = 0
+        while (start := lower.find(opening, pos)) >= 0:
+            kept.append(page[pos:start])
+            end = lower.find(closing, start + len(opening))
+            if end < 0:
+                pos = len(page)
+                break
+            after = lower.find(b">", end)
+            pos = len(page) if after < 0 else after + 1
+        kept.append(page[pos:])
+        page = b" ".join(kept)
+    return page
+
+
+def _letters(text: str) -> str:
+    return "".join(c for c in text.lower() if c.isalnum())
+
+
+def one_line(text: str, limit: int) -> str:
+    """`text` on one line (whitespace and control characters collapsed), cut to `limit`
+    characters with ``...``."""
+    flat = " ".join("".join(c if c.isprintable() else " " for c in text[: limit * 4]).split())
+    return flat if len(flat) <= limit else flat[: limit - 3].rstrip() + "..."
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -631,6 +783,7 @@ def ambiguous_error(
     """The error for a request whose answer was lost, as the request itself describes it."""
     method = request.method
     reason = str(cause).removeprefix(f"{method} {url}: ").removeprefix(f"{method} {url} -> ")
+    reason = one_line(reason, ERROR_MESSAGE_CHARS // 2)  # the whole of it is on `cause`
     return request.on_lost.error(
         method=method, url=url, reason=reason, cause=cause, sent_at=sent_at
     )

@@ -33,7 +33,7 @@ from ._constants import (
     BATCH_SPLIT_BREAKER,
     LOGGER_NAME,
 )
-from ._core import backoff_delay, parse_retry_after
+from ._core import backoff_delay, one_line, parse_retry_after
 from ._exceptions import (
     AmbiguousRequestError,
     APIConnectionError,
@@ -901,6 +901,6 @@ def _detail(exc: APIStatusError) -> str:
     """The server's reason, short: its ``detail`` when it gave one, else the message's end."""
     detail = exc.detail
     if isinstance(detail, str) and detail:
-        return detail[:300]
+        return one_line(detail, 300)  # a manifest reason is one line, whatever the server sent
     text = _short(exc)
     return text.split(": ", 1)[-1][:300]

@@ -138,7 +138,7 @@ class EventLoopThread:
             if self.closed:
                 raise ClientClosedError("the client was closed during this call") from None
             raise
-        except BaseException:
+        except BaseException as interrupt:
             if scheduled and not done.done():
                 # KeyboardInterrupt (or another interruption) reached this thread: cancel the
                 # task in the loop and let it unwind, so nothing goes on in the background.
@@ -147,6 +147,8 @@ class EventLoopThread:
                     self.loop.call_soon_threadsafe(cancel)
                 with contextlib.suppress(BaseException):
                     done.result(timeout=CANCEL_GRACE)
+                for note in done.notes:  # e.g. run_job's: which job exists, how to resume
+                    interrupt.add_note(note)
             raise
 
     def iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
@@ -219,13 +221,14 @@ class _Outcome(Generic[T]):
     microseconds more on each side of every blocking call).
     """
 
-    __slots__ = ("_lock", "_state", "_value")
+    __slots__ = ("_lock", "_state", "_value", "notes")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._lock.acquire()
         self._state = 0  # 0 pending, 1 result, 2 exception, 3 cancelled
         self._value: Any = None
+        self.notes: list[str] = []  # what the call noted on its way out when cancelled
 
     def done(self) -> bool:
         return self._state != 0
@@ -272,6 +275,12 @@ async def _settling(awaitable: Awaitable[T], done: _Outcome[T]) -> T | None:
         if not done.done():
             done.set_exception(exc)
         return None  # handed over: the task itself ends quietly (no "never retrieved")
+    except asyncio.CancelledError as exc:
+        # The notes the call added while it unwound (``run_job``: which job exists) go to the
+        # caller's KeyboardInterrupt (`EventLoopThread._call`): a cancelled task hands over a
+        # new CancelledError, without them.
+        done.notes = list(getattr(exc, "__notes__", ()))
+        raise
     if not done.done():
         done.set_result(result)
     return result

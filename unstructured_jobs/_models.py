@@ -18,7 +18,7 @@ import enum
 import functools
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -94,6 +94,62 @@ class FrozenMap(Mapping[str, Any]):
 NOTHING_UNPARSED = FrozenMap()
 
 
+class Record:
+    """What every record has: a short repr and `to_dict`.
+
+    The repr leaves out each field still at its default (None, an empty `unparsed`, ...), shows
+    enums as ``JobStatus.COMPLETED`` and datetimes in ISO 8601, so a list of jobs in a notebook
+    reads as a list of jobs.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        parts = []
+        fields: tuple[attrs.Attribute[Any], ...] = attrs.fields(cast(Any, type(self)))
+        for field in fields:
+            value = getattr(self, field.name)
+            default = field.default
+            if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+                default = default.factory()  # type: ignore[union-attr]
+            if not field.repr or (default is not attrs.NOTHING and _same(value, default)):
+                continue
+            parts.append(f"{field.name}={_short(value)}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as a dict of plain values, for pandas and JSON.
+
+        Enums become their string values, nested records dicts and tuples lists;
+        datetimes stay timezone-aware `datetime` objects and `runtime` a `timedelta`, so
+        ``pd.DataFrame([j.to_dict() for j in jobs])`` has ``datetime64[ns, UTC]`` and
+        ``timedelta64`` columns (``json.dumps(..., default=str)`` writes them). A value the
+        record could not read (`unparsed`) is not in the dict: the field has its default there
+        and the raw value stays in ``record.unparsed``.
+        """
+        from ._converter import to_dict  # the package's one converter (it imports this module)
+
+        return to_dict(self)
+
+
+def _same(value: object, default: object) -> bool:
+    try:
+        return type(value) is type(default) and bool(value == default)
+    except Exception:  # an odd value is shown, never hidden
+        return False
+
+
+def _short(value: object) -> str:
+    if isinstance(value, OpenEnum):
+        name = type(value).__name__
+        return f"{name}.{value._name_}" if value.is_known else f"{name}({value.value!r})"
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, timedelta):
+        return str(value)
+    return repr(value)
+
+
 def _unparsed() -> Any:
     return attrs.field(default=NOTHING_UNPARSED, eq=False, kw_only=True)
 
@@ -136,8 +192,8 @@ class WorkflowJobType(OpenEnum):
     TEMPLATE = "template"
 
 
-@attrs.frozen
-class NodeFileMetadata:
+@attrs.frozen(repr=False)
+class NodeFileMetadata(Record):
     """An output file of a job: pass `file_id` and `node_id` to `download_job_output`."""
 
     node_id: str
@@ -147,8 +203,8 @@ class NodeFileMetadata:
     unparsed: Mapping[str, Any] = _unparsed()
 
 
-@attrs.frozen
-class JobInformation:
+@attrs.frozen(repr=False)
+class JobInformation(Record):
     """A job, as returned by create_job, run_workflow, list_jobs and get_job."""
 
     id: str
@@ -165,8 +221,8 @@ class JobInformation:
     unparsed: Mapping[str, Any] = _unparsed()
 
 
-@attrs.frozen
-class JobNodeDetails:
+@attrs.frozen(repr=False)
+class JobNodeDetails(Record):
     """Per-node file counters of a job."""
 
     ready: int
@@ -179,8 +235,8 @@ class JobNodeDetails:
     unparsed: Mapping[str, Any] = _unparsed()
 
 
-@attrs.frozen
-class JobSummary:
+@attrs.frozen(repr=False)
+class JobSummary(Record):
     """A job's document counts (`JobDetails.summary`); each is None when the server gives none."""
 
     total_docs: int | None = None
@@ -189,8 +245,8 @@ class JobSummary:
     unparsed: Mapping[str, Any] = _unparsed()
 
 
-@attrs.frozen
-class JobDetails:
+@attrs.frozen(repr=False)
+class JobDetails(Record):
     """Processing details of a job (get_job_details)."""
 
     id: str
@@ -202,8 +258,8 @@ class JobDetails:
     unparsed: Mapping[str, Any] = _unparsed()
 
 
-@attrs.frozen
-class FailedFile:
+@attrs.frozen(repr=False)
+class FailedFile(Record):
     """One input file that failed, with the server's error text."""
 
     document: str
@@ -211,16 +267,16 @@ class FailedFile:
     unparsed: Mapping[str, Any] = _unparsed()
 
 
-@attrs.frozen
-class JobFailedFiles:
+@attrs.frozen(repr=False)
+class JobFailedFiles(Record):
     """The files of a job that failed (get_job_failed_files)."""
 
     failed_files: tuple[FailedFile, ...]
     unparsed: Mapping[str, Any] = _unparsed()
 
 
-@attrs.frozen
-class CancelJobResult:
+@attrs.frozen(repr=False)
+class CancelJobResult(Record):
     """The answer to cancel_job. The spec leaves it untyped; every field is optional and
     `raw` keeps the whole JSON object as received. Any other JSON answer (``null``, a string)
     is a success too: the fields stay None and the value is in ``unparsed["answer"]``."""
@@ -232,8 +288,8 @@ class CancelJobResult:
     unparsed: Mapping[str, Any] = _unparsed()
 
 
-@attrs.frozen
-class ValidationErrorDetail:
+@attrs.frozen(repr=False)
+class ValidationErrorDetail(Record):
     """One item of a 422 answer's ``detail`` list (FastAPI's shape)."""
 
     loc: tuple[str | int, ...]
@@ -249,8 +305,8 @@ class ValidationErrorDetail:
 # ------------------------------------------------------------------ templates
 
 
-@attrs.frozen
-class TemplateNode:
+@attrs.frozen(repr=False)
+class TemplateNode(Record):
     """One node of a template: what it does (`type`, `subtype`) and its `settings`."""
 
     id: str
@@ -262,8 +318,8 @@ class TemplateNode:
     unparsed: Mapping[str, Any] = _unparsed()
 
 
-@attrs.frozen
-class Template:
+@attrs.frozen(repr=False)
+class Template(Record):
     """A job template (list_templates): pass its `id` to create_job as `template_id`.
 
     Ids are names such as ``hi_res_partition``, not UUIDs.
@@ -278,7 +334,7 @@ class Template:
     unparsed: Mapping[str, Any] = _unparsed()
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class TemplateDetail(Template):
     """One template with its nodes (get_template)."""
 
@@ -304,8 +360,8 @@ class WorkflowType(OpenEnum):
     CUSTOM = "custom"
 
 
-@attrs.frozen
-class WorkflowNode:
+@attrs.frozen(repr=False)
+class WorkflowNode(Record):
     """One node of a workflow's DAG."""
 
     name: str
@@ -316,24 +372,24 @@ class WorkflowNode:
     unparsed: Mapping[str, Any] = _unparsed()
 
 
-@attrs.frozen
-class CronTabEntry:
+@attrs.frozen(repr=False)
+class CronTabEntry(Record):
     """One cron line of a workflow's schedule (``0 0 * * 0``)."""
 
     cron_expression: str
     unparsed: Mapping[str, Any] = _unparsed()
 
 
-@attrs.frozen
-class WorkflowSchedule:
+@attrs.frozen(repr=False)
+class WorkflowSchedule(Record):
     """When a scheduled workflow runs."""
 
     crontab_entries: tuple[CronTabEntry, ...]
     unparsed: Mapping[str, Any] = _unparsed()
 
 
-@attrs.frozen
-class Workflow:
+@attrs.frozen(repr=False)
+class Workflow(Record):
     """A long-lived workflow (list_workflows, get_workflow): run it with run_workflow(id).
 
     `sources` and `destinations` are the ids of its connectors.
@@ -374,8 +430,8 @@ class FileProcessingStatus(OpenEnum):
 _FILE_TERMINAL_STATUSES = frozenset({"SUCCESS", "FAILURE"})
 
 
-@attrs.frozen
-class FileNodeStatus:
+@attrs.frozen(repr=False)
+class FileNodeStatus(Record):
     """The workflow node a file is at (`FileStatus.current_node`)."""
 
     id: str
@@ -386,8 +442,8 @@ class FileNodeStatus:
     unparsed: Mapping[str, Any] = _unparsed()
 
 
-@attrs.frozen
-class FileStatus:
+@attrs.frozen(repr=False)
+class FileStatus(Record):
     """One file of a job and its processing status (`JobFileStatus.files`)."""
 
     record_id: str
@@ -404,8 +460,8 @@ class FileStatus:
     unparsed: Mapping[str, Any] = _unparsed()
 
 
-@attrs.frozen
-class JobFileStatus:
+@attrs.frozen(repr=False)
+class JobFileStatus(Record):
     """Every file of a job with its status (get_job_file_status).
 
     Read the job's own status (`get_job`) to know whether the job has finished: a file list
@@ -426,3 +482,120 @@ class JobFileStatus:
     def count(self, status: FileProcessingStatus | str) -> int:
         """How many of `files` are in `status`."""
         return sum(1 for f in self.files if f.status == status)
+
+
+# ------------------------------------------------------------------ job events
+
+
+class ChannelType(OpenEnum):
+    """How a notification channel delivers job events: to a ``webhook`` URL or by ``email``."""
+
+    WEBHOOK = "webhook"
+    EMAIL = "email"
+
+
+class JobEventType(OpenEnum):
+    """A job event (the docs' "Event types"): sent to notification channels and kept in the feed.
+
+    ``job.failed``: the job did not initialize or processed no files; ``job.completed``: it
+    finished (read `get_job_details` to know whether every file succeeded).
+    """
+
+    SCHEDULED = "job.scheduled"
+    IN_PROGRESS = "job.in_progress"
+    COMPLETED = "job.completed"
+    STOPPED = "job.stopped"
+    FAILED = "job.failed"
+
+
+@attrs.frozen(repr=False)
+class EmailChannelConfig(Record):
+    """Where an email channel sends (`NotificationChannel.email_config`)."""
+
+    recipient_email: str
+    provider: str | None = None
+    """The platform's email provider (read-only)."""
+    cc: tuple[str, ...] | None = None
+    reply_to: str | None = None
+    unparsed: Mapping[str, Any] = _unparsed()
+
+
+@attrs.frozen(repr=False)
+class NotificationChannel(Record):
+    """A notification channel (webhook or email), workspace- or workflow-scoped.
+
+    A webhook channel's signing secret is write-only: the service never returns it, and this
+    record has no field for it. An email channel stays disabled until verified
+    (`verify_notification_channel`).
+    """
+
+    id: str
+    event_types: tuple[JobEventType, ...]
+    enabled: bool
+    created_at: datetime
+    """Always timezone-aware."""
+    channel_type: ChannelType | None = None
+    updated_at: datetime | None = None
+    description: str | None = None
+    url: str | None = None
+    """The webhook URL (webhook channels)."""
+    email_config: EmailChannelConfig | None = None
+    """The recipients (email channels)."""
+    unparsed: Mapping[str, Any] = _unparsed()
+
+
+@attrs.frozen(repr=False)
+class NotificationEvent(Record):
+    """One job event of the feed (`list_notifications`, `iter_notifications`).
+
+    `payload` is the event's data as the service gives it (``{"job_id": ..., "status": ...}``);
+    `job_id` and `job_status` read it.
+    """
+
+    id: str
+    event_type: JobEventType
+    created_at: datetime
+    """Always timezone-aware."""
+    workflow_id: str | None = None
+    """The job's workflow (None: an account-level event)."""
+    payload: Mapping[str, Any] = attrs.field(factory=dict, hash=False)
+    is_read: bool = False
+    """Whether the current user (API key) marked it read."""
+    unparsed: Mapping[str, Any] = _unparsed()
+
+    @property
+    def job_id(self) -> str | None:
+        """The job the event is about (``payload["job_id"]``), or None."""
+        value = self.payload.get("job_id")
+        return value if isinstance(value, str) else None
+
+    @property
+    def job_status(self) -> JobStatus | None:
+        """The job's status in the event (``payload["status"]``), or None."""
+        value = self.payload.get("status")
+        return JobStatus(value) if isinstance(value, str) and value else None
+
+
+@attrs.frozen(repr=False)
+class NotificationPage(Record):
+    """One page of the feed; pass `next_cursor` back for the next (None: the last page)."""
+
+    events: tuple[NotificationEvent, ...]
+    next_cursor: str | None = None
+    unparsed: Mapping[str, Any] = _unparsed()
+
+
+@attrs.frozen(repr=False)
+class UnreadCount(Record):
+    """The answer of `get_unread_notification_count`."""
+
+    unread_count: int
+    unparsed: Mapping[str, Any] = _unparsed()
+
+
+@attrs.frozen(repr=False)
+class MarkReadResult(Record):
+    """The answer of `mark_notifications_read`: how many events were newly marked read."""
+
+    marked_count: int
+    unparsed: Mapping[str, Any] = _unparsed()

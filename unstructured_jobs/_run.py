@@ -13,6 +13,7 @@ run pickled to another process carries the paths, not the files: save them first
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import os
@@ -21,7 +22,7 @@ import shutil
 import tempfile
 import threading
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence, Sized
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -90,7 +91,7 @@ def _spilled_away(file_id: str) -> InvalidInputError:
     )
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class FileOutput:
     """What became of one input file of a `run_job`: its output, or why it has none."""
 
@@ -132,6 +133,43 @@ class FileOutput:
         """True when the file has an output."""
         return self.error is None
 
+    @property
+    def outcome(self) -> str:
+        """``"failed"``, ``"saved"`` (in `path`), ``"spilled"`` (in a temporary file, read on
+        demand) or ``"in memory"``."""
+        if self.error is not None:
+            return "failed"
+        if self.path is not None:
+            return "saved"
+        if self.spilled is not None and self._elements is None:
+            return "spilled"
+        return "in memory"
+
+    def _summary(self) -> str:
+        """What the output is, in a few words, without reading a file."""
+        if self.error is not None:
+            return self.error
+        if self.path is not None:
+            return str(self.path)
+        if self.spilled is not None and self._elements is None:
+            return f"in {self.spilled}, read on first use"
+        data = self._elements
+        return f"{len(data)} elements" if isinstance(data, list) else type(data).__name__
+
+    def __repr__(self) -> str:
+        # Never the elements: a list of thousands of dicts is no way to show one file.
+        if self.error is not None:
+            what = f"error={self.error!r}"
+        elif self.path is not None:
+            what = f"path={str(self.path)!r}"
+        elif self.spilled is not None and self._elements is None:
+            what = f"spilled={str(self.spilled)!r}"
+        elif isinstance(self._elements, list):
+            what = f"elements={len(self._elements)}"
+        else:
+            what = f"elements=<{type(self._elements).__name__}>"
+        return f"FileOutput({self.file_id!r}, {what})"
+
     def read_elements(self) -> Any:
         """The output: `elements`, or the JSON read back from `path` (blocking)."""
         if self.error is not None:
@@ -160,7 +198,7 @@ class FileOutput:
         return iter_elements(source)
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class JobRun:
     """The result of `run_job`: the final job, and each input file's output or failure."""
 
@@ -197,6 +235,37 @@ class JobRun:
     def failed(self) -> tuple[FileOutput, ...]:
         """The files without an output, each with its `error`."""
         return tuple(f for f in self.files if not f.ok)
+
+    def outcomes(self) -> dict[str, int]:
+        """How many files had each `FileOutput.outcome` (``{"in memory": 8, "failed": 2}``)."""
+        counts: dict[str, int] = {}
+        for f in self.files:
+            counts[f.outcome] = counts.get(f.outcome, 0) + 1
+        return counts
+
+    def __repr__(self) -> str:
+        # The job and a count per outcome, never the elements (print run.files for each file).
+        counts = ", ".join(f"{n} {outcome}" for outcome, n in self.outcomes().items())
+        job = self.job
+        return (
+            f"JobRun(job={job.id!r}, status={job.status.value}, "
+            f"files={len(self.files)}{': ' + counts if counts else ''})"
+        )
+
+    def _repr_html_(self) -> str:
+        """A table for Jupyter: one row per file with its outcome, and its elements count (or
+        where its output is, or its error). Everything the server said is escaped."""
+        rows = "".join(
+            f"<tr><td>{html.escape(f.file_id)}</td><td>{html.escape(f.outcome)}</td>"
+            f"<td>{html.escape(f._summary())}</td></tr>"
+            for f in self.files
+        )
+        caption = html.escape(repr(self))
+        return (
+            f"<table><caption>{caption}</caption>"
+            "<thead><tr><th>file</th><th>outcome</th><th>elements / error</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>"
+        )
 
     def to_dir(self, folder: str | os.PathLike[str]) -> list[Path]:
         """Write each output to `folder` as ``<file id>.json`` and return the paths.
@@ -272,10 +341,23 @@ async def run_job(
     on_poll: PollCallback | None,
     output_dir: str | os.PathLike[str] | None,
     spill_bytes: int = DEFAULT_SPILL_BYTES,
+    job_id: str | None = None,
+    progress: bool = False,
 ) -> JobRun:
     """See `AsyncJobsClient.run_job`."""
     if isinstance(spill_bytes, bool) or not isinstance(spill_bytes, int) or spill_bytes < 0:
         raise InvalidInputError(f"spill_bytes must be an int >= 0, got {spill_bytes!r:.40}")
+    if job_id is not None and (
+        template_id is not None
+        or job_nodes is not None
+        or request_data is not None
+        or not isinstance(input_files, Sized)
+        or len(input_files)
+    ):
+        raise InvalidInputError(
+            "job_id= resumes a job that exists: pass no template_id, job_nodes, request_data "
+            "or input_files with it"
+        )
     base = None
     if output_dir is not None:
         base = _check_folder(output_dir)
@@ -283,32 +365,45 @@ async def run_job(
             await anyio.to_thread.run_sync(lambda: base.mkdir(parents=True, exist_ok=True))
         except OSError as exc:
             raise LocalFileError(f"cannot create {base}: {exc.strerror or exc}", path=base) from exc
-    created = await client.create_job(
-        template_id=template_id,
-        job_nodes=job_nodes,
-        request_data=request_data,
-        input_files=input_files,
-        on_upload_progress=on_upload_progress,
-    )
+    if job_id is None:
+        created = await client.create_job(
+            template_id=template_id,
+            job_nodes=job_nodes,
+            request_data=request_data,
+            input_files=input_files,
+            on_upload_progress=on_upload_progress,
+        )
+        job_id = created.id
     try:
         job = await client.wait_for_job(
-            created.id,
+            job_id,
             timeout=timeout,
             poll_interval=poll_interval,
             max_poll_interval=max_poll_interval,
             on_poll=on_poll,
+            progress=progress,
         )
-        return await _outputs(client, job, base, spill_bytes)
-    except Exception as exc:
-        exc.add_note(
-            f"run_job created job {created.id}: it exists on the server; wait for it with "
-            f"wait_for_job({created.id!r}) and read its outputs with download_job_output"
-        )
+        return await _outputs(client, job, base, spill_bytes, progress)
+    except BaseException as exc:  # an error, a cancel, Ctrl-C: each says which job exists
+        exc.add_note(job_exists_note(job_id))
         raise
 
 
+def job_exists_note(job_id: str) -> str:
+    """The note an error or interrupt after the job was created carries (see `run_job`)."""
+    return (
+        f"job {job_id} exists on the server and goes on (it was not cancelled); running "
+        f"this again would create a second job. Resume with run_job(job_id={job_id!r}), "
+        f"or wait for it with wait_for_job({job_id!r})"
+    )
+
+
 async def _outputs(
-    client: AsyncJobsClient, job: JobInformation, base: Path | None, spill_bytes: int
+    client: AsyncJobsClient,
+    job: JobInformation,
+    base: Path | None,
+    spill_bytes: int,
+    progress: bool = False,
 ) -> JobRun:
     file_ids = list(job.input_file_ids or ())
     failed: dict[str, str] = {}
@@ -349,8 +444,23 @@ async def _outputs(
             except UnstructuredJobsError as exc:
                 results[i] = FileOutput(file_id, error=f"download failed: {exc}", exception=exc)
 
-    async with anyio.create_task_group() as group:
-        for i, name in zip(todo, names, strict=True):
-            group.start_soon(fetch, i, name)
+    bar = None
+    if progress and todo:  # the outputs fetched, as the command line shows downloads
+        from ._bars import Mode, TransferProgress
+
+        bar = TransferProgress(Mode.AUTO, what="outputs", total=len(todo), unit="file")
+
+    async def fetch_one(i: int, name: str) -> None:
+        await fetch(i, name)
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        async with anyio.create_task_group() as group:
+            for i, name in zip(todo, names, strict=True):
+                group.start_soon(fetch_one, i, name)
+    finally:
+        if bar is not None:
+            bar.close()
     files = tuple(r for r in results if r is not None)
     return JobRun(job=job, files=files, spill=spill if spill.path is not None else None)

@@ -31,13 +31,20 @@ from ._hooks import EventHooks
 from ._inputs import InputFileLike
 from ._models import (
     CancelJobResult,
+    ChannelType,
     JobDetails,
+    JobEventType,
     JobFailedFiles,
     JobFileStatus,
     JobInformation,
     JobStatus,
+    MarkReadResult,
+    NotificationChannel,
+    NotificationEvent,
+    NotificationPage,
     Template,
     TemplateDetail,
+    UnreadCount,
     Workflow,
     WorkflowState,
 )
@@ -464,6 +471,264 @@ class JobsClient(BlockingClient):
             AsyncJobsClient.get_workflow, workflow_id, timeout=timeout, max_retries=max_retries
         )
 
+    def create_notification_channel(
+        self,
+        *,
+        event_types: Sequence[JobEventType | str],
+        url: str | None = None,
+        secret: str | Secret | None = None,
+        recipient_email: str | None = None,
+        cc: Sequence[str] | None = None,
+        reply_to: str | None = None,
+        description: str | None = None,
+        enabled: bool = True,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> NotificationChannel:
+        """Create a channel that receives job events: a webhook (`url`, ``https://``, with an
+        optional signing `secret` of 24-75 ASCII characters) or an email channel
+        (`recipient_email`, optional `cc` and `reply_to`; it stays disabled until
+        `verify_notification_channel`).
+
+        Scoped to the workspace, or to one workflow with `workflow_id`. The secret is
+        write-only (never returned, never shown in reprs, logs or errors). Not retried after
+        an ambiguous failure (`AmbiguousRequestError`): list the channels to see whether it
+        was created.
+        """
+        hidden = Secret.of(secret)  # never a plain local
+        del secret
+        return self._call(
+            AsyncJobsClient.create_notification_channel,
+            event_types=event_types,
+            url=url,
+            secret=hidden,
+            recipient_email=recipient_email,
+            cc=cc,
+            reply_to=reply_to,
+            description=description,
+            enabled=enabled,
+            workflow_id=workflow_id,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def list_notification_channels(
+        self,
+        *,
+        channel_type: ChannelType | str,
+        enabled: bool | None = None,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> list[NotificationChannel]:
+        """List the workspace's channels of one type (``webhook`` or ``email``: the service
+        requires it), or those of one workflow with `workflow_id`; `enabled` filters."""
+        return self._call(
+            AsyncJobsClient.list_notification_channels,
+            channel_type=channel_type,
+            enabled=enabled,
+            workflow_id=workflow_id,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def get_notification_channel(
+        self,
+        channel_id: str,
+        *,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> NotificationChannel:
+        """Get one channel (of the workspace, or of the workflow `workflow_id`)."""
+        return self._call(
+            AsyncJobsClient.get_notification_channel,
+            channel_id,
+            workflow_id=workflow_id,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def update_notification_channel(
+        self,
+        channel_id: str,
+        *,
+        event_types: Sequence[JobEventType | str] | None = None,
+        enabled: bool | None = None,
+        description: str | None = None,
+        url: str | None = None,
+        secret: str | Secret | None = None,
+        recipient_email: str | None = None,
+        cc: Sequence[str] | None = None,
+        reply_to: str | None = None,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> NotificationChannel:
+        """Change a channel: only the arguments given are sent (PATCH). ``secret=""`` removes
+        a webhook's custom signing secret; any other secret is checked as on create."""
+        hidden = Secret.of(secret)  # never a plain local
+        del secret
+        return self._call(
+            AsyncJobsClient.update_notification_channel,
+            channel_id,
+            event_types=event_types,
+            enabled=enabled,
+            description=description,
+            url=url,
+            secret=hidden,
+            recipient_email=recipient_email,
+            cc=cc,
+            reply_to=reply_to,
+            workflow_id=workflow_id,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def delete_notification_channel(
+        self,
+        channel_id: str,
+        *,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> None:
+        """Delete a channel. Not retried after an ambiguous failure (a second delete would
+        answer 404): `AmbiguousRequestError` then."""
+        return self._call(
+            AsyncJobsClient.delete_notification_channel,
+            channel_id,
+            workflow_id=workflow_id,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def verify_notification_channel(
+        self,
+        channel_id: str,
+        code: str,
+        *,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> None:
+        """Verify an email channel with the 6-digit `code` the service emailed (webhook
+        channels need no verification). Not retried after an ambiguous failure."""
+        return self._call(
+            AsyncJobsClient.verify_notification_channel,
+            channel_id,
+            code,
+            workflow_id=workflow_id,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def list_notifications(
+        self,
+        *,
+        workflow_id: str | None = None,
+        event_types: Sequence[JobEventType | str] | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        unread_only: bool | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> NotificationPage:
+        """One page of the job-event feed, newest first: the events and the `next_cursor` to
+        pass back for the next page (None on the last). Filters: `workflow_id`, `event_types`,
+        `since` (a datetime; naive is UTC), `unread_only`; `limit` 1-100 (server default 50).
+        `iter_notifications` follows the cursors for you."""
+        return self._call(
+            AsyncJobsClient.list_notifications,
+            workflow_id=workflow_id,
+            event_types=event_types,
+            since=since,
+            limit=limit,
+            cursor=cursor,
+            unread_only=unread_only,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def iter_notifications(
+        self,
+        *,
+        workflow_id: str | None = None,
+        event_types: Sequence[JobEventType | str] | None = None,
+        since: datetime | None = None,
+        unread_only: bool | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[NotificationEvent]:
+        """Yield every event of the feed that matches, newest first, page after page
+        (`list_notifications` with each `next_cursor`, `page_size` events a page). A server
+        that hands back a cursor already followed raises `ResponseValidationError` instead of
+        looping for ever."""
+        return self._iterate(
+            AsyncJobsClient.iter_notifications,
+            workflow_id=workflow_id,
+            event_types=event_types,
+            since=since,
+            unread_only=unread_only,
+            page_size=page_size,
+        )
+
+    def get_unread_notification_count(
+        self,
+        *,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> UnreadCount:
+        """How many events of the feed the current user (API key) has not marked read,
+        optionally of one workflow: ``.unread_count``."""
+        return self._call(
+            AsyncJobsClient.get_unread_notification_count,
+            workflow_id=workflow_id,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def mark_notifications_read(
+        self,
+        *,
+        notification_ids: Sequence[str] | None = None,
+        before: datetime | None = None,
+        mark_all: bool = False,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> MarkReadResult:
+        """Mark events read for the current user: exactly one of `notification_ids` (at most
+        100), `before` (every event created before that time) or ``mark_all=True``;
+        `workflow_id` narrows `before`/`mark_all` to one workflow. Returns ``.marked_count``.
+        Not retried after an ambiguous failure (its count would be wrong)."""
+        return self._call(
+            AsyncJobsClient.mark_notifications_read,
+            notification_ids=notification_ids,
+            before=before,
+            mark_all=mark_all,
+            workflow_id=workflow_id,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def get_notification(
+        self,
+        notification_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> NotificationEvent:
+        """Get one event of the feed by its id."""
+        return self._call(
+            AsyncJobsClient.get_notification,
+            notification_id,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
     def watch_job(
         self,
         job_id: str,
@@ -491,12 +756,19 @@ class JobsClient(BlockingClient):
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         on_poll: PollCallback | None = None,
+        progress: bool = False,
     ) -> JobInformation:
         """Poll until the job is COMPLETED, FAILED or STOPPED and return it.
 
         `timeout` is the whole wait in seconds (None waits for ever); past it,
         `WaitTimeoutError` is raised carrying the last job seen. `on_poll` is called with every
         state read. A FAILED or STOPPED job is returned, not raised: check `job.status`.
+
+        ``progress=True`` shows the job's status and a bar of its files done, with each file
+        state's count (READY, IN_PROGRESS, SUCCESS, FAILURE: `get_job_file_status`, read at
+        most every `FILE_STATUS_EVERY` seconds, within the service's 12 calls a minute) through
+        ``tqdm.auto``: a widget in Jupyter, a bar on stderr elsewhere. Nothing is shown by
+        default. A file status that cannot be read only leaves the bar as it was.
         """
         return self._call(
             AsyncJobsClient.wait_for_job,
@@ -505,6 +777,7 @@ class JobsClient(BlockingClient):
             poll_interval=poll_interval,
             max_poll_interval=max_poll_interval,
             on_poll=on_poll,
+            progress=progress,
         )
 
     def run_job(
@@ -521,6 +794,8 @@ class JobsClient(BlockingClient):
         on_poll: PollCallback | None = None,
         output_dir: str | os.PathLike[str] | None = None,
         spill_bytes: int = _run.DEFAULT_SPILL_BYTES,
+        job_id: str | None = None,
+        progress: bool = False,
     ) -> JobRun:
         """Create a job, wait for it, and fetch every input file's output: a `JobRun`.
 
@@ -542,8 +817,14 @@ class JobsClient(BlockingClient):
         time with ``f.iter_elements()``. ``run.close()`` (or ``with run:``) removes those
         files; so does dropping the run and its files. ``spill_bytes=0`` spills every output.
 
-        An error after the job was created (a wait timeout, a lost connection) carries a note
-        with the job's id: the job exists on the server and is not cancelled.
+        An error or an interrupt after the job was created (a wait timeout, a lost connection,
+        Ctrl-C, a cancel) carries a note (``add_note``) with the job's id: the job exists on
+        the server and is not cancelled. Do not run the same call again (that creates a second
+        job): pass ``job_id=`` instead, which waits for that job and fetches its outputs, with
+        no template, nodes or files.
+
+        ``progress=True`` shows the wait as `wait_for_job` does (the job's status, its files'
+        states), then the outputs fetched, through ``tqdm.auto``; nothing is shown by default.
         """
         return self._call(
             AsyncJobsClient.run_job,
@@ -558,6 +839,8 @@ class JobsClient(BlockingClient):
             on_poll=on_poll,
             output_dir=output_dir,
             spill_bytes=spill_bytes,
+            job_id=job_id,
+            progress=progress,
         )
 
 
@@ -798,4 +1081,220 @@ class RawResponses:
         """`JobsClient.get_workflow`, returning a `RawResponse` of its result."""
         return self._client._call_raw(
             AsyncRawResponses.get_workflow, workflow_id, timeout=timeout, max_retries=max_retries
+        )
+
+    def create_notification_channel(
+        self,
+        *,
+        event_types: Sequence[JobEventType | str],
+        url: str | None = None,
+        secret: str | Secret | None = None,
+        recipient_email: str | None = None,
+        cc: Sequence[str] | None = None,
+        reply_to: str | None = None,
+        description: str | None = None,
+        enabled: bool = True,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[NotificationChannel]:
+        """`JobsClient.create_notification_channel`, returning a `RawResponse` of its result."""
+        hidden = Secret.of(secret)  # never a plain local
+        del secret
+        return self._client._call_raw(
+            AsyncRawResponses.create_notification_channel,
+            event_types=event_types,
+            url=url,
+            secret=hidden,
+            recipient_email=recipient_email,
+            cc=cc,
+            reply_to=reply_to,
+            description=description,
+            enabled=enabled,
+            workflow_id=workflow_id,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def list_notification_channels(
+        self,
+        *,
+        channel_type: ChannelType | str,
+        enabled: bool | None = None,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[list[NotificationChannel]]:
+        """`JobsClient.list_notification_channels`, returning a `RawResponse` of its result."""
+        return self._client._call_raw(
+            AsyncRawResponses.list_notification_channels,
+            channel_type=channel_type,
+            enabled=enabled,
+            workflow_id=workflow_id,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def get_notification_channel(
+        self,
+        channel_id: str,
+        *,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[NotificationChannel]:
+        """`JobsClient.get_notification_channel`, returning a `RawResponse` of its result."""
+        return self._client._call_raw(
+            AsyncRawResponses.get_notification_channel,
+            channel_id,
+            workflow_id=workflow_id,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def update_notification_channel(
+        self,
+        channel_id: str,
+        *,
+        event_types: Sequence[JobEventType | str] | None = None,
+        enabled: bool | None = None,
+        description: str | None = None,
+        url: str | None = None,
+        secret: str | Secret | None = None,
+        recipient_email: str | None = None,
+        cc: Sequence[str] | None = None,
+        reply_to: str | None = None,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[NotificationChannel]:
+        """`JobsClient.update_notification_channel`, returning a `RawResponse` of its result."""
+        hidden = Secret.of(secret)  # never a plain local
+        del secret
+        return self._client._call_raw(
+            AsyncRawResponses.update_notification_channel,
+            channel_id,
+            event_types=event_types,
+            enabled=enabled,
+            description=description,
+            url=url,
+            secret=hidden,
+            recipient_email=recipient_email,
+            cc=cc,
+            reply_to=reply_to,
+            workflow_id=workflow_id,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def delete_notification_channel(
+        self,
+        channel_id: str,
+        *,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[None]:
+        """`JobsClient.delete_notification_channel`, returning a `RawResponse` of its result."""
+        return self._client._call_raw(
+            AsyncRawResponses.delete_notification_channel,
+            channel_id,
+            workflow_id=workflow_id,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def verify_notification_channel(
+        self,
+        channel_id: str,
+        code: str,
+        *,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[None]:
+        """`JobsClient.verify_notification_channel`, returning a `RawResponse` of its result."""
+        return self._client._call_raw(
+            AsyncRawResponses.verify_notification_channel,
+            channel_id,
+            code,
+            workflow_id=workflow_id,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def list_notifications(
+        self,
+        *,
+        workflow_id: str | None = None,
+        event_types: Sequence[JobEventType | str] | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        unread_only: bool | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[NotificationPage]:
+        """`JobsClient.list_notifications`, returning a `RawResponse` of its result."""
+        return self._client._call_raw(
+            AsyncRawResponses.list_notifications,
+            workflow_id=workflow_id,
+            event_types=event_types,
+            since=since,
+            limit=limit,
+            cursor=cursor,
+            unread_only=unread_only,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def get_unread_notification_count(
+        self,
+        *,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[UnreadCount]:
+        """`JobsClient.get_unread_notification_count`, returning a `RawResponse` of its result."""
+        return self._client._call_raw(
+            AsyncRawResponses.get_unread_notification_count,
+            workflow_id=workflow_id,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def mark_notifications_read(
+        self,
+        *,
+        notification_ids: Sequence[str] | None = None,
+        before: datetime | None = None,
+        mark_all: bool = False,
+        workflow_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[MarkReadResult]:
+        """`JobsClient.mark_notifications_read`, returning a `RawResponse` of its result."""
+        return self._client._call_raw(
+            AsyncRawResponses.mark_notifications_read,
+            notification_ids=notification_ids,
+            before=before,
+            mark_all=mark_all,
+            workflow_id=workflow_id,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def get_notification(
+        self,
+        notification_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | RetryConfig | None = None,
+    ) -> RawResponse[NotificationEvent]:
+        """`JobsClient.get_notification`, returning a `RawResponse` of its result."""
+        return self._client._call_raw(
+            AsyncRawResponses.get_notification,
+            notification_id,
+            timeout=timeout,
+            max_retries=max_retries,
         )

@@ -17,6 +17,7 @@ import logging
 import random
 import ssl
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -54,6 +55,7 @@ from ._multipart import FileChangedError, UploadStalledError
 from ._options import RetryConfig, Timeout
 from ._proxy import Proxy
 from ._secret import Secret, scrub_traceback
+from ._tracing import note_attempt, note_retry, traced
 
 log = logging.getLogger(LOGGER_NAME)
 T = TypeVar("T")
@@ -137,16 +139,57 @@ class ConnectionPool:
                 self._session = made
             else:
                 self._session = aiohttp.ClientSession(
-                    connector=aiohttp.TCPConnector(limit=self.max_connections, ssl=self._ssl),
+                    connector=_Connector(limit=self.max_connections, ssl=self._ssl),
                     trust_env=False,
                 )
         return self._session
 
+    def abort_stuck(self) -> None:
+        """End at once the connections of ours left closing by a cut-short upload."""
+        connector = self._session.connector if self._session is not None else None
+        if isinstance(connector, _Connector):
+            connector.abort_closing()
+
     async def aclose(self) -> None:
-        """Close the session if the pool created it."""
+        """Close the session if the pool created it, with every socket of it, before returning.
+
+        Nothing is left for the garbage collector (no ``ResourceWarning``), even after an upload
+        cut short or a call cancelled: their connections are aborted, and the loop given the
+        turn in which their sockets close.
+        """
         self.closed = True
         if self._session is not None and self._owns_session and not self._session.closed:
             await self._session.close()
+            self.abort_stuck()
+            await asyncio.sleep(0)  # the turn in which aborted and closed transports let go
+
+
+class _Connector(aiohttp.TCPConnector):
+    """aiohttp's connector, remembering the transports of its connections.
+
+    A connection closed while its request body was still being written (an upload cancelled,
+    stalled or cut off by a timeout) stays *closing* until the peer has read the rest, which a
+    server that stopped reading never does: its socket outlived the client and the event loop,
+    for the garbage collector to find (``ResourceWarning: unclosed transport``).
+    `abort_closing` ends such connections at once; ones still open are not touched.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._transports: weakref.WeakSet[asyncio.Transport] = weakref.WeakSet()
+
+    async def _create_connection(self, *args: Any, **kwargs: Any) -> Any:
+        protocol = await super()._create_connection(*args, **kwargs)
+        if protocol.transport is not None:
+            self._transports.add(protocol.transport)
+        return protocol
+
+    def abort_closing(self) -> None:
+        """Abort every transport of this connector that is closing (and not yet closed)."""
+        for transport in list(self._transports):
+            if transport.is_closing():
+                transport.abort()
+                self._transports.discard(transport)
 
 
 class Transport:
@@ -226,26 +269,41 @@ class Transport:
         limit = self.max_answer_bytes
         if self.reads_whole(response):
             return await response.read()  # the fast path: aiohttp reads a known length at once
+        declared = response.content_length
+        if (
+            declared is not None
+            and declared > limit
+            and not response.headers.get("Content-Encoding")
+        ):
+            raise self._too_large(request, response, b"")  # said so up front: nothing read
+        # aiohttp inflates a compressed answer a bounded piece at a time as it is read, so
+        # this loop holds at most `limit` bytes plus one piece: past the bound it stops, and
+        # no more is inflated. The chunks are joined once, at the end, when all are in.
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.content.iter_any():
             size += len(chunk)
             if size > limit:
-                head = b"".join(chunks)[:ERROR_SNIPPET_CHARS]
-                url = str(response.url)
-                error = AnswerTooLargeError(
-                    f"{request.method} {url} -> {response.status}: the answer is larger than "
-                    f"max_answer_bytes ({limit:,} bytes once decompressed); reading stopped",
-                    method=request.method,
-                    url=url,
-                    status=response.status,
-                    snippet=_core.snippet(head),
-                    request_id=_core.request_id_of(response.headers),
-                )
-                error.limit = limit
-                raise error
+                raise self._too_large(request, response, chunks[0] if chunks else chunk)
             chunks.append(chunk)
         return b"".join(chunks)
+
+    def _too_large(
+        self, request: Request, response: aiohttp.ClientResponse, head: bytes
+    ) -> AnswerTooLargeError:
+        limit = self.max_answer_bytes
+        url = str(response.url)
+        error = AnswerTooLargeError(
+            f"{request.method} {url} -> {response.status}: the answer is larger than "
+            f"max_answer_bytes ({limit:,} bytes once decompressed); reading stopped",
+            method=request.method,
+            url=url,
+            status=response.status,
+            snippet=_core.snippet(head[:ERROR_SNIPPET_CHARS]),
+            request_id=_core.request_id_of(response.headers),
+        )
+        error.limit = limit
+        return error
 
     def session(self) -> aiohttp.ClientSession:
         """The pool's aiohttp session."""
@@ -271,8 +329,10 @@ class Transport:
         """
         timeout = timeout or self.timeout
         if timeout.total is None:
-            return self._send(request, consume, timeout, max_retries, _Progress())
-        return self._send_within(request, consume, timeout, max_retries, timeout.total)
+            call = self._send(request, consume, timeout, max_retries, _Progress())
+        else:
+            call = self._send_within(request, consume, timeout, max_retries, timeout.total)
+        return traced(self.base_url, request, call)  # one span per call when tracing is on
 
     async def _send_within(
         self,
@@ -353,6 +413,7 @@ class Transport:
                             limit,
                             delay,
                         )
+                        note_retry(retry_index + 1, delay, _describe(failure))
                         if self.hooks.retry:
                             event = _retry_event(request, url, retry_index, limit, delay, failure)
                             await fire(self.hooks.retry, event)
@@ -384,6 +445,7 @@ class Transport:
                 # total timeout), its body writer has closed its file before anything goes on.
                 with anyio.move_on_after(WRITER_STOP_GRACE, shield=True):
                     await state.wait_stopped()
+                self.pool.abort_stuck()  # its connection, if left closing with a body unsent
             raise
 
     async def _exchange(
@@ -420,6 +482,7 @@ class Transport:
                     request.method, url, request.params, response.status, attempt, elapsed,
                     request_id,
                 )  # fmt: skip
+                note_attempt(attempt, response.status, elapsed, request_id)
                 if hooks.response:
                     await _response_hooks(hooks, request, url, response, attempt, elapsed)
                 if 200 <= response.status < 300:
@@ -427,7 +490,7 @@ class Transport:
                         return await consume(response, Attempt(retries, started))
                     except ResponseValidationError as invalid:
                         raise _AttemptFailed(Failure(FailureKind.INVALID_ANSWER), invalid) from None
-                raw = await response.content.read(MAX_ERROR_BODY)
+                raw = await _read_error_body(response)
                 headers = dict(response.headers)
                 error = _core.error_for_status(
                     method=request.method,
@@ -444,6 +507,7 @@ class Transport:
             log_attempt(
                 request.method, url, request.params, None, attempt, elapsed, None, error=exc
             )
+            note_attempt(attempt, None, elapsed, None, exc)
             raise _classify(exc, request, url, state, timeout) from exc
 
     async def _request_hooks(self, request: Request, url: str, attempt: int) -> dict[str, str]:
@@ -486,6 +550,28 @@ async def _response_hooks(
         await fire(hooks.response, event)
     except Exception as exc:
         raise _HookFailed(exc) from None
+
+
+async def _read_error_body(response: aiohttp.ClientResponse) -> bytes:
+    """Up to `MAX_ERROR_BODY` bytes of an error answer (a gateway page, a JSON detail).
+
+    One ``read(n)`` gives only what has arrived; this reads on to the bound or the end. A body
+    that breaks off, times out or cannot be inflated keeps what arrived: the status is the
+    news. (A gateway that refuses an upload early, nginx's 413, may reset the connection while
+    the body is still being sent: the page may be cut, never the status.)
+    """
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while size < MAX_ERROR_BODY:
+            chunk = await response.content.read(MAX_ERROR_BODY - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except (aiohttp.ClientError, OSError):  # OSError: timeouts included
+        pass
+    return b"".join(chunks)
 
 
 def _retry_event(

@@ -273,6 +273,7 @@ async def submit_batch(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     observer: BatchObserver | None = None,
+    progress: bool = False,
 ) -> BatchReport:
     """Send files as jobs, wait for them and download their outputs; return a `BatchReport`.
 
@@ -328,6 +329,8 @@ async def submit_batch(
             Files already in the manifest that the patterns leave out are taken out of the
             batch, unless a job holds them.
         observer: a `BatchObserver` told about progress (upload bytes, jobs, files).
+        progress: show bars (bytes uploaded, jobs finished) with ``tqdm.auto``: a widget in
+            Jupyter, a bar on stderr elsewhere. Off by default; not with `observer`.
 
     Raises `InvalidInputError` for bad arguments, a manifest of another batch, a damaged one
     (``the manifest ... is damaged``) or one in use by another batch process (``... is in use
@@ -339,6 +342,13 @@ async def submit_batch(
     then sent exactly once).
     Every other per-job error is recorded on the files, not raised.
     """
+    if progress and observer is not None:
+        raise InvalidInputError("pass progress=True or an observer, not both")
+    bars = None
+    if progress:  # the command line's bars, through tqdm.auto
+        from ._bars import BatchProgress, Mode
+
+        observer = bars = BatchProgress(Mode.AUTO)
     service = client.limits
     if launch_rate is FROM_LIMITS:
         launch_interval = service.launch_interval
@@ -404,6 +414,8 @@ async def submit_batch(
         rows = await anyio.to_thread.run_sync(store.all_files)
     finally:
         await anyio.to_thread.run_sync(store.close)
+        if bars is not None:
+            bars.close()
     results = [
         FileResult(
             path=r.path,
@@ -514,6 +526,7 @@ class BatchOptions(TypedDict, total=False):
     include: Sequence[str]
     exclude: Sequence[str]
     observer: BatchObserver | None
+    progress: bool
 
 
 def run_batch(
@@ -543,6 +556,7 @@ def run_batch(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     observer: BatchObserver | None = None,
+    progress: bool = False,
 ) -> BatchReport:
     """`submit_batch` for synchronous code (a script, a notebook cell, a sync web handler).
 

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 from cli_support import Start
 
-from unstructured_jobs.testing import Emulator, FakeClock, Schedule, ServiceLimits
+from unstructured_jobs.testing import Emulator, EmulatorLimits, FakeClock, Schedule
 from unstructured_jobs.testing._cli import add_serve_arguments, limits_from
 
 JOBS = "/api/v1/jobs/"
@@ -144,7 +144,7 @@ async def test_at_most_five_jobs_run_and_the_rest_stay_scheduled(
     clock: FakeClock, http_for: Any
 ) -> None:
     emulator = Emulator(
-        clock=clock, schedule=Schedule(run_for=10), limits=ServiceLimits.published()
+        clock=clock, schedule=Schedule(run_for=10), limits=EmulatorLimits.published()
     )
     async with emulator as emu:
         http = http_for(emu)
@@ -209,7 +209,7 @@ async def test_the_quota_refuses_with_402_once_spent_and_can_be_restored(http_fo
 async def test_checks_run_in_order_and_a_refused_launch_spends_nothing(
     clock: FakeClock, http_for: Any
 ) -> None:
-    limits = dataclasses.replace(ServiceLimits.published(max_file_size=10), quota_files=1)
+    limits = dataclasses.replace(EmulatorLimits.published(max_file_size=10), quota_files=1)
     async with Emulator(clock=clock, limits=limits) as emu:
         http = http_for(emu)
         assert (await post(http, form(files(1, size=11))))[0] == 413  # before the interval
@@ -226,21 +226,21 @@ async def test_checks_run_in_order_and_a_refused_launch_spends_nothing(
 
 
 def test_the_published_preset_and_the_settings_checks() -> None:
-    published = ServiceLimits.published()
+    published = EmulatorLimits.published()
     assert (published.launch_interval, published.max_running, published.max_files_per_job,
             published.max_file_size, published.quota_files) == (1.0, 5, 10, 10_000_000, None)  # fmt: skip
-    assert ServiceLimits.published(max_file_size=50_000_000).max_file_size == 50_000_000
-    assert Emulator().limits == ServiceLimits()  # nothing but the cap of 5 running by default
+    assert EmulatorLimits.published(max_file_size=50_000_000).max_file_size == 50_000_000
+    assert Emulator().limits == EmulatorLimits()  # nothing but the cap of 5 running by default
     assert Emulator(limits=published).limits == published
     with pytest.raises(ValueError, match="not both"):
         Emulator(limits=published, max_file_size=5)
     for bad in ({"launch_interval": 0}, {"max_files_per_job": 0}, {"quota_files": -1}):
         with pytest.raises(ValueError):
-            ServiceLimits(**bad)
+            EmulatorLimits(**bad)
 
 
 async def test_the_limits_endpoint_tells_what_was_refused(http_for: Any) -> None:
-    async with Emulator(limits=ServiceLimits.published(), quota_files=None) as emu:
+    async with Emulator(limits=EmulatorLimits.published(), quota_files=None) as emu:
         http = http_for(emu)
         assert (await post(http))[0] == 200
         assert (await post(http))[0] == 429
@@ -257,7 +257,7 @@ async def test_the_limits_endpoint_tells_what_was_refused(http_for: Any) -> None
         assert [r.path for r in emu.requests] == [JOBS, JOBS]  # control calls are not recorded
 
 
-def _parsed(*argv: str) -> ServiceLimits:
+def _parsed(*argv: str) -> EmulatorLimits:
     import argparse
 
     parser = argparse.ArgumentParser()
@@ -266,16 +266,16 @@ def _parsed(*argv: str) -> ServiceLimits:
 
 
 def test_serve_flags_make_the_limits() -> None:
-    assert _parsed() == ServiceLimits()
-    assert _parsed("--max-running", "0") == ServiceLimits(max_running=None)
-    assert _parsed("--service-limits") == ServiceLimits.published()
+    assert _parsed() == EmulatorLimits()
+    assert _parsed("--max-running", "0") == EmulatorLimits(max_running=None)
+    assert _parsed("--service-limits") == EmulatorLimits.published()
     assert _parsed("--service-limits", "--max-file-size", "50MB", "--quota-files", "0") == (
-        dataclasses.replace(ServiceLimits.published(), max_file_size=50_000_000, quota_files=0)
+        dataclasses.replace(EmulatorLimits.published(), max_file_size=50_000_000, quota_files=0)
     )
     assert _parsed("--service-limits", "--launch-interval", "0") == dataclasses.replace(
-        ServiceLimits.published(), launch_interval=None
+        EmulatorLimits.published(), launch_interval=None
     )
-    assert _parsed("--launch-interval", "2", "--max-files-per-job", "3") == ServiceLimits(
+    assert _parsed("--launch-interval", "2", "--max-files-per-job", "3") == EmulatorLimits(
         launch_interval=2.0, max_files_per_job=3
     )
 

@@ -115,3 +115,62 @@ def test_a_notebook_uses_the_sync_client_run_batch_and_top_level_await(
     assert "await: 2" in out  # the sync client's job and the batch's one job
     assert "callback: True" in out
     assert len(emu.jobs) == 2
+
+
+def test_a_run_shows_as_a_table_and_ctrl_c_in_a_cell_names_the_job(
+    unstructured_emulator: Emulator, kernel_name: str
+) -> None:
+    emu = unstructured_emulator
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        _cell(
+            f"""
+            import os, signal
+            from unstructured_jobs import JobsClient
+            client = JobsClient(api_key={emu.api_key!r}, server_url={emu.url!r})
+            """
+        ),
+        _cell(  # the last expression of a cell is displayed: its HTML table in Jupyter
+            """
+            run = client.run_job(template_id="t", poll_interval=0.01, progress=True,
+                                 input_files=[("a.txt", b"a"), ("<b>.txt", b"b")])
+            run
+            """
+        ),
+        _cell(
+            """
+            import threading
+            sent, seen = [], threading.Event()
+            def on_sigint(signum, frame):  # Python's own Ctrl-C, telling the test it ran
+                seen.set()
+                raise KeyboardInterrupt
+            signal.signal(signal.SIGINT, on_sigint)
+            def ctrl_c(job):  # the user presses Ctrl-C (Jupyter: "interrupt the kernel")
+                if not sent:
+                    sent.append(job.id)
+                    os.kill(os.getpid(), signal.SIGINT)
+                    seen.wait(30)  # the job may not finish before the interrupt is handled
+            try:
+                client.run_job(template_id="t", input_files=[("c.txt", b"c")],
+                               on_poll=ctrl_c, poll_interval=0.01)
+            except KeyboardInterrupt as exc:
+                notes = "".join(getattr(exc, "__notes__", []))
+                print("interrupted:", f"run_job(job_id={sent[0]!r})" in notes)
+            again = client.run_job(job_id=sent[0], poll_interval=0.01)  # what the note says
+            print("resumed:", again.job.id == sent[0], again.ok)
+            client.close()
+            """
+        ),
+    ]
+    NotebookClient(nb, timeout=60, kernel_name=kernel_name, allow_errors=False).execute()
+    (shown,) = [o for o in nb.cells[1].outputs if o.get("output_type") == "execute_result"]
+    page = shown["data"]["text/html"]
+    assert page.startswith("<table>") and page.count("<tr>") == 3
+    assert "<td>&lt;b&gt;.txt</td><td>in memory</td>" in page and "<b>" not in page
+    assert shown["data"]["text/plain"].startswith("JobRun(job=")
+    assert "files=2: 2 in memory" in shown["data"]["text/plain"]
+    bars = "".join(o.get("text", "") for o in nb.cells[1].outputs if o.get("name") == "stderr")
+    assert f"job {next(iter(emu.jobs))}: COMPLETED" in bars  # progress=True: a bar in the cell
+    out = "".join(o.get("text", "") for o in nb.cells[2].outputs if "text" in o)
+    assert "interrupted: True" in out and "resumed: True True" in out
+    assert len(emu.jobs) == 2  # the run, and the interrupted job resumed: no third

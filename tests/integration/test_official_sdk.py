@@ -149,10 +149,10 @@ def test_jobs_through_the_sdk(emu: Emulator, sdk: UnstructuredClient) -> None:
 def test_the_sdk_meets_the_published_limits() -> None:
     """Against the limit-enforcing emulator the SDK still works, and sees each refusal as the
     service would send it: 429 with Retry-After, 413 naming the file, 402 for the quota."""
-    from unstructured_jobs.testing import FakeClock, ServiceLimits
+    from unstructured_jobs.testing import EmulatorLimits, FakeClock
 
     clock = FakeClock(1000.0)
-    limits = ServiceLimits.published(max_file_size=10)
+    limits = EmulatorLimits.published(max_file_size=10)
     emulator = Emulator(clock=clock, limits=limits)
     with emulator.running_in_thread() as emu, httpx.Client(trust_env=False) as http:
         root_level = logging.getLogger().level

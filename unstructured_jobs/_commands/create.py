@@ -55,48 +55,69 @@ async def run(args: argparse.Namespace) -> ExitCode:
                 on_upload_progress=bar.update,
             )
         if args.wait:
-            job = await _common.wait(args, client, job.id)
+            try:
+                job = await _common.wait(args, client, job.id)
+            except BaseException:
+                _say_job_exists(job.id, args.output)
+                raise
     _common.show_jobs(args, [job])
     return _common.exit_for(job) if args.wait else ExitCode.OK
 
 
+def _say_job_exists(job_id: str, output: str | None) -> None:
+    """After an error or Ctrl-C once the job exists: which job, and how to go on with it."""
+    then = f", then `unstructured-jobs download {job_id} -o {output}`" if output else ""
+    print(
+        f"unstructured-jobs: job {job_id} was created and goes on (not cancelled): "
+        f"`unstructured-jobs wait {job_id}`{then}; running this command again creates "
+        "a second job",
+        file=sys.stderr,
+    )
+
+
 async def _run_to_outputs(args: argparse.Namespace) -> ExitCode:
     mode = mode_of(args)
-    upload = TransferProgress(mode, what="upload", total=_upload_size(args.files))
     status: StatusProgress | None = None
 
     def on_poll(job: JobInformation) -> None:
         nonlocal status
-        if status is None:  # the upload is over: its bar goes, the job's status comes
-            upload.close()
+        if status is None:
             status = StatusProgress(mode, job.id)
         status(job)
 
     timeout = _common.wait_timeout(args)
-    try:
-        async with _common.client(args) as client:
-            result = await client.run_job(
+    async with _common.client(args) as client:
+        # Created first, then run_job(job_id=): from here on the job's id is known, so an
+        # error or Ctrl-C can say which job exists.
+        with TransferProgress(mode, what="upload", total=_upload_size(args.files)) as upload:
+            created = await client.create_job(
                 template_id=args.template_id,
                 job_nodes=args.job_nodes,
                 input_files=args.files,
                 on_upload_progress=upload.update,
+            )
+        try:
+            result = await client.run_job(
+                job_id=created.id,
                 timeout=timeout,
                 poll_interval=args.poll_interval,
                 on_poll=on_poll,
                 output_dir=args.output,
             )
-    except WaitTimeoutError as exc:
-        job_id = exc.job_id
-        print(
-            f"unstructured-jobs: error: {exc}; it goes on: `unstructured-jobs wait {job_id}`, "
-            f"then `unstructured-jobs download {job_id} -o {args.output}`",
-            file=sys.stderr,
-        )
-        return ExitCode.FAILED
-    finally:
-        upload.close()
-        if status is not None:
-            status.close()
+        except WaitTimeoutError as exc:
+            job_id = exc.job_id
+            print(
+                f"unstructured-jobs: error: {exc}; it goes on: `unstructured-jobs wait {job_id}`, "
+                f"then `unstructured-jobs download {job_id} -o {args.output}`",
+                file=sys.stderr,
+            )
+            return ExitCode.FAILED
+        except BaseException:
+            _say_job_exists(created.id, args.output)
+            raise
+        finally:
+            if status is not None:
+                status.close()
     return _show_run(args, result)
 
 

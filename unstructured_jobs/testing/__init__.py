@@ -96,7 +96,7 @@ Choices made where the contract is silent (the real service may differ):
   with ``output_elements``/``embedding_dim`` (``serve --output-elements --embedding-dim``), a
   list of that many elements with embeddings of that dimension, streamed with a
   ``Content-Length`` (16,000 x 1,536: 323 MB; ``docs/emulator.md``).
-- **Limits** (off by default; ``Emulator(limits=ServiceLimits.published())`` or
+- **Limits** (off by default; ``Emulator(limits=EmulatorLimits.published())`` or
   ``serve --service-limits`` turns on the published ones; see ``docs/emulator.md``): a file
   over ``max_file_size`` is 413 with a JSON ``detail`` naming it (a gateway in front would
   send an HTML page instead); more than ``max_files_per_job`` files is 400 ``{"detail": "Too
@@ -122,13 +122,15 @@ if TYPE_CHECKING:
     from ._cli import main
     from ._clock import FakeClock
     from ._faults import Fault, FaultRates, InjectedFault, UnfiredFaultsError, UnroutableFaultError
-    from ._limits import ServiceLimits
+    from ._limits import EmulatorLimits
+    from ._notifications import WebhookDelivery
     from ._records import EmulatedJob, ReceivedFile, RecordedRequest, Schedule
     from ._server import Emulator
 
 __all__ = [
     "EmulatedJob",
     "Emulator",
+    "EmulatorLimits",
     "FakeClock",
     "Fault",
     "FaultRates",
@@ -136,9 +138,9 @@ __all__ = [
     "ReceivedFile",
     "RecordedRequest",
     "Schedule",
-    "ServiceLimits",
     "UnfiredFaultsError",
     "UnroutableFaultError",
+    "WebhookDelivery",
     "main",
 ]
 
@@ -151,10 +153,11 @@ _HOMES = {
     "UnfiredFaultsError": "._faults",
     "UnroutableFaultError": "._faults",
     "Schedule": "._records",
-    "ServiceLimits": "._limits",
+    "EmulatorLimits": "._limits",
     "EmulatedJob": "._records",
     "ReceivedFile": "._records",
     "RecordedRequest": "._records",
+    "WebhookDelivery": "._notifications",
     "main": "._cli",
 }
 

@@ -28,6 +28,7 @@ from ._control import (
 )
 from ._faults import CONTROL_PREFIX, Fault, FaultPlan, UnroutableFaultError
 from ._limits import QUOTA_DETAIL, RATE_DETAIL, LimitState
+from ._notifications import Notifications
 from ._records import JOB_STATUSES, ReceivedFile, RecordedRequest
 from ._state import JobStore, server_now
 from ._upload import Form, UploadError, drain, read_form
@@ -112,6 +113,12 @@ class ApiApp:
         self._log_lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
         self.file_status_limiter: CallsPerMinute | None = None  # set by Emulator, opt-in
+        self.notifications = Notifications(
+            store,
+            workflow_exists=lambda workflow_id: catalog.get(workflow_id) is not None,
+            key_header=API_KEY_HEADER,
+        )
+        """Job events: channels, the feed and webhook deliveries (``_notifications``)."""
         # What a fault may target: `inject` refuses a method or path no request can match.
         routes = [
             (r.method, r.resource.canonical) for r in self.build().router.routes() if r.resource
@@ -158,6 +165,7 @@ class ApiApp:
         app.router.add_delete(FAULTS_PATH, self.clear_faults)
         app.router.add_get(LIMITS_PATH, self.limits_state, allow_head=False)
         app.router.add_get(RECEIVED_PATH, self.received, allow_head=False)
+        self.notifications.add_routes(app)
         return app
 
     # -- middleware --------------------------------------------------------------------------

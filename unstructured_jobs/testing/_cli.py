@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from .._constants import ENV_API_KEY, ENV_SERVER_URL
 
 if TYPE_CHECKING:
-    from ._limits import ServiceLimits
+    from ._limits import EmulatorLimits
     from ._server import Emulator
 
 __all__ = ["add_serve_arguments", "fail_files_from", "limits_from", "main", "serve"]
@@ -164,11 +164,11 @@ def _size(text: str) -> int:
     return int(float(match[1]) * _UNITS[(match[2] or "").lower()])
 
 
-def limits_from(args: argparse.Namespace) -> ServiceLimits:
-    """The `ServiceLimits` the options describe: the preset, then each flag given (0: off)."""
-    from ._limits import ServiceLimits
+def limits_from(args: argparse.Namespace) -> EmulatorLimits:
+    """The `EmulatorLimits` the options describe: the preset, then each flag given (0: off)."""
+    from ._limits import EmulatorLimits
 
-    base = ServiceLimits.published() if args.service_limits else ServiceLimits()
+    base = EmulatorLimits.published() if args.service_limits else EmulatorLimits()
     changes: dict[str, Any] = {}
     for name in ("launch_interval", "max_files_per_job", "max_file_size", "quota_files"):
         value = getattr(args, name)

@@ -1,4 +1,4 @@
-"""The service's published limits, as opt-in settings of the emulator (`ServiceLimits`), and the
+"""The service's published limits, as opt-in settings of the emulator (`EmulatorLimits`), and the
 state that enforces the account-wide ones: the launch interval and the quota (`LimitState`)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["LIMIT_NAMES", "PUBLISHED_MAX_FILE_SIZE", "LimitState", "ServiceLimits"]
+__all__ = ["LIMIT_NAMES", "PUBLISHED_MAX_FILE_SIZE", "EmulatorLimits", "LimitState"]
 
 PUBLISHED_MAX_FILE_SIZE = 10 * 1000 * 1000
 """10 MB: the stricter of the two sizes the docs publish (the newer pages say 50 MB)."""
@@ -21,12 +21,12 @@ RATE_DETAIL = "Rate limit exceeded"
 
 
 @dataclass(frozen=True)
-class ServiceLimits:
+class EmulatorLimits:
     """The limits an `Emulator` enforces, each off with None (the defaults are the emulator's
     behaviour without limits: only the cap of 5 running jobs).
 
-    Use ``ServiceLimits.published()`` for the limits the service's docs publish, or
-    ``dataclasses.replace(ServiceLimits.published(), max_file_size=50_000_000)`` to change one.
+    Use ``EmulatorLimits.published()`` for the limits the service's docs publish, or
+    ``dataclasses.replace(EmulatorLimits.published(), max_file_size=50_000_000)`` to change one.
 
     Attributes:
         launch_interval: seconds that must separate the *arrivals* of two launches (create job,
@@ -63,7 +63,7 @@ class ServiceLimits:
             raise ValueError(f"quota_files must be an integer >= 0 or None, got {quota!r}")
 
     @classmethod
-    def published(cls, *, max_file_size: int | None = PUBLISHED_MAX_FILE_SIZE) -> ServiceLimits:
+    def published(cls, *, max_file_size: int | None = PUBLISHED_MAX_FILE_SIZE) -> EmulatorLimits:
         """The limits the service's docs publish for on-demand jobs (``docs/emulator.md`` names
         the page of each): one launch per second, 5 jobs running, 10 files per job, 10 MB per
         file (pass ``max_file_size=50_000_000`` for the newer pages' 50 MB). No quota."""
@@ -83,7 +83,7 @@ class LimitState:
     """The account-wide state behind the limits: accepted launch arrivals, the quota left, and
     how many requests each limit refused. The caller holds the job store's lock."""
 
-    def __init__(self, limits: ServiceLimits) -> None:
+    def __init__(self, limits: EmulatorLimits) -> None:
         self.limits = limits
         self._arrivals: list[float] = []  # accepted launches, sorted
         self.quota_left = limits.quota_files

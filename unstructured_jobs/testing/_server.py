@@ -16,7 +16,8 @@ from .._loop_thread import EventLoopThread
 from ._app import API_KEY_HEADER, DEFAULT_API_KEY, ApiApp, CallsPerMinute
 from ._catalog import Catalog
 from ._faults import Fault, FaultPlan, FaultRates, InjectedFault, UnfiredFaultsError
-from ._limits import LimitState, ServiceLimits
+from ._limits import EmulatorLimits, LimitState
+from ._notifications import Notifications
 from ._outputs import OutputShape
 from ._records import EmulatedJob, ReceivedFile, RecordedRequest, Schedule
 from ._state import JobStore
@@ -41,13 +42,13 @@ class Emulator:
         host, port: where to listen (port 0 picks a free port).
         schedule: how jobs move between statuses (default ``Schedule()``: done at once).
         clock: monotonic seconds used by the schedule, runtimes and the launch interval.
-        limits: the service's limits to enforce, all at once: ``ServiceLimits.published()``
-            for the published ones (see `ServiceLimits`). Give either `limits` or the single
+        limits: the service's limits to enforce, all at once: ``EmulatorLimits.published()``
+            for the published ones (see `EmulatorLimits`). Give either `limits` or the single
             settings below, not both.
         max_running: jobs ``IN_PROGRESS`` at once (the published limit is 5; None: no limit).
         fail_files: predicate on an input filename; matching files fail processing.
         max_files_per_job, max_file_size, launch_interval, quota_files: single service limits
-            (off by default; see `ServiceLimits`). ``launch_rate`` (launches per second) is
+            (off by default; see `EmulatorLimits`). ``launch_rate`` (launches per second) is
             the older spelling of ``launch_interval = 1 / launch_rate``.
         fault_rates: random faults from the start (see ``FaultRates``).
         output_for: builds the download body (bytes) of one received file.
@@ -82,7 +83,7 @@ class Emulator:
         launch_rate: float | None = None,
         launch_interval: float | None = None,
         quota_files: int | None = None,
-        limits: ServiceLimits | None = None,
+        limits: EmulatorLimits | None = None,
         fault_rates: FaultRates | None = None,
         output_for: Callable[[ReceivedFile], bytes] | None = None,
         ssl_context: ssl.SSLContext | None = None,
@@ -102,7 +103,7 @@ class Emulator:
             raise ValueError("launch_rate must be > 0 or None")
         if launch_rate is not None and launch_interval is not None:
             raise ValueError("give launch_interval or launch_rate, not both")
-        single = ServiceLimits(
+        single = EmulatorLimits(
             launch_interval=launch_interval if launch_rate is None else 1.0 / launch_rate,
             max_running=max_running,
             max_files_per_job=max_files_per_job,
@@ -111,7 +112,7 @@ class Emulator:
         )
         if limits is None:
             limits = single
-        elif single != ServiceLimits():
+        elif single != EmulatorLimits():
             raise ValueError("give limits= or the single limit settings, not both")
         self._limits = LimitState(limits)
         self.host = host
@@ -161,6 +162,12 @@ class Emulator:
     def api_key(self) -> str:
         """A key the emulator accepts (``"emulator-key"`` when any key is accepted)."""
         return self._key if self._key is not None else DEFAULT_API_KEY
+
+    @property
+    def notifications(self) -> Notifications:
+        """Job events: the feed's events, webhook deliveries made, and the codes that verify
+        email channels (see docs/emulator.md, "Job events")."""
+        return self._api.notifications
 
     @property
     def headers(self) -> dict[str, str]:
@@ -335,7 +342,7 @@ class Emulator:
         )
 
     @property
-    def limits(self) -> ServiceLimits:
+    def limits(self) -> EmulatorLimits:
         """The service limits this emulator enforces."""
         return self._limits.limits
 
@@ -382,7 +389,8 @@ class Emulator:
 
     def reset(self) -> None:
         """Forget jobs, workflows, recorded requests, scripted faults, accepted launches and
-        refusals; the quota starts again from its setting (options and rates stay).
+        refusals, notification channels and job events; the quota starts again from its
+        setting (options and rates stay).
 
         Like ``clear_faults()``, forgotten faults are not checked by ``assert_all_faults_fired()``.
         """
@@ -390,5 +398,6 @@ class Emulator:
         self._catalog.clear()
         self._faults.clear()
         self._api.clear_log()
+        self._api.notifications.clear()
         with self._store.lock:
             self._limits.clear()

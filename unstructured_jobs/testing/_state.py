@@ -55,6 +55,7 @@ class _Job:
     failed: dict[str, str] = field(default_factory=dict)  # filename -> error
     message: str | None = None
     job_type: str = "ephemeral"
+    announced: str | None = None  # the last status told to `JobStore.on_status`
 
 
 def server_now(offset: float = 0.0) -> datetime:
@@ -133,6 +134,21 @@ class JobStore:
         self._jobs: dict[str, _Job] = {}
         self._active: dict[str, _Job] = {}  # jobs not yet in a terminal status
         self._sim_t = -INF
+        self.on_status: Callable[[Json], None] | None = None
+        """Called (under the lock) with a job's JobInformation each time its status changes
+        (job events: ``_notifications``); it must not block."""
+
+    def _announce(self, job: _Job) -> None:
+        """Tell `on_status` about the job's status, once per change."""
+        if job.status != job.announced:
+            job.announced = job.status
+            if self.on_status is not None:
+                self.on_status(self._info(job))
+
+    def refresh(self) -> None:
+        """Apply the schedule up to now (statuses change lazily, when the store is read)."""
+        with self.lock:
+            self._refresh(self.clock())
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -168,6 +184,7 @@ class JobStore:
                 job_type=job_type,
             )
             self._jobs[job.id] = self._active[job.id] = job
+            self._announce(job)
             return self._info(job)
 
     def _refresh(self, now: float) -> None:
@@ -198,6 +215,7 @@ class JobStore:
             elif starter is not None:
                 self._sim_t = next_start
                 starter.status, starter.started_t = "IN_PROGRESS", next_start
+                self._announce(starter)
         self._sim_t = max(self._sim_t, now)
 
     def _finish(self, job: _Job, t: float, forced: str | None = None) -> None:
@@ -219,6 +237,7 @@ class JobStore:
             job.message = "All files failed" if all_failed else "Job failed"
         elif job.failed:
             job.message = f"{len(job.failed)} of {len(job.files)} files failed"
+        self._announce(job)
 
     def _get(self, job_id: str) -> _Job | None:
         job = self._jobs.get(job_id)
@@ -237,6 +256,7 @@ class JobStore:
                 for _ in range(steps):
                     if job.status == "SCHEDULED":
                         job.status, job.started_t = "IN_PROGRESS", now
+                        self._announce(job)
                     elif job.status == "IN_PROGRESS":
                         self._finish(job, now)
 
@@ -259,6 +279,7 @@ class JobStore:
             else:
                 self._finish(job, now, forced=status)
             job.status = status
+            self._announce(job)
             if status not in TERMINAL_STATUSES:
                 self._active[job.id] = job
 
@@ -274,6 +295,7 @@ class JobStore:
                 job.status, job.auto = "STOPPED", False
                 job.finished_t = self.clock()
                 job.message = message = "Job was stopped"
+                self._announce(job)
             return {"id": job.id, "status": job.status, "message": message}
 
     def _require(self, job_id: str) -> _Job:

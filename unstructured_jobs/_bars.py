@@ -14,16 +14,17 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
-
-from tqdm import tqdm
 
 from ._constants import CLI_PROGRESS_INTERVAL
 from ._engine import BatchObserver
 from ._hooks import RetryEvent
 from ._manifest import FileState
 from ._models import JobFileStatus, JobInformation
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 __all__ = [
     "BatchProgress",
@@ -39,7 +40,11 @@ __all__ = [
 
 def write_line(text: str) -> None:
     """Print a line on stderr above the progress bars (tqdm clears them, then redraws them)."""
-    tqdm.write(text, file=sys.stderr)
+    bars = sys.modules.get("tqdm")  # imported by the first bar (`_bar`): none without it
+    if bars is not None:
+        bars.tqdm.write(text, file=sys.stderr)
+    else:
+        print(text, file=sys.stderr)
     sys.stderr.flush()
 
 
@@ -69,7 +74,10 @@ class Mode(enum.Enum):
 
 def _bar(mode: Mode, **kwargs: Any) -> tqdm[Any]:
     """A tqdm bar: ``tqdm.auto`` for `Mode.AUTO` (it ignores the terminal's size), else tqdm's
-    own on stderr at the terminal's size."""
+    own on stderr at the terminal's size. tqdm is imported with the first bar: a run without
+    bars (stderr not a terminal, ``--no-progress``, ``--help``) spends no start-up on it."""
+    from tqdm import tqdm
+
     if mode is Mode.AUTO:
         from tqdm.auto import tqdm as auto_tqdm
 

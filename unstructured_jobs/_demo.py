@@ -5,7 +5,6 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from ._client import AsyncJobsClient
 from ._constants import CLI_DEMO_FILES
 from .batch import BatchObserver, BatchReport, submit_batch
 
@@ -49,6 +48,7 @@ async def run_demo(
     workdir: Path, *, files: int = CLI_DEMO_FILES, observer: BatchObserver | None = None
 ) -> BatchReport:
     """Serve the emulator, write sample files under `workdir` and run a batch through it."""
+    from ._client import AsyncJobsClient  # aiohttp: not imported for `--help`
     from .testing import Emulator, Schedule
 
     inputs = workdir / "inputs"

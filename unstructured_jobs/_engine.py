@@ -34,7 +34,6 @@ from ._constants import (
     LOGGER_NAME,
 )
 from ._core import backoff_delay, one_line, parse_retry_after
-from ._downloads import remove_stale_parts
 from ._exceptions import (
     AmbiguousRequestError,
     APIConnectionError,
@@ -356,6 +355,8 @@ class BatchRun:
 
     async def _remove_stale_parts(self, outputs: set[str]) -> None:
         """Temporary files that downloads killed in an earlier run left beside our outputs."""
+        from ._downloads import remove_stale_parts  # aiohttp: not for a dry run or `--help`
+
         by_folder: dict[str, set[str]] = defaultdict(set)
         for path in outputs:
             by_folder[os.path.dirname(path)].add(os.path.basename(path))

@@ -34,7 +34,6 @@ stay done; the others fail, and ``retry_failed`` sends only those again.
 
 from __future__ import annotations
 
-import enum
 import os
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
@@ -45,6 +44,7 @@ import anyio
 import anyio.to_thread
 import attrs
 
+from ._batch_options import FROM_LIMITS, _FromLimits, options_of
 from ._constants import (
     BATCH_CLOCK_SKEW,
     BATCH_MANIFEST_NAME,
@@ -53,8 +53,6 @@ from ._constants import (
     BATCH_RECONCILE_GRACE,
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
-    SERVICE_MAX_FILE_BYTES,
-    SERVICE_MAX_FILES_PER_JOB,
 )
 from ._engine import BatchObserver, BatchRun
 from ._exceptions import InvalidInputError, UnsafePathError
@@ -68,13 +66,12 @@ from ._manifest import (
     display_path,
     write_error,
 )
+from ._options import ServiceLimits
 from ._paths import output_path_inside, path_filter, safe_output_name
 from ._plan import BatchPlan, PlannedAction, PlannedFile, make_plan, record_walk
 from ._walk import Walk
 
 if TYPE_CHECKING:
-    from typing_extensions import Unpack  # typing.Unpack for **kwargs needs Python 3.12
-
     from ._client import AsyncJobsClient
     from ._sync import JobsClient
 
@@ -197,18 +194,6 @@ def _failure_cause(error: str | None) -> str:
     return "other"
 
 
-class _FromLimits(enum.Enum):
-    FROM_LIMITS = "from the client's limits"
-
-    def __repr__(self) -> str:
-        return "FROM_LIMITS"
-
-
-FROM_LIMITS = _FromLimits.FROM_LIMITS
-"""The default of `submit_batch`'s `files_per_job`, `max_file_bytes` and `launch_rate`: the
-value from the client's `ServiceLimits` (``client.limits``)."""
-
-
 @attrs.frozen
 class _Setup:
     """The checked arguments of a batch, shared by `submit_batch` and `plan_batch`."""
@@ -324,7 +309,7 @@ async def submit_batch(
             two listings (the account's SCHEDULED and IN_PROGRESS jobs), whatever the number
             of jobs, plus one `get_job` per job that has ended: a finished job is noticed
             within `poll_interval` and a round trip (half of it once nothing is left to send).
-            max_poll_interval: not used by batches (kept for compatibility).
+        max_poll_interval: not used by batches (kept for compatibility).
         clock_skew: seconds of tolerance when matching a possibly created job to a group,
             on top of the difference between our clock and the server's, which is measured
             (from the ``Date`` header of the job listing). It covers a server whose ``Date``
@@ -336,6 +321,8 @@ async def submit_batch(
             client's own retries are not used for job-creating requests: each send takes a
             launch slot. 429s do not count: the group takes its turn again after the wait.
         retry_failed: send again the files whose job failed in an earlier run.
+        include_hidden: also take the hidden files and folders (names starting with a dot)
+            found in the folders given (a hidden file named in `inputs` is always taken).
         include, exclude: glob patterns (`unstructured_jobs._paths.path_filter`): a file
             found in `inputs` is added when it matches an `include` pattern (if any is given)
             and no `exclude` pattern. ``*.pdf`` matches names, ``drafts/**`` the end of paths.
@@ -457,14 +444,15 @@ def plan_batch(
     job_nodes: list[dict[str, Any]] | None = None,
     output_dir: str | os.PathLike[str] | None = None,
     manifest: str | os.PathLike[str] | None = None,
-    files_per_job: int = SERVICE_MAX_FILES_PER_JOB,
-    max_file_bytes: int | None = SERVICE_MAX_FILE_BYTES,
+    files_per_job: int | _FromLimits = FROM_LIMITS,
+    max_file_bytes: int | _FromLimits | None = FROM_LIMITS,
     max_job_bytes: int | None = None,
     wait: bool = True,
     retry_failed: bool = False,
     include_hidden: bool = False,
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
+    limits: ServiceLimits | None = None,
 ) -> BatchPlan:
     """What `submit_batch` would send, wait for and skip with these arguments: a dry run.
 
@@ -479,7 +467,16 @@ def plan_batch(
     collected or its ``files.close()`` is called), the counts, `BatchPlan.jobs` and
     `BatchPlan.upload_bytes` come from SQL, and `BatchPlan.files` is read a page at a time
     as it is iterated; a million files are planned in bounded memory.
+
+    `files_per_job` and `max_file_bytes` default, as in `submit_batch`, to the limits: here
+    `limits` (the `ServiceLimits` of the client the batch will use), else `ServiceLimits()`'s
+    published values (10 files per job, 50 MB per file).
     """
+    service = ServiceLimits() if limits is None else limits
+    if files_per_job is FROM_LIMITS:
+        files_per_job = service.files_per_job or _NO_LIMIT
+    if max_file_bytes is FROM_LIMITS:
+        max_file_bytes = service.bytes_per_file
     setup = _Setup.check(
         inputs, template_id, job_nodes, output_dir, manifest, files_per_job, include, exclude
     )
@@ -505,7 +502,8 @@ def plan_batch(
 
 
 class BatchOptions(TypedDict, total=False):
-    """The keyword options of `submit_batch`, for `run_batch` (see `submit_batch` for each)."""
+    """The keyword options of `submit_batch` and `run_batch`, as a dict's type (see
+    `submit_batch` for each): ``run_batch(inputs, **options)`` with ``options: BatchOptions``."""
 
     template_id: str | None
     job_nodes: list[dict[str, Any]] | None
@@ -537,18 +535,41 @@ def run_batch(
     client: JobsClient | None = None,
     api_key: str | None = None,
     server_url: str | None = None,
-    **options: Unpack[BatchOptions],
+    template_id: str | None = None,
+    job_nodes: list[dict[str, Any]] | None = None,
+    output_dir: str | os.PathLike[str] | None = None,
+    manifest: str | os.PathLike[str] | None = None,
+    files_per_job: int | _FromLimits = FROM_LIMITS,
+    max_file_bytes: int | _FromLimits | None = FROM_LIMITS,
+    max_job_bytes: int | None = None,
+    launch_rate: float | _FromLimits | None = FROM_LIMITS,
+    max_concurrent_uploads: int = BATCH_MAX_CONCURRENT_UPLOADS,
+    wait: bool = True,
+    wait_timeout: float | None = None,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
+    max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+    clock_skew: float = BATCH_CLOCK_SKEW,
+    reconcile_grace: float = BATCH_RECONCILE_GRACE,
+    max_submit_attempts: int = BATCH_MAX_SUBMIT_ATTEMPTS,
+    retry_failed: bool = False,
+    include_hidden: bool = False,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    observer: BatchObserver | None = None,
+    progress: bool = False,
 ) -> BatchReport:
     """`submit_batch` for synchronous code (a script, a notebook cell, a sync web handler).
 
-    With a `JobsClient` as `client`, the batch runs in that client's event loop; otherwise a
-    temporary `JobsClient` is made from `api_key`/`server_url` (or the environment) and closed
-    at the end. Either way the call blocks, and works from a thread that runs an event loop of
-    its own (a notebook cell) too; Ctrl-C cancels the batch (run it again to resume).
+    Takes the same options as `submit_batch` (see it for each). With a `JobsClient` as
+    `client`, the batch runs in that client's event loop; otherwise a temporary `JobsClient`
+    is made from `api_key`/`server_url` (or the environment) and closed at the end. Either way
+    the call blocks, and works from a thread that runs an event loop of its own (a notebook
+    cell) too; Ctrl-C cancels the batch (run it again to resume).
     `observer` callbacks run in the thread that runs the client's loop (usually the caller's).
     """
     from ._sync import JobsClient
 
+    options = options_of(locals())  # every declared option, as given (see _batch_options)
     if client is not None:
         return client.call_async(submit_batch, inputs, **options)
     from ._secret import Secret

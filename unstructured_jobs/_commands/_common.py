@@ -7,9 +7,8 @@ import os
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from .._client import AsyncJobsClient
 from .._constants import DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, ENV_API_KEY, ENV_SERVER_URL
 from .._converter import unstructure
 from .._exceptions import InvalidInputError, WaitTimeoutError
@@ -19,6 +18,9 @@ from .._options import Timeout
 from .._output import print_json, print_table, printable
 from ._progress import StatusProgress, mode_of
 from ._types import count, job_nodes, name_id, number
+
+if TYPE_CHECKING:
+    from .._client import AsyncJobsClient
 
 JOB_COLUMNS = ("id", "status", "created_at", "workflow_name", "files")
 
@@ -132,6 +134,8 @@ def add_wait_options(p: argparse.ArgumentParser, *, flag: bool) -> None:
 async def client(args: argparse.Namespace) -> AsyncIterator[AsyncJobsClient]:
     """The client the common options describe, with the command line's retry hook
     (``args.retry_notes``, set by `unstructured_jobs.cli`) when there is one."""
+    from .._client import AsyncJobsClient  # aiohttp: imported when a command talks to the API
+
     options: dict[str, Any] = {}
     notes = getattr(args, "retry_notes", None)
     if notes is not None:

@@ -9,16 +9,9 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from .._constants import (
-    BATCH_MANIFEST_NAME,
-    BATCH_MAX_CONCURRENT_UPLOADS,
-    CLI_BATCH_MANIFEST,
-    SERVICE_LAUNCHES_PER_SECOND,
-    SERVICE_MAX_FILE_BYTES,
-    SERVICE_MAX_FILES_PER_JOB,
-)
+from .._batch_options import BATCH_OPTIONS, BatchOption
+from .._constants import CLI_BATCH_MANIFEST
 from .._exit_codes import ExitCode
-from ..batch import plan_batch, submit_batch
 from . import _common
 from ._progress import BatchProgress, RetryNotes, mode_of
 from ._report import TABLE_MAX_FILES, Pacing, plan, report
@@ -30,57 +23,11 @@ REQUIRED = "(--template-id ID | --job-nodes JSON|@FILE)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Inputs, job definition, output, manifest, limits and rates."""
+    """Inputs, then the batch options that have a flag (`BATCH_OPTIONS`), then the command's."""
     p.add_argument("inputs", nargs="+", help="files, folders (recursive) and glob patterns")
-    _common.add_job_definition(p)
-    p.add_argument("-o", "--output", help="download outputs into this folder")
-    p.add_argument(
-        "--manifest",
-        help=f"manifest file (default: OUTPUT/{BATCH_MANIFEST_NAME}, else ./{CLI_BATCH_MANIFEST})",
-    )
-    p.add_argument(
-        "--files-per-job",
-        type=positive,
-        default=SERVICE_MAX_FILES_PER_JOB,
-        help=f"default {SERVICE_MAX_FILES_PER_JOB}",
-    )
-    p.add_argument(
-        "--max-file-size",
-        type=size,
-        default=SERVICE_MAX_FILE_BYTES,
-        help=f"default {size_text(SERVICE_MAX_FILE_BYTES)}",
-    )
-    p.add_argument("--max-job-size", type=size, default=None, help="default: no limit")
-    p.add_argument(
-        "--launch-rate",
-        type=number(zero=True),
-        default=SERVICE_LAUNCHES_PER_SECOND,
-        help="jobs/s, 0: no limit",
-    )
-    p.add_argument(
-        "--concurrency",
-        type=positive,
-        default=BATCH_MAX_CONCURRENT_UPLOADS,
-        help=f"uploads at once (default {BATCH_MAX_CONCURRENT_UPLOADS})",
-    )
-    p.add_argument("--no-wait", action="store_true", help="submit only; re-run to wait")
-    p.add_argument("--retry-failed", action="store_true", help="resend files whose job failed")
-    p.add_argument("--include-hidden", action="store_true", help="include dot files in folders")
-    p.add_argument(
-        "--include",
-        action="append",
-        default=[],
-        metavar="GLOB",
-        help="only files matching this pattern (repeatable): '*.pdf' matches names, "
-        "'drafts/**' the end of paths",
-    )
-    p.add_argument(
-        "--exclude",
-        action="append",
-        default=[],
-        metavar="GLOB",
-        help="leave out files matching this pattern (repeatable)",
-    )
+    for option in BATCH_OPTIONS:
+        if option.flag is not None:
+            _add_option(p, option)
     p.add_argument(
         "--dry-run",
         action="store_true",
@@ -93,7 +40,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help=f"a line per file before the summary (default: for at most {TABLE_MAX_FILES} "
         "files; a larger batch prints its summary and failures)",
     )
-    _common.add_wait_options(p, flag=False)
+
+
+def _add_option(p: argparse.ArgumentParser, option: BatchOption) -> None:
+    """One batch option's flag, read as its `CliKind` says (see `_batch_options`)."""
+    assert option.flag is not None
+    if option.kind == "shared":  # the helper shared with other commands adds it once
+        if option.flag == "--template-id":
+            _common.add_job_definition(p)
+        elif option.flag == "--timeout":
+            _common.add_wait_options(p, flag=False)
+        return
+    shown = size_text(option.cli_default) if option.kind == "size" else option.cli_default
+    help = None if option.cli_help is None else option.cli_help.format(default=shown)
+    metavar = option.dest.upper()
+    kinds: dict[str, dict[str, Any]] = {
+        "text": {},
+        "positive": {"type": positive, "metavar": metavar},
+        "size": {"type": size, "metavar": metavar},
+        "rate": {"type": number(zero=True), "metavar": metavar},
+        "flag": {"action": "store_true"},
+        "negated": {"action": "store_true"},
+        "globs": {"action": "append", "metavar": "GLOB", "default": []},
+    }
+    arguments = kinds[option.kind]
+    if option.kind in ("text", "positive", "size", "rate"):
+        arguments = {**arguments, "default": option.cli_default}
+    flags = [option.flag] if option.short is None else [option.short, option.flag]
+    p.add_argument(*flags, help=help, **arguments)
 
 
 async def run(args: argparse.Namespace) -> ExitCode:
@@ -101,23 +75,18 @@ async def run(args: argparse.Namespace) -> ExitCode:
     manifest = args.manifest
     if manifest is None and args.output is None:
         manifest = CLI_BATCH_MANIFEST
-    options: dict[str, Any] = {
-        "template_id": args.template_id,
-        "job_nodes": args.job_nodes,
-        "output_dir": args.output,
-        "manifest": manifest,
-        "files_per_job": args.files_per_job,
-        "max_file_bytes": args.max_file_size,
-        "max_job_bytes": args.max_job_size,
-        "wait": not args.no_wait,
-        "retry_failed": args.retry_failed,
-        "include_hidden": args.include_hidden,
-        "include": args.include,
-        "exclude": args.exclude,
-    }
+    options = {o.name: o.from_args(args) for o in BATCH_OPTIONS if o.flag is not None}
+    options["manifest"] = manifest
+    from ..batch import plan_batch, submit_batch  # the engine: not needed for --help
+
     if args.dry_run:  # no client: nothing can be sent, and no API key is needed
         return plan(
-            args, await anyio.to_thread.run_sync(lambda: plan_batch(args.inputs, **options))
+            args,
+            await anyio.to_thread.run_sync(
+                lambda: plan_batch(
+                    args.inputs, **{o.name: options[o.name] for o in BATCH_OPTIONS if o.plan}
+                )
+            ),
         )
     progress = BatchProgress(mode_of(args), debug=args.debug)
     notes: RetryNotes | None = getattr(args, "retry_notes", None)
@@ -129,10 +98,6 @@ async def run(args: argparse.Namespace) -> ExitCode:
             result = await submit_batch(
                 client,
                 args.inputs,
-                launch_rate=args.launch_rate or None,
-                max_concurrent_uploads=args.concurrency,
-                wait_timeout=args.timeout,
-                poll_interval=args.poll_interval,
                 observer=progress,
                 **options,
             )

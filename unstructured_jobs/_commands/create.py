@@ -6,15 +6,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._converter import unstructure
 from .._exceptions import WaitTimeoutError
 from .._exit_codes import ExitCode
 from .._models import JobInformation
-from .._run import JobRun
 from . import _common
 from ._progress import StatusProgress, TransferProgress, mode_of
+
+if TYPE_CHECKING:
+    from .._run import JobRun  # the run's module imports aiohttp: not for `--help`
 
 NAME = "create"
 HELP = "create one job from files (and wait, or wait and download with -o)"

@@ -297,6 +297,10 @@ class BatchRun:
         # Set, before the upload slot is freed, by an answer that ends the batch (401, 402,
         # 403, a 404 on the jobs collection): no create starts after it, however fast.
         self.stopping = False
+        # Creates in flight: a batch that stops lets them finish (their outcome is then known)
+        # instead of cancelling them into "a job may exist" for the next run to reconcile.
+        self.in_flight = 0
+        self.flight_changed = anyio.Event()
         # Splitting refused groups: the smallest file size the server refused as too large
         # (larger files are not sent again this run), refused single files and created jobs
         # (several single files refused and no job created: the request itself is refused,
@@ -585,6 +589,7 @@ class BatchRun:
             return Outcome(Settled.REFUSED)
         files = [InputFile(f.path, filename=f.upload_name) for f in group.files]
         try:
+            self.in_flight += 1
             try:
                 # No retries in the client: every new attempt goes through the launch slots.
                 job = await self.client.create_job(
@@ -597,6 +602,9 @@ class BatchRun:
                 self.stopping = True
                 raise
             finally:
+                self.in_flight -= 1
+                changed, self.flight_changed = self.flight_changed, anyio.Event()
+                changed.set()  # every waiter wakes and looks again
                 self.uploads.release()
                 launch.finish()
             self.created_offset = job.created_at - _now()
@@ -606,6 +614,8 @@ class BatchRun:
             return await self._reconcile(group, exc)
         except _WRONG_SERVER as exc:
             await self.db(self.m.group_unsent, group.id, _short(exc))
+            while self.in_flight:  # the creates already sent settle first (nothing new leaves)
+                await self.flight_changed.wait()
             raise
         except InputFileError as exc:
             self.observer.on_upload(-sent)

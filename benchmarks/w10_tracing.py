@@ -46,7 +46,7 @@ if mode.startswith("sdk"):
     trace.set_tracer_provider(provider)
 
 from unstructured_jobs._core import Request, Safety, api_path
-from unstructured_jobs._tracing import note_attempt, traced
+from unstructured_jobs._http.tracing import note_attempt, traced
 
 BASE = "http://127.0.0.1:8765"
 JOB = "0f8e1c2a-0000-4000-8000-000000000001"

@@ -30,7 +30,7 @@ from unstructured_jobs import (
     JobMayExistError,
     Timeout,
 )
-from unstructured_jobs import _multipart as multipart
+from unstructured_jobs._files import multipart as multipart
 from unstructured_jobs.testing import Emulator, FakeClock
 
 MiB = 1024 * 1024

@@ -23,7 +23,7 @@ import anyio.to_thread
 import pytest
 
 from unstructured_jobs import AsyncJobsClient, ServiceLimits
-from unstructured_jobs import _multipart as multipart
+from unstructured_jobs._files import multipart as multipart
 from unstructured_jobs.testing import Emulator
 
 CHUNK = 256 * 1024
@@ -290,7 +290,7 @@ async def test_a_cached_chunk_the_connection_still_holds_is_never_overwritten(
     reports that it holds none of it (an empty write buffer): a connection that keeps the chunks
     it was given, or that does not say, gets a new buffer each time, and every byte it sends is
     the file's; one that sent them gets the same buffer again."""
-    from unstructured_jobs._inputs import prepare_files
+    from unstructured_jobs._files.inputs import prepare_files
 
     path = big_file(tmp_path)
     cases = (

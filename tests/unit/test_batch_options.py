@@ -17,7 +17,7 @@ from typing import Any, get_type_hints
 import pytest
 
 from unstructured_jobs import batch
-from unstructured_jobs._batch_options import BATCH_OPTIONS, FROM_LIMITS
+from unstructured_jobs._batch.options import BATCH_OPTIONS, FROM_LIMITS
 from unstructured_jobs._commands import build_parser
 from unstructured_jobs._options import ServiceLimits
 

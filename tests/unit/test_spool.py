@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from unstructured_jobs._downloads import WRITE_BATCH, spool
+from unstructured_jobs._files.downloads import WRITE_BATCH, spool
 
 
 class _Content:

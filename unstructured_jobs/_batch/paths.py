@@ -8,9 +8,9 @@ import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 
-from ._exceptions import UnsafePathError
-from ._inputs import _clean_name
-from .paths import output_path_inside, safe_output_name
+from .._exceptions import UnsafePathError
+from .._files.inputs import _clean_name
+from ..paths import output_path_inside, safe_output_name
 
 __all__ = [
     "UnsafePathError",
@@ -43,7 +43,7 @@ def collect_files(
     async code. This is `unstructured_jobs._walk.iter_files` as lists: the batch itself
     streams the walk, without holding every path.
     """
-    from ._walk import iter_files
+    from .walk import iter_files
 
     problems: list[tuple[str, str]] = []
     files = list(

@@ -27,7 +27,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from urllib.parse import urlencode, urlsplit
 
-from ._constants import LOGGER_NAME
+from .._constants import LOGGER_NAME
 
 __all__ = ["ENV_LOG", "configure_from_environment", "log_attempt", "without_environment_handler"]
 

@@ -46,14 +46,14 @@ import anyio.to_thread
 from aiohttp import payload as aiohttp_payload
 from aiohttp.abc import AbstractStreamWriter
 
-from ._constants import (
+from .._constants import (
     LOGGER_NAME,
     STALL_CHECKS_PER_TIMEOUT,
     UNWATCHED_BODY,
     UPLOAD_CHUNK_SIZE,
 )
-from ._exceptions import reduce_error
-from ._inputs import PreparedFile, reason_for
+from .._exceptions import reduce_error
+from .inputs import PreparedFile, reason_for
 
 log = logging.getLogger(LOGGER_NAME)
 T = TypeVar("T")

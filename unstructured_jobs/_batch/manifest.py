@@ -49,8 +49,8 @@ from typing import Any, TypeVar, overload
 
 import attrs
 
-from ._exceptions import InvalidInputError, LocalFileError, UnstructuredJobsError
-from ._paths import mount_point, name_as_sent
+from .._exceptions import InvalidInputError, LocalFileError, UnstructuredJobsError
+from .paths import mount_point, name_as_sent
 
 __all__ = ["FileRow", "FileState", "GroupRow", "GroupState", "Manifest"]
 

@@ -25,8 +25,8 @@ from typing import IO, Any, TypeAlias
 
 import attrs
 
-from ._constants import DEFAULT_CONTENT_TYPE
-from ._exceptions import InputFileError
+from .._constants import DEFAULT_CONTENT_TYPE
+from .._exceptions import InputFileError
 
 
 @attrs.frozen

@@ -22,8 +22,8 @@ from typing import Any, overload
 
 import attrs
 
-from ._grouping import GroupLimits
-from ._manifest import GroupState, Manifest, _db_path, _py_path
+from .grouping import GroupLimits
+from .manifest import GroupState, Manifest, _db_path, _py_path
 
 __all__ = ["BatchPlan", "PlannedAction", "PlannedFile", "make_plan"]
 

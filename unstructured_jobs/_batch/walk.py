@@ -27,7 +27,7 @@ import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from ._paths import _GLOB_CHARS, _glob
+from .paths import _GLOB_CHARS, _glob
 
 __all__ = ["Walk", "iter_files"]
 

@@ -3,7 +3,7 @@
     python benchmarks/w10_tracing.py              # 20 000 calls per mode, median of 5
     python benchmarks/w10_tracing.py --calls 2000 --reps 3
 
-The work `_tracing` adds to one request (wrapping the transport's awaitable, and noting one
+The work `_http.tracing` adds to one request (wrapping the transport's awaitable, and noting one
 attempt from the retry loop) is timed around an awaitable that does nothing, against awaiting
 that awaitable bare, each mode in a fresh interpreter:
 

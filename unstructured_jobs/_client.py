@@ -2,7 +2,7 @@
 
 Each method validates its arguments (before any byte is sent), builds a `Request`, and hands it
 to the transport with a consumer that turns the answer into records. Wire details live in
-`_transport`; retry and error policy in `_core`.
+`_http.transport`; retry and error policy in `_core`.
 
 Adding an endpoint: write its method here (a `Request` with its `Safety`, success statuses and,
 for a request that creates something, its `on_lost`), its records in `_models` and its route in

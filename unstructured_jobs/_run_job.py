@@ -30,13 +30,13 @@ import anyio
 import anyio.to_thread
 import attrs
 
-from ._batch.paths import output_path_inside, safe_output_name
 from ._constants import LOGGER_NAME
 from ._exceptions import InvalidInputError, LocalFileError, UnstructuredJobsError
 from ._files.elements import iter_elements
 from ._files.inputs import InputFileLike
 from ._files.multipart import ProgressCallback
 from ._models import JobInformation, JobStatus
+from .paths import output_path_inside, safe_output_name
 
 if TYPE_CHECKING:
     from ._client import AsyncJobsClient, PollCallback

@@ -10,7 +10,7 @@
 Synchronous code calls `run_batch` (same arguments, plus an optional `JobsClient`).
 
 How it works: inputs are expanded (folders recursively, globs), recorded in a SQLite manifest
-(see `unstructured_jobs._manifest`) and grouped into jobs by file count and bytes. Files over
+(see `unstructured_jobs._batch.manifest`) and grouped into jobs by file count and bytes. Files over
 `max_file_bytes` are refused before anything is sent. Each group is marked ``submitting`` in
 the manifest *before* its create-job request leaves; when the answer is lost (`JobMayExistError`)
 or the process died meanwhile, the engine lists the jobs and adopts the one whose
@@ -323,7 +323,7 @@ async def submit_batch(
         retry_failed: send again the files whose job failed in an earlier run.
         include_hidden: also take the hidden files and folders (names starting with a dot)
             found in the folders given (a hidden file named in `inputs` is always taken).
-        include, exclude: glob patterns (`unstructured_jobs._paths.path_filter`): a file
+        include, exclude: glob patterns (`unstructured_jobs._batch.paths.path_filter`): a file
             found in `inputs` is added when it matches an `include` pattern (if any is given)
             and no `exclude` pattern. ``*.pdf`` matches names, ``drafts/**`` the end of paths.
             Files already in the manifest that the patterns leave out are taken out of the

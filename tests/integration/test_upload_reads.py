@@ -3,7 +3,7 @@ may wait on the disk in a worker thread, and small files in one trip for many.
 
 A thread trip costs several times the read of a cached 256 KiB chunk, so a large file's chunks
 are read on the event loop's thread, but only from the page cache (``preadv(..., RWF_NOWAIT)``,
-which answers ``EAGAIN`` instead of waiting on the disk). `_multipart._pread_nowait` is that call;
+which answers ``EAGAIN`` instead of waiting on the disk). `_files.multipart._pread_nowait` is that call;
 the tests replace it to play a cached file, a cold one and a file system that does not support
 it, and count the calls that go to a worker thread (``anyio.to_thread.run_sync``).
 """
@@ -60,7 +60,7 @@ async def emu() -> AsyncIterator[Emulator]:
 
 
 class FakeCache:
-    """Stands in for `_multipart._pread_nowait`: reads like the real call on a cached file, or
+    """Stands in for `_files.multipart._pread_nowait`: reads like the real call on a cached file, or
     raises what the kernel raises for a chunk not in the page cache (`cold`) or where such reads
     are not supported (`unsupported`). Records the thread and offset of each call."""
 

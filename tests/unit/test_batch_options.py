@@ -1,4 +1,4 @@
-"""The batch options are declared once (`_batch_options.BATCH_OPTIONS`) and every reader agrees.
+"""The batch options are declared once (`_batch.options.BATCH_OPTIONS`) and every reader agrees.
 
 A new option is one entry in the declaration: these tests fail until `submit_batch`,
 `run_batch`, `plan_batch` (when it is a planning option), `submit_batch`'s docstring, the

@@ -1,7 +1,7 @@
 """What a new job is made from: its ``request_data`` form field and its input files.
 
 Both are the user's arguments to create_job (and run_batch), checked and normalised before any
-request is made; `_multipart` then sends them without knowing what they mean.
+request is made; `_files.multipart` then sends them without knowing what they mean.
 
 `prepare_files` turns whatever the user passed into `PreparedFile` records, checking every local
 path (exists, regular file, readable) and reporting every problem at once, before any request.

@@ -15,7 +15,7 @@ supported, is read in a worker thread. A thread trip costs several times the rea
 chunk, so a cached upload costs about what a hand-written loop of ``os.read`` costs
 (benchmarks/README.md).
 
-The files arrive here already checked (`_inputs.PreparedFile`); text fields are sent as given.
+The files arrive here already checked (`_files.inputs.PreparedFile`); text fields are sent as given.
 A file that cannot be read when its turn comes (deleted, made unreadable, a stream that fails)
 or that changes size is recorded on the attempt (`AttemptState.error`): the transport raises it
 as `InputFileError`, never retried, and the body is cut short, so no job can exist.

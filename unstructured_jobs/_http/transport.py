@@ -4,8 +4,8 @@ It carries out what `_core` decides. Timeouts are aiohttp's ``sock_connect`` and
 (``total`` is None: a total would count time queued for a connection and kill long uploads),
 plus the upload-stall watchdog inside `MultipartBody` (aiohttp has no write timeout).
 
-The client's own session has aiohttp's ``trust_env`` off: the proxy (from `_proxy`, chosen once
-per client) and the TLS context (from `_tls`) are given to it explicitly, so no request pays
+The client's own session has aiohttp's ``trust_env`` off: the proxy (from `_http.proxy`, chosen once
+per client) and the TLS context (from `_http.tls`) are given to it explicitly, so no request pays
 for re-reading the environment and ``~/.netrc`` in a worker thread.
 """
 

@@ -3,7 +3,7 @@
     python benchmarks/w10_tracing.py              # 20 000 calls per mode, median of 5
     python benchmarks/w10_tracing.py --calls 2000 --reps 3
 
-The work `_tracing` adds to one request (wrapping the transport's awaitable, and noting one
+The work `_http.tracing` adds to one request (wrapping the transport's awaitable, and noting one
 attempt from the retry loop) is timed around an awaitable that does nothing, against awaiting
 that awaitable bare, each mode in a fresh interpreter:
 
@@ -46,7 +46,7 @@ if mode.startswith("sdk"):
     trace.set_tracer_provider(provider)
 
 from unstructured_jobs._core import Request, Safety, api_path
-from unstructured_jobs._tracing import note_attempt, traced
+from unstructured_jobs._http.tracing import note_attempt, traced
 
 BASE = "http://127.0.0.1:8765"
 JOB = "0f8e1c2a-0000-4000-8000-000000000001"

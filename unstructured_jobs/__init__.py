@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from ._client import AsyncJobsClient as AsyncJobsClient
     from ._client import PollCallback as PollCallback
     from ._clock import Clock as Clock
-    from ._elements import iter_elements as iter_elements
     from ._exceptions import AmbiguousRequestError as AmbiguousRequestError
     from ._exceptions import AnswerTooLargeError as AnswerTooLargeError
     from ._exceptions import APIConnectionError as APIConnectionError
@@ -52,12 +51,17 @@ if TYPE_CHECKING:
     from ._exceptions import UnstructuredJobsError as UnstructuredJobsError
     from ._exceptions import WaitTimeoutError as WaitTimeoutError
     from ._exceptions import WorkflowBusyError as WorkflowBusyError
-    from ._hooks import EventHooks as EventHooks
-    from ._hooks import RequestEvent as RequestEvent
-    from ._hooks import ResponseEvent as ResponseEvent
-    from ._hooks import RetryEvent as RetryEvent
-    from ._inputs import InputFile as InputFile
-    from ._inputs import InputFileLike as InputFileLike
+    from ._files.elements import iter_elements as iter_elements
+    from ._files.inputs import InputFile as InputFile
+    from ._files.inputs import InputFileLike as InputFileLike
+    from ._files.multipart import ProgressCallback as ProgressCallback
+    from ._http.hooks import EventHooks as EventHooks
+    from ._http.hooks import RequestEvent as RequestEvent
+    from ._http.hooks import ResponseEvent as ResponseEvent
+    from ._http.hooks import RetryEvent as RetryEvent
+    from ._http.response import RawResponse as RawResponse
+    from ._http.tls import SSLOption as SSLOption
+    from ._http.transport import SessionFactory as SessionFactory
     from ._models import CancelJobResult as CancelJobResult
     from ._models import ChannelType as ChannelType
     from ._models import CronTabEntry as CronTabEntry
@@ -94,17 +98,13 @@ if TYPE_CHECKING:
     from ._models import WorkflowSchedule as WorkflowSchedule
     from ._models import WorkflowState as WorkflowState
     from ._models import WorkflowType as WorkflowType
-    from ._multipart import ProgressCallback as ProgressCallback
     from ._options import RetryConfig as RetryConfig
     from ._options import ServiceLimits as ServiceLimits
     from ._options import Timeout as Timeout
-    from ._response import RawResponse as RawResponse
-    from ._run import FileOutput as FileOutput
-    from ._run import JobRun as JobRun
+    from ._run_job import FileOutput as FileOutput
+    from ._run_job import JobRun as JobRun
     from ._secret import Secret as Secret
-    from ._sync import JobsClient as JobsClient
-    from ._tls import SSLOption as SSLOption
-    from ._transport import SessionFactory as SessionFactory
+    from ._sync.client import JobsClient as JobsClient
 
 __all__ = [
     "APIConnectionError",
@@ -217,17 +217,17 @@ _HOMES = {
     "ConflictError": "._exceptions",
     "CronTabEntry": "._models",
     "EmailChannelConfig": "._models",
-    "EventHooks": "._hooks",
+    "EventHooks": "._http.hooks",
     "FailedFile": "._models",
     "FileNodeStatus": "._models",
-    "FileOutput": "._run",
+    "FileOutput": "._run_job",
     "FileProcessingStatus": "._models",
     "FileStatus": "._models",
     "ForkedProcessError": "._exceptions",
     "FrozenMap": "._models",
-    "InputFile": "._inputs",
+    "InputFile": "._files.inputs",
     "InputFileError": "._exceptions",
-    "InputFileLike": "._inputs",
+    "InputFileLike": "._files.inputs",
     "InsecureTransportError": "._exceptions",
     "InternalServerError": "._exceptions",
     "InvalidIdError": "._exceptions",
@@ -240,10 +240,10 @@ _HOMES = {
     "JobMayExistError": "._exceptions",
     "JobNodeDetails": "._models",
     "JobProcessingStatus": "._models",
-    "JobRun": "._run",
+    "JobRun": "._run_job",
     "JobStatus": "._models",
     "JobSummary": "._models",
-    "JobsClient": "._sync",
+    "JobsClient": "._sync.client",
     "LocalFileError": "._exceptions",
     "MarkReadResult": "._models",
     "NodeFileMetadata": "._models",
@@ -254,22 +254,22 @@ _HOMES = {
     "OpenEnum": "._models",
     "PermissionDeniedError": "._exceptions",
     "PollCallback": "._client",
-    "ProgressCallback": "._multipart",
+    "ProgressCallback": "._files.multipart",
     "QuotaExceededError": "._exceptions",
     "RateLimitError": "._exceptions",
-    "RawResponse": "._response",
+    "RawResponse": "._http.response",
     "Record": "._models",
-    "RequestEvent": "._hooks",
+    "RequestEvent": "._http.hooks",
     "RequestTooLargeError": "._exceptions",
-    "ResponseEvent": "._hooks",
+    "ResponseEvent": "._http.hooks",
     "ResponseValidationError": "._exceptions",
     "RetryConfig": "._options",
-    "RetryEvent": "._hooks",
-    "SSLOption": "._tls",
+    "RetryEvent": "._http.hooks",
+    "SSLOption": "._http.tls",
     "Secret": "._secret",
     "ServiceLimitError": "._exceptions",
     "ServiceLimits": "._options",
-    "SessionFactory": "._transport",
+    "SessionFactory": "._http.transport",
     "SyncInAsyncContextError": "._exceptions",
     "Template": "._models",
     "TemplateDetail": "._models",
@@ -288,7 +288,7 @@ _HOMES = {
     "WorkflowSchedule": "._models",
     "WorkflowState": "._models",
     "WorkflowType": "._models",
-    "iter_elements": "._elements",
+    "iter_elements": "._files.elements",
 }
 # --- end of generated code ---
 

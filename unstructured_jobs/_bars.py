@@ -17,10 +17,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
+from ._batch.engine import BatchObserver
+from ._batch.manifest import FileState
 from ._constants import CLI_PROGRESS_INTERVAL
-from ._engine import BatchObserver
-from ._hooks import RetryEvent
-from ._manifest import FileState
+from ._http.hooks import RetryEvent
 from ._models import JobFileStatus, JobInformation
 
 if TYPE_CHECKING:

@@ -2,13 +2,13 @@
 
 Each method validates its arguments (before any byte is sent), builds a `Request`, and hands it
 to the transport with a consumer that turns the answer into records. Wire details live in
-`_transport`; retry and error policy in `_core`.
+`_http.transport`; retry and error policy in `_core`.
 
 Adding an endpoint: write its method here (a `Request` with its `Safety`, success statuses and,
 for a request that creates something, its `on_lost`), its records in `_models` and its route in
 the emulator, then run ``python scripts/generate_sync.py``: it writes the method's blocking twin
 on `JobsClient` and, for a method that sends one request, its `with_raw_response` twins (the
-marked block below and ``_sync.py``). tests/unit/test_generated.py fails until you do.
+marked block below and ``_sync/client.py``). tests/unit/test_generated.py fails until you do.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import aiohttp
 import anyio
 import anyio.to_thread
 
-from . import _core, _proxy, _run, _tls
+from . import _core, _run_job
 from . import _notifications as _events
 from ._clock import SYSTEM_CLOCK, Clock
 from ._constants import (
@@ -65,8 +65,6 @@ from ._core import (
     validate_id,
     validate_name_id,
 )
-from ._downloads import read_output, spool, stream_to_file
-from ._elements import iter_elements
 from ._exceptions import (
     InvalidInputError,
     RequestTooLargeError,
@@ -75,14 +73,23 @@ from ._exceptions import (
     UnstructuredJobsError,
     WaitTimeoutError,
 )
-from ._hooks import EventHooks, Hooks
-from ._inputs import (
+from ._files.downloads import read_output, spool, stream_to_file
+from ._files.elements import iter_elements
+from ._files.inputs import (
     InputFile,
     InputFileLike,
     PreparedFile,
     prepare_files,
     request_data_json,
 )
+from ._files.multipart import MultipartBody, ProgressCallback
+from ._http import proxy as _proxy
+from ._http import tls as _tls
+from ._http.hooks import EventHooks, Hooks
+from ._http.pacing import CallPacer
+from ._http.response import RawResponse
+from ._http.tls import SSLOption
+from ._http.transport import Attempt, ConnectionPool, SessionFactory, Transport
 from ._models import (
     CancelJobResult,
     ChannelType,
@@ -102,14 +109,9 @@ from ._models import (
     Workflow,
     WorkflowState,
 )
-from ._multipart import MultipartBody, ProgressCallback
 from ._options import RetryConfig, ServiceLimits, Timeout
-from ._pacing import CallPacer
-from ._response import RawResponse
-from ._run import JobRun
+from ._run_job import JobRun
 from ._secret import Secret
-from ._tls import SSLOption
-from ._transport import Attempt, ConnectionPool, SessionFactory, Transport
 
 if TYPE_CHECKING:
     from ._bars import StatusProgress
@@ -1127,7 +1129,7 @@ class AsyncJobsClient:
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         on_poll: PollCallback | None = None,
         output_dir: str | os.PathLike[str] | None = None,
-        spill_bytes: int = _run.DEFAULT_SPILL_BYTES,
+        spill_bytes: int = _run_job.DEFAULT_SPILL_BYTES,
         job_id: str | None = None,
         progress: bool = False,
     ) -> JobRun:
@@ -1160,7 +1162,7 @@ class AsyncJobsClient:
         ``progress=True`` shows the wait as `wait_for_job` does (the job's status, its files'
         states), then the outputs fetched, through ``tqdm.auto``; nothing is shown by default.
         """
-        return await _run.run_job(
+        return await _run_job.run_job(
             self,
             template_id=template_id,
             job_nodes=job_nodes,

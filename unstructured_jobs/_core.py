@@ -1,7 +1,7 @@
 """Pure policy, no I/O: which URL to call, whether to retry, how long to wait, which error to raise.
 
 Everything here takes and returns plain values, so it is unit-tested without a socket; the
-aiohttp shell in `_transport` only carries out what these functions decide.
+aiohttp shell in `_http.transport` only carries out what these functions decide.
 """
 
 from __future__ import annotations

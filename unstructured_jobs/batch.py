@@ -10,7 +10,7 @@
 Synchronous code calls `run_batch` (same arguments, plus an optional `JobsClient`).
 
 How it works: inputs are expanded (folders recursively, globs), recorded in a SQLite manifest
-(see `unstructured_jobs._manifest`) and grouped into jobs by file count and bytes. Files over
+(see `unstructured_jobs._batch.manifest`) and grouped into jobs by file count and bytes. Files over
 `max_file_bytes` are refused before anything is sent. Each group is marked ``submitting`` in
 the manifest *before* its create-job request leaves; when the answer is lost (`JobMayExistError`)
 or the process died meanwhile, the engine lists the jobs and adopts the one whose
@@ -44,7 +44,20 @@ import anyio
 import anyio.to_thread
 import attrs
 
-from ._batch_options import FROM_LIMITS, _FromLimits, options_of
+from ._batch.engine import BatchObserver, BatchRun
+from ._batch.grouping import GroupLimits
+from ._batch.manifest import (
+    DISK_FULL_ERRNOS,
+    FileState,
+    GroupState,
+    Manifest,
+    display_path,
+    write_error,
+)
+from ._batch.options import FROM_LIMITS, _FromLimits, options_of
+from ._batch.paths import output_path_inside, path_filter, safe_output_name
+from ._batch.plan import BatchPlan, PlannedAction, PlannedFile, make_plan, record_walk
+from ._batch.walk import Walk
 from ._constants import (
     BATCH_CLOCK_SKEW,
     BATCH_MANIFEST_NAME,
@@ -54,26 +67,13 @@ from ._constants import (
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
 )
-from ._engine import BatchObserver, BatchRun
 from ._exceptions import InvalidInputError, UnsafePathError
-from ._grouping import GroupLimits
-from ._inputs import request_data_json
-from ._manifest import (
-    DISK_FULL_ERRNOS,
-    FileState,
-    GroupState,
-    Manifest,
-    display_path,
-    write_error,
-)
+from ._files.inputs import request_data_json
 from ._options import ServiceLimits
-from ._paths import output_path_inside, path_filter, safe_output_name
-from ._plan import BatchPlan, PlannedAction, PlannedFile, make_plan, record_walk
-from ._walk import Walk
 
 if TYPE_CHECKING:
     from ._client import AsyncJobsClient
-    from ._sync import JobsClient
+    from ._sync.client import JobsClient
 
 __all__ = [
     "FROM_LIMITS",
@@ -323,7 +323,7 @@ async def submit_batch(
         retry_failed: send again the files whose job failed in an earlier run.
         include_hidden: also take the hidden files and folders (names starting with a dot)
             found in the folders given (a hidden file named in `inputs` is always taken).
-        include, exclude: glob patterns (`unstructured_jobs._paths.path_filter`): a file
+        include, exclude: glob patterns (`unstructured_jobs._batch.paths.path_filter`): a file
             found in `inputs` is added when it matches an `include` pattern (if any is given)
             and no `exclude` pattern. ``*.pdf`` matches names, ``drafts/**`` the end of paths.
             Files already in the manifest that the patterns leave out are taken out of the
@@ -567,7 +567,7 @@ def run_batch(
     cell) too; Ctrl-C cancels the batch (run it again to resume).
     `observer` callbacks run in the thread that runs the client's loop (usually the caller's).
     """
-    from ._sync import JobsClient
+    from ._sync.client import JobsClient
 
     options = options_of(locals())  # every declared option, as given (see _batch_options)
     if client is not None:

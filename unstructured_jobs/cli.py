@@ -102,7 +102,7 @@ def _main(argv: list[str]) -> int:
     from ._commands import COMMANDS, build_parser
     from ._commands._common import UsageError
     from ._commands._progress import LogLines, RetryNotes
-    from ._proxy import environment_secrets
+    from ._http.proxy import environment_secrets
 
     _secrets[:] = [s for s in (os.environ.get(ENV_API_KEY), *environment_secrets()) if s]
     try:
@@ -125,7 +125,7 @@ def _main(argv: list[str]) -> int:
     notes = RetryNotes(say=not (args.debug or getattr(args, "quiet", False)), redact=_redact)
     args.retry_notes = notes
     if args.debug:
-        from ._log import without_environment_handler
+        from ._http.log import without_environment_handler
 
         without_environment_handler()  # --debug's handler below replaces UNSTRUCTURED_JOBS_LOG's
         handler = LogLines()

@@ -274,7 +274,7 @@ def test_a_lost_answer_adopts_the_job_closest_to_the_send() -> None:
     from datetime import datetime, timedelta
 
     from unstructured_jobs import JobInformation, JobStatus
-    from unstructured_jobs._grouping import match_job
+    from unstructured_jobs._batch.grouping import match_job
 
     sent = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 

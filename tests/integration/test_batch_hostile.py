@@ -28,7 +28,7 @@ from unstructured_jobs import (
     InvalidInputError,
     LocalFileError,
 )
-from unstructured_jobs._paths import collect_files
+from unstructured_jobs._batch.paths import collect_files
 from unstructured_jobs.batch import submit_batch
 from unstructured_jobs.testing import Emulator, FakeClock, Fault
 
@@ -255,7 +255,7 @@ class _FullDisk:
 async def test_a_full_disk_during_downloads_is_one_typed_error_and_the_run_resumes(
     emu_client: tuple[Emulator, AsyncJobsClient], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from unstructured_jobs import _downloads
+    from unstructured_jobs._files import downloads as _downloads
 
     emu, client = emu_client
     make_inputs(tmp_path / "in", 8)
@@ -283,7 +283,7 @@ async def test_a_full_disk_during_downloads_is_one_typed_error_and_the_run_resum
 async def test_a_full_disk_under_the_manifest_is_one_typed_error(
     emu_client: tuple[Emulator, AsyncJobsClient], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from unstructured_jobs import _manifest
+    from unstructured_jobs._batch import manifest as _manifest
 
     emu, client = emu_client
     make_inputs(tmp_path / "in", 40)

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from unstructured_jobs import AsyncJobsClient, _manifest
+from unstructured_jobs import AsyncJobsClient
+from unstructured_jobs._batch import manifest as _manifest
 from unstructured_jobs.batch import BatchObserver, submit_batch
 from unstructured_jobs.testing import Emulator, FakeClock, FaultRates
 

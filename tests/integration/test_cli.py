@@ -258,7 +258,7 @@ def test_batch_on_a_full_disk_prints_one_line_and_exits_1(
 ) -> None:
     import errno
 
-    from unstructured_jobs import _downloads
+    from unstructured_jobs._files import downloads as _downloads
 
     class FullDisk:
         def __init__(self, handle: object) -> None:

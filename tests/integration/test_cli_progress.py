@@ -20,9 +20,9 @@ import pytest
 from cli_support import KEY, READY_LIMIT, Cli, Start, env_for
 
 from unstructured_jobs import JobsClient
+from unstructured_jobs._batch.manifest import FileState
 from unstructured_jobs._commands._progress import BatchProgress, Lines, Mode, StatusProgress
 from unstructured_jobs._constants import CLI_PROGRESS_INTERVAL
-from unstructured_jobs._manifest import FileState
 from unstructured_jobs._models import JobInformation, JobStatus
 from unstructured_jobs.testing import Emulator, Schedule
 

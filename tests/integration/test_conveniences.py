@@ -25,7 +25,7 @@ from unstructured_jobs import (
     ResponseValidationError,
     Timeout,
 )
-from unstructured_jobs._sync import RawResponses
+from unstructured_jobs._sync.client import RawResponses
 from unstructured_jobs.testing import Emulator, FakeClock, Fault, Schedule
 
 JOBS = "/api/v1/jobs/"

@@ -13,7 +13,7 @@ import pytest
 from cli_support import READY_LIMIT, process_env
 
 from unstructured_jobs import JobsClient
-from unstructured_jobs._log import configure_from_environment, log_attempt
+from unstructured_jobs._http.log import configure_from_environment, log_attempt
 from unstructured_jobs.testing import Emulator, Fault
 
 KEY = "env-log-secret-key-4242"

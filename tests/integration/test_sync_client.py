@@ -26,7 +26,7 @@ from unstructured_jobs import (
     SyncInAsyncContextError,
     UnstructuredJobsError,
 )
-from unstructured_jobs._loop_thread import EventLoopThread
+from unstructured_jobs._sync.loop_thread import EventLoopThread
 from unstructured_jobs.testing import Emulator, Schedule
 
 MISSING = "00000000-0000-4000-8000-000000000000"
@@ -283,10 +283,12 @@ def test_an_error_shows_the_callers_line_not_the_loops_frames(
     assert shown[-1].startswith("unstructured_jobs.NotFoundError: "), proc.stderr
     assert "client.get_job(" in proc.stderr
     if debug:
-        assert "_transport.py" in proc.stderr and "_loop_thread.py" in proc.stderr
+        assert "/_http/transport.py" in proc.stderr and "/_sync/loop_thread.py" in proc.stderr
     else:
         assert len(shown) <= 20, proc.stderr
-        assert "_transport.py" not in proc.stderr and "_loop_thread.py" not in proc.stderr
+        assert (
+            "/_http/transport.py" not in proc.stderr and "/_sync/loop_thread.py" not in proc.stderr
+        )
 
 
 def test_async_and_sync_clients_share_records(unstructured_emulator: Emulator) -> None:

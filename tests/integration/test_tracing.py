@@ -277,7 +277,7 @@ def test_nothing_is_traced_until_a_provider_is_set_and_then_everything_is() -> N
 
 
 def test_every_operation_path_has_its_name() -> None:
-    from unstructured_jobs._tracing import operation_of
+    from unstructured_jobs._http.tracing import operation_of
 
     job = "0f8e1c2a-0000-4000-8000-000000000001"
     cases: dict[tuple[str, str], tuple[str, Any]] = {
@@ -306,7 +306,7 @@ def test_every_operation_path_has_its_name() -> None:
 
 
 def test_every_span_name_is_a_method_users_call() -> None:
-    from unstructured_jobs._tracing import _OPERATIONS
+    from unstructured_jobs._http.tracing import _OPERATIONS
 
     for name in _OPERATIONS.values():
         assert callable(getattr(AsyncJobsClient, name, None)), name

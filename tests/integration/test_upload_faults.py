@@ -30,7 +30,7 @@ from unstructured_jobs import (
     JobMayExistError,
     Timeout,
 )
-from unstructured_jobs import _multipart as multipart
+from unstructured_jobs._files import multipart as multipart
 from unstructured_jobs.testing import Emulator, FakeClock
 
 MiB = 1024 * 1024
@@ -223,9 +223,9 @@ async def test_a_stalled_small_upload_may_have_created_a_job() -> None:
 
 
 class OpenFiles:
-    """Records every file the body writer opens (`_multipart._open_binary`, patched), with none
-    of its bytes in the page cache: `_multipart._pread_nowait` answers `BlockingIOError`, as the
-    kernel does for a cold file, so every chunk is read in a worker thread (`_multipart._read_at`,
+    """Records every file the body writer opens (`_files.multipart._open_binary`, patched), with none
+    of its bytes in the page cache: `_files.multipart._pread_nowait` answers `BlockingIOError`, as the
+    kernel does for a cold file, so every chunk is read in a worker thread (`_files.multipart._read_at`,
     patched). The open itself waits for `gate` (`gate_open`), or else every read after the first
     does. `closed_under_read` tells whether a gated read found its file closed when it went on."""
 

@@ -3,7 +3,7 @@ may wait on the disk in a worker thread, and small files in one trip for many.
 
 A thread trip costs several times the read of a cached 256 KiB chunk, so a large file's chunks
 are read on the event loop's thread, but only from the page cache (``preadv(..., RWF_NOWAIT)``,
-which answers ``EAGAIN`` instead of waiting on the disk). `_multipart._pread_nowait` is that call;
+which answers ``EAGAIN`` instead of waiting on the disk). `_files.multipart._pread_nowait` is that call;
 the tests replace it to play a cached file, a cold one and a file system that does not support
 it, and count the calls that go to a worker thread (``anyio.to_thread.run_sync``).
 """
@@ -23,7 +23,7 @@ import anyio.to_thread
 import pytest
 
 from unstructured_jobs import AsyncJobsClient, ServiceLimits
-from unstructured_jobs import _multipart as multipart
+from unstructured_jobs._files import multipart as multipart
 from unstructured_jobs.testing import Emulator
 
 CHUNK = 256 * 1024
@@ -60,7 +60,7 @@ async def emu() -> AsyncIterator[Emulator]:
 
 
 class FakeCache:
-    """Stands in for `_multipart._pread_nowait`: reads like the real call on a cached file, or
+    """Stands in for `_files.multipart._pread_nowait`: reads like the real call on a cached file, or
     raises what the kernel raises for a chunk not in the page cache (`cold`) or where such reads
     are not supported (`unsupported`). Records the thread and offset of each call."""
 
@@ -290,7 +290,7 @@ async def test_a_cached_chunk_the_connection_still_holds_is_never_overwritten(
     reports that it holds none of it (an empty write buffer): a connection that keeps the chunks
     it was given, or that does not say, gets a new buffer each time, and every byte it sends is
     the file's; one that sent them gets the same buffer again."""
-    from unstructured_jobs._inputs import prepare_files
+    from unstructured_jobs._files.inputs import prepare_files
 
     path = big_file(tmp_path)
     cases = (

@@ -1,4 +1,4 @@
-"""The batch options are declared once (`_batch_options.BATCH_OPTIONS`) and every reader agrees.
+"""The batch options are declared once (`_batch.options.BATCH_OPTIONS`) and every reader agrees.
 
 A new option is one entry in the declaration: these tests fail until `submit_batch`,
 `run_batch`, `plan_batch` (when it is a planning option), `submit_batch`'s docstring, the
@@ -17,7 +17,7 @@ from typing import Any, get_type_hints
 import pytest
 
 from unstructured_jobs import batch
-from unstructured_jobs._batch_options import BATCH_OPTIONS, FROM_LIMITS
+from unstructured_jobs._batch.options import BATCH_OPTIONS, FROM_LIMITS
 from unstructured_jobs._commands import build_parser
 from unstructured_jobs._options import ServiceLimits
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from unstructured_jobs import AsyncJobsClient, InvalidInputError, UnstructuredJobsError
-from unstructured_jobs._manifest import Manifest
-from unstructured_jobs._paths import collect_files
+from unstructured_jobs._batch.manifest import Manifest
+from unstructured_jobs._batch.paths import collect_files
 from unstructured_jobs.batch import (
     BatchReport,
     FileResult,
@@ -116,7 +116,7 @@ def test_a_manifest_written_before_the_enums_still_opens(tmp_path: Path) -> None
 
 _HOLDER = """
 import sys
-from unstructured_jobs._manifest import Manifest
+from unstructured_jobs._batch.manifest import Manifest
 
 m = Manifest(sys.argv[1])
 print("holding", flush=True)
@@ -204,9 +204,9 @@ def test_hidden_folders_and_files_are_skipped_inside_folders(tmp_path: Path) -> 
      'quote".txt', "back\\slash.txt", "caf\udce9.txt", "50%0A.txt"],
 )  # fmt: skip
 def test_name_as_sent_is_what_the_multipart_body_puts_on_the_wire(name: str) -> None:
-    from unstructured_jobs._inputs import _clean_name
-    from unstructured_jobs._multipart import _quote_param
-    from unstructured_jobs._paths import name_as_sent
+    from unstructured_jobs._batch.paths import name_as_sent
+    from unstructured_jobs._files.inputs import _clean_name
+    from unstructured_jobs._files.multipart import _quote_param
 
     sent = name_as_sent(name)
     # The wire form, once the server undoes the quoted-string escapes (\\ and \"), is it.
@@ -260,7 +260,7 @@ def test_upload_names_are_unique_as_sent(tmp_path: Path) -> None:
 def test_the_server_offset_comes_from_the_date_header() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from unstructured_jobs._grouping import server_offset
+    from unstructured_jobs._batch.grouping import server_offset
 
     received = datetime(2026, 1, 1, 13, 0, 0, 500000, tzinfo=UTC)
     assert server_offset("Thu, 01 Jan 2026 12:00:00 GMT", received) == -timedelta(
@@ -275,7 +275,7 @@ def test_a_lost_job_is_matched_on_the_servers_clock() -> None:
     from datetime import UTC, datetime, timedelta
 
     from unstructured_jobs import JobInformation, JobStatus
-    from unstructured_jobs._grouping import match_job
+    from unstructured_jobs._batch.grouping import match_job
 
     sent = datetime(2026, 1, 1, 13, 0, tzinfo=UTC)  # our clock, an hour ahead
     behind = -timedelta(hours=1, seconds=1)  # measured: Date is whole seconds, received later
@@ -297,7 +297,7 @@ def test_a_lost_job_is_matched_on_the_servers_clock() -> None:
 
 
 def test_only_our_own_part_files_are_removed(tmp_path: Path) -> None:
-    from unstructured_jobs._downloads import part_name, remove_stale_parts
+    from unstructured_jobs._files.downloads import part_name, remove_stale_parts
 
     ours = part_name(tmp_path / "a.pdf.json")
     assert ours.parent == tmp_path and ours.name.startswith(".a.pdf.json.")
@@ -353,6 +353,6 @@ def test_an_unusable_manifest_file_is_named_and_typed(tmp_path: Path) -> None:
 def test_path_filter(
     include: tuple[str, ...], exclude: tuple[str, ...], path: str, taken: bool
 ) -> None:
-    from unstructured_jobs._paths import path_filter
+    from unstructured_jobs._batch.paths import path_filter
 
     assert path_filter(include, exclude)(path) is taken

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from unstructured_jobs import _manifest, _plan
-from unstructured_jobs._engine import form_groups
-from unstructured_jobs._grouping import GroupLimits
-from unstructured_jobs._inputs import request_data_json
-from unstructured_jobs._manifest import FileState, Manifest
-from unstructured_jobs._walk import Walk, iter_files
+from unstructured_jobs._batch import manifest as _manifest
+from unstructured_jobs._batch import plan as _plan
+from unstructured_jobs._batch.engine import form_groups
+from unstructured_jobs._batch.grouping import GroupLimits
+from unstructured_jobs._batch.manifest import FileState, Manifest
+from unstructured_jobs._batch.walk import Walk, iter_files
+from unstructured_jobs._files.inputs import request_data_json
 from unstructured_jobs.batch import PlannedAction, plan_batch
 
 

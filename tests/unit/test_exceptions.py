@@ -54,7 +54,7 @@ from unstructured_jobs import (
 )
 from unstructured_jobs._converter import ShapeError, structure
 from unstructured_jobs._core import error_for_status, workflow_busy_error
-from unstructured_jobs._multipart import FileChangedError, UploadStalledError
+from unstructured_jobs._files.multipart import FileChangedError, UploadStalledError
 from unstructured_jobs.batch import UnsafePathError
 
 KEY = "sk-unit-pickle-0123456789abcdefABCDEF"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from unstructured_jobs import InputFile, InputFileError
-from unstructured_jobs._inputs import prepare_files, request_data_json
+from unstructured_jobs._files.inputs import prepare_files, request_data_json
 
 
 def test_every_form_of_input_is_normalised(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from unstructured_jobs._loop_thread import EventLoopThread
+from unstructured_jobs._sync.loop_thread import EventLoopThread
 
 
 def test_the_caller_has_the_result_as_soon_as_the_coroutine_returns() -> None:

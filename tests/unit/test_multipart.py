@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from unstructured_jobs._inputs import prepare_files
-from unstructured_jobs._multipart import (
+from unstructured_jobs._files.inputs import prepare_files
+from unstructured_jobs._files.multipart import (
     MultipartBody,
     _progress_probe,
     _quote_param,

@@ -14,8 +14,8 @@ from proxy import clear_network_env
 
 from unstructured_jobs import AsyncJobsClient, InvalidInputError
 from unstructured_jobs._core import Failure, FailureKind, Safety, Verdict, decide, is_loopback
-from unstructured_jobs._proxy import Proxy, environment_secrets, from_environment, redact_url
-from unstructured_jobs._tls import build_context, verify_failure
+from unstructured_jobs._http.proxy import Proxy, environment_secrets, from_environment, redact_url
+from unstructured_jobs._http.tls import build_context, verify_failure
 
 URL = "https://api.unstructured.test"
 

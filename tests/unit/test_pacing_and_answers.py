@@ -7,7 +7,7 @@ import pytest
 
 from unstructured_jobs import UnprocessableEntityError, ValidationErrorDetail, WorkflowBusyError
 from unstructured_jobs._core import error_for_status, workflow_busy_error
-from unstructured_jobs._pacing import PRUNE_ABOVE, CallPacer
+from unstructured_jobs._http.pacing import PRUNE_ABOVE, CallPacer
 from unstructured_jobs.testing import FakeClock
 
 WF = "f0a1b2c3-4d5e-4f7a-8b9c-0d1e2f3a4b5c"

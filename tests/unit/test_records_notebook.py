@@ -21,7 +21,7 @@ from unstructured_jobs._models import (
     Record,
     Workflow,
 )
-from unstructured_jobs._run import FileOutput, JobRun
+from unstructured_jobs._run_job import FileOutput, JobRun
 
 JOB = {
     "id": "j1",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import anyio
 import pytest
 
+from unstructured_jobs._batch.scheduler import LaunchPacer
 from unstructured_jobs._constants import LAUNCH_MARGIN, LAUNCH_MARGIN_STEP
-from unstructured_jobs._scheduler import LaunchPacer
 from unstructured_jobs.testing import FakeClock
 
 

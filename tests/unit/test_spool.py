@@ -1,4 +1,4 @@
-"""`_downloads.spool`: what run_job keeps in memory and what it spills, whether or not the answer
+"""`_files.downloads.spool`: what run_job keeps in memory and what it spills, whether or not the answer
 declares its length (a chunked answer declares none)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from unstructured_jobs._downloads import WRITE_BATCH, spool
+from unstructured_jobs._files.downloads import WRITE_BATCH, spool
 
 
 class _Content:

@@ -37,7 +37,7 @@ from .._bars import (
     human_seconds,
     write_line,
 )
-from .._hooks import RetryEvent
+from .._http.hooks import RetryEvent
 
 __all__ = [
     "BatchProgress",

@@ -15,8 +15,8 @@ import sys
 
 import attrs
 
+from .._batch.manifest import display_path
 from .._exit_codes import ExitCode
-from .._manifest import display_path
 from .._output import cut_middle, line_width, print_json, print_table, printable
 from ..batch import BatchPlan, BatchReport, FileState, PlannedAction
 from ._common import shown_path

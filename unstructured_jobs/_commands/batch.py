@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from .._batch_options import BATCH_OPTIONS, BatchOption
+from .._batch.options import BATCH_OPTIONS, BatchOption
 from .._constants import CLI_BATCH_MANIFEST
 from .._exit_codes import ExitCode
 from . import _common

@@ -16,7 +16,7 @@ from . import _common
 from ._progress import StatusProgress, TransferProgress, mode_of
 
 if TYPE_CHECKING:
-    from .._run import JobRun  # the run's module imports aiohttp: not for `--help`
+    from .._run_job import JobRun  # the run's module imports aiohttp: not for `--help`
 
 NAME = "create"
 HELP = "create one job from files (and wait, or wait and download with -o)"

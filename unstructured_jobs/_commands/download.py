@@ -6,8 +6,8 @@ import argparse
 import os
 from typing import Any
 
+from .._batch.paths import output_path_inside
 from .._exit_codes import ExitCode
-from .._paths import output_path_inside
 from . import _common
 from ._progress import TransferProgress, mode_of
 from ._types import uuid_id
@@ -37,7 +37,7 @@ async def run(args: argparse.Namespace) -> ExitCode:
         file_ids = list(dict.fromkeys(file_ids))  # one output per id, however often it is listed
         # Ids whose safe names collide (`a/b.pdf`, `a_b.pdf`) get `a_b.pdf (2).json`: one
         # output never replaces another.
-        from .._run import output_names
+        from .._run_job import output_names
 
         names = output_names(file_ids)
         with TransferProgress(

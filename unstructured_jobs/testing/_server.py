@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .._loop_thread import EventLoopThread
+from .._sync.loop_thread import EventLoopThread
 from ._app import API_KEY_HEADER, DEFAULT_API_KEY, ApiApp, CallsPerMinute
 from ._catalog import Catalog
 from ._faults import Fault, FaultPlan, FaultRates, InjectedFault, UnfiredFaultsError

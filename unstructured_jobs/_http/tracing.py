@@ -41,10 +41,10 @@ from contextvars import ContextVar
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlencode, urlsplit
 
-from ._constants import API_PREFIX, LOGGER_NAME
-from ._core import Request
-from ._models import JobInformation
-from ._version import __version__
+from .._constants import API_PREFIX, LOGGER_NAME
+from .._core import Request
+from .._models import JobInformation
+from .._version import __version__
 
 __all__ = ["note_attempt", "note_retry", "operation_of", "traced"]
 

@@ -8,9 +8,9 @@ import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 
-from ._exceptions import UnsafePathError
-from ._inputs import _clean_name
-from .paths import output_path_inside, safe_output_name
+from .._exceptions import UnsafePathError
+from .._files.inputs import _clean_name
+from ..paths import output_path_inside, safe_output_name
 
 __all__ = [
     "UnsafePathError",
@@ -40,10 +40,10 @@ def collect_files(
     always skipped. A file reached by several paths (symbolic links) is taken once, by the
     first path found; a ``**`` glob follows a link to a folder at most once, so a link to an
     ancestor folder (a loop) cannot repeat files. Blocking: run it in a worker thread from
-    async code. This is `unstructured_jobs._walk.iter_files` as lists: the batch itself
+    async code. This is `unstructured_jobs._batch.walk.iter_files` as lists: the batch itself
     streams the walk, without holding every path.
     """
-    from ._walk import iter_files
+    from .walk import iter_files
 
     problems: list[tuple[str, str]] = []
     files = list(
@@ -183,7 +183,7 @@ def _folders_below(start: str, seen: set[str]) -> list[str]:
 def name_as_sent(name: str) -> str:
     """The name the server stores for an upload called `name`.
 
-    The multipart body (`unstructured_jobs._multipart`) sends bytes that are not UTF-8 (the
+    The multipart body (`unstructured_jobs._files.multipart`) sends bytes that are not UTF-8 (the
     byte 0xE9 of a Latin-1 ``café.pdf`` from an old archive) as U+FFFD and percent-encodes
     control characters (LF as ``%0A``), so that a name can never break out of its header; the
     server keeps what it received. Applying it twice changes nothing. The batch names its

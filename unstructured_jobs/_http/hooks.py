@@ -28,7 +28,7 @@ from typing import TypedDict, TypeVar
 
 import attrs
 
-from ._exceptions import InvalidInputError
+from .._exceptions import InvalidInputError
 
 __all__ = ["EventHooks", "Hooks", "RequestEvent", "ResponseEvent", "RetryEvent", "fire"]
 

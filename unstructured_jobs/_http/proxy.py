@@ -22,8 +22,8 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 import attrs
 
-from ._core import is_loopback
-from ._exceptions import InvalidInputError
+from .._core import is_loopback
+from .._exceptions import InvalidInputError
 
 
 @attrs.frozen

@@ -6,7 +6,7 @@ own (`walked`: path and size, one index; no upload names, which a plan does not 
 what a run would do with each file is one SQL expression (`_ACTION`) over the manifest's rows,
 the walked files it does not hold being new, pending files. The counts come from two aggregate
 queries; the list of files is read a page at a time, in path order, when it is iterated. Jobs
-that a run would form are numbered as `unstructured_jobs._engine.form_groups` would form them:
+that a run would form are numbered as `unstructured_jobs._batch.engine.form_groups` would form them:
 files in path order, within the count and byte limits, after the groups already formed.
 """
 
@@ -22,8 +22,8 @@ from typing import Any, overload
 
 import attrs
 
-from ._grouping import GroupLimits
-from ._manifest import GroupState, Manifest, _db_path, _py_path
+from .grouping import GroupLimits
+from .manifest import GroupState, Manifest, _db_path, _py_path
 
 __all__ = ["BatchPlan", "PlannedAction", "PlannedFile", "make_plan"]
 

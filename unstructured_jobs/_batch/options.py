@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import attrs
 
-from ._constants import (
+from .._constants import (
     BATCH_CLOCK_SKEW,
     BATCH_MANIFEST_NAME,
     BATCH_MAX_CONCURRENT_UPLOADS,

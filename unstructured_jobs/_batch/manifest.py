@@ -16,7 +16,7 @@ Schema (version 1)::
 
 A file is `failed` without a `group_id` when it was refused before sending (too large,
 unreadable): such files are checked again on the next run. `upload_name` is the name as the
-server stores it (`unstructured_jobs._paths.name_as_sent`: control characters percent-encoded,
+server stores it (`unstructured_jobs._batch.paths.name_as_sent`: control characters percent-encoded,
 bytes that are not UTF-8 as U+FFFD), unique within the batch. `path` and `output_path` are
 TEXT, or a BLOB of the file system's bytes for a path that is not UTF-8 (the byte 0xE9 of
 ``café.pdf`` written in Latin-1 by an old archive), so every path survives exactly.
@@ -49,8 +49,8 @@ from typing import Any, TypeVar, overload
 
 import attrs
 
-from ._exceptions import InvalidInputError, LocalFileError, UnstructuredJobsError
-from ._paths import mount_point, name_as_sent
+from .._exceptions import InvalidInputError, LocalFileError, UnstructuredJobsError
+from .paths import mount_point, name_as_sent
 
 __all__ = ["FileRow", "FileState", "GroupRow", "GroupState", "Manifest"]
 
@@ -467,7 +467,7 @@ class Manifest:
         arrive as ``caf�.pdf``, so another one is sent as ``caf� (2).pdf``.
 
         `files` is consumed as a stream, `ADD_CHUNK` at a time, each chunk one transaction: a
-        walk of a million files (`unstructured_jobs._walk.iter_files`) is recorded without
+        walk of a million files (`unstructured_jobs._batch.walk.iter_files`) is recorded without
         ever being held in memory. Which paths are known is read from the index of paths (one
         range of it per chunk when `files` comes in path order, as a walk does; a look-up per
         path otherwise); a name already taken is found by the index of names when the chunk

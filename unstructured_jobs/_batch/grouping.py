@@ -8,9 +8,9 @@ from email.utils import parsedate_to_datetime
 
 import attrs
 
-from ._manifest import FileRow
-from ._models import JobInformation
-from ._paths import name_as_sent
+from .._models import JobInformation
+from .manifest import FileRow
+from .paths import name_as_sent
 
 __all__ = ["GroupLimits", "group_files", "match_job", "server_offset"]
 

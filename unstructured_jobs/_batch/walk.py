@@ -5,7 +5,7 @@ compares strings) across all inputs, each real file once. It keeps in memory one
 listing per level of the folder being walked, the inputs and the matches of glob patterns,
 and the real paths of files reached through symbolic links, never every path it yields: a
 folder of a million files is walked in the memory of a thousand. The manifest
-(`unstructured_jobs._manifest.Manifest.add_files`) consumes it in bounded chunks.
+(`unstructured_jobs._batch.manifest.Manifest.add_files`) consumes it in bounded chunks.
 
 How the order is kept: a folder's entries are visited sorted by name, a subfolder's name
 compared with a ``/`` after it (``b-c`` comes before ``b/``, as ``a/b-c`` sorts before
@@ -27,7 +27,7 @@ import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from ._paths import _GLOB_CHARS, _glob
+from .paths import _GLOB_CHARS, _glob
 
 __all__ = ["Walk", "iter_files"]
 

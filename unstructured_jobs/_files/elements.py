@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator
 from typing import IO, Any
 
-from ._exceptions import InvalidInputError
+from .._exceptions import InvalidInputError
 
 __all__ = ["iter_elements"]
 

@@ -2,7 +2,7 @@
 
 Do not edit: ``python scripts/generate_sync.py`` writes this file from the methods of
 `AsyncJobsClient` (``_client.py``), and tests/unit/test_generated.py fails when it is stale.
-What every method goes through (the event loop thread, forks, closing) is in ``_blocking.py``.
+What every method goes through (the event loop thread, forks, closing) is in ``_sync/blocking.py``.
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from . import _run
-from ._blocking import BlockingClient
-from ._client import AsyncJobsClient, AsyncRawResponses, PollCallback
-from ._clock import Clock
-from ._constants import (
+from .. import _run_job
+from .._client import AsyncJobsClient, AsyncRawResponses, PollCallback
+from .._clock import Clock
+from .._constants import (
     DEFAULT_MAX_ANSWER_BYTES,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_DOWNLOAD_BYTES,
@@ -27,9 +26,13 @@ from ._constants import (
     DEFAULT_RETRY_BUDGET,
     DEFAULT_WAIT_TIMEOUT,
 )
-from ._hooks import EventHooks
-from ._inputs import InputFileLike
-from ._models import (
+from .._files.inputs import InputFileLike
+from .._files.multipart import ProgressCallback
+from .._http.hooks import EventHooks
+from .._http.response import RawResponse
+from .._http.tls import SSLOption
+from .._http.transport import SessionFactory
+from .._models import (
     CancelJobResult,
     ChannelType,
     JobDetails,
@@ -48,13 +51,10 @@ from ._models import (
     Workflow,
     WorkflowState,
 )
-from ._multipart import ProgressCallback
-from ._options import RetryConfig, ServiceLimits, Timeout
-from ._response import RawResponse
-from ._run import JobRun
-from ._secret import Secret
-from ._tls import SSLOption
-from ._transport import SessionFactory
+from .._options import RetryConfig, ServiceLimits, Timeout
+from .._run_job import JobRun
+from .._secret import Secret
+from .._sync.blocking import BlockingClient
 
 
 class JobsClient(BlockingClient):
@@ -793,7 +793,7 @@ class JobsClient(BlockingClient):
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         on_poll: PollCallback | None = None,
         output_dir: str | os.PathLike[str] | None = None,
-        spill_bytes: int = _run.DEFAULT_SPILL_BYTES,
+        spill_bytes: int = _run_job.DEFAULT_SPILL_BYTES,
         job_id: str | None = None,
         progress: bool = False,
     ) -> JobRun:

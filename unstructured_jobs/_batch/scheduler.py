@@ -35,16 +35,16 @@ from typing import Any
 import anyio
 import attrs
 
-from ._clock import Clock
-from ._constants import LAUNCH_MARGIN, LAUNCH_MARGIN_DECAY, LAUNCH_MARGIN_STEP, LOGGER_NAME
-from ._exceptions import (
+from .._clock import Clock
+from .._constants import LAUNCH_MARGIN, LAUNCH_MARGIN_DECAY, LAUNCH_MARGIN_STEP, LOGGER_NAME
+from .._exceptions import (
     AuthenticationError,
     PermissionDeniedError,
     QuotaExceededError,
     UnstructuredJobsError,
     WaitTimeoutError,
 )
-from ._models import JobInformation, JobStatus
+from .._models import JobInformation, JobStatus
 
 __all__ = ["JobWatcher", "Launch", "LaunchPacer"]
 

@@ -31,12 +31,12 @@ import anyio.to_thread
 import attrs
 
 from ._constants import LOGGER_NAME
-from ._elements import iter_elements
 from ._exceptions import InvalidInputError, LocalFileError, UnstructuredJobsError
-from ._inputs import InputFileLike
+from ._files.elements import iter_elements
+from ._files.inputs import InputFileLike
+from ._files.multipart import ProgressCallback
 from ._models import JobInformation, JobStatus
-from ._multipart import ProgressCallback
-from ._paths import output_path_inside, safe_output_name
+from .paths import output_path_inside, safe_output_name
 
 if TYPE_CHECKING:
     from ._client import AsyncJobsClient, PollCallback
@@ -306,7 +306,7 @@ def _check_folder(folder: object) -> Path:
 def output_names(file_ids: Sequence[str]) -> list[str]:
     """One output file name per file id (``<safe name>.json``), all distinct: ids that map to
     the same safe name (``a/b.pdf`` and ``a_b.pdf``) get ``a_b.pdf (2).json``."""
-    from ._manifest import unique_name  # the batch's own rule; sqlite3 only when used
+    from ._batch.manifest import unique_name  # the batch's own rule; sqlite3 only when used
 
     taken: set[str] = set()
     names = []

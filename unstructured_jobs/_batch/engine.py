@@ -24,17 +24,16 @@ import anyio.to_thread
 import attrs
 from anyio.abc import TaskGroup
 
-from . import _manifest
-from ._clock import Clock
-from ._constants import (
+from .._clock import Clock
+from .._constants import (
     BATCH_BACKLOG_PER_RUNNING,
     BATCH_MAX_CONCURRENT_DOWNLOADS,
     BATCH_MAX_RATE_LIMITED,
     BATCH_SPLIT_BREAKER,
     LOGGER_NAME,
 )
-from ._core import backoff_delay, one_line, parse_retry_after
-from ._exceptions import (
+from .._core import backoff_delay, one_line, parse_retry_after
+from .._exceptions import (
     AmbiguousRequestError,
     APIConnectionError,
     APIStatusError,
@@ -55,9 +54,13 @@ from ._exceptions import (
     UnstructuredJobsError,
     WaitTimeoutError,
 )
-from ._grouping import GroupLimits, match_job, server_offset
-from ._inputs import InputFile
-from ._manifest import (
+from .._files.inputs import InputFile
+from .._http.response import RawResponse
+from .._models import JobFailedFiles, JobInformation, JobStatus
+from .._options import ServiceLimits
+from . import manifest as _manifest
+from .grouping import GroupLimits, match_job, server_offset
+from .manifest import (
     DISK_FULL_ERRNOS,
     FileRow,
     FileState,
@@ -67,11 +70,8 @@ from ._manifest import (
     unique_name,
     write_error,
 )
-from ._models import JobFailedFiles, JobInformation, JobStatus
-from ._options import ServiceLimits
-from ._paths import name_as_sent, output_path_inside, safe_output_name
-from ._response import RawResponse
-from ._scheduler import JobWatcher, Launch, LaunchPacer
+from .paths import name_as_sent, output_path_inside, safe_output_name
+from .scheduler import JobWatcher, Launch, LaunchPacer
 
 log = logging.getLogger(LOGGER_NAME)
 T = TypeVar("T")
@@ -359,7 +359,7 @@ class BatchRun:
 
     async def _remove_stale_parts(self, outputs: set[str]) -> None:
         """Temporary files that downloads killed in an earlier run left beside our outputs."""
-        from ._downloads import remove_stale_parts  # aiohttp: not for a dry run or `--help`
+        from .._files.downloads import remove_stale_parts  # aiohttp: not for a dry run or `--help`
 
         by_folder: dict[str, set[str]] = defaultdict(set)
         for path in outputs:

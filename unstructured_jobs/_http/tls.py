@@ -20,8 +20,8 @@ import os
 import ssl
 from typing import TypeAlias
 
-from ._constants import LOGGER_NAME
-from ._exceptions import InvalidInputError
+from .._constants import LOGGER_NAME
+from .._exceptions import InvalidInputError
 
 log = logging.getLogger(LOGGER_NAME)
 

@@ -4,8 +4,8 @@ It carries out what `_core` decides. Timeouts are aiohttp's ``sock_connect`` and
 (``total`` is None: a total would count time queued for a connection and kill long uploads),
 plus the upload-stall watchdog inside `MultipartBody` (aiohttp has no write timeout).
 
-The client's own session has aiohttp's ``trust_env`` off: the proxy (from `_proxy`, chosen once
-per client) and the TLS context (from `_tls`) are given to it explicitly, so no request pays
+The client's own session has aiohttp's ``trust_env`` off: the proxy (from `_http.proxy`, chosen once
+per client) and the TLS context (from `_http.tls`) are given to it explicitly, so no request pays
 for re-reading the environment and ``~/.netrc`` in a worker thread.
 """
 
@@ -27,9 +27,9 @@ import aiohttp
 import anyio
 import attrs
 
-from . import _core, _tls
-from ._clock import Clock
-from ._constants import (
+from .. import _core
+from .._clock import Clock
+from .._constants import (
     API_KEY_HEADER,
     DEFAULT_MAX_ANSWER_BYTES,
     ERROR_SNIPPET_CHARS,
@@ -37,8 +37,8 @@ from ._constants import (
     MAX_ERROR_BODY,
     WRITER_STOP_GRACE,
 )
-from ._core import AttemptProgress, Failure, FailureKind, Request, Safety, Verdict
-from ._exceptions import (
+from .._core import AttemptProgress, Failure, FailureKind, Request, Safety, Verdict
+from .._exceptions import (
     AnswerTooLargeError,
     APIConnectionError,
     APITimeoutError,
@@ -49,13 +49,14 @@ from ._exceptions import (
     ResponseValidationError,
     UnstructuredJobsError,
 )
-from ._hooks import NO_HOOKS, Hooks, RequestEvent, ResponseEvent, RetryEvent, fire
-from ._log import log_attempt
-from ._multipart import FileChangedError, UploadStalledError
-from ._options import RetryConfig, Timeout
-from ._proxy import Proxy
-from ._secret import Secret, scrub_traceback
-from ._tracing import note_attempt, note_retry, traced
+from .._files.multipart import FileChangedError, UploadStalledError
+from .._options import RetryConfig, Timeout
+from .._secret import Secret, scrub_traceback
+from . import tls as _tls
+from .hooks import NO_HOOKS, Hooks, RequestEvent, ResponseEvent, RetryEvent, fire
+from .log import log_attempt
+from .proxy import Proxy
+from .tracing import note_attempt, note_retry, traced
 
 log = logging.getLogger(LOGGER_NAME)
 T = TypeVar("T")

@@ -15,7 +15,7 @@ supported, is read in a worker thread. A thread trip costs several times the rea
 chunk, so a cached upload costs about what a hand-written loop of ``os.read`` costs
 (benchmarks/README.md).
 
-The files arrive here already checked (`_inputs.PreparedFile`); text fields are sent as given.
+The files arrive here already checked (`_files.inputs.PreparedFile`); text fields are sent as given.
 A file that cannot be read when its turn comes (deleted, made unreadable, a stream that fails)
 or that changes size is recorded on the attempt (`AttemptState.error`): the transport raises it
 as `InputFileError`, never retried, and the body is cut short, so no job can exist.
@@ -46,14 +46,14 @@ import anyio.to_thread
 from aiohttp import payload as aiohttp_payload
 from aiohttp.abc import AbstractStreamWriter
 
-from ._constants import (
+from .._constants import (
     LOGGER_NAME,
     STALL_CHECKS_PER_TIMEOUT,
     UNWATCHED_BODY,
     UPLOAD_CHUNK_SIZE,
 )
-from ._exceptions import reduce_error
-from ._inputs import PreparedFile, reason_for
+from .._exceptions import reduce_error
+from .inputs import PreparedFile, reason_for
 
 log = logging.getLogger(LOGGER_NAME)
 T = TypeVar("T")

@@ -29,8 +29,8 @@ from typing import Any, Generic, ParamSpec, TypeVar
 
 import anyio
 
-from ._constants import CANCEL_GRACE
-from ._exceptions import ClientClosedError, ForkedProcessError, SyncInAsyncContextError
+from .._constants import CANCEL_GRACE
+from .._exceptions import ClientClosedError, ForkedProcessError, SyncInAsyncContextError
 
 T = TypeVar("T")
 P = ParamSpec("P")

@@ -1,7 +1,7 @@
 """The package's log: one line per HTTP attempt, and the ``UNSTRUCTURED_JOBS_LOG`` switch.
 
 Every attempt the transport's retry loop makes is logged once, at INFO, on the
-``unstructured_jobs`` logger (by `log_attempt`, called from `_transport` where the event hooks
+``unstructured_jobs`` logger (by `log_attempt`, called from `_http.transport` where the event hooks
 get the same values)::
 
     GET /api/v1/jobs/?status=FAILED -> 200 (127.0.0.1:8765, attempt 1, 12 ms, request id 4f1c)
@@ -27,7 +27,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from urllib.parse import urlencode, urlsplit
 
-from ._constants import LOGGER_NAME
+from .._constants import LOGGER_NAME
 
 __all__ = ["ENV_LOG", "configure_from_environment", "log_attempt", "without_environment_handler"]
 

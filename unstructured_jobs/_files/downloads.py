@@ -12,10 +12,10 @@ from typing import Any
 import aiohttp
 import anyio.to_thread
 
-from . import _core
-from ._constants import ERROR_SNIPPET_CHARS
-from ._core import Request
-from ._exceptions import AnswerTooLargeError, LocalFileError
+from .. import _core
+from .._constants import ERROR_SNIPPET_CHARS
+from .._core import Request
+from .._exceptions import AnswerTooLargeError, LocalFileError
 
 _PART_RANDOM_BYTES = 6
 # ".<target name>.<12 hex digits>.part": the temporary file of one download (see part_name).

@@ -1,7 +1,7 @@
 """What a new job is made from: its ``request_data`` form field and its input files.
 
 Both are the user's arguments to create_job (and run_batch), checked and normalised before any
-request is made; `_multipart` then sends them without knowing what they mean.
+request is made; `_files.multipart` then sends them without knowing what they mean.
 
 `prepare_files` turns whatever the user passed into `PreparedFile` records, checking every local
 path (exists, regular file, readable) and reporting every problem at once, before any request.
@@ -25,8 +25,8 @@ from typing import IO, Any, TypeAlias
 
 import attrs
 
-from ._constants import DEFAULT_CONTENT_TYPE
-from ._exceptions import InputFileError
+from .._constants import DEFAULT_CONTENT_TYPE
+from .._exceptions import InputFileError
 
 
 @attrs.frozen

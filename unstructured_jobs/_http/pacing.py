@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from ._clock import Clock
+from .._clock import Clock
 
 PRUNE_ABOVE = 256  # keys kept before those whose window has passed are forgotten
 

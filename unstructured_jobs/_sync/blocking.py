@@ -23,15 +23,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Self, TypeVar, cast
 
-from ._client import AsyncJobsClient
-from ._clock import Clock
-from ._constants import LOGGER_NAME
-from ._exceptions import InvalidInputError, UnstructuredJobsError
-from ._loop_thread import EventLoopThread
-from ._secret import Secret
+from .._client import AsyncJobsClient
+from .._clock import Clock
+from .._constants import LOGGER_NAME
+from .._exceptions import InvalidInputError, UnstructuredJobsError
+from .._secret import Secret
+from .loop_thread import EventLoopThread
 
 if TYPE_CHECKING:
-    from ._client import AsyncRawResponses
+    from .._client import AsyncRawResponses
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -67,7 +67,7 @@ async def _construct(factory: Callable[[], AsyncJobsClient]) -> AsyncJobsClient:
 
 
 class BlockingClient:
-    """The machinery of `JobsClient` (its methods are generated: see ``_sync.py``)."""
+    """The machinery of `JobsClient` (its methods are generated: see ``_sync/client.py``)."""
 
     _root: BlockingClient
     _derive: Callable[[AsyncJobsClient], AsyncJobsClient] | None

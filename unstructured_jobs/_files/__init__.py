@@ -1,0 +1,1 @@
+"""Files: a job's inputs, the streaming multipart body, downloads and elements."""

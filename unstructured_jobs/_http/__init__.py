@@ -1,0 +1,1 @@
+"""HTTP: the aiohttp transport and what it uses (proxy, TLS, hooks, logs, tracing, pacing)."""

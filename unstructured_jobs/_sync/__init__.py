@@ -1,0 +1,1 @@
+"""Sync: `JobsClient` (generated), the calls it blocks on and the event loop thread."""

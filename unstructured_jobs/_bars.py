@@ -32,6 +32,7 @@ __all__ = [
     "Mode",
     "StatusProgress",
     "TransferProgress",
+    "files_text",
     "human_bytes",
     "human_seconds",
     "write_line",
@@ -103,6 +104,26 @@ def human_seconds(seconds: float) -> str:
     if s < 3600:
         return f"{s // 60} min {s % 60:02d} s"
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def file_counts(status: JobFileStatus) -> tuple[int, int, int, int]:
+    """``(done, running, failed, total)`` of a job's files: SUCCESS, IN_PROGRESS, FAILURE, all
+    (the rest are READY: not started, or a status this release does not know)."""
+    done = running = failed = 0
+    for f in status.files:
+        if f.status == "SUCCESS":
+            done += 1
+        elif f.status == "IN_PROGRESS":
+            running += 1
+        elif f.status == "FAILURE":
+            failed += 1
+    return done, running, failed, len(status.files)
+
+
+def files_text(done: int, running: int, failed: int, total: int | None = None) -> str:
+    """``files: 3/10 done, 2 running, 1 failed`` (``3 done`` with no `total`)."""
+    of = "" if total is None else f"/{total}"
+    return f"files: {done}{of} done, {running} running, {failed} failed"
 
 
 class Lines:
@@ -199,6 +220,8 @@ class StatusProgress:
         self.lines = Lines(clock=clock)
         self.bar: tqdm[Any] | None = None
         self.files_bar: tqdm[Any] | None = None
+        self.counts: tuple[int, int, int, int] | None = None
+        """The files' ``(done, running, failed, total)`` last read (`files`), if any."""
         if mode in (Mode.BARS, Mode.AUTO):
             self.bar = _bar(
                 mode,
@@ -217,17 +240,28 @@ class StatusProgress:
             self.bar.set_description_str(f"job {self.job_id}: {status}", refresh=True)
         elif self.mode is Mode.LINES:
             if changed:
-                self.lines.say(f"job {self.job_id}: {status}", force=True)
+                self.lines.say(f"job {self.job_id}: {status}{self._files()}", force=True)
             else:
-                waited = human_seconds(self.clock() - self.started)
-                self.lines.say(f"job {self.job_id}: still {status} after {waited}")
+                self.lines.say(self._still())
+
+    def _files(self) -> str:
+        return "" if self.counts is None else f" ({files_text(*self.counts)})"
+
+    def _still(self) -> str:
+        waited = human_seconds(self.clock() - self.started)
+        return f"job {self.job_id}: still {self.status} after {waited}{self._files()}"
 
     def files(self, status: JobFileStatus) -> None:
-        """Show each file's state (`get_job_file_status`): a bar of the files done, and how
-        many are in each state."""
+        """Show the files' states (`get_job_file_status`, the ``on_files`` of a wait): in
+        bars, a bar of the files ended with how many are in each state (``1 FAILURE,
+        2 IN_PROGRESS, 3 SUCCESS``); in lines,
+        those counts on the status lines (a change of them is said with the next line due)."""
+        self.counts = file_counts(status)
+        done, _, failed, total = self.counts
         if self.bar is None:
+            if self.mode is Mode.LINES and self.status is not None:
+                self.lines.say(self._still())
             return
-        total, done = len(status.files), sum(1 for f in status.files if f.status.is_terminal)
         if self.files_bar is None:
             self.files_bar = _bar(self.mode, total=total, desc="files", unit="file",
                                   file=sys.stderr, leave=False)  # fmt: skip
@@ -235,7 +269,7 @@ class StatusProgress:
         for f in status.files:
             counts[str(f.status)] = counts.get(str(f.status), 0) + 1
         self.files_bar.total = max(total, self.files_bar.total or 0)
-        self.files_bar.n = done
+        self.files_bar.n = done + failed
         self.files_bar.set_postfix_str(
             ", ".join(f"{n} {state}" for state, n in sorted(counts.items())), refresh=True
         )

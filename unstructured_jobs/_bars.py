@@ -22,6 +22,7 @@ from ._engine import BatchObserver
 from ._hooks import RetryEvent
 from ._manifest import FileState
 from ._models import JobFileStatus, JobInformation
+from ._scheduler import PROGRESS_FILE_STATUS_EVERY
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -255,7 +256,10 @@ class StatusProgress:
         """Show the files' states (`get_job_file_status`, the ``on_files`` of a wait): in
         bars, a bar of the files ended with how many are in each state (``1 FAILURE,
         2 IN_PROGRESS, 3 SUCCESS``); in lines,
-        those counts on the status lines (a change of them is said with the next line due)."""
+        those counts on the status lines (a change of them is said with the next line due).
+        No files: nothing shown."""
+        if not status.files:  # none yet (or a job without files): nothing to count
+            return
         self.counts = file_counts(status)
         done, _, failed, total = self.counts
         if self.bar is None:
@@ -284,6 +288,11 @@ class StatusProgress:
 class BatchProgress(BatchObserver):
     """A batch's progress: two bars (bytes uploaded, jobs finished), or throttled count lines.
 
+    Within the jobs still running, the files done, running and failed (``in running jobs:
+    3 files done, 5 running, 1 failed``, on the jobs bar or the count line): each running job's
+    files' states are read at most every `PROGRESS_FILE_STATUS_EVERY` (30) s, one read a second
+    at most in all (`file_status_every`; the batch's ``JobWatcher`` keeps the budget).
+
     The service's refusals (429) are pacing, not errors: counted on the jobs bar (or in the
     count line) with the time they made the batch wait, each said on a line only with `debug`.
     They come from the engine (`on_paced`) and from the client's retries (`client_paced`,
@@ -302,6 +311,10 @@ class BatchProgress(BatchObserver):
         self.sent_bytes = self.uploaded_files = self.finished_jobs = 0
         self.done_files = self.failed_files = 0
         self.started = False
+        # Nothing shown (``--quiet``, ``--no-progress``): no file status read.
+        self.file_status_every = None if mode is Mode.OFF else PROGRESS_FILE_STATUS_EVERY
+        self.running_files: dict[str, tuple[int, int, int, int]] = {}
+        """Running jobs' files' ``(done, running, failed, total)``, as last read."""
 
     # -- the observer ---------------------------------------------------------------------------
 
@@ -340,9 +353,29 @@ class BatchProgress(BatchObserver):
     def on_job_finished(self, job_id: str, status: str) -> None:
         """A job ended."""
         self.finished_jobs += 1
+        self.running_files.pop(job_id, None)  # its files are counted by `on_file` now
         if self.jobs is not None:
             self.jobs.update(1)
+            self._postfix()
         self._line()
+
+    def on_job_files(self, job_id: str, status: JobFileStatus) -> None:
+        """The files' states of a running job."""
+        self.running_files[job_id] = file_counts(status)
+        self._postfix()
+        self._line()
+
+    def running_text(self) -> str:
+        """``in running jobs: 3 files done, 5 running, 1 failed`` ("" when none was read)."""
+        if not self.running_files:
+            return ""
+        done, running, failed = (sum(c[i] for c in self.running_files.values()) for i in range(3))
+        return f"in running jobs: {done} files done, {running} running, {failed} failed"
+
+    def _postfix(self) -> None:
+        if self.jobs is not None:
+            parts = [self.running_text(), self.pacing_text() if self.refusals else ""]
+            self.jobs.set_postfix_str(", ".join(p for p in parts if p), refresh=True)
 
     def on_file(self, path: str, state: FileState) -> None:
         """A file reached its state for this run."""
@@ -368,8 +401,7 @@ class BatchProgress(BatchObserver):
     def _paced(self, text: str) -> None:
         if self.debug:
             write_line(f"unstructured-jobs: paced: {text}")
-        if self.jobs is not None:
-            self.jobs.set_postfix_str(self.pacing_text(), refresh=True)
+        self._postfix()
         self._line()
 
     @property
@@ -406,6 +438,8 @@ class BatchProgress(BatchObserver):
         ]
         if self.failed_files:
             parts.append(f"{self.failed_files} failed")
+        if self.running_files:
+            parts.append(self.running_text())
         if self.refusals:
             parts.append(f"paced: {self.pacing_text()}")
         return "batch: " + ", ".join(parts)

@@ -6,17 +6,21 @@ on their status lines."""
 
 from __future__ import annotations
 
+import io
 import itertools
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 import pytest
 from cli_support import KEY, Cli, Result, env_for, poll_until
 
 from unstructured_jobs import AsyncJobsClient, JobFileStatus, JobsClient
-from unstructured_jobs._bars import file_counts
+from unstructured_jobs._bars import BatchProgress, Lines, Mode, file_counts
 from unstructured_jobs._client import FILE_STATUS_EVERY
+from unstructured_jobs.batch import BatchObserver, submit_batch
 from unstructured_jobs.testing import Emulator, FakeClock, Fault, Schedule
 
 FILES = [("a.pdf", b"%PDF a"), ("bad.pdf", b"%PDF b"), ("c.txt", b"c")]
@@ -211,3 +215,116 @@ def test_quiet_wait_reads_no_file_status(cli: Cli, manual: Emulator) -> None:
     (r,) = results
     assert r.returncode == 0 and r.stderr == ""
     assert calls(manual) == []
+
+
+# -- the batch: the files of its running jobs, on a budget -------------------------------------
+
+
+class SettledClock(FakeClock):
+    """A `FakeClock` whose time moves only once every task waits (as in test_batch_limits)."""
+
+    async def sleep(self, seconds: float) -> None:
+        await anyio.wait_all_tasks_blocked()
+        await super().sleep(seconds)
+
+
+class FilesSeen(BatchObserver):
+    def __init__(self, every: float | None, clock: FakeClock) -> None:
+        self.file_status_every = every
+        self.clock = clock
+        self.seen: list[tuple[float, str, tuple[int, int, int, int]]] = []
+        self.finished: set[str] = set()
+
+    def on_job_finished(self, job_id: str, status: str) -> None:
+        self.finished.add(job_id)
+
+    def on_job_files(self, job_id: str, status: JobFileStatus) -> None:
+        assert job_id == status.id and job_id not in self.finished  # running jobs only
+        self.seen.append((self.clock.now(), job_id, file_counts(status)))
+
+
+Reads = list[tuple[float, str]]
+
+
+async def batch_with(
+    tmp_path: Path, observer: BatchObserver, clock: FakeClock
+) -> tuple[Emulator, Reads]:
+    """The batch of 30 files in 10 jobs, and when each file-status read started (virtual s)."""
+    folder = tmp_path / "in"
+    folder.mkdir(parents=True)
+    for i in range(30):
+        (folder / f"doc{i:02d}.txt").write_text(f"doc {i}")
+    limits = {"launch_interval": 1.0, "max_running": 5, "file_status_limit": 12}
+    async with (
+        Emulator(clock=clock, schedule=Schedule(run_for=60.0), **limits) as emu,  # type: ignore[arg-type]
+        AsyncJobsClient(api_key=emu.api_key, server_url=emu.url, clock=clock) as client,
+    ):
+        reads: Reads = []
+        read = client.get_job_file_status
+
+        async def get_job_file_status(job_id: str) -> JobFileStatus:
+            reads.append((clock.now(), job_id))
+            return await read(job_id)
+
+        client.get_job_file_status = get_job_file_status  # type: ignore[method-assign,assignment]
+        report = await submit_batch(
+            client, [folder], template_id="t", files_per_job=3, observer=observer,
+            manifest=tmp_path / f"m{id(observer)}.db", poll_interval=1.0,
+        )  # fmt: skip
+    assert report.ok and report.counts() == {"done": 30}
+    assert len(reads) == len(calls(emu))
+    return emu, reads
+
+
+def per_job(reads: Reads) -> list[list[float]]:
+    by_job: dict[str, list[float]] = {}
+    for t, job_id in reads:
+        by_job.setdefault(job_id, []).append(t)
+    return list(by_job.values())
+
+
+async def test_a_batch_reads_running_jobs_files_within_its_budget(tmp_path: Path) -> None:
+    clock = SettledClock()
+    seen = FilesSeen(30.0, clock)
+    emu, reads = await batch_with(tmp_path, seen, clock)
+    assert calls(emu) == [200] * len(reads)  # never past the service's 12 a minute
+    assert len(seen.seen) >= 10  # each of the 10 jobs, while it ran
+    assert {c for _, _, c in seen.seen} == {(0, 3, 0, 3)}  # 3 files running in each
+    times = [t for t, _ in reads]
+    assert all(b - a >= 1.0 - 1e-6 for a, b in itertools.pairwise(times))  # one a second
+    jobs = per_job(reads)
+    assert len(jobs) == 10
+    for job_times in jobs:  # each job at most every 30 s: 2 a minute of its 12
+        assert all(b - a >= 30.0 - 1e-6 for a, b in itertools.pairwise(job_times))
+
+
+async def test_a_batch_reads_no_files_unless_asked_and_never_under_5_s(tmp_path: Path) -> None:
+    for observer in (BatchObserver(), BatchProgress(Mode.OFF)):  # none asked, nothing shown
+        emu, _ = await batch_with(tmp_path / str(id(observer)), observer, SettledClock())
+        assert calls(emu) == []
+
+    clock = SettledClock()
+    eager = FilesSeen(0.5, clock)  # asks too often: held to 5 s per job
+    emu, reads = await batch_with(tmp_path / "b", eager, clock)
+    assert calls(emu) == [200] * len(reads) and len(reads) >= 5 * 10
+    for job_times in per_job(reads):
+        assert all(b - a >= 5.0 - 1e-6 for a, b in itertools.pairwise(job_times))
+        assert all(len([t for t in job_times if s <= t < s + 60]) <= 12 for s in job_times)
+
+
+async def test_batch_progress_shows_the_files_of_running_jobs(tmp_path: Path) -> None:
+    clock = SettledClock()
+    out = io.StringIO()
+    progress = BatchProgress(Mode.LINES, lines=Lines(interval=0.0, clock=clock.now, stream=out))
+    await batch_with(tmp_path, progress, clock)
+    progress.close()
+    lines = out.getvalue().splitlines()
+    running = [
+        int(m.group(1))
+        for line in lines
+        if (m := re.search(r", in running jobs: 0 files done, (\d+) running, 0 failed$", line))
+    ]
+    assert running and all(n % 3 == 0 and 3 <= n <= 15 for n in running), lines  # 1 to 5 jobs
+    assert lines[-1] == (
+        "batch: 30 files uploaded (170 B of 170 B), 10/10 jobs finished, 30/30 files done"
+    )

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from ._batch.engine import BatchObserver
 from ._batch.manifest import FileState
+from ._batch.scheduler import PROGRESS_FILE_STATUS_EVERY
 from ._constants import CLI_PROGRESS_INTERVAL
 from ._http.hooks import RetryEvent
 from ._models import JobFileStatus, JobInformation
@@ -32,6 +33,7 @@ __all__ = [
     "Mode",
     "StatusProgress",
     "TransferProgress",
+    "files_text",
     "human_bytes",
     "human_seconds",
     "write_line",
@@ -103,6 +105,26 @@ def human_seconds(seconds: float) -> str:
     if s < 3600:
         return f"{s // 60} min {s % 60:02d} s"
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def file_counts(status: JobFileStatus) -> tuple[int, int, int, int]:
+    """``(done, running, failed, total)`` of a job's files: SUCCESS, IN_PROGRESS, FAILURE, all
+    (the rest are READY: not started, or a status this release does not know)."""
+    done = running = failed = 0
+    for f in status.files:
+        if f.status == "SUCCESS":
+            done += 1
+        elif f.status == "IN_PROGRESS":
+            running += 1
+        elif f.status == "FAILURE":
+            failed += 1
+    return done, running, failed, len(status.files)
+
+
+def files_text(done: int, running: int, failed: int, total: int | None = None) -> str:
+    """``files: 3/10 done, 2 running, 1 failed`` (``3 done`` with no `total`)."""
+    of = "" if total is None else f"/{total}"
+    return f"files: {done}{of} done, {running} running, {failed} failed"
 
 
 class Lines:
@@ -199,6 +221,8 @@ class StatusProgress:
         self.lines = Lines(clock=clock)
         self.bar: tqdm[Any] | None = None
         self.files_bar: tqdm[Any] | None = None
+        self.counts: tuple[int, int, int, int] | None = None
+        """The files' ``(done, running, failed, total)`` last read (`files`), if any."""
         if mode in (Mode.BARS, Mode.AUTO):
             self.bar = _bar(
                 mode,
@@ -217,17 +241,31 @@ class StatusProgress:
             self.bar.set_description_str(f"job {self.job_id}: {status}", refresh=True)
         elif self.mode is Mode.LINES:
             if changed:
-                self.lines.say(f"job {self.job_id}: {status}", force=True)
+                self.lines.say(f"job {self.job_id}: {status}{self._files()}", force=True)
             else:
-                waited = human_seconds(self.clock() - self.started)
-                self.lines.say(f"job {self.job_id}: still {status} after {waited}")
+                self.lines.say(self._still())
+
+    def _files(self) -> str:
+        return "" if self.counts is None else f" ({files_text(*self.counts)})"
+
+    def _still(self) -> str:
+        waited = human_seconds(self.clock() - self.started)
+        return f"job {self.job_id}: still {self.status} after {waited}{self._files()}"
 
     def files(self, status: JobFileStatus) -> None:
-        """Show each file's state (`get_job_file_status`): a bar of the files done, and how
-        many are in each state."""
-        if self.bar is None:
+        """Show the files' states (`get_job_file_status`, the ``on_files`` of a wait): in
+        bars, a bar of the files ended with how many are in each state (``1 FAILURE,
+        2 IN_PROGRESS, 3 SUCCESS``); in lines,
+        those counts on the status lines (a change of them is said with the next line due).
+        No files: nothing shown."""
+        if not status.files:  # none yet (or a job without files): nothing to count
             return
-        total, done = len(status.files), sum(1 for f in status.files if f.status.is_terminal)
+        self.counts = file_counts(status)
+        done, _, failed, total = self.counts
+        if self.bar is None:
+            if self.mode is Mode.LINES and self.status is not None:
+                self.lines.say(self._still())
+            return
         if self.files_bar is None:
             self.files_bar = _bar(self.mode, total=total, desc="files", unit="file",
                                   file=sys.stderr, leave=False)  # fmt: skip
@@ -235,7 +273,7 @@ class StatusProgress:
         for f in status.files:
             counts[str(f.status)] = counts.get(str(f.status), 0) + 1
         self.files_bar.total = max(total, self.files_bar.total or 0)
-        self.files_bar.n = done
+        self.files_bar.n = done + failed
         self.files_bar.set_postfix_str(
             ", ".join(f"{n} {state}" for state, n in sorted(counts.items())), refresh=True
         )
@@ -249,6 +287,11 @@ class StatusProgress:
 
 class BatchProgress(BatchObserver):
     """A batch's progress: two bars (bytes uploaded, jobs finished), or throttled count lines.
+
+    Within the jobs still running, the files done, running and failed (``in running jobs:
+    3 files done, 5 running, 1 failed``, on the jobs bar or the count line): each running job's
+    files' states are read at most every `PROGRESS_FILE_STATUS_EVERY` (30) s, one read a second
+    at most in all (`file_status_every`; the batch's ``JobWatcher`` keeps the budget).
 
     The service's refusals (429) are pacing, not errors: counted on the jobs bar (or in the
     count line) with the time they made the batch wait, each said on a line only with `debug`.
@@ -268,6 +311,10 @@ class BatchProgress(BatchObserver):
         self.sent_bytes = self.uploaded_files = self.finished_jobs = 0
         self.done_files = self.failed_files = 0
         self.started = False
+        # Nothing shown (``--quiet``, ``--no-progress``): no file status read.
+        self.file_status_every = None if mode is Mode.OFF else PROGRESS_FILE_STATUS_EVERY
+        self.running_files: dict[str, tuple[int, int, int, int]] = {}
+        """Running jobs' files' ``(done, running, failed, total)``, as last read."""
 
     # -- the observer ---------------------------------------------------------------------------
 
@@ -306,9 +353,29 @@ class BatchProgress(BatchObserver):
     def on_job_finished(self, job_id: str, status: str) -> None:
         """A job ended."""
         self.finished_jobs += 1
+        self.running_files.pop(job_id, None)  # its files are counted by `on_file` now
         if self.jobs is not None:
             self.jobs.update(1)
+            self._postfix()
         self._line()
+
+    def on_job_files(self, job_id: str, status: JobFileStatus) -> None:
+        """The files' states of a running job."""
+        self.running_files[job_id] = file_counts(status)
+        self._postfix()
+        self._line()
+
+    def running_text(self) -> str:
+        """``in running jobs: 3 files done, 5 running, 1 failed`` ("" when none was read)."""
+        if not self.running_files:
+            return ""
+        done, running, failed = (sum(c[i] for c in self.running_files.values()) for i in range(3))
+        return f"in running jobs: {done} files done, {running} running, {failed} failed"
+
+    def _postfix(self) -> None:
+        if self.jobs is not None:
+            parts = [self.running_text(), self.pacing_text() if self.refusals else ""]
+            self.jobs.set_postfix_str(", ".join(p for p in parts if p), refresh=True)
 
     def on_file(self, path: str, state: FileState) -> None:
         """A file reached its state for this run."""
@@ -334,8 +401,7 @@ class BatchProgress(BatchObserver):
     def _paced(self, text: str) -> None:
         if self.debug:
             write_line(f"unstructured-jobs: paced: {text}")
-        if self.jobs is not None:
-            self.jobs.set_postfix_str(self.pacing_text(), refresh=True)
+        self._postfix()
         self._line()
 
     @property
@@ -372,6 +438,8 @@ class BatchProgress(BatchObserver):
         ]
         if self.failed_files:
             parts.append(f"{self.failed_files} failed")
+        if self.running_files:
+            parts.append(self.running_text())
         if self.refusals:
             parts.append(f"paced: {self.pacing_text()}")
         return "batch: " + ", ".join(parts)

@@ -19,6 +19,7 @@ import gc
 import itertools
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -126,6 +127,9 @@ AnswerCheck = Callable[..., Exception | None]
 expected: the error that answer stands for (`_core.workflow_busy_error`), or None."""
 PollCallback = Callable[[JobInformation], Any]
 """Called with each job state read while waiting (on the event loop's thread: keep it quick)."""
+FilesCallback = Callable[[JobFileStatus], Any]
+"""Called with the job's files' states (`get_job_file_status`) while waiting: ``on_files`` of
+`AsyncJobsClient.wait_for_job`, `watch_job` and `run_job` (on the event loop's thread)."""
 
 
 class AsyncJobsClient:
@@ -1017,17 +1021,27 @@ class AsyncJobsClient:
         *,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        on_files: FilesCallback | None = None,
     ) -> AsyncIterator[JobInformation]:
         """Yield the job each time its status changes, until it reaches a terminal status.
 
         Polls `get_job` with an interval that grows by 1.5x from `poll_interval` up to
         `max_poll_interval`. The first state is always yielded.
+
+        `on_files` is called with the job's files' states (`JobFileStatus`: how many are
+        READY, IN_PROGRESS, SUCCESS, FAILURE, ``status.count("SUCCESS")``), read after a poll
+        that finds the job not finished, at most every `FILE_STATUS_EVERY` (5) seconds, and
+        once more when it has finished if they were read before: within the service's 12 calls
+        a minute per job, which the client also enforces (`get_job_file_status`). A file status
+        that cannot be read is skipped (logged at DEBUG), never an error of the watch.
         """
         job_id = validate_id(job_id, "job_id")
+        files = _FilesDue(self, job_id, [on_files] if on_files is not None else [])
         interval = poll_interval
         last: JobStatus | None = None
         while True:
             job = await self.get_job(job_id)
+            await files.after_poll(job, None)
             if job.status != last:
                 last = job.status
                 yield job
@@ -1045,6 +1059,7 @@ class AsyncJobsClient:
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         on_poll: PollCallback | None = None,
         progress: bool = False,
+        on_files: FilesCallback | None = None,
     ) -> JobInformation:
         """Poll until the job is COMPLETED, FAILED or STOPPED and return it.
 
@@ -1057,13 +1072,22 @@ class AsyncJobsClient:
         most every `FILE_STATUS_EVERY` seconds, within the service's 12 calls a minute) through
         ``tqdm.auto``: a widget in Jupyter, a bar on stderr elsewhere. Nothing is shown by
         default. A file status that cannot be read only leaves the bar as it was.
+
+        `on_files` (with or without `progress`) is called with the files' states
+        (`JobFileStatus`) as `watch_job` reads them: after a poll that finds the job not
+        finished, at most every `FILE_STATUS_EVERY` (5) seconds (12 a minute, the service's
+        limit per job, which `get_job_file_status` also keeps to), and once more at the end
+        if they were read before; never past `timeout`.
         """
         job_id = validate_id(job_id, "job_id")
         deadline = None if timeout is None else self.clock.now() + timeout
         interval = poll_interval
         last: JobInformation | None = None
         shown = _status_display(job_id) if progress else None
-        files_due = self.clock.now()
+        listeners: list[FilesCallback] = [] if shown is None else [shown.files]
+        if on_files is not None:
+            listeners.append(on_files)
+        files = _FilesDue(self, job_id, listeners)
 
         def expired() -> WaitTimeoutError:
             state = f"still {last.status}" if last is not None else "not read yet"
@@ -1081,17 +1105,11 @@ class AsyncJobsClient:
                 if scope.cancelled_caught:
                     raise expired()
                 last = polled
+                await files.after_poll(last, deadline)  # first: a status line shows the counts
                 if on_poll is not None:
                     on_poll(last)
                 if shown is not None:
                     shown(last)
-                    # The files' states too: now and then, and once more at the end (the counts
-                    # then are final) if they were shown at all.
-                    now = self.clock.now()
-                    final = last.status.is_terminal and shown.files_bar is not None
-                    if (now >= files_due and not last.status.is_terminal) or final:
-                        files_due = now + FILE_STATUS_EVERY
-                        await self._show_files(shown, job_id, deadline)
                 if last.status.is_terminal:
                     return last
                 now = self.clock.now()
@@ -1104,15 +1122,6 @@ class AsyncJobsClient:
         finally:
             if shown is not None:
                 shown.close()
-
-    async def _show_files(self, shown: StatusProgress, job_id: str, deadline: float | None) -> None:
-        """Show the job's files' states on `shown`; never fails the wait (nor outlasts it)."""
-        remaining = None if deadline is None else max(deadline - self.clock.now(), 0.0)
-        with anyio.move_on_after(remaining):
-            try:
-                shown.files(await self.get_job_file_status(job_id))
-            except UnstructuredJobsError as exc:
-                log.debug("job %s: no file status for the progress bar: %s", job_id, exc)
 
     # ------------------------------------------------------------------ one call
 
@@ -1132,6 +1141,7 @@ class AsyncJobsClient:
         spill_bytes: int = _run_job.DEFAULT_SPILL_BYTES,
         job_id: str | None = None,
         progress: bool = False,
+        on_files: FilesCallback | None = None,
     ) -> JobRun:
         """Create a job, wait for it, and fetch every input file's output: a `JobRun`.
 
@@ -1161,6 +1171,7 @@ class AsyncJobsClient:
 
         ``progress=True`` shows the wait as `wait_for_job` does (the job's status, its files'
         states), then the outputs fetched, through ``tqdm.auto``; nothing is shown by default.
+        `on_files` gets the files' states while waiting, as in `wait_for_job`.
         """
         return await _run_job.run_job(
             self,
@@ -1177,6 +1188,7 @@ class AsyncJobsClient:
             spill_bytes=spill_bytes,
             job_id=job_id,
             progress=progress,
+            on_files=on_files,
         )
 
     # ------------------------------------------------------------------ plumbing
@@ -1912,3 +1924,41 @@ def _flag(value: object, what: str) -> bool:
     if not isinstance(value, bool):
         raise InvalidInputError(f"{what} must be True or False, got {value!r:.40}")
     return value
+
+
+class _FilesDue:
+    """When a wait reads its job's files' states (`get_job_file_status`) for `listeners`:
+    after a poll that finds the job not finished, at most every `FILE_STATUS_EVERY` seconds,
+    and once more after the poll that finds it finished if they were read before (the counts
+    then are final). A status that cannot be read is skipped; a read never outlasts the
+    wait's deadline."""
+
+    def __init__(
+        self, client: AsyncJobsClient, job_id: str, listeners: Sequence[FilesCallback]
+    ) -> None:
+        self.client, self.job_id, self.listeners = client, job_id, listeners
+        self.due = -math.inf
+        self.read = False
+
+    async def after_poll(self, job: JobInformation, deadline: float | None) -> None:
+        """Read and hand on the files' states if it is time to."""
+        if not self.listeners:
+            return
+        now = self.client.clock.now()
+        if job.status.is_terminal:
+            if not self.read:
+                return
+            self.read = False  # once
+        elif now < self.due:
+            return
+        self.due = now + FILE_STATUS_EVERY
+        remaining = None if deadline is None else max(deadline - now, 0.0)
+        with anyio.move_on_after(remaining):
+            try:
+                status = await self.client.get_job_file_status(self.job_id)
+            except UnstructuredJobsError as exc:
+                log.debug("job %s: no file status to show: %s", self.job_id, exc)
+                return
+            self.read = True
+            for listener in self.listeners:
+                listener(status)

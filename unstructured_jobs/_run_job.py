@@ -39,7 +39,7 @@ from ._models import JobInformation, JobStatus
 from .paths import output_path_inside, safe_output_name
 
 if TYPE_CHECKING:
-    from ._client import AsyncJobsClient, PollCallback
+    from ._client import AsyncJobsClient, FilesCallback, PollCallback
 
 __all__ = ["DEFAULT_SPILL_BYTES", "DOWNLOADS_AT_ONCE", "FileOutput", "JobRun", "run_job"]
 
@@ -343,6 +343,7 @@ async def run_job(
     spill_bytes: int = DEFAULT_SPILL_BYTES,
     job_id: str | None = None,
     progress: bool = False,
+    on_files: FilesCallback | None = None,
 ) -> JobRun:
     """See `AsyncJobsClient.run_job`."""
     if isinstance(spill_bytes, bool) or not isinstance(spill_bytes, int) or spill_bytes < 0:
@@ -382,6 +383,7 @@ async def run_job(
             max_poll_interval=max_poll_interval,
             on_poll=on_poll,
             progress=progress,
+            on_files=on_files,
         )
         return await _outputs(client, job, base, spill_bytes, progress)
     except BaseException as exc:  # an error, a cancel, Ctrl-C: each says which job exists

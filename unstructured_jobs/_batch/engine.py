@@ -56,7 +56,7 @@ from .._exceptions import (
 )
 from .._files.inputs import InputFile
 from .._http.response import RawResponse
-from .._models import JobFailedFiles, JobInformation, JobStatus
+from .._models import JobFailedFiles, JobFileStatus, JobInformation, JobStatus
 from .._options import ServiceLimits
 from . import manifest as _manifest
 from .grouping import GroupLimits, match_job, server_offset
@@ -71,7 +71,7 @@ from .manifest import (
     write_error,
 )
 from .paths import name_as_sent, output_path_inside, safe_output_name
-from .scheduler import JobWatcher, Launch, LaunchPacer
+from .scheduler import JobWatcher, Launch, LaunchPacer, OnFiles, ReadFiles
 
 log = logging.getLogger(LOGGER_NAME)
 T = TypeVar("T")
@@ -117,6 +117,8 @@ class BatchClient(Protocol):
 
     async def get_job_failed_files(self, job_id: str) -> JobFailedFiles: ...
 
+    async def get_job_file_status(self, job_id: str) -> JobFileStatus: ...
+
     async def download_job_output_to(self, job_id: str, path: str, *, file_id: str) -> Any: ...
 
 
@@ -126,6 +128,11 @@ class BatchObserver:
     They are called on the event loop's thread (a `JobsClient`'s loop thread for `run_batch`
     with a client): keep them quick.
     """
+
+    file_status_every: float | None = None
+    """Set it (seconds, at least 5) to be told the files' states of the batch's running jobs
+    (`on_job_files`): each such job's are read at most that often, one read a second at most
+    in all. None (default): none are read. ``progress=True`` and the command line use 30."""
 
     def on_start(self, *, jobs: int, files: int, upload_bytes: int) -> None:
         """The work of this run is known: `jobs` to send or wait for, `upload_bytes` to send."""
@@ -141,6 +148,10 @@ class BatchObserver:
 
     def on_file(self, path: str, state: FileState) -> None:
         """A file reached its `FileState` for this run (it is also a plain string)."""
+
+    def on_job_files(self, job_id: str, status: JobFileStatus) -> None:
+        """The files' states of a running job (with `file_status_every` set): how many are
+        READY, IN_PROGRESS, SUCCESS, FAILURE (``status.count("SUCCESS")``)."""
 
     def on_paced(self, reason: str, delay: float) -> None:
         """A launch was refused by the service's rate limit (`reason`, e.g. ``"HTTP 429"``)
@@ -344,6 +355,7 @@ class BatchRun:
                     self.client.clock,
                     interval=self.poll_interval,
                     start=tg.start_soon,
+                    files=self._files_progress(),
                 )
                 for group in waiting:
                     tg.start_soon(self._wait_group, group)
@@ -353,6 +365,13 @@ class BatchRun:
             raise error from error.__cause__
         finally:
             self.queue.close()
+
+    def _files_progress(self) -> tuple[ReadFiles, OnFiles, float] | None:
+        """What the watcher reads running jobs' files' states with, if the observer asks."""
+        every = self.observer.file_status_every
+        if every is None:
+            return None
+        return self.client.get_job_file_status, self.observer.on_job_files, every
 
     async def _list_status(self, status: str) -> list[JobInformation]:
         return await self.client.list_jobs(status=status)

@@ -23,6 +23,14 @@ budget is 2 requests per tick plus one per finished job, and a job is noticed at
 are the end of the batch: the tick halves (4 requests a second by default, for those last
 jobs' run time). The two lists are read in that order so that a job starting
 between them is in one of them.
+
+The files' states of running jobs (for progress: `BatchObserver.file_status_every`) come on top,
+with a budget of their own that does not grow with the batch: at most one ``file-status``
+request in flight and one started per `FILE_STATUS_SPACING` (1 s) in all, for the waited job
+listed IN_PROGRESS whose files were read longest ago, each job at most once per its
+``every`` (30 s for the command line's progress; never under 5 s: the service allows 12 calls
+a minute per job, which the client also enforces). Such a read runs beside the ticks, never
+delays them, and is cancelled when the watcher has nothing left to wait for.
 """
 
 from __future__ import annotations
@@ -44,12 +52,18 @@ from .._exceptions import (
     UnstructuredJobsError,
     WaitTimeoutError,
 )
-from .._models import JobInformation, JobStatus
+from .._models import JobFileStatus, JobInformation, JobStatus
 
 __all__ = ["JobWatcher", "Launch", "LaunchPacer"]
 
 log = logging.getLogger(LOGGER_NAME)
 _FATAL = (AuthenticationError, PermissionDeniedError, QuotaExceededError)
+FILE_STATUS_SPACING = 1.0
+"""Seconds between two file-status reads of a batch's running jobs (all jobs together)."""
+PROGRESS_FILE_STATUS_EVERY = 30.0
+"""Seconds between two file-status reads of one job for the batch's progress (2 a minute)."""
+FILE_STATUS_MIN_EVERY = 5.0
+"""The least seconds between two file-status reads of one job (12 a minute: the service's limit)."""
 
 
 class Launch:
@@ -144,6 +158,8 @@ class _Waiter:
 
 ListJobs = Callable[[str], Awaitable[list[JobInformation]]]
 GetJob = Callable[[str], Awaitable[JobInformation]]
+ReadFiles = Callable[[str], Awaitable[JobFileStatus]]
+OnFiles = Callable[[str, JobFileStatus], None]
 
 
 class JobWatcher:
@@ -161,6 +177,7 @@ class JobWatcher:
         *,
         interval: float,
         start: Callable[[Callable[[], Coroutine[Any, Any, None]]], object],
+        files: tuple[ReadFiles, OnFiles, float] | None = None,
     ) -> None:
         self._list = list_jobs
         self._get = get_job
@@ -171,6 +188,14 @@ class JobWatcher:
         self._running = False
         self.requests = 0
         """Requests made (listings and confirmations), for the budget's measurement."""
+        # The files' states of running jobs: (read, hand on, seconds between two reads of a
+        # job), when asked for; see the module's docstring.
+        self._files = files
+        self._files_read: dict[str, float] = {}  # job id -> when its files were last read
+        self._files_next = -math.inf
+        self._files_scope: anyio.CancelScope | None = None
+        self.file_requests = 0
+        """File-status requests started, for the budget's measurement."""
 
     async def wait(self, job_id: str, timeout: float | None) -> JobInformation:
         """The job once it is COMPLETED, FAILED or STOPPED (or another terminal status).
@@ -187,6 +212,7 @@ class JobWatcher:
             self._start(self._loop)
         await waiter.done.wait()
         self._waiters.pop(job_id, None)
+        self._files_read.pop(job_id, None)
         if waiter.error is not None:
             raise waiter.error
         assert waiter.job is not None
@@ -204,6 +230,7 @@ class JobWatcher:
                         else:
                             waiter.last = listed
                         self._check_deadline(waiter)
+                    self._read_files(active)
                 except UnstructuredJobsError as exc:  # after the client's own retries
                     if not isinstance(exc, _FATAL):
                         log.warning("cannot look at the batch's jobs: %s", exc)
@@ -213,6 +240,45 @@ class JobWatcher:
                     await self.clock.sleep(self.interval)
         finally:
             self._running = False
+            if self._files_scope is not None:  # nothing left to show it for
+                self._files_scope.cancel()
+
+    def _read_files(self, active: dict[str, JobInformation]) -> None:
+        """Start reading the files' states of one running job, if the budget allows."""
+        now = self.clock.now()
+        if self._files is None or self._files_scope is not None or now < self._files_next:
+            return
+        every = max(self._files[2], FILE_STATUS_MIN_EVERY)
+        due = [
+            (self._files_read.get(w.job_id, -math.inf), w.job_id)
+            for w in self._waiters.values()
+            if not w.done.is_set()
+            and (listed := active.get(w.job_id)) is not None
+            and listed.status == JobStatus.IN_PROGRESS
+            and self._files_read.get(w.job_id, -math.inf) + every <= now
+        ]
+        if not due:
+            return
+        _, job_id = min(due)  # read longest ago (or never) first
+        self._files_read[job_id] = now
+        self._files_next = now + FILE_STATUS_SPACING
+        self._files_scope = anyio.CancelScope()
+        self.file_requests += 1
+        self._start(lambda: self._files_of(job_id))
+
+    async def _files_of(self, job_id: str) -> None:
+        assert self._files is not None and self._files_scope is not None
+        read, on_files, _ = self._files
+        try:
+            with self._files_scope:
+                status = await read(job_id)
+                waiter = self._waiters.get(job_id)
+                if waiter is not None and not waiter.done.is_set():  # not ended meanwhile
+                    on_files(job_id, status)
+        except UnstructuredJobsError as exc:  # progress only: the batch goes on without it
+            log.debug("job %s: no file status for the progress: %s", job_id, exc)
+        finally:
+            self._files_scope = None
 
     def _pending(self) -> bool:
         return any(not w.done.is_set() for w in self._waiters.values())

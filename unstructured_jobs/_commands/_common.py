@@ -16,7 +16,7 @@ from .._exit_codes import ExitCode
 from .._models import JobInformation, JobStatus
 from .._options import Timeout
 from .._output import print_json, print_table, printable
-from ._progress import StatusProgress, mode_of
+from ._progress import Mode, StatusProgress, mode_of
 from ._types import count, job_nodes, name_id, number
 
 if TYPE_CHECKING:
@@ -223,10 +223,17 @@ def wait_timeout(args: argparse.Namespace) -> float:
 
 async def wait(args: argparse.Namespace, c: AsyncJobsClient, job_id: str) -> JobInformation:
     """Wait for the job; past ``--timeout``, say so and return the last state seen."""
-    status = StatusProgress(mode_of(args), job_id)
+    mode = mode_of(args)
+    status = StatusProgress(mode, job_id)
     try:
         return await c.wait_for_job(
-            job_id, timeout=wait_timeout(args), poll_interval=args.poll_interval, on_poll=status
+            job_id,
+            timeout=wait_timeout(args),
+            poll_interval=args.poll_interval,
+            on_poll=status,
+            # The files done, running and failed, on the status line: read at most every 5 s
+            # (the service allows 12 a minute per job), not at all when nothing is shown.
+            on_files=None if mode is Mode.OFF else status.files,
         )
     except WaitTimeoutError as exc:
         if exc.last_job is None:

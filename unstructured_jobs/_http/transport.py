@@ -188,9 +188,13 @@ class _Connector(aiohttp.TCPConnector):
     def abort_closing(self) -> None:
         """Abort every transport of this connector that is closing (and not yet closed)."""
         for transport in list(self._transports):
-            if transport.is_closing():
+            if not transport.is_closing():
+                continue
+            # A transport that finished writing after it was asked to close has already lost its
+            # connection (asyncio let go of its loop and protocol): aborting it would raise.
+            if transport.get_protocol() is not None:
                 transport.abort()
-                self._transports.discard(transport)
+            self._transports.discard(transport)
 
 
 class Transport:

@@ -7,9 +7,10 @@ From each public method of `AsyncJobsClient` (``unstructured_jobs/_client.py``) 
 
 - its blocking twin on `JobsClient` (``unstructured_jobs/_sync/client.py``): the same signature
   and docstring, an async iterator becoming an iterator; ``__init__`` and ``with_options`` too;
-- for a method that sends one request itself (its body calls ``self._send`` or
-  ``self._transport.send``), its `with_raw_response` twins: `AsyncRawResponses` (the marked
-  block of ``_client.py``) and `RawResponses` (``_sync/client.py``), returning a `RawResponse`.
+- for a method that sends one request itself (its body calls ``self._send``,
+  ``self._send_no_content`` or ``self._transport.send``), its `with_raw_response` twins:
+  `AsyncRawResponses` (the marked block of ``_client.py``) and `RawResponses`
+  (``_sync/client.py``), returning a `RawResponse`.
 
 Real signatures, so IDEs, ``help()`` and type checkers see every method. The names the
 signatures use are imported as ``_client.py`` imports them. The output is formatted with ruff
@@ -138,9 +139,12 @@ def _is_generator(node: ast.AsyncFunctionDef) -> bool:
     return any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in _own_nodes(node))
 
 
+_SENDERS = {"self._send", "self._send_no_content", "self._transport.send"}
+
+
 def _sends_one_request(node: ast.AsyncFunctionDef) -> bool:
     calls = (n for n in ast.walk(node) if isinstance(n, ast.Call))
-    return any(ast.unparse(c.func) in {"self._send", "self._transport.send"} for c in calls)
+    return any(ast.unparse(c.func) in _SENDERS for c in calls)
 
 
 def _forwarded(args: ast.arguments) -> str:

@@ -855,12 +855,7 @@ class AsyncJobsClient:
         answer 404): `AmbiguousRequestError` then."""
         path = _events.channels_path(workflow_id, _events.channel_id(channel_id))
         request = Request("DELETE", path, Safety.UNSAFE)
-        return await self._transport.send(
-            request,
-            self._no_content(request),
-            timeout=Timeout.coerce(timeout),
-            max_retries=max_retries,
-        )
+        return await self._send_no_content(request, timeout, max_retries)
 
     async def verify_notification_channel(
         self,
@@ -879,12 +874,7 @@ class AsyncJobsClient:
         body = _events.JsonBody({"verification_code": code, "code": code})
         path = _events.channels_path(workflow_id, _events.channel_id(channel_id), "verify")
         request = Request("POST", path, Safety.UNSAFE, body=body)
-        return await self._transport.send(
-            request,
-            self._no_content(request),
-            timeout=Timeout.coerce(timeout),
-            max_retries=max_retries,
-        )
+        return await self._send_no_content(request, timeout, max_retries)
 
     async def list_notifications(
         self,
@@ -1220,8 +1210,13 @@ class AsyncJobsClient:
         path = api_path("jobs", validate_id(job_id, "job_id"), "download")
         return Request("GET", path, Safety.IDEMPOTENT, params=tuple(params))
 
-    def _no_content(self, request: Request) -> Callable[[aiohttp.ClientResponse, Attempt], Any]:
-        """A consumer for an answer without a body (204): None, or its `RawResponse`."""
+    def _send_no_content(
+        self,
+        request: Request,
+        timeout: Timeout | float | None,
+        max_retries: int | RetryConfig | None,
+    ) -> Awaitable[None]:
+        """Send a request answered without a body (204): None (its `RawResponse` when raw)."""
 
         async def consume(response: aiohttp.ClientResponse, attempt: Attempt) -> Any:
             content = await self._transport.read_answer(request, response)
@@ -1229,7 +1224,9 @@ class AsyncJobsClient:
                 return _raw_response(request, response, attempt, content, lambda: None)
             return None
 
-        return consume
+        return self._transport.send(
+            request, consume, timeout=Timeout.coerce(timeout), max_retries=max_retries
+        )
 
     def _send(
         self,

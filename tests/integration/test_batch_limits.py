@@ -167,7 +167,7 @@ async def test_402_stops_the_batch_and_a_run_after_the_quota_sends_each_file_onc
         assert len(emu.jobs) == 2 and emu.refusals["quota"] >= 1
         with sqlite3.connect(manifest) as db:
             states = Counter(state for (state,) in db.execute("SELECT state FROM files"))
-        assert states[FileState.PENDING] == 6 and states[FileState.FAILED] == 0
+        assert states[FileState.PENDING] == 6 and states[FileState.FAILED] == 0, states
         emu.set_quota(None)  # the quota is restored
         report = await submit_batch(client, [tmp_path / "in"], **options)
     assert report.ok and len(emu.jobs) == 4

@@ -324,6 +324,13 @@ class BatchRun:
         """Run a blocking manifest call in a worker thread."""
         return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
 
+    async def _unsent(self, group_id: int, error: str | None) -> None:
+        """Put back to pending a group certainly not created. Shielded: the batch stopping (a
+        cancellation) must not leave it ``submitting``, which the next run would reconcile as
+        if its request had left."""
+        with anyio.CancelScope(shield=True):
+            await self.db(self.m.group_unsent, group_id, error)
+
     # -- preparation ---------------------------------------------------------------------------
 
     async def run(self, *, retry_failed: bool) -> None:
@@ -434,7 +441,7 @@ class BatchRun:
         job = match_job(group.names, sent_at, jobs, claimed, self.skew, offset)
         if job is None:
             if not requeue:
-                await self.db(self.m.group_unsent, group.id, None)
+                await self._unsent(group.id, None)
             return False
         log.info("group %d: found job %s created before the answer was lost", group.id, job.id)
         await self.db(self.m.group_created, group.id, job.id, str(job.status))
@@ -462,8 +469,7 @@ class BatchRun:
                     if isinstance(exc, anyio.get_cancelled_exc_class()):
                         # The batch stops while the worker thread marked it: nothing was sent,
                         # so it must not stay ``submitting`` (to be reconciled next run).
-                        with anyio.CancelScope(shield=True):
-                            await self.db(self.m.group_unsent, marking.id, None)
+                        await self._unsent(marking.id, None)
                     raise
                 if not group.files:  # every file was taken out
                     self._release()
@@ -474,13 +480,12 @@ class BatchRun:
             except BaseException:  # cancelled (the batch stops): the group was not sent
                 self._release()
                 if group is not None:
-                    with anyio.CancelScope(shield=True):
-                        await self.db(self.m.group_unsent, group.id, None)
+                    await self._unsent(group.id, None)
                 raise
             if group is None or launch is None or self.stopping:
                 self._release()
                 if group is not None:  # the batch stops: the group stays pending, unsent
-                    await self.db(self.m.group_unsent, group.id, None)
+                    await self._unsent(group.id, None)
                 return
             self.tg.start_soon(self._send_group, group, launch)
 
@@ -550,9 +555,9 @@ class BatchRun:
         """Certainly not created: send the group again (after `delay`), or (attempts spent)
         leave it pending for the next run."""
         if self.attempts[group.id] < self.max_attempts and not self.stopping:
-            await self.db(self.m.group_unsent, group.id, error)
+            await self._unsent(group.id, error)
             return Outcome(Settled.AGAIN, (group,), delay)
-        await self.db(self.m.group_unsent, group.id, f"{error}; run again to send it")
+        await self._unsent(group.id, f"{error}; run again to send it")
         self._notify(group.files, FileState.PENDING)
         return Outcome(Settled.PENDING)
 
@@ -593,7 +598,7 @@ class BatchRun:
         if self.stopping:  # the batch ends: this group stays pending, unsent
             self.uploads.release()
             launch.finish()
-            await self.db(self.m.group_unsent, group.id, None)
+            await self._unsent(group.id, None)
             return Outcome(Settled.PENDING)
         try:  # a file refused as too large while this group waited for its slot
             group = await self._drop_too_large(group)
@@ -632,7 +637,7 @@ class BatchRun:
             self.observer.on_upload(-sent)
             return await self._reconcile(group, exc)
         except _WRONG_SERVER as exc:
-            await self.db(self.m.group_unsent, group.id, _short(exc))
+            await self._unsent(group.id, _short(exc))
             while self.in_flight:  # the creates already sent settle first (nothing new leaves)
                 await self.flight_changed.wait()
             raise
@@ -681,10 +686,10 @@ class BatchRun:
         log.debug("group %d rate limited; launches wait %.2fs", group.id, delay)
         if self.rate_limited[group.id] > BATCH_MAX_RATE_LIMITED or self.stopping:
             why = f"rate limited {self.rate_limited[group.id]} times ({_short(exc)})"
-            await self.db(self.m.group_unsent, group.id, f"{why}; run again to send it")
+            await self._unsent(group.id, f"{why}; run again to send it")
             self._notify(group.files, FileState.PENDING)
             return Outcome(Settled.PENDING)
-        await self.db(self.m.group_unsent, group.id, None)
+        await self._unsent(group.id, None)
         return Outcome(Settled.AGAIN, (group,))
 
     async def _split(self, group: GroupRow, exc: APIStatusError) -> Outcome:
